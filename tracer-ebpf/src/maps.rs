@@ -1,0 +1,102 @@
+//! Maps, read-only configuration globals, and the helpers every program shares.
+use core::intrinsics::{atomic_and, atomic_or, AtomicOrdering};
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, PerCpuArray, RingBuf},
+};
+use tracer_common::{
+    Inflight, SyscallStats, COUNTER_LOST_RECORDS, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS,
+    TARGET_WORDS,
+};
+
+/// Per-syscall aggregates (see tracer_common::maps::SYSCALL_STATS).
+#[map]
+pub static SYSCALL_STATS: PerCpuArray<SyscallStats> =
+    PerCpuArray::with_max_entries(MAX_SYSCALLS, 0);
+
+/// Records for userspace. Userspace may resize it before load.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
+
+/// Bitmap of target tgids. An ARRAY lookup is inlined by the verifier into a bounds
+/// check and an address computation, so the non-target path costs no helper call.
+#[map]
+pub static TARGETS: Array<u64> = Array::with_max_entries(TARGET_WORDS, 0);
+
+/// In-flight syscall per thread slot (tid % INFLIGHT_SLOTS).
+#[map]
+pub static INFLIGHT: Array<Inflight> = Array::with_max_entries(INFLIGHT_SLOTS, 0);
+
+/// Per-CPU counters (tracer_common::COUNTER_*).
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 0);
+
+// Read-only globals, set by userspace at load time (EbpfLoader::set_global). They must be
+// read with read_volatile, or the compiler folds the defaults in.
+#[unsafe(no_mangle)]
+pub static SLOW_NS: u64 = 1_000_000;
+#[unsafe(no_mangle)]
+pub static FOLLOW: u32 = 0;
+#[unsafe(no_mangle)]
+pub static TASK_PID_OFF: u32 = 0;
+#[unsafe(no_mangle)]
+pub static TASK_TGID_OFF: u32 = 0;
+#[unsafe(no_mangle)]
+pub static TASK_EXIT_CODE_OFF: u32 = 0;
+
+#[inline(always)]
+pub fn global_u64(v: &u64) -> u64 {
+    // SAFETY: a valid reference to a static; volatile keeps the load-time value.
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+#[inline(always)]
+pub fn global_u32(v: &u32) -> u32 {
+    // SAFETY: as above.
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+/// Is this tgid traced? One inlined array access and a bit test.
+#[inline(always)]
+pub fn is_target(tgid: u32) -> bool {
+    match TARGETS.get(tgid >> 6) {
+        Some(word) => *word & (1u64 << (tgid & 63)) != 0,
+        None => false,
+    }
+}
+
+/// Adds (or, with `set == false`, removes) a tgid to the target set, atomically: other
+/// CPUs may update other bits of the same word concurrently.
+#[inline(always)]
+pub fn set_target(tgid: u32, set: bool) {
+    if let Some(word) = TARGETS.get_ptr_mut(tgid >> 6) {
+        let bit = 1u64 << (tgid & 63);
+        // SAFETY: `word` points into the map's value area, valid and 8-byte aligned for
+        // the life of the program. core's Atomic types have no fetch_or on the BPF target,
+        // so the intrinsic is used directly (it lowers to BPF_ATOMIC | BPF_OR).
+        unsafe {
+            if set {
+                atomic_or::<u64, u64, { AtomicOrdering::Relaxed }>(word, bit);
+            } else {
+                atomic_and::<u64, u64, { AtomicOrdering::Relaxed }>(word, !bit);
+            }
+        }
+    }
+}
+
+/// Bumps a per-CPU counter.
+#[inline(always)]
+pub fn bump(counter: u32) {
+    if let Some(c) = COUNTERS.get_ptr_mut(counter) {
+        // SAFETY: per-CPU value; programs on a tracepoint run with preemption disabled,
+        // so nothing else writes this CPU's copy meanwhile.
+        unsafe { *c += 1 };
+    }
+}
+
+/// Counts a record that could not be reserved: no loss is silent.
+#[inline(always)]
+pub fn lost_record() {
+    bump(COUNTER_LOST_RECORDS);
+}

@@ -1,0 +1,496 @@
+//! Aggregation of everything the probe saw into a [`Snapshot`]. The analyzer is the
+//! single owner of trace state; it does no I/O: kernel aggregates, decoded events and
+//! facts about the system are all fed to it as data.
+use std::collections::BTreeMap;
+
+use tracer_common::hist_bucket_high;
+
+use crate::{
+    event::{Event, ProcEvent, SyscallEvent},
+    syscalls,
+};
+
+/// One syscall's aggregate, summed over CPUs, as read from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSyscallStats {
+    pub nr: u32,
+    pub calls: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub max_ns: u64,
+    /// Counts per bucket of tracer_common's histogram scheme.
+    pub hist: Vec<u64>,
+}
+
+/// Kernel-side counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    /// Records the programs could not reserve in the ring buffer.
+    pub lost_records: u64,
+    /// Syscall exits without a matching entry (in flight when tracing began).
+    pub unmatched_exits: u64,
+    /// Entries whose in-flight slot was held by another thread (tid collision).
+    pub slot_collisions: u64,
+}
+
+/// What is known of the traced process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetInfo {
+    pub pid: u32,
+    /// argv, as far as it could be read.
+    pub command: Vec<String>,
+    /// The Go version from the binary's .go.buildinfo; None when not a Go binary.
+    pub go_version: Option<String>,
+    /// Launched by gotrace (true) or attached to (false).
+    pub launched: bool,
+}
+
+impl TargetInfo {
+    /// The command as one line for display.
+    pub fn command_line(&self) -> String {
+        if self.command.is_empty() {
+            return "?".into();
+        }
+        self.command.join(" ")
+    }
+}
+
+/// How the root target ended, when it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// exit(code)
+    Code(i32),
+    /// Killed by a signal.
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// From a wait status as the kernel stores it in task_struct.exit_code.
+    pub fn from_wait_status(status: u32) -> ExitStatus {
+        let sig = (status & 0x7f) as i32;
+        if sig == 0 {
+            ExitStatus::Code(((status >> 8) & 0xff) as i32)
+        } else {
+            ExitStatus::Signal(sig)
+        }
+    }
+}
+
+/// A row of the syscall table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallRow {
+    pub nr: u32,
+    pub name: String,
+    pub calls: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub avg_ns: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+/// A process seen during the trace: the target and, when following, its descendants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    /// Creating process, for processes created while traced.
+    pub parent: Option<u32>,
+    pub comm: String,
+    /// Full argv when it could be read after exec.
+    pub command: Vec<String>,
+    /// Monotonic ns of creation (if seen) and exit (if seen).
+    pub started_ns: Option<u64>,
+    pub exited_ns: Option<u64>,
+    pub execs: u32,
+    pub exit: Option<ExitStatus>,
+}
+
+/// Everything a view or exporter needs, computed from the analyzer's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub target: TargetInfo,
+    /// Trace length so far (or in all, at the end).
+    pub duration_ns: u64,
+    /// Sorted by total time, then calls, descending.
+    pub syscalls: Vec<SyscallRow>,
+    pub total_calls: u64,
+    pub total_errors: u64,
+    pub total_ns: u64,
+    /// Calls over the slow threshold that were streamed.
+    pub slow_calls: u64,
+    /// The slowest streamed calls, slowest first.
+    pub slowest: Vec<SyscallEvent>,
+    pub processes: Vec<ProcessInfo>,
+    pub threads_created: u64,
+    pub counters: KernelCounters,
+    /// Records that arrived but could not be decoded.
+    pub bad_records: u64,
+    pub target_exit: Option<ExitStatus>,
+}
+
+/// How many of the slowest calls the snapshot keeps.
+pub const SLOWEST_KEPT: usize = 10;
+
+/// Percentile `q` (0..=1) of a histogram: the upper edge of the bucket holding the q-th
+/// call, clamped to the observed maximum. So "p99 = X" reads "99% of calls took at most
+/// X", over-stating by at most a bucket's width (25%), never under-stating.
+pub fn percentile(hist: &[u64], max_ns: u64, q: f64) -> u64 {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return 0;
+    }
+    let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+    let mut seen = 0;
+    for (idx, &n) in hist.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return hist_bucket_high(idx).min(max_ns);
+        }
+    }
+    max_ns
+}
+
+/// The single owner of trace state.
+#[derive(Debug, Default)]
+pub struct Analyzer {
+    target: TargetInfo,
+    start_ns: u64,
+    stats: Vec<RawSyscallStats>,
+    counters: KernelCounters,
+    slow_calls: u64,
+    slowest: Vec<SyscallEvent>,
+    processes: BTreeMap<u32, ProcessInfo>,
+    threads_created: u64,
+    bad_records: u64,
+    target_exit: Option<ExitStatus>,
+}
+
+impl Analyzer {
+    /// `start_ns`: CLOCK_MONOTONIC when tracing began.
+    pub fn new(target: TargetInfo, start_ns: u64) -> Analyzer {
+        let mut processes = BTreeMap::new();
+        processes.insert(
+            target.pid,
+            ProcessInfo {
+                pid: target.pid,
+                parent: None,
+                comm: target
+                    .command
+                    .first()
+                    .map(|c| base_name(c))
+                    .unwrap_or_default(),
+                command: target.command.clone(),
+                started_ns: None,
+                exited_ns: None,
+                execs: 0,
+                exit: None,
+            },
+        );
+        Analyzer {
+            target,
+            start_ns,
+            processes,
+            ..Default::default()
+        }
+    }
+
+    /// The root target.
+    pub fn target(&self) -> &TargetInfo {
+        &self.target
+    }
+
+    /// Monotonic ns when tracing began.
+    pub fn start_ns(&self) -> u64 {
+        self.start_ns
+    }
+
+    /// Has the root target exited?
+    pub fn target_exited(&self) -> bool {
+        self.target_exit.is_some()
+    }
+
+    /// A record that could not be decoded.
+    pub fn on_bad_record(&mut self) {
+        self.bad_records += 1;
+    }
+
+    pub fn on_event(&mut self, ev: &Event) {
+        match ev {
+            Event::Syscall(s) => self.on_slow_syscall(s),
+            Event::Fork(p) => self.on_fork(p),
+            Event::Exec(p) => self.on_exec(p),
+            Event::Exit(p) => self.on_exit(p),
+        }
+    }
+
+    fn on_slow_syscall(&mut self, s: &SyscallEvent) {
+        self.slow_calls += 1;
+        if self.slowest.len() < SLOWEST_KEPT
+            || self
+                .slowest
+                .last()
+                .is_some_and(|l| s.duration_ns > l.duration_ns)
+        {
+            let pos = self
+                .slowest
+                .partition_point(|x| x.duration_ns >= s.duration_ns);
+            self.slowest.insert(pos, s.clone());
+            self.slowest.truncate(SLOWEST_KEPT);
+        }
+    }
+
+    fn on_fork(&mut self, p: &ProcEvent) {
+        if p.thread {
+            self.threads_created += 1;
+            return;
+        }
+        self.processes.insert(
+            p.tgid,
+            ProcessInfo {
+                pid: p.tgid,
+                parent: Some(p.parent_tgid),
+                comm: p.comm.clone(),
+                command: Vec::new(),
+                started_ns: Some(p.ts_ns),
+                exited_ns: None,
+                execs: 0,
+                exit: None,
+            },
+        );
+    }
+
+    fn on_exec(&mut self, p: &ProcEvent) {
+        let proc = self.process_entry(p.tgid, &p.comm);
+        proc.execs += 1;
+        proc.comm = p.comm.clone();
+    }
+
+    fn on_exit(&mut self, p: &ProcEvent) {
+        if p.thread {
+            return;
+        }
+        let status = ExitStatus::from_wait_status(p.exit_code);
+        let proc = self.process_entry(p.tgid, &p.comm);
+        proc.exited_ns = Some(p.ts_ns);
+        proc.exit = Some(status);
+        if p.tgid == self.target.pid {
+            self.target_exit = Some(status);
+        }
+    }
+
+    fn process_entry(&mut self, tgid: u32, comm: &str) -> &mut ProcessInfo {
+        self.processes.entry(tgid).or_insert_with(|| ProcessInfo {
+            pid: tgid,
+            parent: None,
+            comm: comm.to_string(),
+            command: Vec::new(),
+            started_ns: None,
+            exited_ns: None,
+            execs: 0,
+            exit: None,
+        })
+    }
+
+    /// A process's argv, read from /proc by the caller after an exec.
+    pub fn on_command(&mut self, tgid: u32, argv: Vec<String>) {
+        if argv.is_empty() {
+            return;
+        }
+        if tgid == self.target.pid {
+            self.target.command = argv.clone();
+        }
+        if let Some(p) = self.processes.get_mut(&tgid) {
+            p.command = argv;
+        }
+    }
+
+    /// The root target's exit, as reaped or observed by the caller (authoritative over
+    /// the exit record, which a full ring buffer could have dropped).
+    pub fn on_target_exit(&mut self, status: ExitStatus) {
+        self.target_exit = Some(status);
+        if let Some(p) = self.processes.get_mut(&self.target.pid) {
+            p.exit = Some(status);
+        }
+    }
+
+    /// The latest kernel aggregates (they are cumulative: each read replaces the last).
+    pub fn on_stats(&mut self, stats: Vec<RawSyscallStats>, counters: KernelCounters) {
+        self.stats = stats;
+        self.counters = counters;
+    }
+
+    pub fn snapshot(&self, now_ns: u64) -> Snapshot {
+        let mut syscalls: Vec<SyscallRow> = self
+            .stats
+            .iter()
+            .filter(|s| s.calls > 0)
+            .map(|s| SyscallRow {
+                nr: s.nr,
+                name: syscalls::display_name(s.nr).into_owned(),
+                calls: s.calls,
+                errors: s.errors,
+                total_ns: s.total_ns,
+                avg_ns: s.total_ns / s.calls,
+                p50_ns: percentile(&s.hist, s.max_ns, 0.50),
+                p99_ns: percentile(&s.hist, s.max_ns, 0.99),
+                max_ns: s.max_ns,
+            })
+            .collect();
+        syscalls.sort_by(|a, b| {
+            b.total_ns
+                .cmp(&a.total_ns)
+                .then(b.calls.cmp(&a.calls))
+                .then(a.nr.cmp(&b.nr))
+        });
+        Snapshot {
+            target: self.target.clone(),
+            duration_ns: now_ns.saturating_sub(self.start_ns),
+            total_calls: syscalls.iter().map(|r| r.calls).sum(),
+            total_errors: syscalls.iter().map(|r| r.errors).sum(),
+            total_ns: syscalls.iter().map(|r| r.total_ns).sum(),
+            syscalls,
+            slow_calls: self.slow_calls,
+            slowest: self.slowest.clone(),
+            processes: self.processes.values().cloned().collect(),
+            threads_created: self.threads_created,
+            counters: self.counters,
+            bad_records: self.bad_records,
+            target_exit: self.target_exit,
+        }
+    }
+}
+
+fn base_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use tracer_common::{hist_bucket, HIST_BUCKETS};
+
+    use super::*;
+
+    fn hist_of(values: &[u64]) -> Vec<u64> {
+        let mut h = vec![0; HIST_BUCKETS];
+        for &v in values {
+            h[hist_bucket(v)] += 1;
+        }
+        h
+    }
+
+    #[test]
+    fn percentiles_never_understate() {
+        let values: Vec<u64> = (1..=1000).map(|i| i * 1000).collect();
+        let h = hist_of(&values);
+        let max = 1_000_000;
+        let p50 = percentile(&h, max, 0.5);
+        let p99 = percentile(&h, max, 0.99);
+        assert!((500_000..=625_000).contains(&p50), "p50 {p50}");
+        assert!((990_000..=1_000_000).contains(&p99), "p99 {p99}");
+        assert_eq!(percentile(&h, max, 1.0), max);
+        assert_eq!(percentile(&vec![0; HIST_BUCKETS], 0, 0.5), 0);
+    }
+
+    #[test]
+    fn percentile_of_identical_values_is_that_value() {
+        let h = hist_of(&[1_060_000; 50]);
+        assert_eq!(percentile(&h, 1_060_000, 0.5), 1_060_000);
+        assert_eq!(percentile(&h, 1_060_000, 0.99), 1_060_000);
+    }
+
+    #[test]
+    fn snapshot_sorts_by_total_time_and_names_syscalls() {
+        let mut a = Analyzer::new(
+            TargetInfo {
+                pid: 10,
+                ..Default::default()
+            },
+            1_000,
+        );
+        let row = |nr, calls, total| RawSyscallStats {
+            nr,
+            calls,
+            errors: 1,
+            total_ns: total,
+            max_ns: total,
+            hist: hist_of(&[total]),
+        };
+        a.on_stats(
+            vec![row(0, 5, 100), row(35, 2, 5_000), row(110, 0, 0)],
+            KernelCounters::default(),
+        );
+        let s = a.snapshot(11_000);
+        assert_eq!(s.duration_ns, 10_000);
+        let names: Vec<&str> = s.syscalls.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["nanosleep", "read"]);
+        assert_eq!((s.total_calls, s.total_errors, s.total_ns), (7, 2, 5_100));
+        assert_eq!(s.syscalls[0].avg_ns, 2_500);
+    }
+
+    #[test]
+    fn slowest_keeps_the_top_ten_in_order() {
+        let mut a = Analyzer::new(
+            TargetInfo {
+                pid: 1,
+                ..Default::default()
+            },
+            0,
+        );
+        for d in [5u64, 50, 1, 30, 7, 99, 2, 3, 4, 60, 70, 80, 6] {
+            a.on_event(&Event::Syscall(SyscallEvent {
+                tid: 1,
+                tgid: 1,
+                nr: 0,
+                start_ns: 0,
+                duration_ns: d,
+                ret: 0,
+                args: [0; 6],
+            }));
+        }
+        let s = a.snapshot(0);
+        let d: Vec<u64> = s.slowest.iter().map(|e| e.duration_ns).collect();
+        assert_eq!(d, [99, 80, 70, 60, 50, 30, 7, 6, 5, 4]);
+        assert_eq!(s.slow_calls, 13);
+    }
+
+    #[test]
+    fn process_lifecycle_is_tracked() {
+        let mut a = Analyzer::new(
+            TargetInfo {
+                pid: 100,
+                command: vec!["/bin/app".into()],
+                ..Default::default()
+            },
+            0,
+        );
+        let p = |pid, tgid, parent, thread, exit_code| ProcEvent {
+            pid,
+            tgid,
+            parent_tgid: parent,
+            ts_ns: 7,
+            exit_code,
+            thread,
+            comm: "app".into(),
+        };
+        a.on_event(&Event::Fork(p(101, 100, 100, true, 0)));
+        a.on_event(&Event::Fork(p(200, 200, 100, false, 0)));
+        a.on_event(&Event::Exec(p(200, 200, 0, false, 0)));
+        a.on_command(200, vec!["ls".into(), "-l".into()]);
+        a.on_event(&Event::Exit(p(200, 200, 0, false, 2 << 8)));
+        assert!(!a.target_exited());
+        a.on_event(&Event::Exit(p(100, 100, 0, false, 9)));
+        let s = a.snapshot(0);
+        assert_eq!(s.threads_created, 1);
+        assert_eq!(s.target_exit, Some(ExitStatus::Signal(9)));
+        let child = s
+            .processes
+            .iter()
+            .find(|p| p.pid == 200)
+            .expect("child listed");
+        assert_eq!(child.parent, Some(100));
+        assert_eq!(child.command, ["ls", "-l"]);
+        assert_eq!(child.exit, Some(ExitStatus::Code(2)));
+        assert_eq!(child.execs, 1);
+    }
+}

@@ -1,0 +1,131 @@
+//! What gotrace writes: the text summary, NDJSON, and the shared formatting helpers.
+pub mod ndjson;
+pub mod schema;
+pub mod text;
+
+use std::{
+    fs::{File, OpenOptions},
+    io,
+    os::unix::fs::OpenOptionsExt,
+    path::Path,
+};
+
+use anyhow::{bail, Context as _, Result};
+
+/// A duration for people: "512 ns", "12.3 µs", "1.20 ms", "3.04 s", "2m05s".
+pub fn format_ns(ns: u64) -> String {
+    let f = ns as f64;
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1} µs", f / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.2} ms", f / 1e6)
+    } else if ns < 60_000_000_000 {
+        format!("{:.2} s", f / 1e9)
+    } else {
+        let s = ns / 1_000_000_000;
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+/// A count with thousands separators: 1234567 -> "1,234,567".
+pub fn format_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Creates an output file safely when running as root: mode 0600, never through a
+/// symlink, and an existing file is kept unless `force`.
+pub fn create_output(path: &Path, force: bool) -> Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    match opts.open(path) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if path
+                .symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink())
+            {
+                bail!(
+                    "{} is a symlink: refusing to write through it",
+                    path.display()
+                );
+            }
+            bail!(
+                "{} already exists (use --force to overwrite it)",
+                path.display()
+            )
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            bail!(
+                "{} is a symlink: refusing to write through it",
+                path.display()
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(format_ns(0), "0 ns");
+        assert_eq!(format_ns(999), "999 ns");
+        assert_eq!(format_ns(12_345), "12.3 µs");
+        assert_eq!(format_ns(1_204_000), "1.20 ms");
+        assert_eq!(format_ns(3_040_000_000), "3.04 s");
+        assert_eq!(format_ns(125_000_000_000), "2m05s");
+    }
+
+    #[test]
+    fn counts_get_separators() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(1000), "1,000");
+        assert_eq!(format_count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn output_files_are_created_safely() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("gotrace-out-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join("t.ndjson");
+        let _ = std::fs::remove_file(&p);
+        drop(create_output(&p, false).expect("new file"));
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let e = create_output(&p, false).expect_err("exists");
+        assert!(e.to_string().contains("already exists (use --force"), "{e}");
+        drop(create_output(&p, true).expect("forced"));
+        let link = dir.join("link.ndjson");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&p, &link).expect("symlink");
+        for force in [false, true] {
+            let e = create_output(&link, force).expect_err("symlink");
+            assert!(e.to_string().contains("is a symlink"), "{e}");
+        }
+        let e = create_output(Path::new("/nonexistent-dir/x.ndjson"), false).expect_err("no dir");
+        assert!(
+            format!("{e:#}").starts_with("cannot write /nonexistent-dir/x.ndjson"),
+            "{e:#}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,278 @@
+//! NDJSON: a header line, event lines as they happen, a summary line at the end.
+use std::io::{self, BufWriter, Write};
+
+use super::schema::{
+    ExitJson, Header, Line, ProcessEventKind, ProcessLine, ProcessSummary, Summary, SyscallLine,
+    SyscallSummary, TargetJson, FORMAT_VERSION,
+};
+use crate::{
+    analysis::{ExitStatus, Snapshot, TargetInfo},
+    errno,
+    event::{ProcEvent, SyscallEvent},
+    syscalls,
+};
+
+/// Trace-wide facts for the header line.
+#[derive(Debug, Clone)]
+pub struct HeaderFacts {
+    pub kernel_release: String,
+    pub start_unix_ns: u64,
+    pub slow_threshold_ns: u64,
+    pub follow: bool,
+}
+
+pub fn header_line(target: &TargetInfo, facts: &HeaderFacts) -> Line {
+    Line::Header(Header {
+        format: FORMAT_VERSION,
+        gotrace_version: env!("CARGO_PKG_VERSION").to_string(),
+        target: TargetJson {
+            pid: target.pid,
+            command: target.command.clone(),
+            launched: target.launched,
+        },
+        kernel_release: facts.kernel_release.clone(),
+        go_version: target.go_version.clone(),
+        start_time: crate::context::rfc3339(facts.start_unix_ns),
+        start_unix_ns: facts.start_unix_ns,
+        slow_threshold_ns: facts.slow_threshold_ns,
+        follow: facts.follow,
+    })
+}
+
+fn rel(ts: u64, start: u64) -> i64 {
+    ts as i64 - start as i64
+}
+
+pub fn syscall_line(ev: &SyscallEvent, start_ns: u64) -> Line {
+    Line::Syscall(SyscallLine {
+        ts_ns: rel(ev.start_ns, start_ns),
+        pid: ev.tgid,
+        tid: ev.tid,
+        nr: ev.nr,
+        name: syscalls::display_name(ev.nr).into_owned(),
+        duration_ns: ev.duration_ns,
+        ret: ev.ret,
+        errno: ev.errno().map(errno::display),
+        args: ev.args,
+    })
+}
+
+fn exit_json(s: ExitStatus) -> ExitJson {
+    match s {
+        ExitStatus::Code(c) => ExitJson {
+            code: Some(c),
+            signal: None,
+        },
+        ExitStatus::Signal(s) => ExitJson {
+            code: None,
+            signal: Some(s),
+        },
+    }
+}
+
+/// A process line; `command` is the argv read after an exec, when available.
+pub fn process_line(
+    kind: ProcessEventKind,
+    ev: &ProcEvent,
+    start_ns: u64,
+    command: Option<Vec<String>>,
+) -> Line {
+    let exit = (kind == ProcessEventKind::Exit)
+        .then(|| exit_json(ExitStatus::from_wait_status(ev.exit_code)));
+    Line::Process(ProcessLine {
+        event: kind,
+        ts_ns: rel(ev.ts_ns, start_ns),
+        pid: ev.tgid,
+        parent: (kind == ProcessEventKind::Fork).then_some(ev.parent_tgid),
+        comm: ev.comm.clone(),
+        command,
+        exit_code: exit.as_ref().and_then(|e| e.code),
+        signal: exit.as_ref().and_then(|e| e.signal),
+    })
+}
+
+pub fn summary_line(s: &Snapshot) -> Line {
+    Line::Summary(Summary {
+        duration_ns: s.duration_ns,
+        go_version: s.target.go_version.clone(),
+        lost_records: s.counters.lost_records,
+        unmatched_exits: s.counters.unmatched_exits,
+        total_calls: s.total_calls,
+        total_errors: s.total_errors,
+        total_ns: s.total_ns,
+        slow_calls: s.slow_calls,
+        threads_created: s.threads_created,
+        syscalls: s
+            .syscalls
+            .iter()
+            .map(|r| SyscallSummary {
+                name: r.name.clone(),
+                nr: r.nr,
+                calls: r.calls,
+                errors: r.errors,
+                total_ns: r.total_ns,
+                avg_ns: r.avg_ns,
+                max_ns: r.max_ns,
+                p50_ns: r.p50_ns,
+                p99_ns: r.p99_ns,
+            })
+            .collect(),
+        processes: s
+            .processes
+            .iter()
+            .map(|p| ProcessSummary {
+                pid: p.pid,
+                parent: p.parent,
+                comm: p.comm.clone(),
+                command: p.command.clone(),
+                exit: p.exit.map(exit_json),
+            })
+            .collect(),
+        target_exit: s.target_exit.map(exit_json),
+    })
+}
+
+/// Writes lines through a buffer. Event lines are flushed in batches by the caller
+/// ([`NdjsonWriter::flush`]); the summary is flushed at once.
+pub struct NdjsonWriter {
+    out: BufWriter<Box<dyn Write + Send>>,
+}
+
+impl NdjsonWriter {
+    pub fn new(out: Box<dyn Write + Send>) -> NdjsonWriter {
+        NdjsonWriter {
+            out: BufWriter::with_capacity(64 * 1024, out),
+        }
+    }
+
+    pub fn write(&mut self, line: &Line) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, line)?;
+        self.out.write_all(b"\n")
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Analyzer, KernelCounters, RawSyscallStats};
+
+    /// A Write that a test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn lines_round_trip_through_the_typed_schema() {
+        let target = TargetInfo {
+            pid: 42,
+            command: vec!["./app".into(), "-x".into()],
+            go_version: Some("go1.27.3".into()),
+            launched: true,
+        };
+        let mut a = Analyzer::new(target.clone(), 1_000);
+        let ev = SyscallEvent {
+            tid: 43,
+            tgid: 42,
+            nr: 257,
+            start_ns: 3_000,
+            duration_ns: 2_000_000,
+            ret: -2,
+            args: [1, 2, 3, 4, 5, 6],
+        };
+        a.on_event(&crate::event::Event::Syscall(ev.clone()));
+        a.on_stats(
+            vec![RawSyscallStats {
+                nr: 257,
+                calls: 3,
+                errors: 1,
+                total_ns: 2_100_000,
+                max_ns: 2_000_000,
+                hist: vec![0; tracer_common::HIST_BUCKETS],
+            }],
+            KernelCounters {
+                lost_records: 5,
+                unmatched_exits: 1,
+                slot_collisions: 0,
+            },
+        );
+        a.on_target_exit(ExitStatus::Code(3));
+        let facts = HeaderFacts {
+            kernel_release: "6.18".into(),
+            start_unix_ns: 0,
+            slow_threshold_ns: 1_000_000,
+            follow: true,
+        };
+        let proc_ev = ProcEvent {
+            pid: 50,
+            tgid: 50,
+            parent_tgid: 42,
+            ts_ns: 4_000,
+            exit_code: 9,
+            thread: false,
+            comm: "child".into(),
+        };
+        let lines = vec![
+            header_line(&target, &facts),
+            syscall_line(&ev, 1_000),
+            process_line(ProcessEventKind::Fork, &proc_ev, 1_000, None),
+            process_line(ProcessEventKind::Exit, &proc_ev, 1_000, None),
+            summary_line(&a.snapshot(5_000)),
+        ];
+        let buf = Shared::default();
+        let mut w = NdjsonWriter::new(Box::new(buf.clone()));
+        for l in &lines {
+            w.write(l).expect("write");
+        }
+        w.flush().expect("flush");
+        let text = String::from_utf8(buf.0.lock().expect("lock").clone()).expect("utf8");
+        let back: Vec<Line> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect(l))
+            .collect();
+        assert_eq!(back, lines);
+        assert!(
+            text.starts_with("{\"type\":\"header\",\"format\":1,"),
+            "{text}"
+        );
+        let Line::Syscall(s) = &back[1] else {
+            panic!("not a syscall line")
+        };
+        assert_eq!(
+            (s.ts_ns, s.name.as_str(), s.errno.as_deref()),
+            (2_000, "openat", Some("ENOENT"))
+        );
+        let Line::Process(p) = &back[3] else {
+            panic!("not a process line")
+        };
+        assert_eq!((p.exit_code, p.signal), (None, Some(9)));
+        let Line::Summary(sum) = &back[4] else {
+            panic!("not a summary")
+        };
+        assert_eq!((sum.lost_records, sum.duration_ns), (5, 4_000));
+        assert_eq!(
+            sum.target_exit,
+            Some(ExitJson {
+                code: Some(3),
+                signal: None
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let l = r#"{"type":"summary","duration_ns":1,"surprise":true}"#;
+        assert!(serde_json::from_str::<Line>(l).is_err());
+    }
+}

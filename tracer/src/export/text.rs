@@ -1,0 +1,305 @@
+//! The text summary: a header line, the syscall table, the slowest calls, processes.
+use std::fmt::Write as _;
+
+use super::{format_count, format_ns};
+use crate::{
+    analysis::{ExitStatus, Snapshot},
+    errno, syscalls,
+};
+
+/// Renders the end-of-trace summary. `slow_ns` is the streaming threshold.
+pub fn render(s: &Snapshot, slow_ns: u64) -> String {
+    let mut o = String::new();
+    let go = s.target.go_version.as_deref().unwrap_or("not a Go binary");
+    let lost = s.counters.lost_records;
+    let _ = writeln!(
+        o,
+        "gotrace: pid {} ({}) · {go} · traced {} · {} lost record{}",
+        s.target.pid,
+        s.target.command_line(),
+        format_ns(s.duration_ns),
+        format_count(lost),
+        if lost == 1 { "" } else { "s" }
+    );
+    if let Some(exit) = s.target_exit {
+        let _ = writeln!(o, "target {}", exit_text(exit));
+    }
+    if lost > 0 {
+        let _ = writeln!(
+            o,
+            "warning: {} records were lost (ring buffer full): the event lists are incomplete; the table below is not affected (try --ring-kib or a higher --slow)",
+            format_count(lost)
+        );
+    }
+    o.push('\n');
+
+    if s.syscalls.is_empty() {
+        o.push_str("no syscalls seen\n");
+    } else {
+        let name_w = s
+            .syscalls
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let _ = writeln!(
+            o,
+            "{:<name_w$} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>6}",
+            "syscall", "calls", "errors", "total", "avg", "p50", "p99", "max", "time%"
+        );
+        for r in &s.syscalls {
+            let share = if s.total_ns > 0 {
+                100.0 * r.total_ns as f64 / s.total_ns as f64
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                o,
+                "{:<name_w$} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5.1}%",
+                r.name,
+                format_count(r.calls),
+                format_count(r.errors),
+                format_ns(r.total_ns),
+                format_ns(r.avg_ns),
+                format_ns(r.p50_ns),
+                format_ns(r.p99_ns),
+                format_ns(r.max_ns),
+                share
+            );
+        }
+        let _ = writeln!(
+            o,
+            "{:<name_w$} {:>12} {:>9} {:>10}",
+            "total",
+            format_count(s.total_calls),
+            format_count(s.total_errors),
+            format_ns(s.total_ns)
+        );
+    }
+
+    if !s.slowest.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nslowest calls ({} at or over {})",
+            format_count(s.slow_calls),
+            format_ns(slow_ns)
+        );
+        for e in &s.slowest {
+            let ret = match e.errno() {
+                Some(n) => format!("-1 {}", errno::display(n)),
+                None => e.ret.to_string(),
+            };
+            let _ = writeln!(
+                o,
+                "  {:>10}  {:<16} tid {:<8} = {}",
+                format_ns(e.duration_ns),
+                syscalls::display_name(e.nr),
+                e.tid,
+                ret
+            );
+        }
+    }
+
+    let children: Vec<_> = s
+        .processes
+        .iter()
+        .filter(|p| p.pid != s.target.pid)
+        .collect();
+    if !children.is_empty() {
+        let _ = writeln!(o, "\nchild processes ({})", children.len());
+        for p in children {
+            let cmd = if p.command.is_empty() {
+                p.comm.clone()
+            } else {
+                p.command.join(" ")
+            };
+            let parent = p
+                .parent
+                .map(|pp| format!(" (parent {pp})"))
+                .unwrap_or_default();
+            let state = match p.exit {
+                Some(e) => exit_text(e),
+                None => "still running".into(),
+            };
+            let _ = writeln!(o, "  {:<8} {cmd}{parent}: {state}", p.pid);
+        }
+    }
+
+    if s.threads_created > 0 {
+        let _ = writeln!(o, "\nthreads created while tracing: {}", s.threads_created);
+    }
+    if s.counters.unmatched_exits > 0 {
+        let _ = writeln!(
+            o,
+            "\nnote: {} call{} already in progress when tracing began {} not counted",
+            s.counters.unmatched_exits,
+            if s.counters.unmatched_exits == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if s.counters.unmatched_exits == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        );
+    }
+    if s.bad_records > 0 {
+        let _ = writeln!(o, "warning: {} records could not be decoded", s.bad_records);
+    }
+    o
+}
+
+fn exit_text(e: ExitStatus) -> String {
+    match e {
+        ExitStatus::Code(c) => format!("exited with code {c}"),
+        ExitStatus::Signal(s) => format!("killed by signal {s} ({})", signal_name(s)),
+    }
+}
+
+/// SIGKILL etc.
+pub fn signal_name(sig: i32) -> String {
+    const NAMES: [&str; 32] = [
+        "0",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    match usize::try_from(sig).ok().and_then(|i| NAMES.get(i)) {
+        Some(n) if sig > 0 => (*n).to_string(),
+        _ => format!("SIGRT{sig}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Analyzer, KernelCounters, RawSyscallStats, TargetInfo};
+
+    fn snapshot() -> Snapshot {
+        let mut a = Analyzer::new(
+            TargetInfo {
+                pid: 7,
+                command: vec!["./app".into()],
+                go_version: Some("go1.27.3".into()),
+                launched: false,
+            },
+            0,
+        );
+        let hist = |v: u64| {
+            let mut h = vec![0; tracer_common::HIST_BUCKETS];
+            h[tracer_common::hist_bucket(v)] = 1;
+            h
+        };
+        a.on_stats(
+            vec![
+                RawSyscallStats {
+                    nr: 110,
+                    calls: 4000,
+                    errors: 0,
+                    total_ns: 1_000_000,
+                    max_ns: 300,
+                    hist: hist(250),
+                },
+                RawSyscallStats {
+                    nr: 35,
+                    calls: 5,
+                    errors: 0,
+                    total_ns: 10_500_000,
+                    max_ns: 2_200_000,
+                    hist: hist(2_100_000),
+                },
+            ],
+            KernelCounters {
+                lost_records: 0,
+                unmatched_exits: 2,
+                slot_collisions: 0,
+            },
+        );
+        a.snapshot(2_000_000_000)
+    }
+
+    #[test]
+    fn summary_has_header_table_and_notes() {
+        let out = render(&snapshot(), 1_000_000);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "gotrace: pid 7 (./app) · go1.27.3 · traced 2.00 s · 0 lost records"
+        );
+        assert!(lines[2].starts_with("syscall"), "{out}");
+        assert!(
+            lines[3].starts_with("nanosleep"),
+            "sorted by total time:\n{out}"
+        );
+        assert!(
+            lines[4].starts_with("getppid") && lines[4].contains("4,000"),
+            "{out}"
+        );
+        assert!(
+            out.contains("note: 2 calls already in progress when tracing began are not counted"),
+            "{out}"
+        );
+        assert!(!out.contains("warning"), "{out}");
+    }
+
+    #[test]
+    fn lost_records_are_loud() {
+        let mut s = snapshot();
+        s.counters.lost_records = 12;
+        let out = render(&s, 1_000_000);
+        assert!(
+            out.lines()
+                .next()
+                .unwrap_or("")
+                .ends_with("12 lost records"),
+            "{out}"
+        );
+        assert!(out.contains("warning: 12 records were lost"), "{out}");
+    }
+
+    #[test]
+    fn not_a_go_binary_is_said() {
+        let mut s = snapshot();
+        s.target.go_version = None;
+        assert!(render(&s, 0).contains("· not a Go binary ·"));
+    }
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(signal_name(9), "SIGKILL");
+        assert_eq!(signal_name(17), "SIGCHLD");
+        assert_eq!(signal_name(23), "SIGURG");
+        assert_eq!(signal_name(34), "SIGRT34");
+    }
+}

@@ -1,0 +1,347 @@
+//! Loading and attaching the eBPF programs, privilege and kernel checks, the ring-buffer
+//! reader, and reads of the in-kernel aggregation maps.
+pub mod btf;
+
+use std::{
+    io,
+    os::fd::AsRawFd,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use aya::{
+    maps::{Array, MapData, PerCpuArray, RingBuf},
+    programs::RawTracePoint,
+    Ebpf, EbpfLoader,
+};
+use tokio::io::unix::AsyncFd;
+use tracer_common::{
+    globals, maps, Inflight, SyscallStats, COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS,
+    COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_PID,
+    MAX_SYSCALLS, NUM_COUNTERS,
+};
+
+use crate::analysis::{KernelCounters, RawSyscallStats};
+
+/// The eBPF object built by build.rs from tracer-ebpf.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+/// Raw tracepoints the programs attach to, by program name. raw_tp needs no tracefs.
+const PROGRAMS: [(&str, &str); 5] = [
+    ("sys_enter", "sys_enter"),
+    ("sys_exit", "sys_exit"),
+    ("sched_process_fork", "sched_process_fork"),
+    ("sched_process_exec", "sched_process_exec"),
+    ("sched_process_exit", "sched_process_exit"),
+];
+
+const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+
+/// What the programs are told at load time.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Syscalls at least this long are streamed as records.
+    pub slow_ns: u64,
+    /// Children of targets become targets.
+    pub follow: bool,
+    /// Ring buffer size in bytes (a power of two, at least one page).
+    pub ring_bytes: u32,
+}
+
+/// Offsets into `struct task_struct`, from the running kernel's BTF.
+#[derive(Debug, Clone, Copy)]
+struct TaskOffsets {
+    pid: u32,
+    tgid: u32,
+    exit_code: u32,
+}
+
+/// Capability bits (include/uapi/linux/capability.h).
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Checks, before anything is loaded, that this process may load and attach tracing
+/// programs and that the kernel has what gotrace needs. Each failure is one clear line.
+pub fn preflight() -> Result<()> {
+    let status = std::fs::read_to_string("/proc/self/status").context("read /proc/self/status")?;
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .context("no CapEff in /proc/self/status")?;
+    let has = |cap: u32| cap_eff & (1u64 << cap) != 0;
+    let admin = has(CAP_SYS_ADMIN);
+    let mut missing = Vec::new();
+    if !(admin || has(CAP_BPF)) {
+        missing.push("CAP_BPF");
+    }
+    if !(admin || has(CAP_PERFMON)) {
+        missing.push("CAP_PERFMON");
+    }
+    if !missing.is_empty() {
+        let missing = missing.join(" and ");
+        if unsafe_geteuid() == 0 {
+            bail!("gotrace runs as root but without {missing}: it cannot load eBPF programs");
+        }
+        bail!("gotrace needs root to load eBPF programs ({missing} missing): run it with sudo");
+    }
+    if !Path::new(BTF_PATH).exists() {
+        bail!("this kernel exposes no BTF ({BTF_PATH} is missing): gotrace needs a kernel built with CONFIG_DEBUG_INFO_BTF");
+    }
+    Ok(())
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn task_offsets() -> Result<TaskOffsets> {
+    let btf = btf::Btf::from_sys_fs().context("read the kernel's BTF")?;
+    let off = |m: &str| {
+        btf.member_offset("task_struct", m)
+            .with_context(|| format!("find task_struct.{m} in the kernel's BTF"))
+    };
+    Ok(TaskOffsets {
+        pid: off("pid")?,
+        tgid: off("tgid")?,
+        exit_code: off("exit_code")?,
+    })
+}
+
+/// Loaded and attached programs, and the maps userspace reads. Dropping it detaches
+/// everything: links and maps are file descriptors owned by this process, so no
+/// program outlives gotrace, whatever way it exits.
+pub struct Probe {
+    // Owns the programs and their links.
+    _ebpf: Ebpf,
+    targets: Array<MapData, u64>,
+    inflight: Array<MapData, Inflight>,
+    stats: PerCpuArray<MapData, SyscallStats>,
+    counters: PerCpuArray<MapData, u64>,
+    events: Option<RingBuf<MapData>>,
+    /// How long load + attach took.
+    pub attach_time: Duration,
+}
+
+impl Probe {
+    /// Loads the programs with `opts` and attaches them. No process is a target yet.
+    pub fn load(opts: &ProbeOptions) -> Result<Probe> {
+        let started = Instant::now();
+        bump_memlock_rlimit();
+        let offsets = task_offsets()?;
+        let follow: u32 = opts.follow.into();
+        let mut ebpf = EbpfLoader::new()
+            .override_global(globals::SLOW_NS, &opts.slow_ns, true)
+            .override_global(globals::FOLLOW, &follow, true)
+            .override_global(globals::TASK_PID_OFF, &offsets.pid, true)
+            .override_global(globals::TASK_TGID_OFF, &offsets.tgid, true)
+            .override_global(globals::TASK_EXIT_CODE_OFF, &offsets.exit_code, true)
+            .map_max_entries(maps::EVENTS, opts.ring_bytes)
+            .load(EBPF_OBJECT)
+            .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
+            .context("load the eBPF programs")?;
+        for (prog, tp) in PROGRAMS {
+            let program: &mut RawTracePoint = ebpf
+                .program_mut(prog)
+                .with_context(|| format!("program {prog} missing from the eBPF object"))?
+                .try_into()
+                .with_context(|| format!("program {prog} is not a raw tracepoint"))?;
+            program
+                .load()
+                .map_err(|e| anyhow::anyhow!("{}", verifier_summary(&e)))
+                .with_context(|| format!("load program {prog}"))?;
+            program
+                .attach(tp)
+                .with_context(|| format!("attach to raw tracepoint {tp}"))?;
+        }
+        let targets = take_map(&mut ebpf, maps::TARGETS)?;
+        let inflight = take_map(&mut ebpf, maps::INFLIGHT)?;
+        let stats = take_map(&mut ebpf, maps::SYSCALL_STATS)?;
+        let counters = take_map(&mut ebpf, maps::COUNTERS)?;
+        let events = Some(take_map(&mut ebpf, maps::EVENTS)?);
+        Ok(Probe {
+            _ebpf: ebpf,
+            targets,
+            inflight,
+            stats,
+            counters,
+            events,
+            attach_time: started.elapsed(),
+        })
+    }
+
+    /// Makes `tgid` (all its threads) a target.
+    pub fn add_target(&mut self, tgid: u32) -> Result<()> {
+        if tgid == 0 || tgid >= MAX_PID {
+            bail!("pid {tgid} is out of range");
+        }
+        let word = tgid / 64;
+        let old = self
+            .targets
+            .get(&word, 0)
+            .context("read the target bitmap")?;
+        self.targets
+            .set(word, old | (1u64 << (tgid % 64)), 0)
+            .context("update the target bitmap")
+    }
+
+    /// Tells the programs that `tid` will next return from a syscall it entered before it
+    /// was a target (a launched command's wait before exec), so that return is not
+    /// taken for a call in progress at attach.
+    pub fn expect_return(&mut self, tid: u32) -> Result<()> {
+        let slot = Inflight {
+            tid,
+            nr: INFLIGHT_NR_NEW_TASK,
+            start_ns: 0,
+        };
+        self.inflight
+            .set(tid % INFLIGHT_SLOTS, slot, 0)
+            .context("update the in-flight map")
+    }
+
+    /// The ring-buffer reader; can be taken once.
+    pub fn take_events(&mut self) -> Result<EventReader> {
+        let ring = self
+            .events
+            .take()
+            .context("the event reader was already taken")?;
+        // SAFETY: the RingBuf owns its map fd, which stays open and unchanged for as long
+        // as the AsyncFd owns the RingBuf.
+        let fd = unsafe { AsyncFd::register(ring) }
+            .map_err(|e| e.into_parts().1)
+            .context("register the ring buffer with the reactor")?;
+        Ok(EventReader { fd })
+    }
+
+    /// Per-syscall aggregates, summed over CPUs; only syscalls that were called.
+    pub fn read_stats(&self) -> Result<Vec<RawSyscallStats>> {
+        let mut out = Vec::new();
+        for nr in 0..MAX_SYSCALLS {
+            let per_cpu = self
+                .stats
+                .get(&nr, 0)
+                .with_context(|| format!("read the aggregate of syscall {nr}"))?;
+            let mut sum = RawSyscallStats {
+                nr,
+                calls: 0,
+                errors: 0,
+                total_ns: 0,
+                max_ns: 0,
+                hist: vec![0; HIST_BUCKETS],
+            };
+            for s in per_cpu.iter() {
+                sum.calls += s.calls;
+                sum.errors += s.errors;
+                sum.total_ns += s.total_ns;
+                sum.max_ns = sum.max_ns.max(s.max_ns);
+                for (acc, v) in sum.hist.iter_mut().zip(s.hist.iter()) {
+                    *acc += v;
+                }
+            }
+            if sum.calls > 0 {
+                out.push(sum);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The kernel-side counters, summed over CPUs.
+    pub fn read_counters(&self) -> Result<KernelCounters> {
+        let mut vals = [0u64; NUM_COUNTERS as usize];
+        for (i, v) in vals.iter_mut().enumerate() {
+            let per_cpu = self
+                .counters
+                .get(&(i as u32), 0)
+                .context("read the kernel counters")?;
+            *v = per_cpu.iter().sum();
+        }
+        Ok(KernelCounters {
+            lost_records: vals[COUNTER_LOST_RECORDS as usize],
+            unmatched_exits: vals[COUNTER_UNMATCHED_EXITS as usize],
+            slot_collisions: vals[COUNTER_SLOT_COLLISIONS as usize],
+        })
+    }
+}
+
+fn take_map<T>(ebpf: &mut Ebpf, name: &str) -> Result<T>
+where
+    T: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf
+        .take_map(name)
+        .with_context(|| format!("map {name} missing from the eBPF object"))?;
+    T::try_from(map).with_context(|| format!("map {name} has an unexpected type"))
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+/// A verifier rejection carries the whole verifier log; keep the error to one line and
+/// put the log where a developer can find it.
+fn verifier_summary(e: &aya::programs::ProgramError) -> String {
+    let text = e.to_string();
+    if text.lines().count() > 1 {
+        let path = std::env::temp_dir().join("gotrace-verifier.log");
+        let saved = std::fs::write(&path, &text).is_ok();
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        if saved {
+            return format!(
+                "the kernel's verifier refused it ({last}); full log in {}",
+                path.display()
+            );
+        }
+        return format!("the kernel's verifier refused it ({last})");
+    }
+    text
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; raise it where that applies.
+fn bump_memlock_rlimit() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a valid rlimit struct; failure is harmless on kernels that
+    // account BPF memory to the memory cgroup instead.
+    let _ = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
+}
+
+/// Reads records from the ring buffer as they arrive.
+pub struct EventReader {
+    fd: AsyncFd<RingBuf<MapData>>,
+}
+
+impl EventReader {
+    /// Waits until the kernel signals new records. Readiness is cleared before the
+    /// caller drains (the reactor is edge-triggered), so records that arrive while
+    /// draining wake the next wait instead of being stranded.
+    pub async fn wait(&mut self) -> io::Result<()> {
+        let mut guard = self.fd.readable_mut().await?;
+        guard.clear_ready();
+        Ok(())
+    }
+
+    /// Hands every record already in the buffer to `f`, without waiting.
+    pub fn drain(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        let ring = self.fd.get_mut();
+        let mut n = 0;
+        while let Some(item) = ring.next() {
+            f(&item);
+            n += 1;
+        }
+        n
+    }
+
+    /// The ring buffer's file descriptor (for diagnostics).
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.get_ref().as_raw_fd()
+    }
+}

@@ -1,0 +1,377 @@
+//! One tracing session: prepare the target, load the probe, stream events into the
+//! analyzer until the target exits (or time runs out, or the user stops it), then print
+//! the summary and finish the NDJSON file.
+use std::{
+    ffi::OsString,
+    io::{IsTerminal, Write},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{bail, Context as _, Result};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::{
+    analysis::{Analyzer, ExitStatus, TargetInfo},
+    cli::{Config, Display, TargetSpec},
+    context,
+    event::{self, Event},
+    export::{self, ndjson, schema::ProcessEventKind},
+    probe::{self, Probe, ProbeOptions},
+    target::{self, launch, PidFd},
+};
+
+/// Why tracing stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    TargetExited,
+    Duration,
+    Interrupted,
+    Terminated,
+}
+
+/// Runs a session to completion. The returned code is 0, or, for a launched command,
+/// its own exit code (128 + signal when it was killed), as `time` and `strace` do.
+pub fn run(cfg: Config) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    rt.block_on(trace(cfg))
+}
+
+/// The root target, prepared before anything is loaded.
+enum Prepared {
+    Attach {
+        tgid: u32,
+    },
+    Launch {
+        program: std::path::PathBuf,
+        argv: Vec<OsString>,
+        user: Option<launch::User>,
+    },
+}
+
+fn prepare(cfg: &Config) -> Result<(Prepared, TargetInfo)> {
+    match &cfg.target {
+        TargetSpec::Attach(pid) => {
+            let tgid = target::resolve_pid(*pid as i32)?;
+            if tgid != *pid {
+                eprintln!("gotrace: {pid} is a thread of process {tgid}: tracing the process");
+            }
+            let info = TargetInfo {
+                pid: tgid,
+                command: target::read_cmdline(tgid),
+                go_version: target::go_version(&target::exe_of(tgid)),
+                launched: false,
+            };
+            Ok((Prepared::Attach { tgid }, info))
+        }
+        TargetSpec::Launch(argv) => {
+            let user = launch::invoking_user()?;
+            let path_var = std::env::var_os("PATH");
+            let program = launch::resolve_program(&argv[0], path_var.as_deref())?;
+            let info = TargetInfo {
+                pid: 0,
+                command: argv
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+                go_version: target::go_version(&program),
+                launched: true,
+            };
+            Ok((
+                Prepared::Launch {
+                    program,
+                    argv: argv.clone(),
+                    user,
+                },
+                info,
+            ))
+        }
+    }
+}
+
+/// Where the NDJSON goes.
+fn open_json(cfg: &Config) -> Result<Option<ndjson::NdjsonWriter>> {
+    let Some(path) = &cfg.json else {
+        return Ok(None);
+    };
+    if path.as_os_str() == "-" {
+        return Ok(Some(ndjson::NdjsonWriter::new(Box::new(std::io::stdout()))));
+    }
+    let file = export::create_output(path, cfg.force)?;
+    Ok(Some(ndjson::NdjsonWriter::new(Box::new(file))))
+}
+
+async fn trace(cfg: Config) -> Result<ExitCode> {
+    probe::preflight()?;
+    let (prepared, mut info) = prepare(&cfg)?;
+    let mut json = open_json(&cfg)?;
+
+    let mut probe = Probe::load(&ProbeOptions {
+        slow_ns: cfg.slow_ns,
+        follow: cfg.follow,
+        ring_bytes: cfg.ring_bytes,
+    })?;
+
+    let pidfd = match prepared {
+        Prepared::Attach { tgid } => {
+            let pidfd = PidFd::open(tgid)?;
+            probe.add_target(tgid)?;
+            if cfg.follow {
+                for d in target::descendants(tgid) {
+                    probe.add_target(d)?;
+                }
+            }
+            if pidfd.has_exited() {
+                bail!("process {tgid} exited during attach");
+            }
+            pidfd
+        }
+        Prepared::Launch {
+            program,
+            argv,
+            user,
+        } => {
+            let paused = launch::spawn_paused(&program, &argv, user.as_ref())?;
+            let pid = paused.pid();
+            // Opened while the child waits, so the pid cannot be reused under us.
+            let pidfd = PidFd::open(pid);
+            if let Err(e) = probe
+                .expect_return(pid)
+                .and_then(|()| probe.add_target(pid))
+            {
+                // Dropping `paused` closes its pipe: the child exits without exec.
+                drop(paused);
+                launch::reap(pid);
+                return Err(e);
+            }
+            let pidfd = pidfd?;
+            paused.release()?;
+            info.pid = pid;
+            pidfd
+        }
+    };
+    let start_ns = context::monotonic_ns();
+    let start_unix_ns = context::unix_ns();
+    let launched_pid = info.launched.then_some(info.pid);
+    let mut analyzer = Analyzer::new(info, start_ns);
+    let mut json_error: Option<std::io::Error> = None;
+    if let Some(w) = json.as_mut() {
+        let facts = ndjson::HeaderFacts {
+            kernel_release: context::kernel_release(),
+            start_unix_ns,
+            slow_threshold_ns: cfg.slow_ns,
+            follow: cfg.follow,
+        };
+        let header = ndjson::header_line(analyzer.target(), &facts);
+        if let Err(e) = w.write(&header).and_then(|()| w.flush()) {
+            json_error = Some(e);
+        }
+    }
+
+    let mut events = probe.take_events()?;
+    let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+    let deadline = cfg.duration.map(|d| tokio::time::Instant::now() + d);
+    let live = cfg.display == Display::Live && std::io::stderr().is_terminal();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+
+    let mut sink = Sink {
+        analyzer: &mut analyzer,
+        json: json.as_mut(),
+        json_error: &mut json_error,
+    };
+    let reason = loop {
+        tokio::select! {
+            r = events.wait() => {
+                r.context("wait for the ring buffer")?;
+                events.drain(|b| sink.record(b));
+            }
+            r = pidfd.exited() => {
+                r.context("wait for the target's exit")?;
+                break StopReason::TargetExited;
+            }
+            _ = sigint.recv() => break StopReason::Interrupted,
+            _ = sigterm.recv() => break StopReason::Terminated,
+            _ = sleep_until(deadline) => break StopReason::Duration,
+            _ = tick.tick() => {
+                sink.flush_json();
+                if live {
+                    let stats = probe.read_stats()?;
+                    let counters = probe.read_counters()?;
+                    sink.analyzer.on_stats(stats, counters);
+                    status_line(&sink.analyzer.snapshot(context::monotonic_ns()));
+                }
+            }
+        }
+    };
+    // Everything the kernel produced up to now, then the final aggregates.
+    events.drain(|b| sink.record(b));
+    let stats = probe.read_stats()?;
+    let counters = probe.read_counters()?;
+    let end_ns = context::monotonic_ns();
+    drop(events);
+    drop(probe);
+    sink.analyzer.on_stats(stats, counters);
+    if live {
+        eprint!("\r\x1b[2K");
+    }
+
+    if let Some(pid) = launched_pid {
+        if reason == StopReason::TargetExited {
+            if let Some(status) = launch::reap(pid) {
+                sink.analyzer
+                    .on_target_exit(ExitStatus::from_wait_status(status as u32));
+            }
+        }
+    }
+    let snapshot = sink.analyzer.snapshot(end_ns);
+    let summary = export::text::render(&snapshot, cfg.slow_ns);
+    let stdout_taken = cfg.json.as_deref() == Some(std::path::Path::new("-"));
+    if stdout_taken {
+        eprint!("{summary}");
+    } else {
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(summary.as_bytes()).and_then(|()| out.flush()) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(e).context("write the summary");
+            }
+        }
+    }
+    if let Some(w) = json.as_mut() {
+        let line = ndjson::summary_line(&snapshot);
+        if let Err(e) = w.write(&line).and_then(|()| w.flush()) {
+            json_error.get_or_insert(e);
+        }
+    }
+    if let Some(pid) = launched_pid {
+        if reason != StopReason::TargetExited {
+            stop_launched(pid, &pidfd).await;
+        }
+    }
+    if let Some(e) = json_error {
+        let path = cfg
+            .json
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        bail!("writing {path} failed: {}", launch::strip_os_error(&e));
+    }
+    Ok(match (launched_pid, snapshot.target_exit) {
+        (Some(_), Some(ExitStatus::Code(c))) => ExitCode::from(c.clamp(0, 255) as u8),
+        (Some(_), Some(ExitStatus::Signal(s))) => ExitCode::from((128 + s).clamp(0, 255) as u8),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Where decoded records go: the analyzer, and the NDJSON file when there is one.
+struct Sink<'a> {
+    analyzer: &'a mut Analyzer,
+    json: Option<&'a mut ndjson::NdjsonWriter>,
+    json_error: &'a mut Option<std::io::Error>,
+}
+
+impl Sink<'_> {
+    fn record(&mut self, bytes: &[u8]) {
+        let ev = match event::decode(bytes) {
+            Ok(ev) => ev,
+            Err(_) => {
+                self.analyzer.on_bad_record();
+                return;
+            }
+        };
+        let start = self.analyzer.start_ns();
+        let mut command = None;
+        if let Event::Exec(p) = &ev {
+            // Read now, while the process is surely still there to be read.
+            let argv = target::read_cmdline(p.tgid);
+            command = (!argv.is_empty()).then(|| argv.clone());
+            self.analyzer.on_command(p.tgid, argv);
+        }
+        self.analyzer.on_event(&ev);
+        let line = match &ev {
+            Event::Syscall(s) => Some(ndjson::syscall_line(s, start)),
+            Event::Fork(p) if !p.thread => {
+                Some(ndjson::process_line(ProcessEventKind::Fork, p, start, None))
+            }
+            Event::Exec(p) => Some(ndjson::process_line(
+                ProcessEventKind::Exec,
+                p,
+                start,
+                command,
+            )),
+            Event::Exit(p) if !p.thread => {
+                Some(ndjson::process_line(ProcessEventKind::Exit, p, start, None))
+            }
+            _ => None,
+        };
+        if let (Some(w), Some(line)) = (self.json.as_mut(), line) {
+            if self.json_error.is_none() {
+                if let Err(e) = w.write(&line) {
+                    *self.json_error = Some(e);
+                }
+            }
+        }
+    }
+
+    fn flush_json(&mut self) {
+        if let Some(w) = self.json.as_mut() {
+            if self.json_error.is_none() {
+                if let Err(e) = w.flush() {
+                    *self.json_error = Some(e);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One line on stderr, rewritten each second.
+fn status_line(s: &crate::analysis::Snapshot) {
+    let lost = if s.counters.lost_records > 0 {
+        format!(
+            " · \x1b[1;31m{} LOST\x1b[0m",
+            export::format_count(s.counters.lost_records)
+        )
+    } else {
+        String::new()
+    };
+    let top = s
+        .syscalls
+        .first()
+        .map(|r| format!(" · top: {} {}", r.name, export::format_ns(r.total_ns)))
+        .unwrap_or_default();
+    eprint!(
+        "\r\x1b[2K[gotrace] pid {} · {} · {} syscalls · {} slow{top}{lost}",
+        s.target.pid,
+        export::format_ns(s.duration_ns),
+        export::format_count(s.total_calls),
+        export::format_count(s.slow_calls),
+    );
+    let _ = std::io::stderr().flush();
+}
+
+/// Tracing stopped but the launched command still runs: it belongs to this session, so
+/// it is asked to stop (SIGTERM), given a moment, and reaped.
+async fn stop_launched(pid: u32, pidfd: &PidFd) {
+    if !pidfd.has_exited() {
+        // SAFETY: kill on our own child's pid, which cannot have been reused: we have not
+        // reaped it.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        let _ = tokio::time::timeout(Duration::from_secs(2), pidfd.exited()).await;
+    }
+    if launch::reap(pid).is_none() {
+        eprintln!(
+            "gotrace: the launched command (pid {pid}) did not stop on SIGTERM; leaving it running"
+        );
+    }
+}

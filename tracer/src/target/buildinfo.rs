@@ -1,0 +1,2096 @@
+//! Reads the Go toolchain version and module information that the Go linker
+//! embeds in an ELF binary (the `.go.buildinfo` data), like `go version -m`.
+//!
+//! This follows Go's `src/debug/buildinfo/buildinfo.go` (locating and decoding
+//! the blob) and `runtime/debug.ParseBuildInfo` (parsing the module info text).
+//! It depends only on `std` and `anyhow`.
+//!
+//! Layout of the blob (16-byte aligned, 32-byte header):
+//!
+//! ```text
+//! magic   [14]byte  "\xff Go buildinf:"
+//! ptrSize uint8     4 or 8 (used by the pointer format)
+//! flags   uint8     0x1 = big endian pointers, 0x2 = inline strings (Go >= 1.18)
+//! versPtr uintptr   pointer format only: address of the version Go string header
+//! modPtr  uintptr   pointer format only: address of the modinfo Go string header
+//! ```
+//!
+//! With the inline format the header is followed by two uvarint-length-prefixed
+//! strings: the version, then the module info.
+//!
+//! The module info, when non-empty, is framed by two 16-byte sentinels and is a
+//! sequence of newline-terminated, tab-separated lines: `path\t...`,
+//! `mod\t...`, `dep\t...`, `=>\t...` and `build\tKEY=VALUE`.
+//!
+//! When reading from a path only the ELF header, the header tables, the
+//! section-name table (or the relevant names) and the build info itself are
+//! read, using seek + read; the file is never loaded as a whole.
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// Build information embedded in a Go binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoBuildInfo {
+    /// Go toolchain version, e.g. "go1.27.3".
+    pub version: String,
+    /// The "path" line of the module info (main package path), if any.
+    pub main_path: Option<String>,
+    /// The "build" lines of the module info (GOOS, GOARCH, CGO_ENABLED, ...),
+    /// in file order, with Go-style quoting removed.
+    pub settings: Vec<(String, String)>,
+}
+
+/// Reads the Go build info of the ELF file at `path`.
+///
+/// Returns `Ok(None)` when the file is an ELF file but not a Go binary (no
+/// `.go.buildinfo` section or no build info magic in it), and `Err` for
+/// unreadable files, non-ELF files and malformed data.
+///
+/// Only the parts of the file that are needed are read (seek + read).
+pub fn read_go_buildinfo(path: &Path) -> Result<Option<GoBuildInfo>> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("reading metadata of {}", path.display()))?;
+    ensure!(meta.is_file(), "{} is not a regular file", path.display());
+    let mut src = FileSource {
+        file,
+        len: meta.len(),
+    };
+    parse_source(&mut src).with_context(|| format!("reading Go build info from {}", path.display()))
+}
+
+/// Same as [`read_go_buildinfo`], on the bytes of an ELF file already in memory.
+pub fn parse_go_buildinfo(elf: &[u8]) -> Result<Option<GoBuildInfo>> {
+    parse_source(&mut SliceSource(elf)).context("reading Go build info")
+}
+
+// ---------------------------------------------------------------------------
+// Constants
+
+const BUILDINFO_MAGIC: &[u8; 14] = b"\xff Go buildinf:";
+const BUILDINFO_ALIGN: u64 = 16;
+const BUILDINFO_HEADER_SIZE: u64 = 32;
+const BUILDINFO_SECTION: &[u8] = b".go.buildinfo\0";
+
+const FLAGS_ENDIAN_BIG: u8 = 0x1;
+const FLAGS_VERSION_INLINE: u8 = 0x2;
+
+/// Longest Go version string accepted ("go1.22.0 X:boringcrypto", devel
+/// strings with dates, ... are all far below this).
+const MAX_VERSION_LEN: u64 = 4 << 10;
+/// Longest module info accepted (real binaries with thousands of deps have a
+/// few hundred KiB at most).
+const MAX_MODINFO_LEN: u64 = 16 << 20;
+/// Largest program/section header table read into memory.
+const MAX_HEADER_TABLE_LEN: u64 = 16 << 20;
+/// Section-name tables up to this size are read at once; larger ones are
+/// consulted name by name.
+const MAX_EAGER_STRTAB_LEN: u64 = 1 << 20;
+/// Chunk size for the magic search (a multiple of BUILDINFO_ALIGN).
+const SEARCH_CHUNK: u64 = 1 << 20;
+/// Without section headers, how far into each writable segment to search for
+/// the magic (the linker puts the build info at the start of the data segment).
+const MAX_SEGMENT_SEARCH: u64 = 16 << 20;
+
+const ELFCLASS32: u8 = 1;
+const ELFCLASS64: u8 = 2;
+const ELFDATA2LSB: u8 = 1;
+const ELFDATA2MSB: u8 = 2;
+const PT_LOAD: u32 = 1;
+const PF_X: u32 = 0x1;
+const PF_W: u32 = 0x2;
+const SHT_NOBITS: u32 = 8;
+const SHN_UNDEF: u64 = 0;
+const SHN_XINDEX: u64 = 0xffff;
+const PN_XNUM: u64 = 0xffff;
+
+// ---------------------------------------------------------------------------
+// Byte sources
+
+/// Random access to the bytes of the file being parsed.
+trait Source {
+    fn len(&self) -> u64;
+    /// Fills `buf` from `off`; the caller has checked the range against `len()`.
+    fn read_exact_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()>;
+}
+
+struct SliceSource<'a>(&'a [u8]);
+
+impl Source for SliceSource<'_> {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read_exact_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
+        let start = usize::try_from(off).context("offset does not fit in memory")?;
+        let end = start
+            .checked_add(buf.len())
+            .ok_or_else(|| anyhow!("range end overflows"))?;
+        let data = self
+            .0
+            .get(start..end)
+            .ok_or_else(|| anyhow!("range {start:#x}..{end:#x} is out of bounds"))?;
+        buf.copy_from_slice(data);
+        Ok(())
+    }
+}
+
+struct FileSource {
+    file: File,
+    len: u64,
+}
+
+impl Source for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
+        self.file.seek(SeekFrom::Start(off))?;
+        self.file.read_exact(buf)?;
+        Ok(())
+    }
+}
+
+/// Reads `len` bytes at file offset `off`, checking the range against the file
+/// size first. Callers cap `len` before calling.
+fn read_vec(src: &mut dyn Source, off: u64, len: u64, what: &str) -> Result<Vec<u8>> {
+    let end = off
+        .checked_add(len)
+        .ok_or_else(|| anyhow!("{what}: range {off:#x}+{len:#x} overflows"))?;
+    let file_len = src.len();
+    ensure!(
+        end <= file_len,
+        "{what}: bytes {off:#x}..{end:#x} lie beyond the end of the file ({file_len:#x} bytes)"
+    );
+    let n = usize::try_from(len).with_context(|| format!("{what}: length {len} is too large"))?;
+    let mut buf = vec![0u8; n];
+    src.read_exact_at(off, &mut buf)
+        .with_context(|| format!("{what}: reading {len} bytes at offset {off:#x}"))?;
+    Ok(buf)
+}
+
+// ---------------------------------------------------------------------------
+// Fixed-width field access
+
+fn field<const N: usize>(b: &[u8], off: usize) -> Result<[u8; N]> {
+    off.checked_add(N)
+        .and_then(|end| b.get(off..end))
+        .and_then(|s| <[u8; N]>::try_from(s).ok())
+        .ok_or_else(|| {
+            anyhow!(
+                "field of {N} bytes at offset {off} is outside a {}-byte record",
+                b.len()
+            )
+        })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Endian {
+    big: bool,
+}
+
+impl Endian {
+    fn u16(self, b: &[u8], off: usize) -> Result<u16> {
+        let a = field::<2>(b, off)?;
+        Ok(if self.big {
+            u16::from_be_bytes(a)
+        } else {
+            u16::from_le_bytes(a)
+        })
+    }
+
+    fn u32(self, b: &[u8], off: usize) -> Result<u32> {
+        let a = field::<4>(b, off)?;
+        Ok(if self.big {
+            u32::from_be_bytes(a)
+        } else {
+            u32::from_le_bytes(a)
+        })
+    }
+
+    fn u64(self, b: &[u8], off: usize) -> Result<u64> {
+        let a = field::<8>(b, off)?;
+        Ok(if self.big {
+            u64::from_be_bytes(a)
+        } else {
+            u64::from_le_bytes(a)
+        })
+    }
+
+    /// A target-sized word (address, offset or size): 4 or 8 bytes.
+    fn word(self, is64: bool, b: &[u8], off: usize) -> Result<u64> {
+        if is64 {
+            self.u64(b, off)
+        } else {
+            self.u32(b, off).map(u64::from)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ELF structures
+
+#[derive(Debug, Clone)]
+struct ElfHeader {
+    is64: bool,
+    endian: Endian,
+    phoff: u64,
+    phentsize: u64,
+    phnum: u64,
+    shoff: u64,
+    shentsize: u64,
+    shnum: u64,
+    shstrndx: u64,
+}
+
+#[derive(Debug, Clone)]
+struct SectionHeader {
+    name: u32,
+    typ: u32,
+    addr: u64,
+    offset: u64,
+    size: u64,
+    link: u32,
+    info: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Segment {
+    typ: u32,
+    flags: u32,
+    offset: u64,
+    vaddr: u64,
+    filesz: u64,
+}
+
+/// A file-backed range that holds (or may hold) the build info blob.
+#[derive(Debug, Clone)]
+struct Region {
+    offset: u64,
+    size: u64,
+    vaddr: u64,
+    what: &'static str,
+}
+
+impl Region {
+    /// File offset of position `pos` within the region.
+    fn file_offset(&self, pos: u64) -> Result<u64> {
+        self.offset.checked_add(pos).ok_or_else(|| {
+            anyhow!(
+                "{}: file offset {:#x}+{pos:#x} overflows",
+                self.what,
+                self.offset
+            )
+        })
+    }
+}
+
+fn read_elf_header(src: &mut dyn Source) -> Result<ElfHeader> {
+    let len = src.len();
+    ensure!(len >= 16, "not an ELF file: only {len} bytes");
+    let ident: [u8; 16] = field(&read_vec(src, 0, 16, "ELF identification")?, 0)?;
+    ensure!(
+        ident[..4] == *b"\x7fELF",
+        "not an ELF file (magic bytes {:02x?})",
+        &ident[..4]
+    );
+    let is64 = match ident[4] {
+        ELFCLASS32 => false,
+        ELFCLASS64 => true,
+        c => bail!("unsupported ELF class {c}"),
+    };
+    let endian = match ident[5] {
+        ELFDATA2LSB => Endian { big: false },
+        ELFDATA2MSB => Endian { big: true },
+        d => bail!("unsupported ELF data encoding {d}"),
+    };
+    let ehsize = if is64 { 64 } else { 52 };
+    let h = read_vec(src, 0, ehsize, "ELF header")?;
+    let e = endian;
+    let hdr = if is64 {
+        ElfHeader {
+            is64,
+            endian,
+            phoff: e.u64(&h, 32)?,
+            shoff: e.u64(&h, 40)?,
+            phentsize: e.u16(&h, 54)?.into(),
+            phnum: e.u16(&h, 56)?.into(),
+            shentsize: e.u16(&h, 58)?.into(),
+            shnum: e.u16(&h, 60)?.into(),
+            shstrndx: e.u16(&h, 62)?.into(),
+        }
+    } else {
+        ElfHeader {
+            is64,
+            endian,
+            phoff: e.u32(&h, 28)?.into(),
+            shoff: e.u32(&h, 32)?.into(),
+            phentsize: e.u16(&h, 42)?.into(),
+            phnum: e.u16(&h, 44)?.into(),
+            shentsize: e.u16(&h, 46)?.into(),
+            shnum: e.u16(&h, 48)?.into(),
+            shstrndx: e.u16(&h, 50)?.into(),
+        }
+    };
+    Ok(hdr)
+}
+
+/// Reads a table of `num` entries of `entsize` bytes at `off`.
+fn read_table(
+    src: &mut dyn Source,
+    off: u64,
+    num: u64,
+    entsize: u64,
+    min_entsize: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
+    ensure!(
+        entsize >= min_entsize,
+        "{what}: entry size {entsize} is smaller than {min_entsize}"
+    );
+    let total = num
+        .checked_mul(entsize)
+        .ok_or_else(|| anyhow!("{what}: {num} entries of {entsize} bytes overflow"))?;
+    ensure!(
+        total <= MAX_HEADER_TABLE_LEN,
+        "{what}: {num} entries of {entsize} bytes exceed the {MAX_HEADER_TABLE_LEN}-byte limit"
+    );
+    read_vec(src, off, total, what)
+}
+
+fn entry(table: &[u8], index: u64, entsize: u64) -> Result<&[u8]> {
+    let start = index
+        .checked_mul(entsize)
+        .and_then(|s| usize::try_from(s).ok())
+        .ok_or_else(|| anyhow!("table entry {index} offset overflows"))?;
+    let end = usize::try_from(entsize)
+        .ok()
+        .and_then(|n| start.checked_add(n))
+        .ok_or_else(|| anyhow!("table entry {index} end overflows"))?;
+    table
+        .get(start..end)
+        .ok_or_else(|| anyhow!("table entry {index} is outside the table"))
+}
+
+fn parse_section_header(h: &ElfHeader, b: &[u8]) -> Result<SectionHeader> {
+    let e = h.endian;
+    if h.is64 {
+        Ok(SectionHeader {
+            name: e.u32(b, 0)?,
+            typ: e.u32(b, 4)?,
+            addr: e.u64(b, 16)?,
+            offset: e.u64(b, 24)?,
+            size: e.u64(b, 32)?,
+            link: e.u32(b, 40)?,
+            info: e.u32(b, 44)?,
+        })
+    } else {
+        Ok(SectionHeader {
+            name: e.u32(b, 0)?,
+            typ: e.u32(b, 4)?,
+            addr: e.u32(b, 12)?.into(),
+            offset: e.u32(b, 16)?.into(),
+            size: e.u32(b, 20)?.into(),
+            link: e.u32(b, 24)?,
+            info: e.u32(b, 28)?,
+        })
+    }
+}
+
+fn parse_segment(h: &ElfHeader, b: &[u8]) -> Result<Segment> {
+    let e = h.endian;
+    if h.is64 {
+        Ok(Segment {
+            typ: e.u32(b, 0)?,
+            flags: e.u32(b, 4)?,
+            offset: e.u64(b, 8)?,
+            vaddr: e.u64(b, 16)?,
+            filesz: e.u64(b, 32)?,
+        })
+    } else {
+        Ok(Segment {
+            typ: e.u32(b, 0)?,
+            offset: e.u32(b, 4)?.into(),
+            vaddr: e.u32(b, 8)?.into(),
+            filesz: e.u32(b, 16)?.into(),
+            flags: e.u32(b, 24)?,
+        })
+    }
+}
+
+/// Reads the section header table, resolving extended numbering (section
+/// count, name-table index and segment count stored in section 0). Updates
+/// `h.shnum`, `h.shstrndx` and `h.phnum` accordingly. Returns an empty list
+/// when the file has no section header table.
+fn read_section_headers(src: &mut dyn Source, h: &mut ElfHeader) -> Result<Vec<SectionHeader>> {
+    if h.shoff == 0 {
+        h.shnum = 0;
+        return Ok(Vec::new());
+    }
+    let min_entsize = if h.is64 { 64 } else { 40 };
+    if h.shnum == 0 {
+        // Extended numbering: the real count is in section 0's sh_size.
+        let s0 = read_table(
+            src,
+            h.shoff,
+            1,
+            h.shentsize,
+            min_entsize,
+            "section header 0",
+        )?;
+        h.shnum = parse_section_header(h, &s0)?.size;
+        if h.shnum == 0 {
+            return Ok(Vec::new());
+        }
+    }
+    let table = read_table(
+        src,
+        h.shoff,
+        h.shnum,
+        h.shentsize,
+        min_entsize,
+        "section header table",
+    )?;
+    let mut sections = Vec::new();
+    for i in 0..h.shnum {
+        let s = parse_section_header(h, entry(&table, i, h.shentsize)?)
+            .with_context(|| format!("section header {i}"))?;
+        sections.push(s);
+    }
+    if let Some(s0) = sections.first() {
+        if h.shstrndx == SHN_XINDEX {
+            h.shstrndx = s0.link.into();
+        }
+        if h.phnum == PN_XNUM {
+            h.phnum = s0.info.into();
+        }
+    }
+    Ok(sections)
+}
+
+/// Reads the PT_LOAD entries of the program header table.
+fn read_load_segments(src: &mut dyn Source, h: &ElfHeader) -> Result<Vec<Segment>> {
+    if h.phoff == 0 || h.phnum == 0 {
+        return Ok(Vec::new());
+    }
+    let min_entsize = if h.is64 { 56 } else { 32 };
+    let table = read_table(
+        src,
+        h.phoff,
+        h.phnum,
+        h.phentsize,
+        min_entsize,
+        "program header table",
+    )?;
+    let mut segs = Vec::new();
+    for i in 0..h.phnum {
+        let p = parse_segment(h, entry(&table, i, h.phentsize)?)
+            .with_context(|| format!("program header {i}"))?;
+        if p.typ == PT_LOAD {
+            segs.push(p);
+        }
+    }
+    Ok(segs)
+}
+
+/// Reads `len` bytes at virtual address `addr`, which must lie entirely in the
+/// file-backed part of one PT_LOAD segment.
+fn read_vaddr(
+    src: &mut dyn Source,
+    segs: &[Segment],
+    addr: u64,
+    len: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let seg = segs
+        .iter()
+        .find(|s| addr >= s.vaddr && addr - s.vaddr < s.filesz)
+        .ok_or_else(|| {
+            anyhow!(
+                "{what}: address {addr:#x} is not in the file-backed part of any PT_LOAD segment"
+            )
+        })?;
+    let rel = addr - seg.vaddr;
+    let avail = seg.filesz - rel;
+    ensure!(
+        len <= avail,
+        "{what}: {len} bytes at address {addr:#x} run past the end of the PT_LOAD segment \
+         at {:#x} (file size {:#x})",
+        seg.vaddr,
+        seg.filesz
+    );
+    let off = seg
+        .offset
+        .checked_add(rel)
+        .ok_or_else(|| anyhow!("{what}: file offset of address {addr:#x} overflows"))?;
+    read_vec(src, off, len, what)
+}
+
+/// Section names: the whole table when small, else looked up one by one.
+enum Names {
+    Loaded(Vec<u8>),
+    Lazy { offset: u64, size: u64 },
+}
+
+impl Names {
+    fn is(&self, src: &mut dyn Source, name_off: u32, want: &[u8]) -> Result<bool> {
+        let start = u64::from(name_off);
+        match self {
+            Names::Loaded(table) => {
+                let Ok(start) = usize::try_from(start) else {
+                    return Ok(false);
+                };
+                Ok(start
+                    .checked_add(want.len())
+                    .and_then(|end| table.get(start..end))
+                    == Some(want))
+            }
+            Names::Lazy { offset, size } => {
+                let want_len = want.len() as u64;
+                match start.checked_add(want_len) {
+                    Some(end) if end <= *size => {}
+                    _ => return Ok(false),
+                }
+                let off = offset
+                    .checked_add(start)
+                    .ok_or_else(|| anyhow!("section name offset overflows"))?;
+                Ok(read_vec(src, off, want_len, "section name")? == want)
+            }
+        }
+    }
+}
+
+/// Where to look for the build info.
+enum Lookup {
+    /// The `.go.buildinfo` section.
+    Section(SectionHeader),
+    /// Sections exist and are named, but none is `.go.buildinfo`.
+    NoSection,
+    /// No section header table or no section names: search the segments.
+    NoSectionNames,
+}
+
+fn find_buildinfo_section(
+    src: &mut dyn Source,
+    h: &ElfHeader,
+    sections: &[SectionHeader],
+) -> Result<Lookup> {
+    if sections.is_empty() || h.shstrndx == SHN_UNDEF {
+        return Ok(Lookup::NoSectionNames);
+    }
+    let strtab = usize::try_from(h.shstrndx)
+        .ok()
+        .and_then(|i| sections.get(i))
+        .ok_or_else(|| {
+            anyhow!(
+                "section name table index {} is out of range ({} sections)",
+                h.shstrndx,
+                sections.len()
+            )
+        })?;
+    ensure!(
+        strtab.typ != SHT_NOBITS,
+        "section name table (section {}) has no file data",
+        h.shstrndx
+    );
+    let names = if strtab.size <= MAX_EAGER_STRTAB_LEN {
+        Names::Loaded(read_vec(
+            src,
+            strtab.offset,
+            strtab.size,
+            "section name table",
+        )?)
+    } else {
+        let end = strtab.offset.checked_add(strtab.size);
+        ensure!(
+            end.is_some_and(|end| end <= src.len()),
+            "section name table at {:#x} (size {:#x}) lies beyond the end of the file",
+            strtab.offset,
+            strtab.size
+        );
+        Names::Lazy {
+            offset: strtab.offset,
+            size: strtab.size,
+        }
+    };
+    for s in sections {
+        if names.is(src, s.name, BUILDINFO_SECTION)? {
+            return Ok(Lookup::Section(s.clone()));
+        }
+    }
+    Ok(Lookup::NoSection)
+}
+
+// ---------------------------------------------------------------------------
+// Locating and decoding the build info blob
+
+/// Returns the offset within `r` of the first 16-byte-aligned (by virtual
+/// address) occurrence of the magic in the first `limit` bytes of `r`.
+fn search_magic(src: &mut dyn Source, r: &Region, limit: u64) -> Result<Option<u64>> {
+    let end = r.size.min(limit);
+    let mut pos = (BUILDINFO_ALIGN - r.vaddr % BUILDINFO_ALIGN) % BUILDINFO_ALIGN;
+    let magic_len = BUILDINFO_MAGIC.len() as u64;
+    while pos < end && end - pos >= magic_len {
+        let chunk_len = SEARCH_CHUNK.min(end - pos);
+        let chunk = read_vec(src, r.file_offset(pos)?, chunk_len, r.what)?;
+        // `pos` is aligned and SEARCH_CHUNK is a multiple of the alignment, so
+        // aligned addresses are at multiples of 16 within the chunk.
+        let hit = chunk
+            .chunks(BUILDINFO_ALIGN as usize)
+            .position(|c| c.starts_with(BUILDINFO_MAGIC));
+        if let Some(i) = hit {
+            return Ok(Some(pos + i as u64 * BUILDINFO_ALIGN));
+        }
+        pos += chunk_len;
+    }
+    Ok(None)
+}
+
+/// Go's binary.Uvarint: value and number of bytes, None if truncated or
+/// overflowing 64 bits.
+fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut x = 0u64;
+    let mut shift = 0u32;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        if byte < 0x80 {
+            if i == 9 && byte > 1 {
+                return None;
+            }
+            return Some((x | u64::from(byte) << shift, i + 1));
+        }
+        x |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+    }
+    None
+}
+
+/// Reads a uvarint-length-prefixed string at offset `*pos` in `r`, advancing
+/// `*pos` past it.
+fn read_inline_string(
+    src: &mut dyn Source,
+    r: &Region,
+    pos: &mut u64,
+    max_len: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let remaining = r.size.saturating_sub(*pos);
+    ensure!(
+        remaining > 0,
+        "{what}: length prefix at offset {:#x} is past the end of {}",
+        *pos,
+        r.what
+    );
+    let prefix = read_vec(src, r.file_offset(*pos)?, remaining.min(10), what)?;
+    let (len, n) = uvarint(&prefix).ok_or_else(|| {
+        anyhow!(
+            "{what}: invalid length prefix at offset {:#x} of {}",
+            *pos,
+            r.what
+        )
+    })?;
+    *pos += n as u64;
+    ensure!(
+        len <= max_len,
+        "{what}: implausible length {len} (limit {max_len})"
+    );
+    ensure!(
+        len <= r.size.saturating_sub(*pos),
+        "{what}: {len} bytes at offset {:#x} run past the end of {} ({:#x} bytes)",
+        *pos,
+        r.what,
+        r.size
+    );
+    let data = read_vec(src, r.file_offset(*pos)?, len, what)?;
+    *pos += len;
+    Ok(data)
+}
+
+/// Pre-1.18 format: reads the Go string whose header (data pointer, length)
+/// is at virtual address `addr`.
+fn read_go_string(
+    src: &mut dyn Source,
+    segs: &[Segment],
+    ptr: Ptr,
+    addr: u64,
+    max_len: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let hdr = read_vaddr(src, segs, addr, 2 * ptr.size, what)
+        .with_context(|| format!("{what}: reading the string header"))?;
+    let data_addr = ptr.read(&hdr, 0)?;
+    let data_len = ptr.read(&hdr, ptr.size as usize)?;
+    if data_len == 0 {
+        return Ok(Vec::new());
+    }
+    ensure!(
+        data_len <= max_len,
+        "{what}: implausible length {data_len} (limit {max_len})"
+    );
+    read_vaddr(src, segs, data_addr, data_len, what)
+        .with_context(|| format!("{what}: reading the string data"))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ptr {
+    size: u64,
+    endian: Endian,
+}
+
+impl Ptr {
+    fn read(self, b: &[u8], off: usize) -> Result<u64> {
+        self.endian.word(self.size == 8, b, off)
+    }
+}
+
+/// Decodes the blob whose magic is at offset `pos` of region `r`.
+fn decode_blob(src: &mut dyn Source, h: &ElfHeader, r: &Region, pos: u64) -> Result<GoBuildInfo> {
+    let left = r.size.saturating_sub(pos);
+    ensure!(
+        left >= BUILDINFO_HEADER_SIZE,
+        "build info header at offset {pos:#x} of {} is truncated ({left} bytes left)",
+        r.what,
+    );
+    let hdr = read_vec(
+        src,
+        r.file_offset(pos)?,
+        BUILDINFO_HEADER_SIZE,
+        "build info header",
+    )?;
+    let [ptr_size, flags] = field::<2>(&hdr, 14)?;
+    let (version, modinfo) = if flags & FLAGS_VERSION_INLINE != 0 {
+        // Go >= 1.18: strings inline after the header.
+        let mut p = pos + BUILDINFO_HEADER_SIZE;
+        let version = read_inline_string(src, r, &mut p, MAX_VERSION_LEN, "Go version")?;
+        let modinfo = read_inline_string(src, r, &mut p, MAX_MODINFO_LEN, "module info")?;
+        (version, modinfo)
+    } else {
+        // Go < 1.18: pointers to Go string headers, resolved through the
+        // program's virtual address space.
+        let size = match ptr_size {
+            4 | 8 => u64::from(ptr_size),
+            n => bail!("invalid pointer size {n} in build info header"),
+        };
+        let ptr = Ptr {
+            size,
+            endian: Endian {
+                big: flags & FLAGS_ENDIAN_BIG != 0,
+            },
+        };
+        let vers_addr = ptr.read(&hdr, 16)?;
+        let mod_addr = ptr.read(&hdr, 16 + ptr_size as usize)?;
+        let segs = read_load_segments(src, h)?;
+        let version = read_go_string(src, &segs, ptr, vers_addr, MAX_VERSION_LEN, "Go version")?;
+        let modinfo = if mod_addr == 0 {
+            Vec::new()
+        } else {
+            read_go_string(src, &segs, ptr, mod_addr, MAX_MODINFO_LEN, "module info")?
+        };
+        (version, modinfo)
+    };
+    ensure!(
+        !version.is_empty(),
+        "the Go version in the build info is empty"
+    );
+    let (main_path, settings) = parse_modinfo(strip_modinfo_sentinels(&modinfo))?;
+    Ok(GoBuildInfo {
+        version: String::from_utf8_lossy(&version).into_owned(),
+        main_path,
+        settings,
+    })
+}
+
+fn parse_source(src: &mut dyn Source) -> Result<Option<GoBuildInfo>> {
+    let mut h = read_elf_header(src)?;
+    let sections = read_section_headers(src, &mut h)?;
+    match find_buildinfo_section(src, &h, &sections)? {
+        Lookup::NoSection => Ok(None),
+        Lookup::Section(s) => {
+            if s.size == 0 {
+                return Ok(None);
+            }
+            ensure!(
+                s.typ != SHT_NOBITS,
+                "section .go.buildinfo has no file data (SHT_NOBITS)"
+            );
+            let end = s.offset.checked_add(s.size);
+            ensure!(
+                end.is_some_and(|end| end <= src.len()),
+                "section .go.buildinfo at offset {:#x} (size {:#x}) lies beyond the end of the file ({:#x} bytes)",
+                s.offset,
+                s.size,
+                src.len()
+            );
+            let r = Region {
+                offset: s.offset,
+                size: s.size,
+                vaddr: s.addr,
+                what: "section .go.buildinfo",
+            };
+            match search_magic(src, &r, u64::MAX)? {
+                None => Ok(None),
+                Some(pos) => decode_blob(src, &h, &r, pos).map(Some),
+            }
+        }
+        Lookup::NoSectionNames => {
+            // Like older Go: look in the writable, non-executable data
+            // segments for the aligned magic.
+            let segs = read_load_segments(src, &h)?;
+            for seg in segs
+                .iter()
+                .filter(|s| s.flags & (PF_W | PF_X) == PF_W && s.filesz > 0)
+            {
+                let end = seg.offset.checked_add(seg.filesz);
+                ensure!(
+                    end.is_some_and(|end| end <= src.len()),
+                    "writable PT_LOAD segment at offset {:#x} (size {:#x}) lies beyond the end of the file ({:#x} bytes)",
+                    seg.offset,
+                    seg.filesz,
+                    src.len()
+                );
+                let r = Region {
+                    offset: seg.offset,
+                    size: seg.filesz,
+                    vaddr: seg.vaddr,
+                    what: "writable PT_LOAD segment",
+                };
+                if let Some(pos) = search_magic(src, &r, MAX_SEGMENT_SEARCH)? {
+                    return decode_blob(src, &h, &r, pos).map(Some);
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Module info text
+
+/// Strips the 16-byte sentinels around non-empty module info, exactly as Go
+/// does (cmd/go/internal/modload.infoStart / infoEnd); anything that does not
+/// look framed is treated as empty.
+fn strip_modinfo_sentinels(m: &[u8]) -> &[u8] {
+    let n = m.len();
+    if n >= 33 && m.get(n - 17) == Some(&b'\n') {
+        m.get(16..n - 16).unwrap_or_default()
+    } else {
+        &[]
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+type ParsedModinfo = (Option<String>, Vec<(String, String)>);
+
+/// Go's runtime/debug.ParseBuildInfo, keeping the main package path and the
+/// build settings. Like Go, a final line without a newline is ignored.
+fn parse_modinfo(data: &[u8]) -> Result<ParsedModinfo> {
+    let mut main_path = None;
+    let mut settings = Vec::new();
+    // Whether the previous line was a module that a "=>" line may replace.
+    let mut have_module = false;
+    let mut rest = data;
+    let mut line_num = 1usize;
+    while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+        let (line, tail) = rest.split_at(nl);
+        rest = tail.get(1..).unwrap_or_default();
+        parse_modinfo_line(line, &mut main_path, &mut settings, &mut have_module)
+            .with_context(|| format!("could not parse Go module info: line {line_num}"))?;
+        line_num += 1;
+    }
+    Ok((main_path, settings))
+}
+
+fn parse_modinfo_line(
+    line: &[u8],
+    main_path: &mut Option<String>,
+    settings: &mut Vec<(String, String)>,
+    have_module: &mut bool,
+) -> Result<()> {
+    fn module_columns(cols: &[u8]) -> Result<()> {
+        let n = cols.split(|&b| b == b'\t').count();
+        ensure!(n == 2 || n == 3, "expected 2 or 3 columns; got {n}");
+        Ok(())
+    }
+
+    if let Some(p) = line.strip_prefix(b"path\t") {
+        *main_path = Some(lossy(p));
+    } else if let Some(cols) = line.strip_prefix(b"mod\t") {
+        module_columns(cols)?;
+        *have_module = true;
+    } else if let Some(cols) = line.strip_prefix(b"dep\t") {
+        module_columns(cols)?;
+        *have_module = true;
+    } else if let Some(cols) = line.strip_prefix(b"=>\t") {
+        let n = cols.split(|&b| b == b'\t').count();
+        ensure!(n == 3, "expected 3 columns for replacement; got {n}");
+        ensure!(*have_module, "replacement with no module on previous line");
+        *have_module = false;
+    } else if let Some(kv) = line.strip_prefix(b"build\t") {
+        settings.push(parse_build_setting(kv)?);
+    }
+    Ok(())
+}
+
+fn needs_quoted_key(key: &[u8]) -> bool {
+    key.is_empty() || key.iter().any(|b| b"= \t\r\n\"`".contains(b))
+}
+
+fn needs_quoted_value(value: &[u8]) -> bool {
+    value.iter().any(|b| b" \t\r\n\"`".contains(b))
+}
+
+fn parse_build_setting(kv: &[u8]) -> Result<(String, String)> {
+    let (key, raw_value): (Vec<u8>, &[u8]) = match kv.first() {
+        None => bail!("build line missing '='"),
+        Some(b'=') => bail!("build line with missing key"),
+        Some(b'`' | b'"') => {
+            let (key, used) =
+                go_unquote_prefix(kv).ok_or_else(|| anyhow!("invalid quoted key in build line"))?;
+            match kv.get(used) {
+                None => bail!("build line missing '=' after quoted key"),
+                Some(b'=') => {}
+                Some(&c) => bail!("unexpected character after quoted key: {:?}", char::from(c)),
+            }
+            (key, kv.get(used + 1..).unwrap_or_default())
+        }
+        Some(_) => {
+            let eq = kv
+                .iter()
+                .position(|&b| b == b'=')
+                .ok_or_else(|| anyhow!("build line missing '=' after key"))?;
+            let (key, value) = kv.split_at(eq);
+            ensure!(
+                !needs_quoted_key(key),
+                "unquoted key {:?} must be quoted",
+                lossy(key)
+            );
+            (key.to_vec(), value.get(1..).unwrap_or_default())
+        }
+    };
+    let value = match raw_value.first() {
+        None => Vec::new(),
+        Some(b'`' | b'"') => match go_unquote_prefix(raw_value) {
+            Some((v, used)) if used == raw_value.len() => v,
+            _ => bail!("invalid quoted value in build line"),
+        },
+        Some(_) => {
+            ensure!(
+                !needs_quoted_value(raw_value),
+                "unquoted value {:?} must be quoted",
+                lossy(raw_value)
+            );
+            raw_value.to_vec()
+        }
+    };
+    Ok((lossy(&key), lossy(&value)))
+}
+
+/// Go's strconv unquoting of the double- or back-quoted string literal at
+/// the start of `s`: returns the unescaped bytes and the length of the
+/// literal, or None if `s` does not start with a valid literal.
+fn go_unquote_prefix(s: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let (&quote, body) = s.split_first()?;
+    match quote {
+        b'`' => {
+            let end = body.iter().position(|&b| b == b'`')?;
+            let raw = body.get(..end)?;
+            Some((
+                raw.iter().copied().filter(|&b| b != b'\r').collect(),
+                end + 2,
+            ))
+        }
+        b'"' => {
+            let mut out = Vec::new();
+            let mut i = 0usize;
+            loop {
+                match *body.get(i)? {
+                    b'"' => return Some((out, i + 2)),
+                    b'\n' => return None,
+                    b'\\' => {
+                        let n = unescape_into(body.get(i + 1..)?, &mut out)?;
+                        i += 1 + n;
+                    }
+                    c => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Decodes one escape sequence (after the backslash) of a double-quoted Go
+/// string, appending its bytes to `out`; returns the bytes consumed.
+fn unescape_into(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    fn digits(s: &[u8], n: usize, radix: u32) -> Option<u32> {
+        let d = s.get(1..1 + n)?;
+        d.iter().try_fold(0u32, |acc, &c| {
+            let v = char::from(c).to_digit(radix)?;
+            acc.checked_mul(radix)?.checked_add(v)
+        })
+    }
+    let c = *s.first()?;
+    let (byte, used) = match c {
+        b'a' => (0x07, 1),
+        b'b' => (0x08, 1),
+        b'f' => (0x0c, 1),
+        b'n' => (b'\n', 1),
+        b'r' => (b'\r', 1),
+        b't' => (b'\t', 1),
+        b'v' => (0x0b, 1),
+        b'\\' => (b'\\', 1),
+        b'"' => (b'"', 1),
+        b'x' => (u8::try_from(digits(s, 2, 16)?).ok()?, 3),
+        b'0'..=b'7' => {
+            // Three octal digits in all, value at most 255.
+            let rest = digits(s, 2, 8)?;
+            let v = u32::from(c - b'0') * 64 + rest;
+            (u8::try_from(v).ok()?, 3)
+        }
+        b'u' | b'U' => {
+            let n = if c == b'u' { 4 } else { 8 };
+            let ch = char::from_u32(digits(s, n, 16)?)?;
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            return Some(1 + n);
+        }
+        _ => return None,
+    };
+    out.push(byte);
+    Some(used)
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    // ----- helpers ---------------------------------------------------------
+
+    const INFO_START: &[u8; 16] = b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6";
+    const INFO_END: &[u8; 16] = b"\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2";
+
+    fn framed(modinfo: &str) -> Vec<u8> {
+        let mut v = INFO_START.to_vec();
+        v.extend_from_slice(modinfo.as_bytes());
+        v.extend_from_slice(INFO_END);
+        v
+    }
+
+    /// A unique path under the system temp dir, removed on drop.
+    struct TempPath(PathBuf);
+
+    impl TempPath {
+        fn new(tag: &str) -> TempPath {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            TempPath(std::env::temp_dir().join(format!(
+                "gotrace-buildinfo-{tag}-{}-{}-{nanos}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            )))
+        }
+
+        fn with_contents(tag: &str, bytes: &[u8]) -> TempPath {
+            let p = TempPath::new(tag);
+            std::fs::write(&p.0, bytes)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", p.0.display()));
+            p
+        }
+    }
+
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            if self.0.is_dir() {
+                let _ = std::fs::remove_dir_all(&self.0);
+            } else {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    /// Small deterministic PRNG (xorshift64*), no external crates.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Parses `bytes`, turning a panic into a test failure naming `what`.
+    fn parse_no_panic(bytes: &[u8], what: &dyn Fn() -> String) -> Result<Option<GoBuildInfo>> {
+        match std::panic::catch_unwind(|| parse_go_buildinfo(bytes)) {
+            Ok(r) => r,
+            Err(_) => panic!("parse_go_buildinfo panicked on {}", what()),
+        }
+    }
+
+    /// Locates the `.go.buildinfo` section of an in-memory ELF (file offset, size).
+    fn buildinfo_section_range(bytes: &[u8]) -> (usize, usize) {
+        let mut src = SliceSource(bytes);
+        let mut h = read_elf_header(&mut src).expect("ELF header");
+        let sections = read_section_headers(&mut src, &mut h).expect("section headers");
+        match find_buildinfo_section(&mut src, &h, &sections).expect("section lookup") {
+            Lookup::Section(s) => (s.offset as usize, s.size as usize),
+            _ => panic!("test binary has no .go.buildinfo section"),
+        }
+    }
+
+    /// Removes the section header table reference from an ELF header
+    /// (e_shoff = e_shnum = e_shstrndx = 0), forcing the segment search.
+    fn strip_section_headers(bytes: &mut [u8]) {
+        let is64 = bytes[4] == ELFCLASS64;
+        let (shoff, shoff_len, shnum, shstrndx) = if is64 {
+            (40, 8, 60, 62)
+        } else {
+            (32, 4, 48, 50)
+        };
+        bytes[shoff..shoff + shoff_len].fill(0);
+        bytes[shnum..shnum + 2].fill(0);
+        bytes[shstrndx..shstrndx + 2].fill(0);
+    }
+
+    // ----- the real Go toolchain --------------------------------------------
+
+    const TEST_MODULE: &str = "example.com/gotrace/buildinfotest";
+
+    struct BuiltGo {
+        /// Binary built with `go build -o X .` (path line = module path).
+        bytes: Vec<u8>,
+        /// Binary built with `go build -o X main.go`.
+        file_arg_bytes: Vec<u8>,
+        goversion: String,
+        goarch: String,
+        /// Output of `go version -m` on `bytes`.
+        version_m: String,
+    }
+
+    fn go_toolchain() -> PathBuf {
+        let (go, origin) = match std::env::var_os("GOTRACE_GO") {
+            Some(p) => (PathBuf::from(p), "the GOTRACE_GO environment variable"),
+            None => (
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/go-venv/bin/go"),
+                "the default <CARGO_MANIFEST_DIR>/../.tools/go-venv/bin/go",
+            ),
+        };
+        if !go.is_file() {
+            panic!(
+                "\n\n==================================================================\n\
+                 NO GO TOOLCHAIN FOUND: {} (from {origin}) does not exist.\n\
+                 The real-Go-binary build info tests cannot run without it.\n\
+                 Install it or set GOTRACE_GO=/path/to/go.\n\
+                 ==================================================================\n",
+                go.display()
+            );
+        }
+        go
+    }
+
+    fn go_command(go: &Path, dir: &Path) -> Command {
+        let tmp = std::env::temp_dir();
+        let mut cmd = Command::new(go);
+        cmd.current_dir(dir)
+            .env("GOCACHE", tmp.join("gotrace-buildinfo-test-gocache"))
+            .env("GOPATH", tmp.join("gotrace-buildinfo-test-gopath"))
+            .env("GOTOOLCHAIN", "local")
+            .env("GOFLAGS", "")
+            .env("GO111MODULE", "on")
+            .env("GOWORK", "off")
+            .env("GOPROXY", "off")
+            .env("CGO_ENABLED", "0")
+            .env_remove("GOOS")
+            .env_remove("GOARCH");
+        cmd
+    }
+
+    fn run(mut cmd: Command) -> String {
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn built_go() -> &'static BuiltGo {
+        static BUILT: OnceLock<BuiltGo> = OnceLock::new();
+        BUILT.get_or_init(|| {
+            let go = go_toolchain();
+            let dir = TempPath::new("gomod");
+            std::fs::create_dir_all(&dir.0).expect("creating temp module dir");
+            std::fs::write(
+                dir.0.join("go.mod"),
+                format!("module {TEST_MODULE}\n\ngo 1.21\n"),
+            )
+            .expect("writing go.mod");
+            std::fs::write(
+                dir.0.join("main.go"),
+                "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"hello\") }\n",
+            )
+            .expect("writing main.go");
+
+            let mut cmd = go_command(&go, &dir.0);
+            cmd.args(["build", "-buildvcs=false", "-o", "prog", "."]);
+            run(cmd);
+            let mut cmd = go_command(&go, &dir.0);
+            cmd.args(["build", "-buildvcs=false", "-o", "prog_file_arg", "main.go"]);
+            run(cmd);
+            let mut cmd = go_command(&go, &dir.0);
+            cmd.args(["env", "GOVERSION"]);
+            let goversion = run(cmd);
+            let mut cmd = go_command(&go, &dir.0);
+            cmd.args(["env", "GOARCH"]);
+            let goarch = run(cmd);
+            let mut cmd = go_command(&go, &dir.0);
+            cmd.args(["version", "-m", "prog"]);
+            let version_m = run(cmd);
+
+            BuiltGo {
+                bytes: std::fs::read(dir.0.join("prog")).expect("reading built binary"),
+                file_arg_bytes: std::fs::read(dir.0.join("prog_file_arg"))
+                    .expect("reading built binary"),
+                goversion,
+                goarch,
+                version_m,
+            }
+        })
+    }
+
+    // ----- tests on a real Go binary ----------------------------------------
+
+    #[test]
+    fn real_go_binary() {
+        let b = built_go();
+        let file = TempPath::with_contents("prog", &b.bytes);
+        let info = read_go_buildinfo(&file.0)
+            .unwrap_or_else(|e| panic!("read_go_buildinfo failed: {e:#}"))
+            .unwrap_or_else(|| panic!("read_go_buildinfo found no Go build info"));
+        assert_eq!(info.version, b.goversion, "Go version mismatch");
+        assert_eq!(
+            info.main_path.as_deref(),
+            Some(TEST_MODULE),
+            "main path mismatch"
+        );
+        let has = |k: &str, v: &str| info.settings.iter().any(|(a, b)| a == k && b == v);
+        assert!(
+            has("GOOS", "linux"),
+            "GOOS=linux missing from {:?}",
+            info.settings
+        );
+        assert!(
+            has("GOARCH", &b.goarch),
+            "GOARCH={} missing from {:?}",
+            b.goarch,
+            info.settings
+        );
+        assert!(
+            has("CGO_ENABLED", "0"),
+            "CGO_ENABLED=0 missing from {:?}",
+            info.settings
+        );
+
+        // Same as `go version -m`.
+        let mut lines = b.version_m.lines();
+        let first = lines.next().expect("go version -m printed nothing");
+        assert!(
+            first.ends_with(&format!(": {}", info.version)),
+            "go version -m says {first:?}, we say {:?}",
+            info.version
+        );
+        let mut their_build = Vec::new();
+        for l in lines {
+            if let Some(p) = l.strip_prefix("\tpath\t") {
+                assert_eq!(
+                    Some(p),
+                    info.main_path.as_deref(),
+                    "path differs from go version -m"
+                );
+            } else if let Some(kv) = l.strip_prefix("\tbuild\t") {
+                their_build.push(kv.to_string());
+            }
+        }
+        assert_eq!(
+            their_build.len(),
+            info.settings.len(),
+            "build setting count differs"
+        );
+        for (theirs, (k, v)) in their_build.iter().zip(&info.settings) {
+            if theirs.contains(['"', '`']) {
+                assert!(theirs.contains(k.as_str()), "{theirs:?} vs key {k:?}");
+            } else {
+                assert_eq!(theirs, &format!("{k}={v}"), "build setting differs");
+            }
+        }
+
+        // In-memory parsing gives the same answer.
+        let mem = parse_go_buildinfo(&b.bytes)
+            .expect("parse_go_buildinfo")
+            .expect("Some");
+        assert_eq!(mem, info);
+    }
+
+    #[test]
+    fn real_go_binary_built_from_file_argument() {
+        // `go build -o X main.go` records the pseudo package path
+        // "command-line-arguments", exactly as `go version -m` shows.
+        let b = built_go();
+        let info = parse_go_buildinfo(&b.file_arg_bytes)
+            .unwrap_or_else(|e| panic!("parse failed: {e:#}"))
+            .expect("no build info");
+        assert_eq!(info.version, b.goversion);
+        assert_eq!(info.main_path.as_deref(), Some("command-line-arguments"));
+        assert!(info
+            .settings
+            .iter()
+            .any(|(k, v)| k == "GOOS" && v == "linux"));
+    }
+
+    #[test]
+    fn reads_only_what_is_needed() {
+        struct Counting<'a> {
+            inner: SliceSource<'a>,
+            bytes: u64,
+        }
+        impl Source for Counting<'_> {
+            fn len(&self) -> u64 {
+                self.inner.len()
+            }
+            fn read_exact_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
+                self.bytes += buf.len() as u64;
+                self.inner.read_exact_at(off, buf)
+            }
+        }
+        let b = built_go();
+        let mut src = Counting {
+            inner: SliceSource(&b.bytes),
+            bytes: 0,
+        };
+        let info = parse_source(&mut src).expect("parse").expect("Some");
+        assert_eq!(info.version, b.goversion);
+        assert!(
+            src.bytes < 16 << 10,
+            "read {} bytes of a {}-byte binary",
+            src.bytes,
+            b.bytes.len()
+        );
+    }
+
+    #[test]
+    fn real_go_binary_without_section_headers() {
+        let b = built_go();
+        let expected = parse_go_buildinfo(&b.bytes).expect("parse").expect("Some");
+        let mut stripped = b.bytes.clone();
+        strip_section_headers(&mut stripped);
+        let got = parse_go_buildinfo(&stripped)
+            .unwrap_or_else(|e| panic!("segment search failed: {e:#}"))
+            .expect("segment search found nothing");
+        assert_eq!(got, expected);
+        let file = TempPath::with_contents("stripped", &stripped);
+        assert_eq!(
+            read_go_buildinfo(&file.0).expect("read").expect("Some"),
+            expected
+        );
+    }
+
+    #[test]
+    fn real_go_binary_truncations_never_panic() {
+        let b = built_go();
+        let n = b.bytes.len().min(64 << 10);
+        for len in 0..=n {
+            let r = parse_no_panic(&b.bytes[..len], &|| format!("the first {len} bytes"));
+            assert!(r.is_err(), "truncation to {len} bytes gave {r:?}");
+        }
+
+        // Truncations across the build info section, with the section headers
+        // removed so the segment search reaches the cut data.
+        let (off, size) = buildinfo_section_range(&b.bytes);
+        let mut stripped = b.bytes.clone();
+        strip_section_headers(&mut stripped);
+        for len in off.saturating_sub(64)..(off + size + 64).min(stripped.len()) {
+            let _ = parse_no_panic(&stripped[..len], &|| {
+                format!("the section-less binary truncated to {len} bytes")
+            });
+        }
+        // And a few file-level truncations through the path API.
+        for len in [0, 1, 15, 16, 63, 64, 4096, off, off + 20, off + size / 2] {
+            let file = TempPath::with_contents("trunc", &b.bytes[..len.min(b.bytes.len())]);
+            let r = read_go_buildinfo(&file.0);
+            assert!(r.is_err(), "file truncated to {len} bytes gave {r:?}");
+        }
+    }
+
+    #[test]
+    fn real_go_binary_corruptions_never_panic() {
+        let b = built_go();
+        let (off, size) = buildinfo_section_range(&b.bytes);
+        let mut bytes = b.bytes.clone();
+        let mut stripped = b.bytes.clone();
+        strip_section_headers(&mut stripped);
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+
+        // Header-table ranges of the original file.
+        let mut src = SliceSource(&b.bytes);
+        let h = read_elf_header(&mut src).expect("header");
+        let ph_end = (h.phoff + h.phnum * h.phentsize) as usize;
+        let sh_start = h.shoff as usize;
+
+        let mut ok = 0;
+        let mut none = 0;
+        let mut err = 0;
+        for iter in 0..6000 {
+            // Pick where to corrupt: mostly the build info, sometimes the
+            // headers, sometimes the section-less variant.
+            let (target, lo, hi): (&mut Vec<u8>, usize, usize) = match iter % 6 {
+                0..=2 => (&mut bytes, off, off + size),
+                3 => (&mut bytes, off, off + 48),
+                4 => {
+                    if rng.next().is_multiple_of(2) {
+                        (&mut bytes, 0, ph_end)
+                    } else {
+                        (&mut bytes, sh_start, b.bytes.len())
+                    }
+                }
+                _ => (&mut stripped, off, off + size),
+            };
+            let count = 1 + rng.below(4);
+            let mut saved = Vec::new();
+            for _ in 0..count {
+                let i = lo + rng.below(hi - lo);
+                saved.push((i, target[i]));
+                target[i] = match rng.below(4) {
+                    0 => 0,
+                    1 => 0xff,
+                    2 => target[i] ^ (1 << rng.below(8)),
+                    _ => rng.next() as u8,
+                };
+            }
+            match parse_no_panic(target, &|| {
+                format!("corruption iteration {iter} ({saved:?})")
+            }) {
+                Ok(Some(_)) => ok += 1,
+                Ok(None) => none += 1,
+                Err(_) => err += 1,
+            }
+            for (i, v) in saved.into_iter().rev() {
+                target[i] = v;
+            }
+        }
+        assert_eq!(bytes, b.bytes, "restore failed");
+        eprintln!("corruptions: {ok} parsed, {none} not Go, {err} errors");
+        assert!(err > 0 && ok > 0, "corruptions had no visible effect");
+    }
+
+    // ----- non-Go files -----------------------------------------------------
+
+    #[test]
+    fn non_go_elf_is_none() {
+        let p = ["/bin/true", "/usr/bin/true"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.is_file())
+            .expect("neither /bin/true nor /usr/bin/true exists");
+        let r = read_go_buildinfo(p);
+        assert!(matches!(r, Ok(None)), "{} gave {r:?}", p.display());
+    }
+
+    #[test]
+    fn non_elf_and_unreadable_files_are_errors() {
+        let text = TempPath::with_contents("text", b"this is just a text file\nwith two lines\n");
+        let r = read_go_buildinfo(&text.0);
+        let e = r.expect_err("text file must be an error");
+        assert!(format!("{e:#}").contains("not an ELF file"), "{e:#}");
+
+        let empty = TempPath::with_contents("empty", b"");
+        assert!(read_go_buildinfo(&empty.0).is_err());
+
+        let missing = TempPath::new("missing");
+        let e = read_go_buildinfo(&missing.0).expect_err("missing file must be an error");
+        assert!(format!("{e:#}").contains("opening"), "{e:#}");
+
+        let dir = TempPath::new("dir");
+        std::fs::create_dir_all(&dir.0).expect("mkdir");
+        assert!(read_go_buildinfo(&dir.0).is_err());
+
+        assert!(parse_go_buildinfo(b"").is_err());
+        assert!(parse_go_buildinfo(b"\x7fELF").is_err());
+        assert!(parse_go_buildinfo(b"\x7fELF\x03\x01\x01\0\0\0\0\0\0\0\0\0").is_err());
+    }
+
+    // ----- synthetic fixtures -------------------------------------------------
+
+    #[derive(Clone, Copy, Debug)]
+    enum Format {
+        /// Go >= 1.18: inline strings.
+        Inline,
+        /// Go < 1.18: pointers to Go string headers.
+        Pointer,
+    }
+
+    #[derive(Clone, Debug)]
+    struct Fixture {
+        is64: bool,
+        big: bool,
+        format: Format,
+        sections: bool,
+        section_name: &'static str,
+        version: Vec<u8>,
+        modinfo: Vec<u8>,
+        /// Pointer format: write 0 as the modinfo pointer.
+        null_mod_ptr: bool,
+        /// Pointer format: make the version string data pointer unmapped.
+        bad_version_ptr: bool,
+        /// Zero out the magic.
+        no_magic: bool,
+    }
+
+    impl Fixture {
+        fn new(is64: bool, big: bool, format: Format) -> Fixture {
+            Fixture {
+                is64,
+                big,
+                format,
+                sections: true,
+                section_name: ".go.buildinfo",
+                version: b"go1.16.15".to_vec(),
+                modinfo: framed(
+                    "path\texample.com/old\nmod\texample.com/old\t(devel)\t\n\
+                     dep\tgolang.org/x/sys\tv0.1.0\th1:abc=\n\
+                     build\tGOOS=linux\nbuild\t\"-ldflags\"=\"-s -w\"\n",
+                ),
+                null_mod_ptr: false,
+                bad_version_ptr: false,
+                no_magic: false,
+            }
+        }
+
+        fn expected(&self) -> GoBuildInfo {
+            GoBuildInfo {
+                version: String::from_utf8_lossy(&self.version).into_owned(),
+                main_path: Some("example.com/old".into()),
+                settings: vec![
+                    ("GOOS".into(), "linux".into()),
+                    ("-ldflags".into(), "-s -w".into()),
+                ],
+            }
+        }
+    }
+
+    struct Writer {
+        buf: Vec<u8>,
+        big: bool,
+        is64: bool,
+    }
+
+    impl Writer {
+        fn put(&mut self, off: usize, bytes: &[u8]) {
+            if self.buf.len() < off + bytes.len() {
+                self.buf.resize(off + bytes.len(), 0);
+            }
+            self.buf[off..off + bytes.len()].copy_from_slice(bytes);
+        }
+        fn u16(&mut self, off: usize, v: u16) {
+            let b = if self.big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            self.put(off, &b);
+        }
+        fn u32(&mut self, off: usize, v: u32) {
+            let b = if self.big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            self.put(off, &b);
+        }
+        fn u64(&mut self, off: usize, v: u64) {
+            let b = if self.big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            self.put(off, &b);
+        }
+        fn word(&mut self, off: usize, v: u64) {
+            if self.is64 {
+                self.u64(off, v)
+            } else {
+                self.u32(off, v as u32)
+            }
+        }
+        fn align(&mut self, a: usize) -> usize {
+            while !self.buf.len().is_multiple_of(a) {
+                self.buf.push(0);
+            }
+            self.buf.len()
+        }
+    }
+
+    fn uvarint_bytes(mut v: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+        out
+    }
+
+    /// Builds a minimal ELF with one RW PT_LOAD mapping the whole file at
+    /// BASE, a build info blob at file offset 0x100 and (optionally) section
+    /// headers: null, `.go.buildinfo` (or `section_name`), `.shstrtab`.
+    fn build_fixture(f: &Fixture) -> Vec<u8> {
+        const BASE: u64 = 0x40_0000;
+        const BLOB: usize = 0x100;
+        let ps = if f.is64 { 8 } else { 4 };
+        let (ehsize, phentsize, shentsize) = if f.is64 { (64, 56, 64) } else { (52, 32, 40) };
+        let mut w = Writer {
+            buf: vec![0; BLOB],
+            big: f.big,
+            is64: f.is64,
+        };
+
+        // Build info blob.
+        let mut header = BUILDINFO_MAGIC.to_vec();
+        header.push(ps as u8);
+        let mut flags = if f.big { FLAGS_ENDIAN_BIG } else { 0 };
+        if let Format::Inline = f.format {
+            flags |= FLAGS_VERSION_INLINE;
+        }
+        header.push(flags);
+        header.resize(32, 0);
+        if f.no_magic {
+            header[..14].fill(0);
+        }
+        w.put(BLOB, &header);
+        match f.format {
+            Format::Inline => {
+                let mut data = uvarint_bytes(f.version.len() as u64);
+                data.extend_from_slice(&f.version);
+                data.extend(uvarint_bytes(f.modinfo.len() as u64));
+                data.extend_from_slice(&f.modinfo);
+                w.put(BLOB + 32, &data);
+                w.align(16);
+            }
+            Format::Pointer => {
+                // Go string headers after the blob, then the string data.
+                let vers_hdr = BLOB + 32;
+                let mod_hdr = vers_hdr + 2 * ps;
+                let vers_data = mod_hdr + 2 * ps;
+                let mod_data = vers_data + f.version.len();
+                w.put(vers_data, &f.version);
+                w.put(mod_data, &f.modinfo);
+                let vaddr = |off: usize| BASE + off as u64;
+                // The pointers in the blob use the blob's byte order, which
+                // here matches the ELF's.
+                w.word(BLOB + 16, vaddr(vers_hdr));
+                w.word(
+                    BLOB + 16 + ps,
+                    if f.null_mod_ptr { 0 } else { vaddr(mod_hdr) },
+                );
+                let vers_ptr = if f.bad_version_ptr {
+                    0x10
+                } else {
+                    vaddr(vers_data)
+                };
+                w.word(vers_hdr, vers_ptr);
+                w.word(vers_hdr + ps, f.version.len() as u64);
+                w.word(mod_hdr, vaddr(mod_data));
+                w.word(mod_hdr + ps, f.modinfo.len() as u64);
+                w.align(16);
+            }
+        }
+        let blob_size = w.buf.len() - BLOB;
+
+        // Section name table and section headers.
+        let (shoff, shnum, shstrndx) = if f.sections {
+            let strtab_off = w.buf.len();
+            let mut strtab = b"\0".to_vec();
+            let name_idx = strtab.len();
+            strtab.extend_from_slice(f.section_name.as_bytes());
+            strtab.push(0);
+            let shstrtab_idx = strtab.len();
+            strtab.extend_from_slice(b".shstrtab\0");
+            w.put(strtab_off, &strtab);
+            let shoff = w.align(8);
+            w.buf.resize(shoff + 3 * shentsize, 0);
+            let sh = |w: &mut Writer,
+                      i: usize,
+                      name: usize,
+                      typ: u32,
+                      flags: u64,
+                      addr: u64,
+                      off: usize,
+                      size: usize| {
+                let b = shoff + i * shentsize;
+                w.u32(b, name as u32);
+                w.u32(b + 4, typ);
+                if w.is64 {
+                    w.u64(b + 8, flags);
+                    w.u64(b + 16, addr);
+                    w.u64(b + 24, off as u64);
+                    w.u64(b + 32, size as u64);
+                    w.u64(b + 48, 1);
+                } else {
+                    w.u32(b + 8, flags as u32);
+                    w.u32(b + 12, addr as u32);
+                    w.u32(b + 16, off as u32);
+                    w.u32(b + 20, size as u32);
+                    w.u32(b + 32, 1);
+                }
+            };
+            sh(
+                &mut w,
+                1,
+                name_idx,
+                1,
+                3,
+                BASE + BLOB as u64,
+                BLOB,
+                blob_size,
+            );
+            sh(&mut w, 2, shstrtab_idx, 3, 0, 0, strtab_off, strtab.len());
+            (shoff, 3u16, 2u16)
+        } else {
+            (0, 0, 0)
+        };
+        let file_len = w.buf.len() as u64;
+
+        // ELF header.
+        let mut ident = vec![0x7f, b'E', b'L', b'F'];
+        ident.push(if f.is64 { ELFCLASS64 } else { ELFCLASS32 });
+        ident.push(if f.big { ELFDATA2MSB } else { ELFDATA2LSB });
+        ident.push(1);
+        w.put(0, &ident);
+        w.u16(16, 2); // ET_EXEC
+        w.u16(18, if f.is64 { 62 } else { 3 });
+        w.u32(20, 1);
+        let phoff = ehsize;
+        if f.is64 {
+            w.u64(24, BASE);
+            w.u64(32, phoff as u64);
+            w.u64(40, shoff as u64);
+            w.u16(52, ehsize as u16);
+            w.u16(54, phentsize as u16);
+            w.u16(56, 1);
+            w.u16(58, shentsize as u16);
+            w.u16(60, shnum);
+            w.u16(62, shstrndx);
+            // PT_LOAD, RW, whole file at BASE.
+            w.u32(phoff, PT_LOAD);
+            w.u32(phoff + 4, 6);
+            w.u64(phoff + 8, 0);
+            w.u64(phoff + 16, BASE);
+            w.u64(phoff + 24, BASE);
+            w.u64(phoff + 32, file_len);
+            w.u64(phoff + 40, file_len);
+            w.u64(phoff + 48, 0x1000);
+        } else {
+            w.u32(24, BASE as u32);
+            w.u32(28, phoff as u32);
+            w.u32(32, shoff as u32);
+            w.u16(40, ehsize as u16);
+            w.u16(42, phentsize as u16);
+            w.u16(44, 1);
+            w.u16(46, shentsize as u16);
+            w.u16(48, shnum);
+            w.u16(50, shstrndx);
+            w.u32(phoff, PT_LOAD);
+            w.u32(phoff + 4, 0);
+            w.u32(phoff + 8, BASE as u32);
+            w.u32(phoff + 12, BASE as u32);
+            w.u32(phoff + 16, file_len as u32);
+            w.u32(phoff + 20, file_len as u32);
+            w.u32(phoff + 24, 6);
+            w.u32(phoff + 28, 0x1000);
+        }
+        assert_eq!(
+            w.buf.len() as u64,
+            file_len,
+            "fixture layout grew unexpectedly"
+        );
+        w.buf
+    }
+
+    fn all_fixtures() -> Vec<Fixture> {
+        let mut v = Vec::new();
+        for is64 in [true, false] {
+            for big in [false, true] {
+                for format in [Format::Inline, Format::Pointer] {
+                    for sections in [true, false] {
+                        let mut f = Fixture::new(is64, big, format);
+                        f.sections = sections;
+                        v.push(f);
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn pre_go118_pointer_format_elf64_le() {
+        let f = Fixture::new(true, false, Format::Pointer);
+        let elf = build_fixture(&f);
+        let got = parse_go_buildinfo(&elf)
+            .unwrap_or_else(|e| panic!("pointer-format fixture failed: {e:#}"))
+            .expect("pointer-format fixture: no build info found");
+        assert_eq!(got, f.expected());
+        // Through the file API as well.
+        let file = TempPath::with_contents("ptrfixture", &elf);
+        assert_eq!(
+            read_go_buildinfo(&file.0).expect("read").expect("Some"),
+            f.expected()
+        );
+    }
+
+    #[test]
+    fn fixture_matrix_all_classes_endians_formats() {
+        for f in all_fixtures() {
+            let elf = build_fixture(&f);
+            let got = parse_go_buildinfo(&elf)
+                .unwrap_or_else(|e| panic!("{f:?}: {e:#}"))
+                .unwrap_or_else(|| panic!("{f:?}: no build info"));
+            assert_eq!(got, f.expected(), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn fixture_special_cases() {
+        for is64 in [true, false] {
+            for big in [false, true] {
+                // GOPATH-mode pre-1.18 binary: empty modinfo.
+                let mut f = Fixture::new(is64, big, Format::Pointer);
+                f.modinfo.clear();
+                let got = parse_go_buildinfo(&build_fixture(&f))
+                    .expect("parse")
+                    .expect("Some");
+                assert_eq!(got.version, "go1.16.15");
+                assert_eq!(got.main_path, None);
+                assert!(got.settings.is_empty());
+
+                // Null modinfo pointer: treated as empty.
+                let mut f = Fixture::new(is64, big, Format::Pointer);
+                f.null_mod_ptr = true;
+                let got = parse_go_buildinfo(&build_fixture(&f))
+                    .expect("parse")
+                    .expect("Some");
+                assert_eq!(got.main_path, None);
+
+                // Unmapped version pointer: error.
+                let mut f = Fixture::new(is64, big, Format::Pointer);
+                f.bad_version_ptr = true;
+                let e = parse_go_buildinfo(&build_fixture(&f)).expect_err("unmapped pointer");
+                assert!(
+                    format!("{e:#}").contains("not in the file-backed part"),
+                    "{e:#}"
+                );
+
+                for format in [Format::Inline, Format::Pointer] {
+                    for sections in [true, false] {
+                        // No magic: not a Go binary.
+                        let mut f = Fixture::new(is64, big, format);
+                        f.sections = sections;
+                        f.no_magic = true;
+                        let r = parse_go_buildinfo(&build_fixture(&f));
+                        assert!(matches!(r, Ok(None)), "{f:?}: {r:?}");
+
+                        // Empty version: error.
+                        let mut f = Fixture::new(is64, big, format);
+                        f.sections = sections;
+                        f.version.clear();
+                        assert!(parse_go_buildinfo(&build_fixture(&f)).is_err(), "{f:?}");
+
+                        // Unframed module info: ignored, like Go.
+                        let mut f = Fixture::new(is64, big, format);
+                        f.sections = sections;
+                        f.modinfo = b"path\tx\n".to_vec();
+                        let got = parse_go_buildinfo(&build_fixture(&f))
+                            .expect("parse")
+                            .expect("Some");
+                        assert_eq!(got.main_path, None);
+                    }
+                }
+
+                // Sections present but none named .go.buildinfo: not Go, even
+                // though the magic is there.
+                let mut f = Fixture::new(is64, big, Format::Inline);
+                f.section_name = ".data";
+                let r = parse_go_buildinfo(&build_fixture(&f));
+                assert!(matches!(r, Ok(None)), "{r:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fixture_truncations_and_mutations_never_panic() {
+        for f in all_fixtures() {
+            let elf = build_fixture(&f);
+            for len in 0..elf.len() {
+                let _ = parse_no_panic(&elf[..len], &|| format!("{f:?} truncated to {len}"));
+            }
+            let mut m = elf.clone();
+            for i in 0..m.len() {
+                let orig = m[i];
+                for v in [
+                    0,
+                    0xff,
+                    0x7f,
+                    0x80,
+                    orig ^ 1,
+                    orig.wrapping_add(1),
+                    orig ^ 0x40,
+                ] {
+                    m[i] = v;
+                    let _ = parse_no_panic(&m, &|| format!("{f:?} with byte {i} set to {v:#x}"));
+                }
+                m[i] = orig;
+            }
+        }
+    }
+
+    // ----- pieces -----------------------------------------------------------
+
+    #[test]
+    fn uvarint_matches_go() {
+        assert_eq!(uvarint(&[0]), Some((0, 1)));
+        assert_eq!(uvarint(&[0x7f]), Some((127, 1)));
+        assert_eq!(uvarint(&[0x80, 0x01]), Some((128, 2)));
+        assert_eq!(uvarint(&[0xac, 0x02, 0xff]), Some((300, 2)));
+        assert_eq!(uvarint(&[]), None);
+        assert_eq!(uvarint(&[0x80]), None);
+        let mut max = vec![0xff; 9];
+        max.push(0x01);
+        assert_eq!(uvarint(&max), Some((u64::MAX, 10)));
+        let mut over = vec![0xff; 9];
+        over.push(0x02);
+        assert_eq!(uvarint(&over), None);
+        assert_eq!(uvarint(&[0x80; 11]), None);
+        for v in [0, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX] {
+            let b = uvarint_bytes(v);
+            assert_eq!(uvarint(&b), Some((v, b.len())), "{v}");
+        }
+    }
+
+    #[test]
+    fn modinfo_sentinels() {
+        assert_eq!(strip_modinfo_sentinels(&framed("path\tx\n")), b"path\tx\n");
+        assert_eq!(strip_modinfo_sentinels(b""), b"");
+        assert_eq!(strip_modinfo_sentinels(&[b'a'; 40]), b"");
+        assert_eq!(strip_modinfo_sentinels(&framed("")), b"");
+    }
+
+    #[test]
+    fn modinfo_parsing_matches_go() {
+        let text = "go\tgo1.22.0\n\
+                    path\texample.com/cmd/x\n\
+                    mod\texample.com\tv1.2.3\th1:xyz=\n\
+                    dep\tgolang.org/x/sys\tv0.1.0\th1:abc=\n\
+                    =>\t../sys\t(devel)\t\n\
+                    build\t-buildmode=exe\n\
+                    build\t-ldflags=\"-s -w -X main.v=1\"\n\
+                    build\tCGO_ENABLED=1\n\
+                    build\tCGO_CFLAGS=\n\
+                    build\t\"we ird\"=`raw\tvalue`\n\
+                    build\tesc=\"a\\tb\\x41\\101\\u00e9\\U0001F600\\\\\\\"\"\n\
+                    build\tGOOS=linux\n\
+                    unknown\tline is ignored\n\
+                    build\tignored=no newline";
+        let (path, settings) = parse_modinfo(text.as_bytes()).expect("parse");
+        assert_eq!(path.as_deref(), Some("example.com/cmd/x"));
+        let s: Vec<(&str, &str)> = settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            s,
+            vec![
+                ("-buildmode", "exe"),
+                ("-ldflags", "-s -w -X main.v=1"),
+                ("CGO_ENABLED", "1"),
+                ("CGO_CFLAGS", ""),
+                ("we ird", "raw\tvalue"),
+                ("esc", "a\tbAA\u{e9}\u{1F600}\\\""),
+                ("GOOS", "linux"),
+            ]
+        );
+        assert_eq!(parse_modinfo(b"").expect("empty"), (None, vec![]));
+
+        for bad in [
+            "build\t\n",
+            "build\t=x\n",
+            "build\tnoequals\n",
+            "build\tk=has space\n",
+            "build\tk=\"unterminated\n",
+            "build\tk=\"a\"b\n",
+            "build\t\"k\"x=1\n",
+            "build\t\"k\"\n",
+            "build\t\"k\n",
+            "build\tk=\"bad\\q\"\n",
+            "build\tk=\"bad\\777\"\n",
+            "build\tk=\"bad\\uD800\"\n",
+            "build\tk=\"bad\\x4\"\n",
+            "mod\tonlyone\n",
+            "dep\ta\tb\tc\td\n",
+            "=>\ta\tb\tc\n",
+            "mod\ta\tb\n=>\ta\tb\n",
+            "mod\ta\tb\n=>\ta\tb\tc\n=>\ta\tb\tc\n",
+        ] {
+            let r = parse_modinfo(bad.as_bytes());
+            assert!(r.is_err(), "{bad:?} should fail, got {r:?}");
+        }
+        let e = parse_modinfo(b"path\tx\nbuild\tk=a b\n").expect_err("quoted");
+        assert!(format!("{e:#}").contains("line 2"), "{e:#}");
+    }
+
+    #[test]
+    fn go_unquote() {
+        assert_eq!(go_unquote_prefix(b"\"abc\"=x"), Some((b"abc".to_vec(), 5)));
+        assert_eq!(go_unquote_prefix(b"`a\r\nb`"), Some((b"a\nb".to_vec(), 6)));
+        assert_eq!(
+            go_unquote_prefix(b"\"a\\\"b\""),
+            Some((b"a\"b".to_vec(), 6))
+        );
+        assert_eq!(go_unquote_prefix(b"\"\\xff\""), Some((vec![0xff], 6)));
+        assert_eq!(go_unquote_prefix(b"\"\\377\""), Some((vec![0xff], 6)));
+        assert_eq!(go_unquote_prefix(b"\"\\'\""), None);
+        assert_eq!(go_unquote_prefix(b"\"a\nb\""), None);
+        assert_eq!(go_unquote_prefix(b"\""), None);
+        assert_eq!(go_unquote_prefix(b"`"), None);
+        assert_eq!(go_unquote_prefix(b"'a'"), None);
+        assert_eq!(go_unquote_prefix(b"\"\\"), None);
+        assert_eq!(go_unquote_prefix(b"\"\\U0011ffff\""), None);
+    }
+}

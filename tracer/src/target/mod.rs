@@ -1,0 +1,242 @@
+//! The traced process: validating a --pid, launching a command, watching for its exit,
+//! and the facts about it that /proc and its binary give.
+pub mod buildinfo;
+pub mod launch;
+
+use std::{
+    collections::{HashMap, HashSet},
+    fs, io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context as _, Result};
+use tokio::io::unix::AsyncFd;
+
+/// Checks that `pid` names a live process and returns its tgid. A thread id is accepted
+/// and mapped to its process (all threads are traced either way).
+pub fn resolve_pid(pid: i32) -> Result<u32> {
+    if pid <= 0 {
+        bail!("invalid pid {pid}: must be a positive process id");
+    }
+    let status = match fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => bail!("no such process: {pid}"),
+        Err(e) => return Err(e).with_context(|| format!("read /proc/{pid}/status")),
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .map(str::to_string)
+    };
+    if field("State:").is_some_and(|s| s.starts_with('Z') || s.starts_with('X')) {
+        bail!("process {pid} has already exited (it is a zombie)");
+    }
+    let tgid: u32 = field("Tgid:")
+        .and_then(|t| t.parse().ok())
+        .with_context(|| format!("no Tgid in /proc/{pid}/status"))?;
+    Ok(tgid)
+}
+
+/// argv of a process, or empty when it cannot be read (exited, or a kernel thread).
+pub fn read_cmdline(pid: u32) -> Vec<String> {
+    match fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) => raw
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The short command name (comm) of a process.
+pub fn read_comm(pid: u32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}
+
+/// The Go version of an executable: Some("go1.x") for a Go binary, None otherwise
+/// (including when it cannot be read: a missing version is shown as "not a Go binary"
+/// either way, and tracing does not depend on it).
+pub fn go_version(exe: &Path) -> Option<String> {
+    match buildinfo::read_go_buildinfo(exe) {
+        Ok(Some(info)) => Some(info.version),
+        _ => None,
+    }
+}
+
+/// The executable of a running process, as a path that works from this mount namespace
+/// (/proc/PID/exe opens the very file even when it was deleted or is in another root).
+pub fn exe_of(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/exe"))
+}
+
+/// Every live descendant of `root` (children, grandchildren, ...), from /proc.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(ppid) = read_ppid(pid) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let mut out = Vec::new();
+    let mut seen = HashSet::from([root]);
+    let mut stack = vec![root];
+    while let Some(p) = stack.pop() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+            if seen.insert(c) {
+                out.push(c);
+                stack.push(c);
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Parent pid from /proc/PID/stat. The comm field may hold spaces and parentheses, so
+/// the fields are read after the last ')'.
+fn read_ppid(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat_ppid(&stat)
+}
+
+fn parse_stat_ppid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A process file descriptor: becomes readable when the process exits, and cannot be
+/// confused with a later process that reuses the pid.
+pub struct PidFd {
+    fd: AsyncFd<OwnedFd>,
+    pid: u32,
+}
+
+impl PidFd {
+    /// pidfd_open(2). Must be called inside the tokio runtime.
+    pub fn open(pid: u32) -> Result<PidFd> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if raw < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::ESRCH) {
+                bail!("no such process: {pid}");
+            }
+            return Err(err).with_context(|| format!("pidfd_open({pid})"));
+        }
+        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+        // SAFETY: the OwnedFd stays open and unchanged while the AsyncFd owns it.
+        let fd = unsafe { AsyncFd::register(fd) }
+            .map_err(|e| e.into_parts().1)
+            .context("register the pidfd")?;
+        Ok(PidFd { fd, pid })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Has the process exited (without waiting)?
+    pub fn has_exited(&self) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.get_ref().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        n > 0 && pfd.revents & libc::POLLIN != 0
+    }
+
+    /// Waits for the process to exit.
+    pub async fn exited(&self) -> io::Result<()> {
+        let mut guard = self.fd.readable().await?;
+        guard.retain_ready();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parsing_survives_odd_comms() {
+        assert_eq!(parse_stat_ppid("42 (sh) S 7 42 42 0"), Some(7));
+        assert_eq!(parse_stat_ppid("42 (a) b) (c) R 99 1 1"), Some(99));
+        assert_eq!(parse_stat_ppid("garbage"), None);
+    }
+
+    #[test]
+    fn resolve_pid_rejects_bad_pids() {
+        let e = resolve_pid(0).expect_err("pid 0");
+        assert!(e.to_string().contains("invalid pid 0"), "{e}");
+        let e = resolve_pid(-5).expect_err("negative pid");
+        assert!(e.to_string().contains("invalid pid -5"), "{e}");
+        // pid_max is at most 2^22, so this pid cannot exist.
+        let e = resolve_pid(99_999_999).expect_err("missing pid");
+        assert_eq!(e.to_string(), "no such process: 99999999");
+    }
+
+    #[test]
+    fn resolve_pid_maps_threads_to_their_process() {
+        let me = std::process::id();
+        assert_eq!(resolve_pid(me as i32).expect("own pid"), me);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            let _ = tx.send(unsafe { libc::gettid() });
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().expect("tid");
+        assert_ne!(tid as u32, me);
+        assert_eq!(resolve_pid(tid).expect("live thread"), me);
+        let _ = done_tx.send(());
+        let _ = t.join();
+    }
+
+    #[test]
+    fn descendants_finds_grandchildren() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 5 & wait"])
+            .spawn()
+            .expect("spawn sh");
+        let me = std::process::id();
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = descendants(me);
+            if found.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        for &p in &found {
+            // SAFETY: signalling our own descendants.
+            unsafe { libc::kill(p as i32, libc::SIGKILL) };
+        }
+        let _ = child.wait();
+        assert!(
+            found.contains(&child.id()),
+            "child {} not in {found:?}",
+            child.id()
+        );
+        assert!(found.len() >= 2, "grandchild (sleep) not found: {found:?}");
+    }
+}
