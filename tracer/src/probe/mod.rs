@@ -83,9 +83,9 @@ pub fn preflight() -> Result<()> {
     if !missing.is_empty() {
         let missing = missing.join(" and ");
         if unsafe_geteuid() == 0 {
-            bail!("gotrace runs as root but without {missing}: it cannot load eBPF programs");
+            bail!("running as root but without {missing} (dropped from this process's capabilities): cannot load eBPF programs");
         }
-        bail!("gotrace needs root to load eBPF programs ({missing} missing): run it with sudo");
+        bail!("needs root to load eBPF programs ({missing} missing): run it with sudo");
     }
     if !Path::new(BTF_PATH).exists() {
         bail!("this kernel exposes no BTF ({BTF_PATH} is missing): gotrace needs a kernel built with CONFIG_DEBUG_INFO_BTF");

@@ -1,0 +1,461 @@
+//! Root tests: the real gotrace binary loads its eBPF programs into this kernel and
+//! traces real Go programs whose syscalls are known exactly.
+use std::{
+    io::BufRead,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use gotrace_tests::{
+    gotrace, read_trace, require_root, row, schema::ProcessEventKind, scratch, summary_of,
+    text_row, wait_for_line, workload, Attached, Line,
+};
+
+const GOROUTINES: u64 = 4;
+const PER_GOROUTINE: u64 = 25_000;
+const SLEEPS: u64 = 5;
+const SLEEP_MS: u64 = 20;
+const ENOENT: u64 = 7;
+
+fn exact_args() -> Vec<String> {
+    vec![
+        format!("-goroutines={GOROUTINES}"),
+        format!("-n={PER_GOROUTINE}"),
+        format!("-sleeps={SLEEPS}"),
+        format!("-sleep-ms={SLEEP_MS}"),
+        format!("-enoent={ENOENT}"),
+    ]
+}
+
+fn go_version() -> String {
+    let out = Command::new(gotrace_tests::go_bin())
+        .args(["env", "GOVERSION"])
+        .output()
+        .expect("go env GOVERSION");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Checks the counts the exact workload makes, in the NDJSON summary and the text.
+fn check_exact_counts(stdout: &str, lines: &[Line]) {
+    let s = summary_of(lines);
+    let getppid = row(s, "getppid");
+    assert_eq!(getppid.calls, GOROUTINES * PER_GOROUTINE, "getppid calls");
+    assert_eq!(getppid.errors, 0, "getppid errors");
+    let open = row(s, "open");
+    assert_eq!(
+        (open.calls, open.errors),
+        (ENOENT, ENOENT),
+        "open calls/errors (ENOENT)"
+    );
+    let sleep = row(s, "clock_nanosleep");
+    let want_ns = SLEEP_MS * 1_000_000;
+    assert_eq!(sleep.calls, SLEEPS, "clock_nanosleep calls");
+    assert!(
+        sleep.p50_ns >= want_ns,
+        "p50 {} < requested {want_ns}",
+        sleep.p50_ns
+    );
+    assert!(
+        sleep.avg_ns >= want_ns,
+        "avg {} < requested {want_ns}",
+        sleep.avg_ns
+    );
+    assert!(
+        sleep.max_ns >= want_ns && sleep.max_ns < want_ns * 50,
+        "max {}",
+        sleep.max_ns
+    );
+    assert!(
+        sleep.total_ns >= SLEEPS * want_ns,
+        "total {}",
+        sleep.total_ns
+    );
+    assert_eq!(s.lost_records, 0, "lost records");
+
+    // Every sleep is over the 1 ms threshold, so each was streamed as a syscall line.
+    let slow_sleeps: Vec<_> = lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Syscall(c) if c.name == "clock_nanosleep" => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        slow_sleeps.len() as u64,
+        SLEEPS,
+        "streamed clock_nanosleep records"
+    );
+    for c in &slow_sleeps {
+        assert!(
+            c.duration_ns >= want_ns,
+            "a streamed sleep took {} ns",
+            c.duration_ns
+        );
+        assert_eq!(c.ret, 0);
+        assert_eq!(c.args[0], 1, "clock id CLOCK_MONOTONIC in arg 0");
+    }
+
+    // The text summary says the same.
+    let r = text_row(stdout, "getppid");
+    assert_eq!((r[1], r[2]), ("100,000", "0"), "text getppid row: {r:?}");
+    let r = text_row(stdout, "open");
+    assert_eq!((r[1], r[2]), ("7", "7"), "text open row: {r:?}");
+    let r = text_row(stdout, "clock_nanosleep");
+    assert_eq!(r[1], "5", "text clock_nanosleep row: {r:?}");
+}
+
+#[test]
+fn launch_counts_exactly() {
+    if !require_root("launch_counts_exactly") {
+        return;
+    }
+    let exact = workload("exact");
+    let dir = scratch("launch-exact");
+    let json = dir.join("trace.ndjson");
+    let mut args = vec![
+        "--no-tui".to_string(),
+        "--json".into(),
+        json.display().to_string(),
+        "--".into(),
+    ];
+    args.push(exact.display().to_string());
+    args.extend(exact_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = gotrace(&args, Duration::from_secs(60));
+    assert_eq!(
+        run.code(),
+        0,
+        "gotrace failed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+
+    let lines = read_trace(&json);
+    let Some(Line::Header(h)) = lines.first() else {
+        panic!("first line is not the header: {:?}", lines.first())
+    };
+    assert_eq!(h.format, 1);
+    assert!(h.target.launched);
+    assert_eq!(h.target.command[0], exact.display().to_string());
+    assert_eq!(h.go_version.as_deref(), Some(go_version().as_str()));
+    assert_eq!(h.slow_threshold_ns, 1_000_000);
+    check_exact_counts(&run.stdout, &lines);
+    let s = summary_of(&lines);
+    assert_eq!(s.go_version, h.go_version);
+    assert_eq!(
+        s.target_exit.as_ref().and_then(|e| e.code),
+        Some(0),
+        "target exit"
+    );
+    assert_eq!(
+        s.unmatched_exits, 0,
+        "a launched target has no call in progress at start"
+    );
+    // execve is the first thing the launched process does, and it is seen.
+    assert_eq!(row(s, "execve").calls, 1);
+
+    // The workload's own "done" shares stdout with the summary.
+    let first = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("gotrace: "))
+        .unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("gotrace: pid {} (", h.target.pid))
+            && first.contains(&go_version()),
+        "summary header: {first}"
+    );
+    assert!(first.ends_with("0 lost records"), "summary header: {first}");
+    assert!(
+        run.stdout.contains("target exited with code 0"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Starts the exact workload waiting for SIGUSR1; returns it once it said "ready".
+fn start_waiting_exact(
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    let mut child = Command::new(workload("exact"))
+        .args(exact_args())
+        .arg("-wait-signal")
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start exact");
+    let out = child.stdout.take().expect("stdout");
+    let (reader, _) = wait_for_line(out, "ready", Duration::from_secs(20));
+    (child, reader)
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: sending a signal to a process this test started.
+    let rc = unsafe { libc::kill(pid as i32, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn attach_counts_exactly_and_ends_when_the_target_exits() {
+    if !require_root("attach_counts_exactly_and_ends_when_the_target_exits") {
+        return;
+    }
+    let (mut target, _out) = start_waiting_exact(&[]);
+    let pid = target.id();
+    let dir = scratch("attach-exact");
+    let json = dir.join("trace.ndjson");
+    let g = Attached::start(&[
+        "--no-tui",
+        "--json",
+        &json.display().to_string(),
+        "--pid",
+        &pid.to_string(),
+    ]);
+    assert!(
+        g.banner().contains(&format!("tracing pid {pid} (")),
+        "{}",
+        g.banner()
+    );
+    signal(pid, libc::SIGUSR1);
+    let status = target.wait().expect("wait target");
+    assert!(status.success(), "workload failed: {status}");
+    let run = g.finish(Duration::from_secs(60));
+    assert_eq!(run.code(), 0, "gotrace exit: {}", run.stderr);
+    let lines = read_trace(&json);
+    check_exact_counts(&run.stdout, &lines);
+    let Some(Line::Header(h)) = lines.first() else {
+        panic!("no header")
+    };
+    assert!(!h.target.launched);
+    assert_eq!(h.target.pid, pid);
+    assert!(
+        h.target.command[0].ends_with("exact"),
+        "{:?}",
+        h.target.command
+    );
+    let s = summary_of(&lines);
+    assert_eq!(
+        s.target_exit.as_ref().and_then(|e| e.code),
+        Some(0),
+        "exit code from the kernel's exit record"
+    );
+}
+
+#[test]
+fn sigterm_ends_with_a_summary_and_leaves_the_target_running() {
+    if !require_root("sigterm_ends_with_a_summary_and_leaves_the_target_running") {
+        return;
+    }
+    let (mut target, mut out) = start_waiting_exact(&["-linger"]);
+    let pid = target.id();
+    let dir = scratch("sigterm");
+    let json = dir.join("trace.ndjson");
+    let g = Attached::start(&[
+        "--no-tui",
+        "--json",
+        &json.display().to_string(),
+        "--pid",
+        &pid.to_string(),
+    ]);
+    signal(pid, libc::SIGUSR1);
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read done");
+    assert_eq!(line.trim(), "done");
+    signal(g.child.id(), libc::SIGTERM);
+    let run = g.finish(Duration::from_secs(60));
+    assert_eq!(run.code(), 0, "gotrace exit after SIGTERM: {}", run.stderr);
+    let lines = read_trace(&json);
+    check_exact_counts(&run.stdout, &lines);
+    assert_eq!(
+        summary_of(&lines).target_exit,
+        None,
+        "the target did not exit"
+    );
+    assert!(
+        alive(pid),
+        "an attached target keeps running after gotrace stops"
+    );
+    let _ = target.kill();
+    let _ = target.wait();
+}
+
+#[test]
+fn duration_stops_tracing() {
+    if !require_root("duration_stops_tracing") {
+        return;
+    }
+    let (mut target, _out) = start_waiting_exact(&["-linger"]);
+    let started = Instant::now();
+    let run = gotrace(
+        &[
+            "--no-tui",
+            "--duration",
+            "1s",
+            "--pid",
+            &target.id().to_string(),
+        ],
+        Duration::from_secs(30),
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
+        "took {took:?}"
+    );
+    let first = run.stdout.lines().next().unwrap_or_default();
+    assert!(first.contains("traced 1.0"), "traced about 1 s: {first}");
+    assert!(alive(target.id()));
+    let _ = target.kill();
+    let _ = target.wait();
+}
+
+#[test]
+fn launch_follows_children_through_os_exec() {
+    if !require_root("launch_follows_children_through_os_exec") {
+        return;
+    }
+    let spawner = workload("spawner");
+    let dir = scratch("follow");
+    let json = dir.join("trace.ndjson");
+    let run = gotrace(
+        &[
+            "--no-tui",
+            "--json",
+            &json.display().to_string(),
+            "--",
+            &spawner.display().to_string(),
+            "-children=3",
+            "-child-calls=1000",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let lines = read_trace(&json);
+    let s = summary_of(&lines);
+    // Only the children call getppid: 3 x 1000, all seen because they were followed.
+    assert_eq!(row(s, "getppid").calls, 3000, "children's getppid calls");
+    // The root's exec and each child's.
+    assert_eq!(row(s, "execve").calls, 4, "execve calls");
+    // Go >= 1.23 waits for children with a pidfd and waitid(P_PIDFD).
+    assert!(
+        row(s, "waitid").calls >= 3,
+        "waitid calls: {}",
+        row(s, "waitid").calls
+    );
+    let Some(Line::Header(h)) = lines.first() else {
+        panic!("no header")
+    };
+    // Go's syscall package may also fork a child that exits at once, without exec, to
+    // probe CLONE_PIDFD support (syscall/exec_linux.go): a real child, reported as such.
+    let children: Vec<_> = s
+        .processes
+        .iter()
+        .filter(|p| p.pid != h.target.pid)
+        .collect();
+    let execed: Vec<_> = children.iter().filter(|p| !p.command.is_empty()).collect();
+    assert_eq!(
+        execed.len(),
+        3,
+        "children that ran a program: {:?}",
+        s.processes
+    );
+    assert!(children.len() <= 4, "children: {:?}", s.processes);
+    for c in &children {
+        assert_eq!(c.parent, Some(h.target.pid), "{c:?}");
+        assert!(c.exit.is_some(), "every child exited: {c:?}");
+    }
+    for c in &execed {
+        assert_eq!(c.parent, Some(h.target.pid), "{c:?}");
+        assert_eq!(c.exit.as_ref().and_then(|e| e.code), Some(3), "{c:?}");
+        assert_eq!(
+            c.command.get(1).map(String::as_str),
+            Some("-child"),
+            "{c:?}"
+        );
+    }
+    let count = |k: ProcessEventKind| {
+        lines
+            .iter()
+            .filter(|l| matches!(l, Line::Process(p) if p.event == k && p.pid != h.target.pid))
+            .count()
+    };
+    assert_eq!(count(ProcessEventKind::Exec), 3, "exec lines");
+    assert_eq!(count(ProcessEventKind::Fork), children.len(), "fork lines");
+    assert_eq!(count(ProcessEventKind::Exit), children.len(), "exit lines");
+    assert!(
+        run.stdout
+            .contains(&format!("child processes ({})", children.len())),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout
+            .matches("-child -child-calls=1000 (parent")
+            .count(),
+        3,
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn no_follow_leaves_children_untraced() {
+    if !require_root("no_follow_leaves_children_untraced") {
+        return;
+    }
+    let spawner = workload("spawner");
+    let run = gotrace(
+        &[
+            "--no-tui",
+            "--no-follow",
+            "--",
+            &spawner.display().to_string(),
+            "-children=2",
+            "-child-calls=500",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert!(
+        !run.stdout.lines().any(|l| l.starts_with("getppid ")),
+        "children were traced without --follow:\n{}",
+        run.stdout
+    );
+    let r = text_row(&run.stdout, "execve");
+    assert_eq!(r[1], "1", "only the root's execve: {r:?}");
+}
+
+#[test]
+fn launched_command_exit_code_is_passed_on() {
+    if !require_root("launched_command_exit_code_is_passed_on") {
+        return;
+    }
+    let run = gotrace(
+        &["--no-tui", "--", "sh", "-c", "exit 7"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code(), 7, "{}", run.stderr);
+    assert!(run.stdout.contains("not a Go binary"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("target exited with code 7"),
+        "{}",
+        run.stdout
+    );
+}

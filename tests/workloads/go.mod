@@ -1,0 +1,3 @@
+module gotrace.test/workloads
+
+go 1.23
