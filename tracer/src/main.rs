@@ -33,8 +33,26 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("gotrace: {e:#}");
+            eprintln!("gotrace: {}", without_os_error_codes(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
+}
+
+/// "No such file or directory (os error 2)" reads better without the number.
+fn without_os_error_codes(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" (os error ") {
+        out.push_str(&rest[..i]);
+        match rest[i..].find(')') {
+            Some(j) => rest = &rest[i + j + 1..],
+            None => {
+                rest = &rest[i..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
