@@ -10,6 +10,7 @@
     reason = "core::intrinsics::atomic_or for the target bitmap"
 )]
 
+mod floor;
 mod maps;
 mod process;
 mod syscalls;

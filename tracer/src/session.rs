@@ -115,6 +115,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         ring_bytes: cfg.ring_bytes,
     })?;
 
+    // The trace's time origin: before the target becomes one, so no event precedes it.
+    let start_ns = context::monotonic_ns();
+    let start_unix_ns = context::unix_ns();
     let pidfd = match prepared {
         Prepared::Attach { tgid } => {
             let pidfd = PidFd::open(tgid)?;
@@ -154,8 +157,6 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             pidfd
         }
     };
-    let start_ns = context::monotonic_ns();
-    let start_unix_ns = context::unix_ns();
     eprintln!(
         "gotrace: tracing pid {} ({}){}, attached in {} ms; Ctrl-C to stop",
         info.pid,

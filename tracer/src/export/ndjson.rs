@@ -271,6 +271,22 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_valid() {
+        let doc = include_str!("../../../docs/json-schema.md");
+        let block = doc
+            .split("```json\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("docs/json-schema.md has a json example");
+        let lines: Vec<Line> = block
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert!(matches!(lines.first(), Some(Line::Header(h)) if h.format == FORMAT_VERSION));
+        assert!(matches!(lines.last(), Some(Line::Summary(_))));
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         let l = r#"{"type":"summary","duration_ns":1,"surprise":true}"#;
         assert!(serde_json::from_str::<Line>(l).is_err());

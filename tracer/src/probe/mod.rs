@@ -62,6 +62,31 @@ const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
+/// The floor for benchmarks: empty programs on raw_tp sys_enter and sys_exit, the
+/// cost of the hooks alone. Detached when dropped.
+pub struct Floor {
+    _ebpf: Ebpf,
+}
+
+impl Floor {
+    pub fn attach() -> Result<Floor> {
+        let mut ebpf = EbpfLoader::new()
+            .load(EBPF_OBJECT)
+            .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
+            .context("load the eBPF object")?;
+        for (prog, tp) in [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")] {
+            let program: &mut RawTracePoint = ebpf
+                .program_mut(prog)
+                .with_context(|| format!("program {prog} missing from the eBPF object"))?
+                .try_into()
+                .with_context(|| format!("program {prog} is not a raw tracepoint"))?;
+            program.load().with_context(|| format!("load program {prog}"))?;
+            program.attach(tp).with_context(|| format!("attach {prog}"))?;
+        }
+        Ok(Floor { _ebpf: ebpf })
+    }
+}
+
 /// Checks, before anything is loaded, that this process may load and attach tracing
 /// programs and that the kernel has what gotrace needs. Each failure is one clear line.
 pub fn preflight() -> Result<()> {
