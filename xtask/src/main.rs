@@ -322,21 +322,77 @@ fn test(extra: &[String]) -> Result<()> {
         .envs(envs.clone()))?;
     let gotrace = root().join("target/debug/gotrace");
     step("running every test (unit, then root integration tests)");
-    run(cargo()
-        .current_dir(root())
-        .args([
-            "test",
-            "-p",
-            "tracer-common",
-            "-p",
-            "tracer",
-            "-p",
-            "gotrace-tests",
-            "-p",
-            "xtask",
-        ])
+    let mut cmd = cargo();
+    cmd.current_dir(root())
+        .args(["test", "-p", "tracer-common", "-p", "tracer", "-p", "gotrace-tests", "-p", "xtask"])
+        .args(["--lib", "--bins", "--tests"])
         .args(extra)
         .envs(envs)
-        .env("GOTRACE_BIN", &gotrace))?;
+        .env("GOTRACE_BIN", &gotrace);
+    let totals = run_counting_tests(&mut cmd)?;
+    // One closing line for the whole run, whatever order cargo ran the binaries in.
+    println!("tests: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
+    if totals.failed > 0 {
+        bail!("{} tests failed", totals.failed);
+    }
     Ok(())
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    /// Adds a libtest line "test result: ok. 6 passed; 0 failed; 1 ignored; ...".
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else { return };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else { continue };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs `cargo test`, passing its output through, and adds up the results.
+fn run_counting_tests(cmd: &mut Command) -> Result<TestTotals> {
+    use std::io::{BufRead, BufReader};
+    let shown = format!("{cmd:?}");
+    let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("run {shown}"))?;
+    let mut totals = TestTotals::default();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line.context("read cargo test output")?;
+            println!("{line}");
+            totals.add_line(&line);
+        }
+    }
+    let status = child.wait().context("wait for cargo test")?;
+    if !status.success() && totals.failed == 0 {
+        bail!("{shown} failed: {status}");
+    }
+    Ok(totals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_totals_add_up_libtest_lines() {
+        let mut t = TestTotals::default();
+        t.add_line("test result: ok. 6 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 2.84s");
+        t.add_line("test result: FAILED. 5 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out");
+        t.add_line("running 7 tests");
+        assert_eq!(t, TestTotals { passed: 11, failed: 2, ignored: 1 });
+    }
 }
