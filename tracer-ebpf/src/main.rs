@@ -13,6 +13,7 @@
 mod floor;
 mod maps;
 mod process;
+mod signals;
 mod syscalls;
 
 #[cfg(not(test))]

@@ -44,6 +44,18 @@ pub static TASK_PID_OFF: u32 = 0;
 pub static TASK_TGID_OFF: u32 = 0;
 #[unsafe(no_mangle)]
 pub static TASK_EXIT_CODE_OFF: u32 = 0;
+#[unsafe(no_mangle)]
+pub static TASK_REAL_PARENT_OFF: u32 = 0;
+#[unsafe(no_mangle)]
+pub static TASK_SIGHAND_OFF: u32 = 0;
+#[unsafe(no_mangle)]
+pub static SIGHAND_ACTION_OFF: u32 = 0;
+#[unsafe(no_mangle)]
+pub static KSIGACTION_SIZE: u32 = 0;
+#[unsafe(no_mangle)]
+pub static KSIGACTION_HANDLER_OFF: u32 = 0;
+#[unsafe(no_mangle)]
+pub static KSIGACTION_FLAGS_OFF: u32 = 0;
 
 #[inline(always)]
 pub fn global_u64(v: &u64) -> u64 {
@@ -99,4 +111,19 @@ pub fn bump(counter: u32) {
 #[inline(always)]
 pub fn lost_record() {
     bump(COUNTER_LOST_RECORDS);
+}
+
+/// Reads a u32 of a kernel struct at `base + off`.
+#[inline(always)]
+pub fn read_kernel_u32(base: u64, off: u32) -> Option<u32> {
+    // SAFETY: base is a kernel pointer handed to us by the kernel (or read from one) and
+    // off comes from the kernel's BTF; bpf_probe_read_kernel checks the access anyway.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel((base + off as u64) as *const u32) }.ok()
+}
+
+/// Reads a u64 (or pointer) of a kernel struct at `base + off`.
+#[inline(always)]
+pub fn read_kernel_u64(base: u64, off: u32) -> Option<u64> {
+    // SAFETY: as in read_kernel_u32.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel((base + off as u64) as *const u64) }.ok()
 }

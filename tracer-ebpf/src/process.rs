@@ -3,25 +3,22 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
-        bpf_probe_read_kernel,
     },
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
-use tracer_common::{kind, ProcRecord, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, PROC_FLAG_THREAD};
-
-use crate::maps::{
-    global_u32, is_target, lost_record, set_target, EVENTS, FOLLOW, INFLIGHT, TASK_EXIT_CODE_OFF,
-    TASK_PID_OFF, TASK_TGID_OFF,
+use tracer_common::{
+    kind, ProcRecord, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, PROC_FLAG_GROUP_DEAD,
+    PROC_FLAG_PARENT_NOCLDWAIT, PROC_FLAG_PARENT_SIGCHLD_IGN, PROC_FLAG_THREAD,
 };
 
-/// Reads an i32 field of a task_struct at an offset taken from the kernel's BTF.
-#[inline(always)]
-fn task_field(task: u64, off: u32) -> Option<u32> {
-    // SAFETY: task is a task_struct pointer handed to us by the kernel, and the offset
-    // comes from its BTF; bpf_probe_read_kernel checks the access anyway.
-    unsafe { bpf_probe_read_kernel((task + off as u64) as *const u32) }.ok()
-}
+use crate::maps::{
+    global_u32, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target, EVENTS,
+    FOLLOW, INFLIGHT, KSIGACTION_FLAGS_OFF, KSIGACTION_HANDLER_OFF, KSIGACTION_SIZE,
+    SIGHAND_ACTION_OFF, TASK_EXIT_CODE_OFF, TASK_PID_OFF, TASK_REAL_PARENT_OFF,
+    TASK_SIGHAND_OFF, TASK_TGID_OFF,
+};
+
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
@@ -36,8 +33,8 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 
 fn try_fork(ctx: &RawTracePointContext, parent_tgid: u32) -> Option<i32> {
     let child: u64 = ctx.arg(1);
-    let pid = task_field(child, global_u32(&TASK_PID_OFF))?;
-    let tgid = task_field(child, global_u32(&TASK_TGID_OFF))?;
+    let pid = read_kernel_u32(child, global_u32(&TASK_PID_OFF))?;
+    let tgid = read_kernel_u32(child, global_u32(&TASK_TGID_OFF))?;
     let thread = tgid == parent_tgid;
     if !thread {
         if global_u32(&FOLLOW) == 0 {
@@ -79,31 +76,67 @@ pub fn sched_process_exec(_ctx: RawTracePointContext) -> i32 {
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
-pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
+pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
+    // The exiting task is current; TP_PROTO is (struct task_struct *p, bool group_dead).
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    if !is_target(tgid) {
+    let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
+    let target = is_target(tgid);
+    if !target && !group_dead {
         return 0;
     }
     let pid = pid_tgid as u32;
     // SAFETY: bpf_get_current_task has no preconditions.
     let task = unsafe { bpf_get_current_task() };
-    let exit_code = task_field(task, global_u32(&TASK_EXIT_CODE_OFF)).unwrap_or(0);
-    let thread = pid != tgid;
-    emit(
-        kind::EXIT,
-        pid,
-        tgid,
-        0,
-        exit_code,
-        if thread { PROC_FLAG_THREAD } else { 0 },
-    );
-    if !thread {
-        // The group leader is gone: its pid may be reused, so it stops being a target.
-        set_target(tgid, false);
+    let exit_code = read_kernel_u32(task, global_u32(&TASK_EXIT_CODE_OFF)).unwrap_or(0);
+    if target {
+        let mut flags = if pid != tgid { PROC_FLAG_THREAD } else { 0 };
+        if group_dead {
+            flags |= PROC_FLAG_GROUP_DEAD;
+            // The process is gone: its pid may be reused, so it stops being a target.
+            set_target(tgid, false);
+        }
+        emit(kind::EXIT, pid, tgid, 0, exit_code, flags);
+    }
+    if group_dead {
+        child_exit(task, tgid, exit_code);
     }
     0
 }
+
+/// SIGCHLD is what a thread group's death means to its parent: when the parent is a
+/// target, report the exit with the parent's SIGCHLD disposition, which decides whether
+/// a SIGCHLD is sent at all (kernel/signal.c, do_notify_parent).
+#[inline(always)]
+fn child_exit(task: u64, tgid: u32, exit_code: u32) -> Option<()> {
+    let parent = read_kernel_u64(task, global_u32(&TASK_REAL_PARENT_OFF))?;
+    let parent_tgid = read_kernel_u32(parent, global_u32(&TASK_TGID_OFF))?;
+    if !is_target(parent_tgid) {
+        return None;
+    }
+    let mut flags = 0;
+    if let Some(sighand) = read_kernel_u64(parent, global_u32(&TASK_SIGHAND_OFF)) {
+        // action[SIGCHLD - 1]
+        let action = sighand
+            + global_u32(&SIGHAND_ACTION_OFF) as u64
+            + (SIGCHLD - 1) * global_u32(&KSIGACTION_SIZE) as u64;
+        let handler = read_kernel_u64(action, global_u32(&KSIGACTION_HANDLER_OFF)).unwrap_or(0);
+        let sa_flags = read_kernel_u64(action, global_u32(&KSIGACTION_FLAGS_OFF)).unwrap_or(0);
+        if handler == SIG_IGN {
+            flags |= PROC_FLAG_PARENT_SIGCHLD_IGN;
+        }
+        if sa_flags & SA_NOCLDWAIT != 0 {
+            flags |= PROC_FLAG_PARENT_NOCLDWAIT;
+        }
+    }
+    emit(kind::CHILD_EXIT, tgid, tgid, parent_tgid, exit_code, flags);
+    Some(())
+}
+
+const SIGCHLD: u64 = 17;
+/// include/uapi/asm-generic/signal-defs.h
+const SIG_IGN: u64 = 1;
+const SA_NOCLDWAIT: u64 = 2;
 
 #[inline(always)]
 fn emit(kind: u32, pid: u32, tgid: u32, parent_tgid: u32, exit_code: u32, flags: u32) {

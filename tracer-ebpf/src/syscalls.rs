@@ -1,12 +1,14 @@
 //! raw_tp sys_enter / sys_exit: per-syscall aggregates for every call of a target, and a
 //! record for each call slower than SLOW_NS.
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
+    },
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
 use tracer_common::{
-    hist_bucket, kind, SyscallRecord, COUNTER_SLOT_COLLISIONS, COUNTER_UNMATCHED_EXITS,
+    hist_bucket, kind, SyscallRecord, WaitRecord, NR_WAIT4, NR_WAITID, COUNTER_SLOT_COLLISIONS, COUNTER_UNMATCHED_EXITS,
     HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP,
 };
 
@@ -89,10 +91,64 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     account(nr, duration, failed as u64);
 
     if duration >= global_u64(&SLOW_NS) {
-        let regs: u64 = ctx.arg(0);
-        emit_slow(pid_tgid, nr, start, duration, ret, regs);
+        emit_slow(pid_tgid, nr, start, duration, ret, ctx.arg(0));
+    }
+    if nr == NR_WAIT4 || nr == NR_WAITID {
+        emit_wait(pid_tgid, nr, now, duration, ret, ctx.arg(0));
     }
     Some(0)
+}
+
+/// The argument registers of a returning syscall (di, si, dx, r10, r8, r9), as the call
+/// returns (for all but execve and rt_sigreturn, the arguments it was given).
+#[inline(always)]
+fn syscall_args(regs: u64) -> [u64; 6] {
+    // SAFETY: regs is the kernel's struct pt_regs pointer passed to the tracepoint;
+    // bpf_probe_read_kernel checks the access.
+    let w: [u64; 8] = unsafe {
+        bpf_probe_read_kernel((regs as usize + PT_REGS_R10) as *const [u64; 8])
+    }
+    .unwrap_or([0; 8]);
+    [w[7], w[6], w[5], w[0], w[2], w[1]]
+}
+
+/// A wait call's return: who was reaped, by which call. waitid reports the child in the
+/// siginfo it fills in (user memory), not in its return value.
+#[inline(always)]
+fn emit_wait(pid_tgid: u64, nr: u32, now: u64, duration: u64, ret: i64, regs: u64) {
+    let args = syscall_args(regs);
+    let (idtype, id, options, mut si_pid, mut si_code) = if nr == NR_WAIT4 {
+        (0, args[0] as i64, args[2] as u32, 0, 0)
+    } else {
+        (args[0] as u32, args[1] as i64, args[3] as u32, 0u32, 0i32)
+    };
+    if nr == NR_WAITID && ret == 0 && args[2] != 0 {
+        // siginfo_t: si_code at 8, si_pid at 16.
+        // SAFETY: a user pointer the call just wrote to; bpf_probe_read_user checks it.
+        unsafe {
+            si_code = bpf_probe_read_user((args[2] + 8) as *const i32).unwrap_or(0);
+            si_pid = bpf_probe_read_user((args[2] + 16) as *const u32).unwrap_or(0);
+        }
+    }
+    let Some(mut entry) = EVENTS.reserve::<WaitRecord>(0) else {
+        lost_record();
+        return;
+    };
+    entry.write(WaitRecord {
+        kind: kind::WAIT,
+        tid: pid_tgid as u32,
+        tgid: (pid_tgid >> 32) as u32,
+        nr,
+        ret,
+        options,
+        idtype,
+        id,
+        si_pid,
+        si_code,
+        ts_ns: now,
+        duration_ns: duration,
+    });
+    entry.submit(0);
 }
 
 /// Adds one call to the per-CPU aggregate of `nr`.
@@ -123,11 +179,6 @@ fn emit_slow(pid_tgid: u64, nr: u32, start: u64, duration: u64, ret: i64, regs: 
         lost_record();
         return;
     };
-    // SAFETY: regs is the kernel's struct pt_regs pointer passed to the tracepoint;
-    // bpf_probe_read_kernel checks the access.
-    let w: [u64; 8] =
-        unsafe { bpf_probe_read_kernel((regs as usize + PT_REGS_R10) as *const [u64; 8]) }
-            .unwrap_or([0; 8]);
     entry.write(SyscallRecord {
         kind: kind::SYSCALL,
         tid: pid_tgid as u32,
@@ -136,7 +187,7 @@ fn emit_slow(pid_tgid: u64, nr: u32, start: u64, duration: u64, ret: i64, regs: 
         start_ns: start,
         duration_ns: duration,
         ret,
-        args: [w[7], w[6], w[5], w[0], w[2], w[1]],
+        args: syscall_args(regs),
     });
     entry.submit(0);
 }

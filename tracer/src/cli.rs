@@ -44,6 +44,14 @@ pub struct Args {
     #[arg(long, value_name = "TIME", default_value = "1ms", value_parser = parse_duration)]
     pub slow: Duration,
 
+    /// Report a child not reaped this long after its exit (a zombie).
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = parse_duration)]
+    pub unreaped_after: Duration,
+
+    /// Report a child reaped this long or more after its exit.
+    #[arg(long, value_name = "TIME", default_value = "100ms", value_parser = parse_duration)]
+    pub slow_reap: Duration,
+
     /// Ring buffer size in KiB (a power of two, at least 4).
     #[arg(long, value_name = "KIB", default_value_t = 4096)]
     pub ring_kib: u32,
@@ -82,6 +90,7 @@ pub struct Config {
     pub force: bool,
     pub slow_ns: u64,
     pub ring_bytes: u32,
+    pub thresholds: crate::analysis::Thresholds,
 }
 
 /// A usage error: exit code 2.
@@ -149,10 +158,18 @@ impl Args {
             display,
             json: self.json,
             force: self.force,
-            slow_ns: u64::try_from(self.slow.as_nanos()).unwrap_or(u64::MAX),
+            slow_ns: nanos(self.slow),
             ring_bytes: kib * 1024,
+            thresholds: crate::analysis::Thresholds {
+                unreaped_ns: nanos(self.unreaped_after),
+                slow_reap_ns: nanos(self.slow_reap),
+            },
         })
     }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Parses "10" (seconds), "1.5s", "500ms", "250us", "100ns", "2m", "1h".

@@ -170,6 +170,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     );
     let launched_pid = info.launched.then_some(info.pid);
     let mut analyzer = Analyzer::new(info, start_ns);
+    analyzer.set_thresholds(cfg.thresholds);
     let mut json_error: Option<std::io::Error> = None;
     if let Some(w) = json.as_mut() {
         let facts = ndjson::HeaderFacts {
@@ -212,6 +213,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             _ = sleep_until(deadline) => break StopReason::Duration,
             _ = tick.tick() => {
                 sink.flush_json();
+                check_pipes(sink.analyzer);
                 if live {
                     let stats = probe.read_stats()?;
                     let counters = probe.read_counters()?;
@@ -223,6 +225,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     };
     // Everything the kernel produced up to now, then the final aggregates.
     events.drain(|b| sink.record(b));
+    check_pipes(sink.analyzer);
     let stats = probe.read_stats()?;
     let counters = probe.read_counters()?;
     let end_ns = context::monotonic_ns();
@@ -280,6 +283,26 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     })
 }
 
+/// Asks /proc who holds the pipes of traced parents whose children exited: the fact
+/// behind a hung os/exec Cmd.Wait. Only runs when there is such a parent.
+fn check_pipes(analyzer: &mut Analyzer) {
+    let readers = analyzer.hang_candidates();
+    if readers.is_empty() {
+        return;
+    }
+    let facts = context::pipes::foreign_writers(std::path::Path::new("/proc"), &readers)
+        .into_iter()
+        .map(|w| crate::analysis::PipeWriter {
+            reader: w.reader,
+            inode: w.inode,
+            holder: w.holder,
+            holder_command: w.holder_command,
+            holder_ppid: w.holder_ppid,
+        })
+        .collect();
+    analyzer.on_pipe_writers(facts);
+}
+
 /// Lets the tests make "the process exited during attach" happen on purpose: the
 /// window is otherwise a few milliseconds wide.
 fn attach_delay_for_tests() {
@@ -318,6 +341,9 @@ impl Sink<'_> {
         self.analyzer.on_event(&ev);
         let line = match &ev {
             Event::Syscall(s) => Some(ndjson::syscall_line(s, start)),
+            Event::SignalGenerate(s) | Event::SignalDeliver(s) => ndjson::signal_line(s, start),
+            Event::ChildExit(p) => Some(ndjson::child_exit_line(p, start)),
+            Event::Wait(w) => ndjson::child_reaped_line(w, start),
             Event::Fork(p) if !p.thread => {
                 Some(ndjson::process_line(ProcessEventKind::Fork, p, start, None))
             }

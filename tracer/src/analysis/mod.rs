@@ -1,6 +1,8 @@
 //! Aggregation of everything the probe saw into a [`Snapshot`]. The analyzer is the
 //! single owner of trace state; it does no I/O: kernel aggregates, decoded events and
 //! facts about the system are all fed to it as data.
+pub mod signals;
+
 use std::collections::BTreeMap;
 
 use tracer_common::hist_bucket_high;
@@ -9,6 +11,7 @@ use crate::{
     event::{Event, ProcEvent, SyscallEvent},
     syscalls,
 };
+pub use signals::{Anomaly, PipeWriter, Preemption, SigchldSummary, SignalCounts, Thresholds};
 
 /// One syscall's aggregate, summed over CPUs, as read from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +130,13 @@ pub struct Snapshot {
     /// Records that arrived but could not be decoded.
     pub bad_records: u64,
     pub target_exit: Option<ExitStatus>,
+    /// Per signal number, SIGURG excluded.
+    pub signals: Vec<SignalCounts>,
+    /// SIGURG: the Go runtime's preemption signal.
+    pub preemption: Preemption,
+    pub sigchld: SigchldSummary,
+    /// Children's lifecycle problems, most important first.
+    pub anomalies: Vec<Anomaly>,
 }
 
 /// How many of the slowest calls the snapshot keeps.
@@ -164,6 +174,8 @@ pub struct Analyzer {
     threads_created: u64,
     bad_records: u64,
     target_exit: Option<ExitStatus>,
+    signals: signals::SignalTracker,
+    thresholds: Thresholds,
 }
 
 impl Analyzer {
@@ -221,7 +233,34 @@ impl Analyzer {
             Event::Fork(p) => self.on_fork(p),
             Event::Exec(p) => self.on_exec(p),
             Event::Exit(p) => self.on_exit(p),
+            Event::ChildExit(p) => self.signals.on_child_exit(p),
+            Event::SignalGenerate(s) => {
+                let receiver_traced = self.processes.contains_key(&s.target_tgid);
+                self.signals.on_generate(s, receiver_traced);
+            }
+            Event::SignalDeliver(s) => self.signals.on_deliver(s),
+            Event::Wait(w) => self.signals.on_wait(w),
         }
+    }
+
+    /// Sets the anomaly thresholds.
+    pub fn set_thresholds(&mut self, t: Thresholds) {
+        self.thresholds = t;
+    }
+
+    /// Traced processes whose children exited while they live on: where /proc should be
+    /// asked about pipes still held open (see [`Analyzer::on_pipe_writers`]).
+    pub fn hang_candidates(&self) -> Vec<u32> {
+        self.signals
+            .parents_with_exited_children()
+            .into_iter()
+            .filter(|p| self.processes.get(p).is_some_and(|i| i.exit.is_none()))
+            .collect()
+    }
+
+    /// Facts from /proc: pipes the candidates read that other processes hold open.
+    pub fn on_pipe_writers(&mut self, facts: Vec<PipeWriter>) {
+        self.signals.on_pipe_writers(facts);
     }
 
     fn on_slow_syscall(&mut self, s: &SyscallEvent) {
@@ -267,7 +306,8 @@ impl Analyzer {
     }
 
     fn on_exit(&mut self, p: &ProcEvent) {
-        if p.thread {
+        // A process ends with the last of its threads.
+        if !p.group_dead {
             return;
         }
         let status = ExitStatus::from_wait_status(p.exit_code);
@@ -357,6 +397,10 @@ impl Analyzer {
             counters: self.counters,
             bad_records: self.bad_records,
             target_exit: self.target_exit,
+            signals: self.signals.signals(),
+            preemption: self.signals.preemption(),
+            sigchld: self.signals.sigchld_summary(now_ns, self.thresholds),
+            anomalies: self.signals.anomalies(now_ns, self.thresholds),
         }
     }
 }
@@ -464,13 +508,16 @@ mod tests {
             },
             0,
         );
-        let p = |pid, tgid, parent, thread, exit_code| ProcEvent {
+        let p = |pid, tgid, parent, thread: bool, exit_code| ProcEvent {
             pid,
             tgid,
             parent_tgid: parent,
             ts_ns: 7,
             exit_code,
             thread,
+            group_dead: !thread,
+            parent_ignores_sigchld: false,
+            parent_nocldwait: false,
             comm: "app".into(),
         };
         a.on_event(&Event::Fork(p(101, 100, 100, true, 0)));

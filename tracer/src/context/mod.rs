@@ -1,5 +1,7 @@
 //! Facts about the system, as data: kernel release, clocks.
 
+pub mod pipes;
+
 /// The running kernel's release (uname -r).
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")

@@ -12,6 +12,61 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::analysis::Anomaly;
+
+/// A short machine name for an anomaly.
+pub fn anomaly_kind(a: &Anomaly) -> &'static str {
+    match a {
+        Anomaly::Coalesced { .. } => "coalesced",
+        Anomaly::Ignored { .. } => "ignored",
+        Anomaly::Undelivered { .. } => "undelivered",
+        Anomaly::Unreaped { .. } => "unreaped",
+        Anomaly::SlowReap { .. } => "slow_reap",
+        Anomaly::PipeHeld { .. } => "pipe_held",
+    }
+}
+
+/// What an anomaly means, in one sentence a user can act on.
+pub fn anomaly_message(a: &Anomaly) -> String {
+    match a {
+        Anomaly::Coalesced { parent, exits, coalesced } => format!(
+            "{coalesced} SIGCHLD coalesced: {exits} children of pid {parent} exited but it was signalled {} time{}; code that reaps one child per SIGCHLD misses the rest (reap in a loop until wait says none are left)",
+            exits - coalesced,
+            if exits - coalesced == 1 { "" } else { "s" }
+        ),
+        Anomaly::Ignored { parent, children } => format!(
+            "pid {parent} ignores SIGCHLD (SIG_IGN): {children} child{} auto-reaped by the kernel, no SIGCHLD sent, and wait calls fail with ECHILD",
+            if *children == 1 { " was" } else { "ren were" }
+        ),
+        Anomaly::Undelivered { parent, count } => format!(
+            "{count} SIGCHLD queued for pid {parent} never delivered (blocked, or no thread could take it)"
+        ),
+        Anomaly::Unreaped { pid, parent, comm, age_ns } => format!(
+            "child pid {pid} ({comm}) exited {} ago and was never reaped by pid {parent}: a zombie",
+            format_ns(*age_ns)
+        ),
+        Anomaly::SlowReap { parent, count, pid, comm, latency_ns } => {
+            if *count == 1 {
+                format!("child pid {pid} ({comm}) was reaped by pid {parent} {} after it exited", format_ns(*latency_ns))
+            } else {
+                format!(
+                    "{count} children of pid {parent} were reaped late, the slowest (pid {pid}, {comm}) {} after it exited",
+                    format_ns(*latency_ns)
+                )
+            }
+        }
+        Anomaly::PipeHeld { reader, inode, holder, holder_command, exited_child } => {
+            let child = exited_child
+                .as_ref()
+                .map(|(p, c)| format!(" after its child pid {p} ({c}) exited"))
+                .unwrap_or_default();
+            format!(
+                "pid {reader} waits on pipe:[{inode}]{child}, but pid {holder} ({holder_command}) still holds it open for writing: an os/exec Cmd.Wait will not return until that process exits or closes it"
+            )
+        }
+    }
+}
+
 /// A duration for people: "512 ns", "12.3 µs", "1.20 ms", "3.04 s", "2m05s".
 pub fn format_ns(ns: u64) -> String {
     let f = ns as f64;

@@ -1,14 +1,20 @@
 //! NDJSON: a header line, event lines as they happen, a summary line at the end.
 use std::io::{self, BufWriter, Write};
 
-use super::schema::{
-    ExitJson, Header, Line, ProcessEventKind, ProcessLine, ProcessSummary, Summary, SyscallLine,
-    SyscallSummary, TargetJson, FORMAT_VERSION,
+use super::{
+    anomaly_kind, anomaly_message,
+    schema::{
+        AnomalyJson, ChildEventKind, ChildLine, ExitJson, Header, Line, PidCount,
+        ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson, SignalEventKind,
+        SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson,
+        FORMAT_VERSION,
+    },
+    text::signal_name,
 };
 use crate::{
-    analysis::{ExitStatus, Snapshot, TargetInfo},
+    analysis::{signals::SIGURG, Anomaly, ExitStatus, Snapshot, TargetInfo},
     errno,
-    event::{ProcEvent, SyscallEvent},
+    event::{GenerateResult, Handler, ProcEvent, SignalEvent, SyscallEvent, WaitEvent},
     syscalls,
 };
 
@@ -91,6 +97,101 @@ pub fn process_line(
     })
 }
 
+/// A signal line; None for SIGURG, which is only counted (it can arrive hundreds of
+/// times a second in a CPU-bound Go program).
+pub fn signal_line(ev: &SignalEvent, start_ns: u64) -> Option<Line> {
+    if ev.sig == SIGURG {
+        return None;
+    }
+    let generate = ev.result.is_some();
+    Some(Line::Signal(SignalLine {
+        event: if generate { SignalEventKind::Generate } else { SignalEventKind::Deliver },
+        ts_ns: rel(ev.ts_ns, start_ns),
+        signo: ev.sig,
+        name: signal_name(ev.sig as i32),
+        sender_pid: if generate { Some(ev.sender_tgid) } else { (ev.si_pid != 0).then_some(ev.si_pid) },
+        sender_tid: generate.then_some(ev.sender_pid),
+        sender_comm: generate.then(|| ev.comm.clone()),
+        target_pid: ev.target_tgid,
+        target_tid: ev.target_pid,
+        result: ev.result.map(|r| {
+            match r {
+                GenerateResult::Delivered => "delivered",
+                GenerateResult::Ignored => "ignored",
+                GenerateResult::AlreadyPending => "already_pending",
+                GenerateResult::OverflowFail => "overflow_fail",
+                GenerateResult::LoseInfo => "lose_info",
+                GenerateResult::Other(_) => "other",
+            }
+            .to_string()
+        }),
+        handler: ev.handler.map(|h| {
+            match h {
+                Handler::Default => "default",
+                Handler::Ignore => "ignore",
+                Handler::Function => "function",
+            }
+            .to_string()
+        }),
+        si_code: ev.si_code,
+        si_pid: (ev.si_pid != 0).then_some(ev.si_pid),
+    }))
+}
+
+/// A child's exit (a ChildExit event).
+pub fn child_exit_line(ev: &ProcEvent, start_ns: u64) -> Line {
+    let exit = exit_json(ExitStatus::from_wait_status(ev.exit_code));
+    let disposition = if ev.parent_ignores_sigchld {
+        "ignore"
+    } else if ev.parent_nocldwait {
+        "nocldwait"
+    } else {
+        "normal"
+    };
+    Line::Child(ChildLine {
+        event: ChildEventKind::Exit,
+        ts_ns: rel(ev.ts_ns, start_ns),
+        pid: ev.tgid,
+        parent: ev.parent_tgid,
+        comm: Some(ev.comm.clone()),
+        exit_code: exit.code,
+        signal: exit.signal,
+        disposition: Some(disposition.into()),
+        reaper_tid: None,
+        syscall: None,
+    })
+}
+
+/// A reap by a wait call; None when the call reaped nothing.
+pub fn child_reaped_line(ev: &WaitEvent, start_ns: u64) -> Option<Line> {
+    let pid = ev.reaped()?;
+    Some(Line::Child(ChildLine {
+        event: ChildEventKind::Reaped,
+        ts_ns: rel(ev.ts_ns, start_ns),
+        pid,
+        parent: ev.tgid,
+        comm: None,
+        exit_code: None,
+        signal: None,
+        disposition: None,
+        reaper_tid: Some(ev.tid),
+        syscall: Some(syscalls::display_name(ev.nr).into_owned()),
+    }))
+}
+
+fn anomaly_json(a: &Anomaly) -> AnomalyJson {
+    let (pid, parent) = match a {
+        Anomaly::Coalesced { parent, .. } | Anomaly::Ignored { parent, .. } | Anomaly::Undelivered { parent, .. } => {
+            (None, Some(*parent))
+        }
+        Anomaly::Unreaped { pid, parent, .. } | Anomaly::SlowReap { pid, parent, .. } => {
+            (Some(*pid), Some(*parent))
+        }
+        Anomaly::PipeHeld { reader, holder, .. } => (Some(*holder), Some(*reader)),
+    };
+    AnomalyJson { kind: anomaly_kind(a).into(), pid, parent, message: anomaly_message(a) }
+}
+
 pub fn summary_line(s: &Snapshot) -> Line {
     Line::Summary(Summary {
         duration_ns: s.duration_ns,
@@ -129,7 +230,50 @@ pub fn summary_line(s: &Snapshot) -> Line {
             })
             .collect(),
         target_exit: s.target_exit.map(exit_json),
+        signals: s
+            .signals
+            .iter()
+            .map(|c| SignalSummary {
+                signo: c.signo,
+                name: signal_name(c.signo as i32),
+                generated: c.generated,
+                delivered: c.delivered,
+                ignored: c.ignored,
+                already_pending: c.already_pending,
+                senders: c
+                    .senders
+                    .iter()
+                    .map(|(&pid, (comm, count))| PidCount { pid, comm: Some(comm.clone()), count: *count })
+                    .collect(),
+                receivers: c.receivers.iter().map(|(&pid, &count)| PidCount { pid, comm: None, count }).collect(),
+            })
+            .collect(),
+        sigchld: SigchldJson {
+            exits: s.sigchld.exits,
+            generated: s.sigchld.generated,
+            delivered: s.sigchld.delivered,
+            coalesced: s.sigchld.coalesced,
+            ignored: s.sigchld.ignored,
+            undelivered: s.sigchld.undelivered,
+            failed: s.sigchld.failed,
+            not_sent: s.sigchld.not_sent,
+            reaped: s.sigchld.reaped,
+            auto_reaped: s.sigchld.auto_reaped,
+            unreaped: s.sigchld.unreaped,
+            max_reap_latency_ns: s.sigchld.max_reap_latency_ns,
+        },
+        preemption_signals: s.preemption.generated,
+        preemption_per_sec: per_sec(s.preemption.generated, s.duration_ns),
+        anomalies: s.anomalies.iter().map(anomaly_json).collect(),
     })
+}
+
+/// Events per second over a duration, rounded to 0.1.
+pub fn per_sec(n: u64, duration_ns: u64) -> f64 {
+    if duration_ns == 0 {
+        return 0.0;
+    }
+    (n as f64 * 1e9 / duration_ns as f64 * 10.0).round() / 10.0
 }
 
 /// Writes lines through a buffer. Event lines are flushed in batches by the caller
@@ -221,13 +365,50 @@ mod tests {
             ts_ns: 4_000,
             exit_code: 9,
             thread: false,
+            group_dead: true,
+            parent_ignores_sigchld: false,
+            parent_nocldwait: false,
             comm: "child".into(),
         };
+        let sig = SignalEvent {
+            sig: 17,
+            result: Some(GenerateResult::AlreadyPending),
+            handler: None,
+            sender_pid: 50,
+            sender_tgid: 50,
+            target_pid: 42,
+            target_tgid: 42,
+            group: true,
+            si_code: crate::event::CLD_EXITED,
+            si_pid: 50,
+            si_status: 0,
+            ts_ns: 4_100,
+            comm: "child".into(),
+        };
+        let wait = WaitEvent {
+            tid: 43,
+            tgid: 42,
+            nr: tracer_common::NR_WAIT4,
+            ret: 50,
+            options: 0,
+            idtype: 0,
+            id: -1,
+            si_pid: 0,
+            si_code: 0,
+            ts_ns: 4_500,
+            duration_ns: 10,
+        };
+        let mut urg = sig.clone();
+        urg.sig = 23;
+        assert_eq!(signal_line(&urg, 1_000), None, "SIGURG is counted, not listed");
         let lines = vec![
             header_line(&target, &facts),
             syscall_line(&ev, 1_000),
             process_line(ProcessEventKind::Fork, &proc_ev, 1_000, None),
             process_line(ProcessEventKind::Exit, &proc_ev, 1_000, None),
+            child_exit_line(&proc_ev, 1_000),
+            signal_line(&sig, 1_000).expect("SIGCHLD line"),
+            child_reaped_line(&wait, 1_000).expect("a reap"),
             summary_line(&a.snapshot(5_000)),
         ];
         let buf = Shared::default();
@@ -257,9 +438,11 @@ mod tests {
             panic!("not a process line")
         };
         assert_eq!((p.exit_code, p.signal), (None, Some(9)));
-        let Line::Summary(sum) = &back[4] else {
-            panic!("not a summary")
-        };
+        let Line::Signal(sl) = &back[5] else { panic!("not a signal line") };
+        assert_eq!((sl.name.as_str(), sl.result.as_deref(), sl.si_pid), ("SIGCHLD", Some("already_pending"), Some(50)));
+        let Line::Child(c) = &back[6] else { panic!("not a child line") };
+        assert_eq!((c.event, c.syscall.as_deref(), c.reaper_tid), (ChildEventKind::Reaped, Some("wait4"), Some(43)));
+        let Line::Summary(sum) = &back[7] else { panic!("not a summary") };
         assert_eq!((sum.lost_records, sum.duration_ns), (5, 4_000));
         assert_eq!(
             sum.target_exit,

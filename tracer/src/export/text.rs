@@ -126,6 +126,9 @@ pub fn render(s: &Snapshot, slow_ns: u64) -> String {
         }
     }
 
+    render_children(&mut o, s);
+    render_signals(&mut o, s);
+
     if s.threads_created > 0 {
         let _ = writeln!(o, "\nthreads created while tracing: {}", s.threads_created);
     }
@@ -150,6 +153,76 @@ pub fn render(s: &Snapshot, slow_ns: u64) -> String {
         let _ = writeln!(o, "warning: {} records could not be decoded", s.bad_records);
     }
     o
+}
+
+/// "children": the SIGCHLD lifecycle, anomalies first.
+fn render_children(o: &mut String, s: &Snapshot) {
+    let c = &s.sigchld;
+    if c.exits == 0 && s.anomalies.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\nchildren (SIGCHLD lifecycle)");
+    for a in &s.anomalies {
+        let _ = writeln!(o, "  ! {}", super::anomaly_message(a));
+    }
+    let _ = writeln!(
+        o,
+        "  exited {} · SIGCHLD delivered {} · coalesced {} · ignored {} · undelivered {}{} · reaped {}{} · unreaped {} · slowest reap {}",
+        c.exits,
+        c.delivered,
+        c.coalesced,
+        c.ignored,
+        c.undelivered,
+        if c.not_sent + c.failed > 0 { format!(" · not sent {}", c.not_sent + c.failed) } else { String::new() },
+        c.reaped,
+        if c.auto_reaped > 0 { format!(" ({} by the kernel)", c.auto_reaped) } else { String::new() },
+        c.unreaped,
+        format_ns(c.max_reap_latency_ns),
+    );
+}
+
+/// "signals": one row per signal number; SIGURG (preemption) on a line of its own.
+fn render_signals(o: &mut String, s: &Snapshot) {
+    if s.signals.is_empty() && s.preemption.generated == 0 {
+        return;
+    }
+    let _ = writeln!(o, "\nsignals");
+    if !s.signals.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {:<10} {:>10} {:>10} {:>8} {:>10}  senders -> receivers",
+            "signal", "generated", "delivered", "ignored", "coalesced"
+        );
+    }
+    for c in &s.signals {
+        let senders: Vec<String> = c
+            .senders
+            .iter()
+            .take(3)
+            .map(|(pid, (comm, n))| format!("{comm}[{pid}]×{n}"))
+            .collect();
+        let more = if c.senders.len() > 3 { format!(" +{}", c.senders.len() - 3) } else { String::new() };
+        let receivers: Vec<String> = c.receivers.keys().take(3).map(|p| p.to_string()).collect();
+        let _ = writeln!(
+            o,
+            "  {:<10} {:>10} {:>10} {:>8} {:>10}  {}{more} -> {}",
+            signal_name(c.signo as i32),
+            format_count(c.generated),
+            format_count(c.delivered),
+            format_count(c.ignored),
+            format_count(c.already_pending),
+            senders.join(", "),
+            receivers.join(", ")
+        );
+    }
+    if s.preemption.generated > 0 {
+        let _ = writeln!(
+            o,
+            "  preemption (SIGURG, the Go runtime's async preemption): {} ({}/s)",
+            format_count(s.preemption.generated),
+            super::ndjson::per_sec(s.preemption.generated, s.duration_ns)
+        );
+    }
 }
 
 fn exit_text(e: ExitStatus) -> String {

@@ -28,12 +28,14 @@ use crate::analysis::{KernelCounters, RawSyscallStats};
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
 /// Raw tracepoints the programs attach to, by program name. raw_tp needs no tracefs.
-const PROGRAMS: [(&str, &str); 5] = [
+const PROGRAMS: [(&str, &str); 7] = [
     ("sys_enter", "sys_enter"),
     ("sys_exit", "sys_exit"),
     ("sched_process_fork", "sched_process_fork"),
     ("sched_process_exec", "sched_process_exec"),
     ("sched_process_exit", "sched_process_exit"),
+    ("signal_generate", "signal_generate"),
+    ("signal_deliver", "signal_deliver"),
 ];
 
 const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
@@ -49,12 +51,19 @@ pub struct ProbeOptions {
     pub ring_bytes: u32,
 }
 
-/// Offsets into `struct task_struct`, from the running kernel's BTF.
+/// Offsets of kernel struct fields the programs read, from the running kernel's BTF
+/// (Rust eBPF gets no CO-RE relocations).
 #[derive(Debug, Clone, Copy)]
-struct TaskOffsets {
-    pid: u32,
-    tgid: u32,
-    exit_code: u32,
+struct KernelOffsets {
+    task_pid: u32,
+    task_tgid: u32,
+    task_exit_code: u32,
+    task_real_parent: u32,
+    task_sighand: u32,
+    sighand_action: u32,
+    ksigaction_size: u32,
+    ksigaction_handler: u32,
+    ksigaction_flags: u32,
 }
 
 /// Capability bits (include/uapi/linux/capability.h).
@@ -123,16 +132,22 @@ fn unsafe_geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-fn task_offsets() -> Result<TaskOffsets> {
+fn kernel_offsets() -> Result<KernelOffsets> {
     let btf = btf::Btf::from_sys_fs().context("read the kernel's BTF")?;
-    let off = |m: &str| {
-        btf.member_offset("task_struct", m)
-            .with_context(|| format!("find task_struct.{m} in the kernel's BTF"))
+    let off = |s: &str, m: &str| {
+        btf.member_offset(s, m)
+            .with_context(|| format!("find {s}.{m} in the kernel's BTF"))
     };
-    Ok(TaskOffsets {
-        pid: off("pid")?,
-        tgid: off("tgid")?,
-        exit_code: off("exit_code")?,
+    Ok(KernelOffsets {
+        task_pid: off("task_struct", "pid")?,
+        task_tgid: off("task_struct", "tgid")?,
+        task_exit_code: off("task_struct", "exit_code")?,
+        task_real_parent: off("task_struct", "real_parent")?,
+        task_sighand: off("task_struct", "sighand")?,
+        sighand_action: off("sighand_struct", "action")?,
+        ksigaction_size: btf.struct_size("k_sigaction").context("size of k_sigaction")?,
+        ksigaction_handler: off("k_sigaction", "sa.sa_handler")?,
+        ksigaction_flags: off("k_sigaction", "sa.sa_flags")?,
     })
 }
 
@@ -156,14 +171,20 @@ impl Probe {
     pub fn load(opts: &ProbeOptions) -> Result<Probe> {
         let started = Instant::now();
         bump_memlock_rlimit();
-        let offsets = task_offsets()?;
+        let o = kernel_offsets()?;
         let follow: u32 = opts.follow.into();
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::SLOW_NS, &opts.slow_ns, true)
             .override_global(globals::FOLLOW, &follow, true)
-            .override_global(globals::TASK_PID_OFF, &offsets.pid, true)
-            .override_global(globals::TASK_TGID_OFF, &offsets.tgid, true)
-            .override_global(globals::TASK_EXIT_CODE_OFF, &offsets.exit_code, true)
+            .override_global(globals::TASK_PID_OFF, &o.task_pid, true)
+            .override_global(globals::TASK_TGID_OFF, &o.task_tgid, true)
+            .override_global(globals::TASK_EXIT_CODE_OFF, &o.task_exit_code, true)
+            .override_global(globals::TASK_REAL_PARENT_OFF, &o.task_real_parent, true)
+            .override_global(globals::TASK_SIGHAND_OFF, &o.task_sighand, true)
+            .override_global(globals::SIGHAND_ACTION_OFF, &o.sighand_action, true)
+            .override_global(globals::KSIGACTION_SIZE, &o.ksigaction_size, true)
+            .override_global(globals::KSIGACTION_HANDLER_OFF, &o.ksigaction_handler, true)
+            .override_global(globals::KSIGACTION_FLAGS_OFF, &o.ksigaction_flags, true)
             .map_max_entries(maps::EVENTS, opts.ring_bytes)
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
