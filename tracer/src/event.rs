@@ -248,7 +248,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             let generate = k == kind::SIGNAL_GENERATE;
             let ev = SignalEvent {
                 sig: r.sig,
-                result: generate.then(|| GenerateResult::from_raw(r.result)),
+                result: generate.then_some(GenerateResult::from_raw(r.result)),
                 handler: (!generate).then(|| match r.handler {
                     tracer_common::handler::DEFAULT => Handler::Default,
                     tracer_common::handler::IGNORE => Handler::Ignore,

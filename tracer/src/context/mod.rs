@@ -1,5 +1,11 @@
 //! Facts about the system, as data: kernel release, clocks.
 
+pub mod cgroup;
+pub mod goprocs;
+pub mod mounts;
+pub mod pressure;
+pub mod procfs;
+
 pub mod pipes;
 
 /// The running kernel's release (uname -r).

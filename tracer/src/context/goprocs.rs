@@ -1,0 +1,850 @@
+//! The Go program's GOMAXPROCS, and whether it asks for more parallelism than the CPUs
+//! its cgroup allows: a Go program whose GOMAXPROCS exceeds its CPU quota burns the quota
+//! early in each period and is then throttled (the `cgroup-throttle` cause).
+//!
+//! The value that counts is the runtime's, `runtime.gomaxprocs` (an int32), read from the
+//! live process: the environment only says what the program was started with, and a
+//! program may call `runtime.GOMAXPROCS(n)` (or, since Go 1.25, the runtime may follow
+//! the cgroup limit itself). The variable is found through the executable's ELF symbol
+//! table (`.symtab`, which Go keeps unless linked with `-s`) and read at its address,
+//! moved by the load bias for a PIE, through /proc/PID/mem.
+use std::{
+    fs::File,
+    os::unix::fs::{FileExt as _, MetadataExt as _},
+    path::Path,
+};
+
+use anyhow::{bail, ensure, Context as _, Result};
+use serde::Serialize;
+
+use super::procfs::{pid_path, proc_root, read_text};
+
+/// Where a GOMAXPROCS value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum GoMaxProcsSource {
+    /// Read from the running program's memory: what the scheduler uses.
+    Runtime,
+    /// The GOMAXPROCS environment variable the program was started with.
+    Environment,
+    /// Neither: assumed by the caller (say, the Go default), not observed.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GoMaxProcs {
+    pub value: u32,
+    pub source: GoMaxProcsSource,
+}
+
+/// GOMAXPROCS in a NUL-separated environment block (/proc/PID/environ), as the Go runtime
+/// reads it: the first `GOMAXPROCS=` entry, a decimal number above zero (anything else
+/// is ignored by the runtime, and here gives `None`).
+pub fn parse_gomaxprocs_env(environ: &[u8]) -> Option<u32> {
+    let value = environ
+        .split(|&b| b == 0)
+        .find_map(|entry| entry.strip_prefix(b"GOMAXPROCS="))?;
+    let value: u32 = std::str::from_utf8(value).ok()?.parse().ok()?;
+    (value > 0 && value <= i32::MAX as u32).then_some(value)
+}
+
+/// GOMAXPROCS from the environment process `pid` was started with.
+pub fn gomaxprocs_env(proc_root: &Path, pid: u32) -> Option<u32> {
+    parse_gomaxprocs_env(&std::fs::read(pid_path(proc_root, pid, "environ")).ok()?)
+}
+
+/// The runtime's GOMAXPROCS of the live process `pid`. `Ok(None)` when its executable has
+/// no `runtime.gomaxprocs` symbol (not Go, or stripped); an error when it cannot be read
+/// (no permission to read the process's memory, the process gone, a malformed ELF, or a
+/// runtime that has not set it yet).
+pub fn gomaxprocs_runtime(pid: u32) -> Result<Option<u32>> {
+    gomaxprocs_runtime_in(proc_root(), pid)
+}
+
+/// [`gomaxprocs_runtime`] with the /proc root as a parameter.
+pub fn gomaxprocs_runtime_in(proc_root: &Path, pid: u32) -> Result<Option<u32>> {
+    const SYMBOL: &str = "runtime.gomaxprocs";
+    let exe_link = pid_path(proc_root, pid, "exe");
+    // Opening the magic link gives the very file that was executed, even if it has since
+    // been replaced or deleted.
+    let exe = File::open(&exe_link).with_context(|| format!("opening {}", exe_link.display()))?;
+    let elf = Elf::parse(&exe).with_context(|| format!("reading {}", exe_link.display()))?;
+    let Some(vaddr) = elf.symbol(SYMBOL)? else {
+        return Ok(None);
+    };
+    let bias = if elf.e_type == ET_DYN {
+        let maps = read_text(&pid_path(proc_root, pid, "maps"))?;
+        let ino = exe.metadata()?.ino();
+        // The path is compared too when the link reads (it does for a real /proc): maps
+        // shows the same d_path, " (deleted)" included.
+        let path = std::fs::read_link(&exe_link).ok();
+        let path = path.as_ref().map(|p| p.to_string_lossy());
+        let start = exe_mapping_start(&maps, ino, path.as_deref())
+            .with_context(|| format!("no mapping of the executable in pid {pid}'s maps"))?;
+        let lowest = elf
+            .lowest_load_vaddr()?
+            .context("a PIE without PT_LOAD segments")?;
+        start
+            .checked_sub(lowest & !(page_size() - 1))
+            .context("the executable is mapped below its first segment")?
+    } else {
+        0
+    };
+    let addr = vaddr
+        .checked_add(bias)
+        .context("symbol address overflows")?;
+    let mem_path = pid_path(proc_root, pid, "mem");
+    let mem = File::open(&mem_path).with_context(|| format!("opening {}", mem_path.display()))?;
+    let mut raw = [0u8; 4];
+    mem.read_exact_at(&mut raw, addr)
+        .with_context(|| format!("reading {SYMBOL} at {addr:#x} in {}", mem_path.display()))?;
+    let value = if elf.little_endian {
+        i32::from_le_bytes(raw)
+    } else {
+        i32::from_be_bytes(raw)
+    };
+    match u32::try_from(value) {
+        Ok(v) if v > 0 => Ok(Some(v)),
+        _ => bail!("{SYMBOL} of pid {pid} is {value}: the Go runtime has not set it up yet"),
+    }
+}
+
+/// The program's GOMAXPROCS: the runtime's value when it can be read, else the
+/// environment's; `None` when neither is known.
+pub fn read_gomaxprocs(proc_root: &Path, pid: u32) -> Option<GoMaxProcs> {
+    let found = |value, source| GoMaxProcs { value, source };
+    match gomaxprocs_runtime_in(proc_root, pid) {
+        Ok(Some(v)) => Some(found(v, GoMaxProcsSource::Runtime)),
+        _ => gomaxprocs_env(proc_root, pid).map(|v| found(v, GoMaxProcsSource::Environment)),
+    }
+}
+
+/// [`read_gomaxprocs`] on the real /proc.
+pub fn read_gomaxprocs_live(pid: u32) -> Option<GoMaxProcs> {
+    read_gomaxprocs(proc_root(), pid)
+}
+
+/// Whether GOMAXPROCS fits the CPUs the program may use.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Verdict {
+    Ok {
+        effective_cpus: f64,
+    },
+    /// More Ps than whole CPUs available: the threads running Go code contend for less
+    /// CPU than the scheduler believes it has (throttling under a quota, run-queue waits
+    /// without one).
+    ExceedsQuota {
+        gomaxprocs: u32,
+        effective_cpus: f64,
+    },
+}
+
+/// Judges GOMAXPROCS against the CPUs available: the quota when there is one, never more
+/// than the online CPUs. It exceeds them when above the effective CPUs rounded up (a
+/// quota of 1.5 CPUs fits GOMAXPROCS 2, not 3).
+pub fn gomaxprocs_verdict(
+    gomaxprocs: u32,
+    cpu_quota_cpus: Option<f64>,
+    online_cpus: usize,
+) -> Verdict {
+    let online = online_cpus.max(1) as f64;
+    let effective_cpus = match cpu_quota_cpus {
+        Some(q) if q.is_finite() && q > 0.0 => q.min(online),
+        _ => online,
+    };
+    if f64::from(gomaxprocs) > effective_cpus.ceil() {
+        Verdict::ExceedsQuota {
+            gomaxprocs,
+            effective_cpus,
+        }
+    } else {
+        Verdict::Ok { effective_cpus }
+    }
+}
+
+/// One line of /proc/PID/maps (man 5 proc_pid_maps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapsEntry {
+    pub start: u64,
+    pub end: u64,
+    pub perms: String,
+    pub offset: u64,
+    pub inode: u64,
+    /// The file, `[heap]`-like pseudo names, or empty for anonymous mappings.
+    pub path: String,
+}
+
+/// Parses `start-end perms offset dev inode   path`; `None` when malformed. The path is
+/// the rest of the line (it may contain spaces).
+pub fn parse_maps_line(line: &str) -> Option<MapsEntry> {
+    let mut f = line.splitn(6, ' ');
+    let (start, end) = f.next()?.split_once('-')?;
+    let perms = f.next()?.to_string();
+    let offset = u64::from_str_radix(f.next()?, 16).ok()?;
+    let _dev = f.next()?;
+    let inode = f.next()?.parse().ok()?;
+    let path = f.next().unwrap_or_default().trim_start().to_string();
+    Some(MapsEntry {
+        start: u64::from_str_radix(start, 16).ok()?,
+        end: u64::from_str_radix(end, 16).ok()?,
+        perms,
+        offset,
+        inode,
+        path,
+    })
+}
+
+/// The start of the executable's first (lowest) mapping: the one of inode `ino`, and of
+/// path `path` when given.
+fn exe_mapping_start(maps: &str, ino: u64, path: Option<&str>) -> Option<u64> {
+    maps.lines()
+        .filter_map(parse_maps_line)
+        .filter(|m| m.inode == ino && path.is_none_or(|p| m.path == p))
+        .map(|m| m.start)
+        .min()
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n)
+        .ok()
+        .filter(|n| n.is_power_of_two())
+        .unwrap_or(4096)
+}
+
+// ELF64, just enough to find a symbol and the load segments (the System V gABI,
+// "Object Files"; include/uapi/linux/elf.h).
+
+const ET_DYN: u16 = 3;
+const PT_LOAD: u32 = 1;
+const SHT_SYMTAB: u32 = 2;
+const SHN_UNDEF: u16 = 0;
+const EHDR_SIZE: usize = 64;
+const PHDR_SIZE: usize = 56;
+const SHDR_SIZE: usize = 64;
+const SYM_SIZE: usize = 24;
+
+/// Random access to a file's bytes: the executable, or bytes in memory in tests.
+trait ReadAt {
+    fn size(&self) -> Result<u64>;
+    fn bytes_at(&self, offset: u64, len: usize) -> Result<Vec<u8>>;
+}
+
+impl ReadAt for File {
+    fn size(&self) -> Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
+    fn bytes_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0; len];
+        self.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+}
+
+impl ReadAt for Vec<u8> {
+    fn size(&self) -> Result<u64> {
+        Ok(self.len() as u64)
+    }
+
+    fn bytes_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let start = usize::try_from(offset)?;
+        let end = start.checked_add(len).context("range overflows")?;
+        Ok(self.get(start..end).context("past the end")?.to_vec())
+    }
+}
+
+/// Fixed-size integers in the file's byte order.
+#[derive(Clone, Copy)]
+struct Endian {
+    little: bool,
+}
+
+impl Endian {
+    fn bytes<const N: usize>(buf: &[u8], at: usize) -> Result<[u8; N]> {
+        buf.get(at..at + N)
+            .and_then(|b| b.try_into().ok())
+            .context("truncated ELF structure")
+    }
+
+    /// The integer of `N` bytes at `at`, decoded by `le` or `be`.
+    fn int<const N: usize, T>(
+        self,
+        buf: &[u8],
+        at: usize,
+        le: fn([u8; N]) -> T,
+        be: fn([u8; N]) -> T,
+    ) -> Result<T> {
+        let b = Self::bytes(buf, at)?;
+        Ok(if self.little { le(b) } else { be(b) })
+    }
+
+    fn u16(self, buf: &[u8], at: usize) -> Result<u16> {
+        self.int(buf, at, u16::from_le_bytes, u16::from_be_bytes)
+    }
+
+    fn u32(self, buf: &[u8], at: usize) -> Result<u32> {
+        self.int(buf, at, u32::from_le_bytes, u32::from_be_bytes)
+    }
+
+    fn u64(self, buf: &[u8], at: usize) -> Result<u64> {
+        self.int(buf, at, u64::from_le_bytes, u64::from_be_bytes)
+    }
+}
+
+/// A table of `count` entries of `entsize` bytes at `offset`.
+#[derive(Clone, Copy)]
+struct Table {
+    offset: u64,
+    entsize: usize,
+    count: u64,
+}
+
+struct Elf<'a> {
+    src: &'a dyn ReadAt,
+    size: u64,
+    endian: Endian,
+    little_endian: bool,
+    e_type: u16,
+    phdrs: Table,
+    shdrs: Table,
+}
+
+/// A section header's fields that matter here.
+struct Section {
+    sh_type: u32,
+    offset: u64,
+    size: u64,
+    link: u32,
+    entsize: u64,
+}
+
+impl<'a> Elf<'a> {
+    fn parse(src: &'a dyn ReadAt) -> Result<Elf<'a>> {
+        let size = src.size()?;
+        ensure!(size >= EHDR_SIZE as u64, "not an ELF file: {size} bytes");
+        let h = src.bytes_at(0, EHDR_SIZE)?;
+        ensure!(h.starts_with(b"\x7fELF"), "not an ELF file");
+        ensure!(h[4] == 2, "not a 64-bit ELF file (class {})", h[4]);
+        let little_endian = match h[5] {
+            1 => true,
+            2 => false,
+            d => bail!("unknown ELF byte order {d}"),
+        };
+        let e = Endian {
+            little: little_endian,
+        };
+        let mut elf = Elf {
+            src,
+            size,
+            endian: e,
+            little_endian,
+            e_type: e.u16(&h, 16)?,
+            phdrs: Table {
+                offset: e.u64(&h, 32)?,
+                entsize: usize::from(e.u16(&h, 54)?),
+                count: u64::from(e.u16(&h, 56)?),
+            },
+            shdrs: Table {
+                offset: e.u64(&h, 40)?,
+                entsize: usize::from(e.u16(&h, 58)?),
+                count: u64::from(e.u16(&h, 60)?),
+            },
+        };
+        // Extended numbering (gABI): with 0 sections counted in the header, or PN_XNUM
+        // (0xffff) program headers, the real counts are in section 0.
+        const PN_XNUM: u64 = 0xffff;
+        if elf.shdrs.offset != 0 && (elf.shdrs.count == 0 || elf.phdrs.count == PN_XNUM) {
+            let s0 = elf.entry(elf.shdrs, SHDR_SIZE, 0)?;
+            if elf.shdrs.count == 0 {
+                elf.shdrs.count = e.u64(&s0, 32)?;
+            }
+            if elf.phdrs.count == PN_XNUM {
+                elf.phdrs.count = u64::from(e.u32(&s0, 44)?);
+            }
+        }
+        Ok(elf)
+    }
+
+    /// `len` bytes at `offset`, checked against the file's size first (a corrupt header
+    /// must not make us allocate gigabytes).
+    fn bytes(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let end = offset.checked_add(len).context("ELF range overflows")?;
+        ensure!(
+            end <= self.size,
+            "ELF range {offset:#x}+{len:#x} is past the end of the file"
+        );
+        self.src.bytes_at(offset, usize::try_from(len)?)
+    }
+
+    /// Entry `i` of `table`, whose entries must hold at least `min` bytes.
+    fn entry(&self, table: Table, min: usize, i: u64) -> Result<Vec<u8>> {
+        ensure!(
+            table.entsize >= min,
+            "ELF table entries of {} bytes",
+            table.entsize
+        );
+        let at = (table.entsize as u64)
+            .checked_mul(i)
+            .and_then(|o| o.checked_add(table.offset))
+            .context("ELF table offset overflows")?;
+        self.bytes(at, min as u64)
+    }
+
+    fn section(&self, i: u64) -> Result<Section> {
+        let s = self.entry(self.shdrs, SHDR_SIZE, i)?;
+        let e = self.endian;
+        Ok(Section {
+            sh_type: e.u32(&s, 4)?,
+            offset: e.u64(&s, 24)?,
+            size: e.u64(&s, 32)?,
+            link: e.u32(&s, 40)?,
+            entsize: e.u64(&s, 56)?,
+        })
+    }
+
+    /// The lowest p_vaddr of the PT_LOAD segments.
+    fn lowest_load_vaddr(&self) -> Result<Option<u64>> {
+        let mut lowest: Option<u64> = None;
+        for i in 0..self.phdrs.count {
+            let p = self.entry(self.phdrs, PHDR_SIZE, i)?;
+            if self.endian.u32(&p, 0)? == PT_LOAD {
+                let vaddr = self.endian.u64(&p, 16)?;
+                lowest = Some(lowest.map_or(vaddr, |l| l.min(vaddr)));
+            }
+        }
+        Ok(lowest)
+    }
+
+    /// The value (link-time virtual address) of the defined symbol `name` in .symtab;
+    /// `None` without a .symtab or without the symbol.
+    fn symbol(&self, name: &str) -> Result<Option<u64>> {
+        let mut found = None;
+        for i in 0..self.shdrs.count {
+            let s = self.section(i)?;
+            if s.sh_type == SHT_SYMTAB {
+                found = Some(s);
+                break;
+            }
+        }
+        let Some(symtab) = found else {
+            return Ok(None);
+        };
+        let entsize = if symtab.entsize == 0 {
+            SYM_SIZE as u64
+        } else {
+            symtab.entsize
+        };
+        ensure!(
+            entsize >= SYM_SIZE as u64,
+            ".symtab entries of {entsize} bytes"
+        );
+        let strtab = self.section(u64::from(symtab.link))?;
+        let strings = self.bytes(strtab.offset, strtab.size)?;
+        let syms = self.bytes(symtab.offset, symtab.size)?;
+        let e = self.endian;
+        let mut wanted = name.as_bytes().to_vec();
+        wanted.push(0);
+        for sym in syms.chunks_exact(usize::try_from(entsize)?) {
+            let name_at = usize::try_from(e.u32(sym, 0)?)?;
+            let named = strings
+                .get(name_at..)
+                .is_some_and(|s| s.starts_with(&wanted));
+            if named && e.u16(sym, 6)? != SHN_UNDEF {
+                return Ok(Some(e.u64(sym, 8)?));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::procfs::testing::{workspace, ChildGuard, TempTree};
+    use std::{
+        io::{BufRead as _, BufReader},
+        path::PathBuf,
+        process::{Command, Stdio},
+        sync::Mutex,
+    };
+
+    fn from_runtime(value: u32) -> Option<GoMaxProcs> {
+        let source = GoMaxProcsSource::Runtime;
+        Some(GoMaxProcs { value, source })
+    }
+
+    fn from_env(value: u32) -> Option<GoMaxProcs> {
+        let source = GoMaxProcsSource::Environment;
+        Some(GoMaxProcs { value, source })
+    }
+
+    #[test]
+    fn env_values() {
+        assert_eq!(
+            parse_gomaxprocs_env(b"HOME=/root\0GOMAXPROCS=3\0PATH=/bin\0"),
+            Some(3)
+        );
+        assert_eq!(parse_gomaxprocs_env(b"GOMAXPROCS=12"), Some(12));
+        // The first one counts, as for the runtime's getenv.
+        assert_eq!(
+            parse_gomaxprocs_env(b"GOMAXPROCS=2\0GOMAXPROCS=4\0"),
+            Some(2)
+        );
+        for ignored in [
+            &b"HOME=/root\0"[..],
+            b"",
+            b"GOMAXPROCS=\0",
+            b"GOMAXPROCS=0\0",
+            b"GOMAXPROCS=-1\0",
+            b"GOMAXPROCS= 3\0",
+            b"GOMAXPROCS=three\0",
+            b"XGOMAXPROCS=3\0",
+            b"GOMAXPROCS=\xff\0",
+            b"GOMAXPROCS=99999999999\0",
+        ] {
+            assert_eq!(parse_gomaxprocs_env(ignored), None, "{ignored:?}");
+        }
+        let t = TempTree::new("goprocs-env");
+        t.write("proc/9/environ", b"A=1\0GOMAXPROCS=7\0");
+        assert_eq!(gomaxprocs_env(&t.path("proc"), 9), Some(7));
+        assert_eq!(gomaxprocs_env(&t.path("proc"), 10), None);
+    }
+
+    #[test]
+    fn verdicts() {
+        let ok = |e| Verdict::Ok { effective_cpus: e };
+        let over = |g, e| Verdict::ExceedsQuota {
+            gomaxprocs: g,
+            effective_cpus: e,
+        };
+        assert_eq!(gomaxprocs_verdict(2, None, 2), ok(2.0));
+        assert_eq!(gomaxprocs_verdict(8, None, 2), over(8, 2.0));
+        assert_eq!(gomaxprocs_verdict(1, Some(0.5), 8), ok(0.5));
+        assert_eq!(gomaxprocs_verdict(2, Some(0.5), 8), over(2, 0.5));
+        assert_eq!(gomaxprocs_verdict(2, Some(1.5), 8), ok(1.5));
+        assert_eq!(gomaxprocs_verdict(3, Some(1.5), 8), over(3, 1.5));
+        // A quota above the machine is capped by the online CPUs.
+        assert_eq!(gomaxprocs_verdict(4, Some(16.0), 4), ok(4.0));
+        assert_eq!(gomaxprocs_verdict(5, Some(16.0), 4), over(5, 4.0));
+        // Nonsense inputs do not panic.
+        assert_eq!(gomaxprocs_verdict(1, Some(f64::NAN), 0), ok(1.0));
+        assert_eq!(gomaxprocs_verdict(1, Some(-1.0), 1), ok(1.0));
+    }
+
+    #[test]
+    fn maps_lines() {
+        let m = parse_maps_line(
+            "55d0c8a00000-55d0c8a21000 r--p 00000000 fd:01 1835037                    /usr/bin/my prog",
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            MapsEntry {
+                start: 0x55d0_c8a0_0000,
+                end: 0x55d0_c8a2_1000,
+                perms: "r--p".into(),
+                offset: 0,
+                inode: 1_835_037,
+                path: "/usr/bin/my prog".into(),
+            }
+        );
+        let anon = parse_maps_line("7ffd1000-7ffd2000 rw-p 00000000 00:00 0 ").unwrap();
+        assert_eq!((anon.inode, anon.path.as_str()), (0, ""));
+        assert!(parse_maps_line("7ffd1000-7ffd2000 rw-p 00000000 00:00 0").is_some());
+        for bad in [
+            "",
+            "zz-1 r--p 0 0:0 0",
+            "1000 r--p 0 0:0 0",
+            "1-2 r--p 0 0:0 x",
+        ] {
+            assert_eq!(parse_maps_line(bad), None, "{bad:?}");
+        }
+        let maps = "400000-401000 r-xp 00000000 fd:01 77 /bin/a\n\
+                    300000-301000 r--p 00000000 fd:01 77 /bin/other-link\n\
+                    500000-501000 r--p 00001000 fd:01 77 /bin/a\n";
+        assert_eq!(exe_mapping_start(maps, 77, Some("/bin/a")), Some(0x400000));
+        assert_eq!(exe_mapping_start(maps, 77, None), Some(0x300000));
+        assert_eq!(exe_mapping_start(maps, 78, None), None);
+    }
+
+    /// A minimal ELF64 file: one PT_LOAD segment at `load_vaddr`, and a .symtab with
+    /// `symbols` (name, value; a value of 0 makes an undefined symbol).
+    fn build_elf(e_type: u16, little: bool, load_vaddr: u64, symbols: &[(&str, u64)]) -> Vec<u8> {
+        fn put(buf: &mut [u8], at: usize, little: bool, v: u64, n: usize) {
+            let b = if little {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            };
+            let b = if little { &b[..n] } else { &b[8 - n..] };
+            buf[at..at + n].copy_from_slice(b);
+        }
+        let mut strtab = vec![0u8];
+        let mut symtab = vec![0u8; SYM_SIZE]; // symbol 0 is the null symbol
+        for (name, value) in symbols {
+            let mut sym = vec![0u8; SYM_SIZE];
+            put(&mut sym, 0, little, strtab.len() as u64, 4);
+            put(&mut sym, 6, little, if *value == 0 { 0 } else { 1 }, 2);
+            put(&mut sym, 8, little, *value, 8);
+            put(&mut sym, 16, little, 4, 8);
+            symtab.extend(sym);
+            strtab.extend(name.as_bytes());
+            strtab.push(0);
+        }
+        let phoff = EHDR_SIZE;
+        let strtab_off = phoff + PHDR_SIZE;
+        let symtab_off = strtab_off + strtab.len();
+        let shoff = symtab_off + symtab.len();
+        let mut f = vec![0u8; shoff + 3 * SHDR_SIZE];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2;
+        f[5] = if little { 1 } else { 2 };
+        put(&mut f, 16, little, u64::from(e_type), 2);
+        put(&mut f, 32, little, phoff as u64, 8);
+        put(&mut f, 40, little, shoff as u64, 8);
+        put(&mut f, 54, little, PHDR_SIZE as u64, 2);
+        put(&mut f, 56, little, 1, 2);
+        put(&mut f, 58, little, SHDR_SIZE as u64, 2);
+        put(&mut f, 60, little, 3, 2);
+        put(&mut f, phoff, little, u64::from(PT_LOAD), 4);
+        put(&mut f, phoff + 16, little, load_vaddr, 8);
+        f[strtab_off..symtab_off].copy_from_slice(&strtab);
+        f[symtab_off..shoff].copy_from_slice(&symtab);
+        // Sections: 0 null, 1 .symtab (linked to 2), 2 .strtab.
+        let sh1 = shoff + SHDR_SIZE;
+        put(&mut f, sh1 + 4, little, u64::from(SHT_SYMTAB), 4);
+        put(&mut f, sh1 + 24, little, symtab_off as u64, 8);
+        put(&mut f, sh1 + 32, little, symtab.len() as u64, 8);
+        put(&mut f, sh1 + 40, little, 2, 4);
+        put(&mut f, sh1 + 56, little, SYM_SIZE as u64, 8);
+        let sh2 = shoff + 2 * SHDR_SIZE;
+        put(&mut f, sh2 + 4, little, 3, 4);
+        put(&mut f, sh2 + 24, little, strtab_off as u64, 8);
+        put(&mut f, sh2 + 32, little, strtab.len() as u64, 8);
+        f
+    }
+
+    const ET_EXEC: u16 = 2;
+
+    #[test]
+    fn elf_symbols() {
+        let syms = [
+            ("runtime.GOMAXPROCS", 0x1000),
+            ("runtime.gomaxprocs", 0x5040),
+            ("undef", 0),
+        ];
+        for little in [true, false] {
+            let bytes = build_elf(ET_EXEC, little, 0x400000, &syms);
+            let elf = Elf::parse(&bytes).unwrap();
+            assert_eq!(elf.little_endian, little);
+            assert_eq!(elf.e_type, ET_EXEC);
+            assert_eq!(elf.symbol("runtime.gomaxprocs").unwrap(), Some(0x5040));
+            assert_eq!(elf.symbol("runtime.GOMAXPROCS").unwrap(), Some(0x1000));
+            // A prefix of a name is not the name; undefined symbols do not count.
+            assert_eq!(elf.symbol("runtime.gomax").unwrap(), None);
+            assert_eq!(elf.symbol("undef").unwrap(), None);
+            assert_eq!(elf.lowest_load_vaddr().unwrap(), Some(0x400000));
+        }
+        // No sections at all (as if stripped of everything): no symbol, no error.
+        let mut bare = build_elf(ET_EXEC, true, 0, &syms);
+        bare[60..62].copy_from_slice(&[0, 0]);
+        bare[40..48].copy_from_slice(&[0; 8]);
+        assert_eq!(
+            Elf::parse(&bare)
+                .unwrap()
+                .symbol("runtime.gomaxprocs")
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn malformed_elf_is_an_error_not_a_panic() {
+        let good = build_elf(ET_EXEC, true, 0x400000, &[("runtime.gomaxprocs", 0x5040)]);
+        assert!(Elf::parse(&b"#!/bin/sh\n".to_vec()).is_err());
+        assert!(Elf::parse(&vec![0u8; 64]).is_err());
+        let mut class32 = good.clone();
+        class32[4] = 1;
+        assert!(Elf::parse(&class32).is_err());
+        // Every truncation either fails cleanly or still finds the symbol.
+        for len in 0..good.len() {
+            let cut = good[..len].to_vec();
+            if let Ok(elf) = Elf::parse(&cut) {
+                let _ = elf.symbol("runtime.gomaxprocs");
+                let _ = elf.lowest_load_vaddr();
+            }
+        }
+        // Absurd offsets and sizes.
+        let mut huge = good.clone();
+        huge[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(Elf::parse(&huge).unwrap().symbol("x").is_err());
+        let mut tiny_entries = good;
+        tiny_entries[58..60].copy_from_slice(&8u16.to_le_bytes());
+        assert!(Elf::parse(&tiny_entries).unwrap().symbol("x").is_err());
+    }
+
+    /// A fake process: exe (a built ELF), maps, and mem (a sparse file with the value
+    /// at the address the symbol should be read from).
+    fn fake_process(t: &TempTree, pid: u32, e_type: u16, map_start: u64, read_at: u64, value: i32) {
+        let exe = t.write(
+            &format!("proc/{pid}/exe"),
+            build_elf(e_type, true, 0x400000, &[("runtime.gomaxprocs", 0x4a_5040)]),
+        );
+        let ino = std::fs::metadata(&exe).unwrap().ino();
+        t.write(
+            &format!("proc/{pid}/maps"),
+            format!(
+                "{map_start:x}-{:x} r--p 00000000 fd:01 {ino} /opt/prog\n\
+                 {:x}-{:x} r-xp 00010000 fd:01 {ino} /opt/prog\n",
+                map_start + 0x1000,
+                map_start + 0x1000,
+                map_start + 0x2000
+            ),
+        );
+        let mem = File::create(t.path(&format!("proc/{pid}/mem"))).unwrap();
+        mem.write_all_at(&value.to_le_bytes(), read_at).unwrap();
+    }
+
+    #[test]
+    fn fixture_runtime_values() {
+        let t = TempTree::new("goprocs-runtime");
+        let proc = t.path("proc");
+        // Not PIE: read at the symbol's address.
+        fake_process(&t, 1, ET_EXEC, 0x400000, 0x4a_5040, 6);
+        assert_eq!(gomaxprocs_runtime_in(&proc, 1).unwrap(), Some(6));
+        // PIE linked at 0x400000, loaded at 0x1000400000: moved by the difference. (Real
+        // PIEs load higher, but mem is a sparse file here, and file systems cap its size.)
+        fake_process(&t, 2, ET_DYN, 0x10_0040_0000, 0x10_004a_5040, 3);
+        assert_eq!(gomaxprocs_runtime_in(&proc, 2).unwrap(), Some(3));
+        t.write("proc/2/environ", b"GOMAXPROCS=9\0");
+        assert_eq!(read_gomaxprocs(&proc, 2), from_runtime(3));
+        // A runtime that has not started yet: an error, and the environment is used.
+        fake_process(&t, 3, ET_EXEC, 0x400000, 0x4a_5040, 0);
+        assert!(gomaxprocs_runtime_in(&proc, 3).is_err());
+        t.write("proc/3/environ", b"GOMAXPROCS=9\0");
+        assert_eq!(read_gomaxprocs(&proc, 3), from_env(9));
+        // Not Go: no symbol.
+        t.write(
+            "proc/4/exe",
+            build_elf(ET_EXEC, true, 0x400000, &[("main", 0x401000)]),
+        );
+        assert_eq!(gomaxprocs_runtime_in(&proc, 4).unwrap(), None);
+        assert_eq!(read_gomaxprocs(&proc, 4), None);
+        // A PIE with no mapping of its file.
+        fake_process(&t, 5, ET_DYN, 0x10_0040_0000, 0, 1);
+        t.write("proc/5/maps", "1000-2000 r--p 00000000 00:00 0\n");
+        assert!(gomaxprocs_runtime_in(&proc, 5).is_err());
+        // No process.
+        assert!(gomaxprocs_runtime_in(&proc, 6).is_err());
+    }
+
+    /// This test binary: an ELF with a .symtab (Rust keeps one), not Go.
+    #[test]
+    fn this_process_is_not_go() {
+        assert_eq!(gomaxprocs_runtime(std::process::id()).unwrap(), None);
+    }
+
+    /// The Go toolchain: $GOTRACE_GO, else the one `cargo xtask setup` installs.
+    fn go_toolchain() -> PathBuf {
+        if let Some(p) = std::env::var_os("GOTRACE_GO") {
+            return PathBuf::from(p);
+        }
+        let p = workspace().join(".tools/go-venv/bin/go");
+        assert!(
+            p.exists(),
+            "NO GO TOOLCHAIN: $GOTRACE_GO is not set and {} does not exist; \
+             `cargo xtask setup` installs it",
+            p.display()
+        );
+        p
+    }
+
+    /// Builds tests/workloads/gomaxprocs with `flags` into target/context-tests.
+    fn build_gomaxprocs(variant: &str, flags: &[&str]) -> PathBuf {
+        // One build at a time: the tests run in parallel.
+        static BUILD: Mutex<()> = Mutex::new(());
+        let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+        let ws = workspace();
+        let out = ws
+            .join("target/context-tests")
+            .join(format!("gomaxprocs-{variant}"));
+        let status = Command::new(go_toolchain())
+            .arg("build")
+            .args(flags)
+            .arg("-o")
+            .arg(&out)
+            .arg("./gomaxprocs")
+            .current_dir(ws.join("tests/workloads"))
+            .env("GOCACHE", ws.join("target/go-cache"))
+            .env("GOPATH", ws.join("target/go-path"))
+            .env("GOTOOLCHAIN", "local")
+            .env("GOFLAGS", "-mod=mod")
+            .env("CGO_ENABLED", "0")
+            .status()
+            .expect("run go build");
+        assert!(status.success(), "go build {flags:?} ./gomaxprocs failed");
+        out
+    }
+
+    /// Starts the workload and waits for its "ready N"; returns it and N.
+    fn start(bin: &Path, gomaxprocs_env: Option<&str>, args: &[&str]) -> (ChildGuard, u32) {
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .stdout(Stdio::piped())
+            .env_remove("GOMAXPROCS");
+        if let Some(v) = gomaxprocs_env {
+            cmd.env("GOMAXPROCS", v);
+        }
+        let mut child = ChildGuard(cmd.spawn().expect("start the gomaxprocs workload"));
+        let stdout = child.0.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read ready line");
+        let n = line
+            .strip_prefix("ready ")
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        (child, n)
+    }
+
+    fn check_runtime_values(bin: &Path) {
+        let (child, reported) = start(bin, Some("3"), &[]);
+        assert_eq!(reported, 3);
+        assert_eq!(gomaxprocs_runtime(child.pid()).unwrap(), Some(3));
+        assert_eq!(gomaxprocs_env(proc_root(), child.pid()), Some(3));
+
+        let (child, reported) = start(bin, None, &["-set", "5"]);
+        assert_eq!(reported, 5);
+        assert_eq!(gomaxprocs_runtime(child.pid()).unwrap(), Some(5));
+        assert_eq!(gomaxprocs_env(proc_root(), child.pid()), None);
+        assert_eq!(read_gomaxprocs_live(child.pid()), from_runtime(5));
+    }
+
+    /// Real Go programs, built the default way (a static non-PIE executable).
+    #[test]
+    fn real_go_program() {
+        let bin = build_gomaxprocs("exe", &[]);
+        check_runtime_values(&bin);
+    }
+
+    /// Real Go programs built as PIEs: the load bias has to be applied.
+    #[test]
+    fn real_go_program_pie() {
+        let bin = build_gomaxprocs("pie", &["-buildmode=pie"]);
+        let exe = File::open(&bin).unwrap();
+        assert_eq!(Elf::parse(&exe).unwrap().e_type, ET_DYN, "a PIE is ET_DYN");
+        check_runtime_values(&bin);
+    }
+
+    /// A stripped Go program has no symbol: Ok(None), and the environment is the answer.
+    #[test]
+    fn real_go_program_stripped() {
+        let bin = build_gomaxprocs("stripped", &["-ldflags=-s -w"]);
+        let (child, reported) = start(&bin, Some("2"), &[]);
+        assert_eq!(reported, 2);
+        assert_eq!(gomaxprocs_runtime(child.pid()).unwrap(), None);
+        assert_eq!(read_gomaxprocs_live(child.pid()), from_env(2));
+    }
+}

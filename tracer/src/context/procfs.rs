@@ -1,0 +1,274 @@
+//! Plumbing shared by the context readers: where the real /proc and /sys are, reading
+//! small kernel files, and the "flat keyed" `key value` files of cgroupfs.
+//!
+//! Every reader in `context` takes its roots (`proc_root`, `sys_root`) as parameters so
+//! that tests run on fixture trees in a temporary directory; [`proc_root`] and
+//! [`sys_root`] are the real ones.
+use std::{
+    io,
+    path::{Component, Path, PathBuf},
+};
+
+use anyhow::{Context as _, Result};
+
+/// The real procfs mount.
+pub fn proc_root() -> &'static Path {
+    Path::new("/proc")
+}
+
+/// The real sysfs mount.
+pub fn sys_root() -> &'static Path {
+    Path::new("/sys")
+}
+
+/// `<proc_root>/<pid>/<name>`.
+pub fn pid_path(proc_root: &Path, pid: u32, name: &str) -> PathBuf {
+    proc_root.join(pid.to_string()).join(name)
+}
+
+/// `abs` re-rooted under `root`: `under("/proc/7/root", "/sys/fs/cgroup")` is
+/// `/proc/7/root/sys/fs/cgroup`. (`Path::join` with an absolute path would replace
+/// `root` instead.) `..` components are kept as they are: callers pass kernel-made paths.
+pub fn under(root: &Path, abs: &Path) -> PathBuf {
+    let mut p = root.to_path_buf();
+    for c in abs.components() {
+        match c {
+            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            other => p.push(other),
+        }
+    }
+    p
+}
+
+/// Reads a whole text file, naming it in the error.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Reads a file that may legitimately be absent (a controller file that a cgroup does
+/// not have, say): `Ok(None)` when it does not exist, an error for any other failure.
+pub fn read_text_if_exists(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Reads and parses a file that may be absent: `Ok(None)` when it does not exist, an
+/// error naming the file when it cannot be read or `parse` rejects its contents.
+pub fn read_parsed<T>(path: &Path, parse: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>> {
+    match read_text_if_exists(path)? {
+        None => Ok(None),
+        Some(text) => parse(&text)
+            .map(Some)
+            .with_context(|| format!("malformed {}: {:?}", path.display(), text.trim())),
+    }
+}
+
+/// The `key value` pairs of a "flat keyed" file such as cpu.stat
+/// (Documentation/admin-guide/cgroup-v2.rst, "Interface Files": one `KEY VALUE` per
+/// line). Lines without two fields are skipped.
+pub fn flat_keyed(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines().filter_map(|line| {
+        let mut fields = line.split_ascii_whitespace();
+        Some((fields.next()?, fields.next()?))
+    })
+}
+
+/// The value of `key` in a flat keyed file, as a u64. `None` when the key is absent or
+/// its value is not a u64.
+pub fn flat_keyed_u64(text: &str, key: &str) -> Option<u64> {
+    flat_keyed(text)
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// Test helpers: fixture trees in a temporary directory, child processes that are killed
+/// when the test ends however it ends, and the root check for tests on the real kernel.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::{
+        path::{Path, PathBuf},
+        process::Child,
+        sync::atomic::{AtomicU32, Ordering},
+    };
+
+    /// A directory under the system temp dir, removed (with everything in it) on drop.
+    pub struct TempTree {
+        pub root: PathBuf,
+    }
+
+    impl TempTree {
+        pub fn new(name: &str) -> TempTree {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let root = std::env::temp_dir().join(format!(
+                "gotrace-{name}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).expect("create temp tree");
+            TempTree { root }
+        }
+
+        /// `root/rel`.
+        pub fn path(&self, rel: &str) -> PathBuf {
+            self.root.join(rel.trim_start_matches('/'))
+        }
+
+        /// Writes `root/rel`, creating its parent directories; returns its path.
+        pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+            let p = self.path(rel);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).expect("create fixture dir");
+            }
+            std::fs::write(&p, contents).expect("write fixture file");
+            p
+        }
+
+        /// Creates the directory `root/rel` (and its parents); returns its path.
+        pub fn mkdir(&self, rel: &str) -> PathBuf {
+            let p = self.path(rel);
+            std::fs::create_dir_all(&p).expect("create fixture dir");
+            p
+        }
+    }
+
+    impl Drop for TempTree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    /// A child process killed and reaped on drop, so a failing test leaves nothing behind.
+    pub struct ChildGuard(pub Child);
+
+    impl ChildGuard {
+        pub fn pid(&self) -> u32 {
+            self.0.id()
+        }
+    }
+
+    impl Drop for ChildGuard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A real cgroup directory made for a test, removed on drop. Declare the
+    /// [`ChildGuard`]s of the processes moved into it after it, so they die first: a
+    /// cgroup with processes cannot be removed.
+    pub struct TempCgroup {
+        pub dir: PathBuf,
+    }
+
+    impl TempCgroup {
+        /// Creates `dir`; panics saying why when it cannot.
+        pub fn create(dir: PathBuf) -> TempCgroup {
+            if let Err(e) = std::fs::create_dir(&dir) {
+                panic!("CANNOT CREATE THE TEST CGROUP {}: {e}", dir.display());
+            }
+            TempCgroup { dir }
+        }
+
+        /// Writes a control file of the cgroup; panics saying which when it cannot.
+        pub fn write(&self, file: &str, value: &str) {
+            let p = self.dir.join(file);
+            if let Err(e) = std::fs::write(&p, value) {
+                panic!("CANNOT WRITE {value:?} TO {}: {e}", p.display());
+            }
+        }
+
+        /// Moves a process into the cgroup.
+        pub fn add(&self, pid: u32) {
+            self.write("cgroup.procs", &pid.to_string());
+        }
+    }
+
+    impl Drop for TempCgroup {
+        fn drop(&mut self) {
+            // The last process may take a moment to leave after it is reaped.
+            for _ in 0..100 {
+                if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            eprintln!(
+                "warning: could not remove test cgroup {}",
+                self.dir.display()
+            );
+        }
+    }
+
+    /// Tests on the real kernel that need root call this first: it fails loudly, never
+    /// skips, when not root.
+    pub fn require_root(test: &str) {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(
+            euid, 0,
+            "ROOT TEST {test} CANNOT RUN: it needs root (euid is {euid}). Run the tests as root."
+        );
+    }
+
+    /// The workspace root (the tracer crate's parent).
+    pub fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the tracer crate has a parent directory")
+            .to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn under_reroots_absolute_paths() {
+        assert_eq!(
+            under(Path::new("/proc/7/root"), Path::new("/sys/fs/cgroup")),
+            PathBuf::from("/proc/7/root/sys/fs/cgroup")
+        );
+        assert_eq!(under(Path::new("/x"), Path::new("/")), PathBuf::from("/x"));
+        assert_eq!(
+            under(Path::new("/x"), Path::new("a/./b")),
+            PathBuf::from("/x/a/b")
+        );
+    }
+
+    #[test]
+    fn flat_keyed_values() {
+        let text = "nr_periods 12\nnr_throttled 3\n\nbogus\nthrottled_time x\n";
+        assert_eq!(flat_keyed_u64(text, "nr_periods"), Some(12));
+        assert_eq!(flat_keyed_u64(text, "nr_throttled"), Some(3));
+        assert_eq!(flat_keyed_u64(text, "throttled_time"), None);
+        assert_eq!(flat_keyed_u64(text, "bogus"), None);
+        assert_eq!(flat_keyed_u64(text, "missing"), None);
+        assert_eq!(flat_keyed(text).count(), 3);
+    }
+
+    #[test]
+    fn optional_reads() {
+        let t = testing::TempTree::new("procfs");
+        let f = t.write("a/b", "hello\n");
+        assert_eq!(read_text_if_exists(&f).unwrap().as_deref(), Some("hello\n"));
+        assert_eq!(read_text_if_exists(&t.path("a/missing")).unwrap(), None);
+        // A directory is not a missing file: that is an error, and it names the path.
+        let err = read_text_if_exists(&t.path("a")).unwrap_err();
+        assert!(format!("{err:#}").contains(&t.path("a").display().to_string()));
+        assert!(read_text(&t.path("nope")).is_err());
+        let num = |s: &str| s.trim().parse::<u32>().ok();
+        assert_eq!(read_parsed(&t.write("n", "42\n"), num).unwrap(), Some(42));
+        assert_eq!(read_parsed(&t.path("missing"), num).unwrap(), None);
+        let err = read_parsed(&f, num).unwrap_err();
+        assert!(format!("{err:#}").contains("malformed"), "{err:#}");
+        assert_eq!(
+            pid_path(Path::new("/p"), 42, "cgroup"),
+            PathBuf::from("/p/42/cgroup")
+        );
+    }
+}
