@@ -249,7 +249,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             let ev = SignalEvent {
                 sig: r.sig,
                 result: generate.then_some(GenerateResult::from_raw(r.result)),
-                handler: (!generate).then(|| match r.handler {
+                handler: (!generate).then_some(match r.handler {
                     tracer_common::handler::DEFAULT => Handler::Default,
                     tracer_common::handler::IGNORE => Handler::Ignore,
                     _ => Handler::Function,
