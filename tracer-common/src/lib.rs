@@ -17,6 +17,10 @@ pub mod maps {
     pub const INFLIGHT: &str = "INFLIGHT";
     /// Per-CPU array of `u64` counters, indexed by the `COUNTER_*` constants.
     pub const COUNTERS: &str = "COUNTERS";
+    /// Hash of tid -> [`crate::ThreadStats`].
+    pub const THREAD_STATS: &str = "THREAD_STATS";
+    /// Per-CPU hash of [`crate::CauseKey`] -> [`crate::CauseStats`].
+    pub const CAUSES: &str = "CAUSES";
 }
 
 /// Names of the read-only globals userspace sets before load.
@@ -25,24 +29,8 @@ pub mod globals {
     pub const SLOW_NS: &str = "SLOW_NS";
     /// `u32`: non-zero when children of targets become targets.
     pub const FOLLOW: &str = "FOLLOW";
-    /// `u32`: byte offset of `task_struct.pid` (from the kernel's BTF).
-    pub const TASK_PID_OFF: &str = "TASK_PID_OFF";
-    /// `u32`: byte offset of `task_struct.tgid`.
-    pub const TASK_TGID_OFF: &str = "TASK_TGID_OFF";
-    /// `u32`: byte offset of `task_struct.exit_code`.
-    pub const TASK_EXIT_CODE_OFF: &str = "TASK_EXIT_CODE_OFF";
-    /// `u32`: byte offset of `task_struct.real_parent`.
-    pub const TASK_REAL_PARENT_OFF: &str = "TASK_REAL_PARENT_OFF";
-    /// `u32`: byte offset of `task_struct.sighand`.
-    pub const TASK_SIGHAND_OFF: &str = "TASK_SIGHAND_OFF";
-    /// `u32`: byte offset of `sighand_struct.action` (an array of k_sigaction).
-    pub const SIGHAND_ACTION_OFF: &str = "SIGHAND_ACTION_OFF";
-    /// `u32`: size of `struct k_sigaction`.
-    pub const KSIGACTION_SIZE: &str = "KSIGACTION_SIZE";
-    /// `u32`: byte offset of `k_sigaction.sa.sa_handler`.
-    pub const KSIGACTION_HANDLER_OFF: &str = "KSIGACTION_HANDLER_OFF";
-    /// `u32`: byte offset of `k_sigaction.sa.sa_flags`.
-    pub const KSIGACTION_FLAGS_OFF: &str = "KSIGACTION_FLAGS_OFF";
+    /// [`crate::KernelOffsets`]: where the programs find kernel struct fields.
+    pub const OFFSETS: &str = "OFFSETS";
 }
 
 /// Syscall numbers covered by the per-syscall maps (x86_64 uses < 512).
@@ -52,6 +40,52 @@ pub const MAX_SYSCALLS: u32 = 512;
 pub const MAX_PID: u32 = 4 * 1024 * 1024;
 /// Words in the target bitmap.
 pub const TARGET_WORDS: u32 = MAX_PID / 64;
+
+/// Byte offsets of the kernel struct fields the programs read, from the running kernel's
+/// BTF (Rust eBPF gets no CO-RE relocations). 0 where a field does not exist; the
+/// programs check the `*_mode` fields before using optional ones.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_exit_code: u32,
+    pub task_real_parent: u32,
+    pub task_sighand: u32,
+    pub sighand_action: u32,
+    pub ksigaction_size: u32,
+    pub ksigaction_handler: u32,
+    pub ksigaction_flags: u32,
+    /// task_struct.files -> files_struct.fdt -> fdtable.{max_fds, fd}
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_max_fds: u32,
+    pub fdt_fd: u32,
+    /// file.f_inode -> inode.{i_mode, i_sb} -> super_block.s_dev
+    pub file_inode: u32,
+    pub inode_mode: u32,
+    pub inode_sb: u32,
+    pub sb_dev: u32,
+    /// task_struct.fs -> fs_struct.pwd.dentry -> dentry.d_sb
+    pub task_fs: u32,
+    pub fs_pwd_dentry: u32,
+    pub dentry_sb: u32,
+    /// How to tell a throttled task: THROTTLE_* below.
+    pub throttle_mode: u32,
+    /// THROTTLE_TASK: task_struct.throttled (bool).
+    pub task_throttled: u32,
+    /// THROTTLE_CFS_RQ: task_struct.se.cfs_rq -> cfs_rq.throttle_count.
+    pub task_se_cfs_rq: u32,
+    pub cfs_rq_throttle_count: u32,
+}
+
+/// Throttling cannot be told (no CFS group scheduling in BTF).
+pub const THROTTLE_UNKNOWN: u32 = 0;
+/// Task-based throttling (Linux 6.18+): a throttled task has task_struct.throttled set
+/// when it is switched out on its way back to user space.
+pub const THROTTLE_TASK: u32 = 1;
+/// Older kernels: the task's cfs_rq (or an ancestor) is throttled: throttle_count > 0.
+pub const THROTTLE_CFS_RQ: u32 = 2;
 
 /// Slots of in-flight syscall state. Threads whose tids collide modulo this are detected
 /// (the slot stores the tid) and counted, never mixed up.
@@ -219,6 +253,12 @@ pub struct SyscallStats {
     pub errors: u64,
     pub total_ns: u64,
     pub max_ns: u64,
+    /// The split of total_ns: on a CPU, runnable but waiting for one (and of that, while
+    /// the cgroup was throttled), and asleep.
+    pub on_cpu_ns: u64,
+    pub runq_ns: u64,
+    pub runq_throttled_ns: u64,
+    pub blocked_ns: u64,
     pub hist: [u64; HIST_BUCKETS],
 }
 
@@ -228,18 +268,95 @@ impl SyscallStats {
         errors: 0,
         total_ns: 0,
         max_ns: 0,
+        on_cpu_ns: 0,
+        runq_ns: 0,
+        runq_throttled_ns: 0,
+        blocked_ns: 0,
         hist: [0; HIST_BUCKETS],
     };
 }
 
-/// A target thread inside a syscall.
+/// A target thread's state: the syscall it is in, and where its time goes meanwhile.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Inflight {
-    /// The owning thread; 0 when the slot is free.
+    /// The owning thread; 0 when the slot was never used.
     pub tid: u32,
+    /// The syscall in progress, or INFLIGHT_NR_NONE / INFLIGHT_NR_NEW_TASK.
     pub nr: u32,
     pub start_ns: u64,
+    /// THREAD_RUNNING, THREAD_RUNQ or THREAD_BLOCKED, since `state_ns`.
+    pub state: u32,
+    /// The current run-queue wait is due to cgroup throttling.
+    pub throttled: u32,
+    pub state_ns: u64,
+    /// Within the current syscall.
+    pub on_cpu_ns: u64,
+    pub runq_ns: u64,
+    pub runq_throttled_ns: u64,
+    pub blocked_ns: u64,
+}
+
+/// `Inflight::nr` of a thread not in a syscall.
+pub const INFLIGHT_NR_NONE: u32 = u32::MAX - 1;
+/// Thread states.
+pub const THREAD_RUNNING: u32 = 0;
+pub const THREAD_RUNQ: u32 = 1;
+pub const THREAD_BLOCKED: u32 = 2;
+
+/// Run-queue time of a thread outside syscalls (THREAD_STATS map, keyed by tid).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct ThreadStats {
+    pub tgid: u32,
+    pub _pad: u32,
+    pub runq_ns: u64,
+    pub runq_throttled_ns: u64,
+}
+
+/// What a syscall that blocked was waiting on (CAUSES map key, and slow records).
+pub mod class {
+    /// Did not block (or not classified).
+    pub const NONE: u32 = 0;
+    /// A file on the filesystem with device `dev`.
+    pub const FS: u32 = 1;
+    /// A path-based call that failed or gave no device: `dev` is the cwd's filesystem.
+    pub const FS_CWD: u32 = 2;
+    pub const PIPE: u32 = 3;
+    pub const SOCKET: u32 = 4;
+    /// A character device (tty, /dev/null, ...).
+    pub const DEVICE: u32 = 5;
+    pub const FUTEX: u32 = 6;
+    /// FUTEX_WAIT without a timeout: a parked thread (for Go, an idle M).
+    pub const FUTEX_IDLE: u32 = 7;
+    /// epoll/poll/select.
+    pub const NETPOLL: u32 = 8;
+    pub const CHILD_WAIT: u32 = 9;
+    /// nanosleep (for Go, the runtime's own usleep).
+    pub const NANOSLEEP: u32 = 10;
+    /// clock_nanosleep.
+    pub const SLEEP: u32 = 11;
+    pub const OTHER: u32 = 12;
+}
+
+/// CAUSES map key.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CauseKey {
+    pub nr: u32,
+    pub class: u32,
+    /// Kernel device number (MKDEV: major << 20 | minor) for FS classes, else 0.
+    pub dev: u32,
+    pub _pad: u32,
+}
+
+/// CAUSES map value: the calls that blocked on one cause.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CauseStats {
+    pub calls: u64,
+    pub wall_ns: u64,
+    pub blocked_ns: u64,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -260,6 +377,13 @@ pub struct SyscallRecord {
     pub duration_ns: u64,
     pub ret: i64,
     pub args: [u64; 6],
+    pub on_cpu_ns: u64,
+    pub runq_ns: u64,
+    pub runq_throttled_ns: u64,
+    pub blocked_ns: u64,
+    /// What it waited on (`class`), and the filesystem's device for FS classes.
+    pub class: u32,
+    pub dev: u32,
 }
 
 /// Process lifecycle of a target task.
@@ -342,12 +466,20 @@ mod pod {
     unsafe impl aya::Pod for super::ProcRecord {}
     unsafe impl aya::Pod for super::SignalRecord {}
     unsafe impl aya::Pod for super::WaitRecord {}
+    unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for super::ThreadStats {}
+    unsafe impl aya::Pod for super::CauseKey {}
+    unsafe impl aya::Pod for super::CauseStats {}
 }
 
 // Layout is the wire contract: any change must be deliberate.
-const _: () = assert!(core::mem::size_of::<SyscallStats>() == 32 + 8 * HIST_BUCKETS);
-const _: () = assert!(core::mem::size_of::<Inflight>() == 16);
-const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 88);
+const _: () = assert!(core::mem::size_of::<SyscallStats>() == 64 + 8 * HIST_BUCKETS);
+const _: () = assert!(core::mem::size_of::<Inflight>() == 64);
+const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 128);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 96);
+const _: () = assert!(core::mem::size_of::<ThreadStats>() == 24);
+const _: () = assert!(core::mem::size_of::<CauseKey>() == 16);
+const _: () = assert!(core::mem::size_of::<CauseStats>() == 24);
 const _: () = assert!(core::mem::size_of::<ProcRecord>() == 48);
 const _: () = assert!(core::mem::size_of::<SignalRecord>() == 72);
 const _: () = assert!(core::mem::size_of::<WaitRecord>() == 64);

@@ -10,9 +10,11 @@
     reason = "core::intrinsics::atomic_or for the target bitmap"
 )]
 
+mod classify;
 mod floor;
 mod maps;
 mod process;
+mod sched;
 mod signals;
 mod syscalls;
 

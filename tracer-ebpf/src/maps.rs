@@ -3,11 +3,11 @@ use core::intrinsics::{atomic_and, atomic_or, AtomicOrdering};
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tracer_common::{
-    Inflight, SyscallStats, COUNTER_LOST_RECORDS, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS,
-    TARGET_WORDS,
+    CauseKey, CauseStats, Inflight, KernelOffsets, SyscallStats, ThreadStats,
+    COUNTER_LOST_RECORDS, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
 };
 
 /// Per-syscall aggregates (see tracer_common::maps::SYSCALL_STATS).
@@ -28,6 +28,14 @@ pub static TARGETS: Array<u64> = Array::with_max_entries(TARGET_WORDS, 0);
 #[map]
 pub static INFLIGHT: Array<Inflight> = Array::with_max_entries(INFLIGHT_SLOTS, 0);
 
+/// Run-queue time of target threads outside syscalls, by tid.
+#[map]
+pub static THREAD_STATS: HashMap<u32, ThreadStats> = HashMap::with_max_entries(16384, 0);
+
+/// Calls that blocked, by (syscall, what they waited on, filesystem device).
+#[map]
+pub static CAUSES: PerCpuHashMap<CauseKey, CauseStats> = PerCpuHashMap::with_max_entries(4096, 0);
+
 /// Per-CPU counters (tracer_common::COUNTER_*).
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 0);
@@ -38,24 +46,43 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTE
 pub static SLOW_NS: u64 = 1_000_000;
 #[unsafe(no_mangle)]
 pub static FOLLOW: u32 = 0;
+/// Kernel struct offsets from the running kernel's BTF (set by userspace at load).
 #[unsafe(no_mangle)]
-pub static TASK_PID_OFF: u32 = 0;
-#[unsafe(no_mangle)]
-pub static TASK_TGID_OFF: u32 = 0;
-#[unsafe(no_mangle)]
-pub static TASK_EXIT_CODE_OFF: u32 = 0;
-#[unsafe(no_mangle)]
-pub static TASK_REAL_PARENT_OFF: u32 = 0;
-#[unsafe(no_mangle)]
-pub static TASK_SIGHAND_OFF: u32 = 0;
-#[unsafe(no_mangle)]
-pub static SIGHAND_ACTION_OFF: u32 = 0;
-#[unsafe(no_mangle)]
-pub static KSIGACTION_SIZE: u32 = 0;
-#[unsafe(no_mangle)]
-pub static KSIGACTION_HANDLER_OFF: u32 = 0;
-#[unsafe(no_mangle)]
-pub static KSIGACTION_FLAGS_OFF: u32 = 0;
+pub static OFFSETS: KernelOffsets = KernelOffsets {
+    task_pid: 0,
+    task_tgid: 0,
+    task_exit_code: 0,
+    task_real_parent: 0,
+    task_sighand: 0,
+    sighand_action: 0,
+    ksigaction_size: 0,
+    ksigaction_handler: 0,
+    ksigaction_flags: 0,
+    task_files: 0,
+    files_fdt: 0,
+    fdt_max_fds: 0,
+    fdt_fd: 0,
+    file_inode: 0,
+    inode_mode: 0,
+    inode_sb: 0,
+    sb_dev: 0,
+    task_fs: 0,
+    fs_pwd_dentry: 0,
+    dentry_sb: 0,
+    throttle_mode: 0,
+    task_throttled: 0,
+    task_se_cfs_rq: 0,
+    cfs_rq_throttle_count: 0,
+};
+
+/// One field of OFFSETS, read so that the load-time value is used.
+#[macro_export]
+macro_rules! off {
+    ($field:ident) => {
+        // SAFETY: a field of a static; volatile keeps the load-time value.
+        unsafe { core::ptr::read_volatile(core::ptr::addr_of!($crate::maps::OFFSETS.$field)) }
+    };
+}
 
 #[inline(always)]
 pub fn global_u64(v: &u64) -> u64 {
@@ -126,4 +153,18 @@ pub fn read_kernel_u32(base: u64, off: u32) -> Option<u32> {
 pub fn read_kernel_u64(base: u64, off: u32) -> Option<u64> {
     // SAFETY: as in read_kernel_u32.
     unsafe { aya_ebpf::helpers::bpf_probe_read_kernel((base + off as u64) as *const u64) }.ok()
+}
+
+/// Reads a u8 of a kernel struct at `base + off`.
+#[inline(always)]
+pub fn read_kernel_u8(base: u64, off: u32) -> Option<u8> {
+    // SAFETY: as in read_kernel_u32.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel((base + off as u64) as *const u8) }.ok()
+}
+
+/// Reads a u16 of a kernel struct at `base + off`.
+#[inline(always)]
+pub fn read_kernel_u16(base: u64, off: u32) -> Option<u16> {
+    // SAFETY: as in read_kernel_u32.
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel((base + off as u64) as *const u16) }.ok()
 }

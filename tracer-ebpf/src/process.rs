@@ -8,17 +8,17 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use tracer_common::{
-    kind, ProcRecord, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, PROC_FLAG_GROUP_DEAD,
+    kind, ProcRecord, INFLIGHT_NR_NEW_TASK, THREAD_RUNQ, INFLIGHT_SLOTS, PROC_FLAG_GROUP_DEAD,
     PROC_FLAG_PARENT_NOCLDWAIT, PROC_FLAG_PARENT_SIGCHLD_IGN, PROC_FLAG_THREAD,
 };
 
-use crate::maps::{
-    global_u32, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target, EVENTS,
-    FOLLOW, INFLIGHT, KSIGACTION_FLAGS_OFF, KSIGACTION_HANDLER_OFF, KSIGACTION_SIZE,
-    SIGHAND_ACTION_OFF, TASK_EXIT_CODE_OFF, TASK_PID_OFF, TASK_REAL_PARENT_OFF,
-    TASK_SIGHAND_OFF, TASK_TGID_OFF,
+use crate::{
+    maps::{
+        global_u32, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target, EVENTS,
+        FOLLOW, INFLIGHT,
+    },
+    off,
 };
-
 
 #[raw_tracepoint(tracepoint = "sched_process_fork")]
 pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
@@ -33,8 +33,8 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 
 fn try_fork(ctx: &RawTracePointContext, parent_tgid: u32) -> Option<i32> {
     let child: u64 = ctx.arg(1);
-    let pid = read_kernel_u32(child, global_u32(&TASK_PID_OFF))?;
-    let tgid = read_kernel_u32(child, global_u32(&TASK_TGID_OFF))?;
+    let pid = read_kernel_u32(child, off!(task_pid))?;
+    let tgid = read_kernel_u32(child, off!(task_tgid))?;
     let thread = tgid == parent_tgid;
     if !thread {
         if global_u32(&FOLLOW) == 0 {
@@ -51,6 +51,10 @@ fn try_fork(ctx: &RawTracePointContext, parent_tgid: u32) -> Option<i32> {
             (*slot).tid = pid;
             (*slot).nr = INFLIGHT_NR_NEW_TASK;
             (*slot).start_ns = 0;
+            // A new task is runnable until it first runs.
+            (*slot).state = THREAD_RUNQ;
+            (*slot).throttled = 0;
+            (*slot).state_ns = bpf_ktime_get_ns();
         }
     }
     emit(
@@ -88,7 +92,7 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
     let pid = pid_tgid as u32;
     // SAFETY: bpf_get_current_task has no preconditions.
     let task = unsafe { bpf_get_current_task() };
-    let exit_code = read_kernel_u32(task, global_u32(&TASK_EXIT_CODE_OFF)).unwrap_or(0);
+    let exit_code = read_kernel_u32(task, off!(task_exit_code)).unwrap_or(0);
     if target {
         let mut flags = if pid != tgid { PROC_FLAG_THREAD } else { 0 };
         if group_dead {
@@ -109,19 +113,19 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
 /// a SIGCHLD is sent at all (kernel/signal.c, do_notify_parent).
 #[inline(always)]
 fn child_exit(task: u64, tgid: u32, exit_code: u32) -> Option<()> {
-    let parent = read_kernel_u64(task, global_u32(&TASK_REAL_PARENT_OFF))?;
-    let parent_tgid = read_kernel_u32(parent, global_u32(&TASK_TGID_OFF))?;
+    let parent = read_kernel_u64(task, off!(task_real_parent))?;
+    let parent_tgid = read_kernel_u32(parent, off!(task_tgid))?;
     if !is_target(parent_tgid) {
         return None;
     }
     let mut flags = 0;
-    if let Some(sighand) = read_kernel_u64(parent, global_u32(&TASK_SIGHAND_OFF)) {
+    if let Some(sighand) = read_kernel_u64(parent, off!(task_sighand)) {
         // action[SIGCHLD - 1]
         let action = sighand
-            + global_u32(&SIGHAND_ACTION_OFF) as u64
-            + (SIGCHLD - 1) * global_u32(&KSIGACTION_SIZE) as u64;
-        let handler = read_kernel_u64(action, global_u32(&KSIGACTION_HANDLER_OFF)).unwrap_or(0);
-        let sa_flags = read_kernel_u64(action, global_u32(&KSIGACTION_FLAGS_OFF)).unwrap_or(0);
+            + off!(sighand_action) as u64
+            + (SIGCHLD - 1) * off!(ksigaction_size) as u64;
+        let handler = read_kernel_u64(action, off!(ksigaction_handler)).unwrap_or(0);
+        let sa_flags = read_kernel_u64(action, off!(ksigaction_flags)).unwrap_or(0);
         if handler == SIG_IGN {
             flags |= PROC_FLAG_PARENT_SIGCHLD_IGN;
         }

@@ -8,9 +8,9 @@ use aya_ebpf::{
 };
 use tracer_common::{handler, kind, SignalRecord};
 
-use crate::maps::{
-    global_u32, is_target, lost_record, read_kernel_u32, read_kernel_u64, EVENTS,
-    KSIGACTION_HANDLER_OFF, TASK_PID_OFF, TASK_TGID_OFF,
+use crate::{
+    maps::{is_target, lost_record, read_kernel_u32, read_kernel_u64, EVENTS},
+    off,
 };
 
 /// The fields of a kernel_siginfo that matter here. Its layout is the ABI's
@@ -36,13 +36,13 @@ pub fn signal_generate(ctx: RawTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let sender_tgid = (pid_tgid >> 32) as u32;
     let task: u64 = ctx.arg(2);
-    let Some(target_tgid) = read_kernel_u32(task, global_u32(&TASK_TGID_OFF)) else {
+    let Some(target_tgid) = read_kernel_u32(task, off!(task_tgid)) else {
         return 0;
     };
     if !is_target(sender_tgid) && !is_target(target_tgid) {
         return 0;
     }
-    let target_pid = read_kernel_u32(task, global_u32(&TASK_PID_OFF)).unwrap_or(0);
+    let target_pid = read_kernel_u32(task, off!(task_pid)).unwrap_or(0);
     let (si_code, si_pid, si_status) = siginfo(ctx.arg(1));
     emit(SignalRecord {
         kind: kind::SIGNAL_GENERATE,
@@ -75,7 +75,7 @@ pub fn signal_deliver(ctx: RawTracePointContext) -> i32 {
     }
     let (si_code, si_pid, si_status) = siginfo(ctx.arg(1));
     let ka: u64 = ctx.arg(2);
-    let h = match read_kernel_u64(ka, global_u32(&KSIGACTION_HANDLER_OFF)) {
+    let h = match read_kernel_u64(ka, off!(ksigaction_handler)) {
         Some(0) => handler::DEFAULT,
         Some(1) => handler::IGNORE,
         _ => handler::FUNCTION,

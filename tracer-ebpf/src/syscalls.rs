@@ -8,12 +8,18 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use tracer_common::{
-    hist_bucket, kind, SyscallRecord, WaitRecord, NR_WAIT4, NR_WAITID, COUNTER_SLOT_COLLISIONS, COUNTER_UNMATCHED_EXITS,
-    HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP,
+    class, hist_bucket, kind, CauseKey, CauseStats, SyscallRecord, WaitRecord,
+    COUNTER_SLOT_COLLISIONS, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK,
+    INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP, NR_WAIT4, NR_WAITID,
+    THREAD_RUNNING,
 };
 
-use crate::maps::{
-    bump, global_u64, is_target, lost_record, EVENTS, INFLIGHT, SLOW_NS, SYSCALL_STATS,
+use crate::{
+    classify::classify,
+    maps::{
+        bump, global_u64, is_target, lost_record, CAUSES, EVENTS, INFLIGHT, SLOW_NS,
+        SYSCALL_STATS,
+    },
 };
 
 /// Offset of r10 in x86_64 `struct pt_regs` (arch/x86/include/asm/ptrace.h): the 8 words
@@ -39,23 +45,42 @@ fn try_sys_enter(ctx: &RawTracePointContext, tid: u32) -> Option<i32> {
     let nr = id as u32;
     if nr == NR_EXIT || nr == NR_EXIT_GROUP {
         // These never reach sys_exit: count them now.
-        account(nr, 0, 0);
+        account(nr, &Split::default(), 0);
         return None;
     }
     let slot = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS)?;
     // SAFETY: `slot` points into the INFLIGHT array's value area, valid while the program
     // runs; a racing writer can only be another thread with a colliding tid, which the
     // tid check at exit detects.
-    unsafe {
-        let owner = (*slot).tid;
-        if owner != 0 && owner != tid {
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid {
+        if slot.tid != 0 && slot.nr < MAX_SYSCALLS {
             bump(COUNTER_SLOT_COLLISIONS);
         }
-        (*slot).tid = tid;
-        (*slot).nr = nr;
-        (*slot).start_ns = bpf_ktime_get_ns();
+        slot.tid = tid;
     }
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    slot.nr = nr;
+    slot.start_ns = now;
+    slot.state = THREAD_RUNNING;
+    slot.throttled = 0;
+    slot.state_ns = now;
+    slot.on_cpu_ns = 0;
+    slot.runq_ns = 0;
+    slot.runq_throttled_ns = 0;
+    slot.blocked_ns = 0;
     Some(0)
+}
+
+/// Where one call's time went.
+#[derive(Default)]
+struct Split {
+    duration: u64,
+    on_cpu: u64,
+    runq: u64,
+    runq_throttled: u64,
+    blocked: u64,
 }
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
@@ -71,32 +96,75 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     let tid = pid_tgid as u32;
     let slot = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS)?;
     // SAFETY: as in try_sys_enter.
-    let (nr, start) = unsafe {
-        if (*slot).tid != tid {
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid || slot.nr >= MAX_SYSCALLS {
+        if slot.tid == tid && slot.nr == INFLIGHT_NR_NEW_TASK {
+            // A new task's first return to user space: no call to count.
+            slot.nr = INFLIGHT_NR_NONE;
+        } else {
             // Entered before we attached, or the slot was taken by a colliding tid.
             bump(COUNTER_UNMATCHED_EXITS);
-            return None;
         }
-        (*slot).tid = 0;
-        ((*slot).nr, (*slot).start_ns)
-    };
-    if nr == INFLIGHT_NR_NEW_TASK {
         return None;
     }
+    // SAFETY: no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    let duration = now.saturating_sub(start);
+    let nr = slot.nr;
+    let start = slot.start_ns;
+    let mut on_cpu = slot.on_cpu_ns;
+    if slot.state == THREAD_RUNNING {
+        on_cpu += now.saturating_sub(slot.state_ns);
+    }
+    let split = Split {
+        duration: now.saturating_sub(start),
+        on_cpu,
+        runq: slot.runq_ns,
+        runq_throttled: slot.runq_throttled_ns,
+        blocked: slot.blocked_ns,
+    };
+    slot.nr = INFLIGHT_NR_NONE;
+    slot.state = THREAD_RUNNING;
+    slot.state_ns = now;
+
     // sys_exit's TP_PROTO is (struct pt_regs *regs, long ret).
     let ret: i64 = ctx.arg(1);
     let failed = (-4095..0).contains(&ret);
-    account(nr, duration, failed as u64);
+    account(nr, &split, failed as u64);
 
-    if duration >= global_u64(&SLOW_NS) {
-        emit_slow(pid_tgid, nr, start, duration, ret, ctx.arg(0));
-    }
-    if nr == NR_WAIT4 || nr == NR_WAITID {
-        emit_wait(pid_tgid, nr, now, duration, ret, ctx.arg(0));
+    let slow = split.duration >= global_u64(&SLOW_NS);
+    let wait = nr == NR_WAIT4 || nr == NR_WAITID;
+    if split.blocked > 0 || slow || wait {
+        let regs: u64 = ctx.arg(0);
+        let args = syscall_args(regs);
+        let (cls, dev) = if split.blocked > 0 || slow { classify(nr, ret, &args) } else { (class::NONE, 0) };
+        if split.blocked > 0 {
+            account_cause(nr, cls, dev, &split);
+        }
+        if slow {
+            emit_slow(pid_tgid, nr, start, &split, ret, args, cls, dev);
+        }
+        if wait {
+            emit_wait(pid_tgid, nr, now, split.duration, ret, &args);
+        }
     }
     Some(0)
+}
+
+/// Adds a call that blocked to the CAUSES map.
+#[inline(always)]
+fn account_cause(nr: u32, cls: u32, dev: u32, split: &Split) {
+    let key = CauseKey { nr, class: cls, dev, _pad: 0 };
+    if let Some(c) = CAUSES.get_ptr_mut(&key) {
+        // SAFETY: a per-CPU value; tracepoint programs run with preemption disabled.
+        unsafe {
+            (*c).calls += 1;
+            (*c).wall_ns += split.duration;
+            (*c).blocked_ns += split.blocked;
+        }
+        return;
+    }
+    let fresh = CauseStats { calls: 1, wall_ns: split.duration, blocked_ns: split.blocked };
+    let _ = CAUSES.insert(&key, &fresh, 0);
 }
 
 /// The argument registers of a returning syscall (di, si, dx, r10, r8, r9), as the call
@@ -115,8 +183,7 @@ fn syscall_args(regs: u64) -> [u64; 6] {
 /// A wait call's return: who was reaped, by which call. waitid reports the child in the
 /// siginfo it fills in (user memory), not in its return value.
 #[inline(always)]
-fn emit_wait(pid_tgid: u64, nr: u32, now: u64, duration: u64, ret: i64, regs: u64) {
-    let args = syscall_args(regs);
+fn emit_wait(pid_tgid: u64, nr: u32, now: u64, duration: u64, ret: i64, args: &[u64; 6]) {
     let (idtype, id, options, mut si_pid, mut si_code) = if nr == NR_WAIT4 {
         (0, args[0] as i64, args[2] as u32, 0, 0)
     } else {
@@ -153,20 +220,24 @@ fn emit_wait(pid_tgid: u64, nr: u32, now: u64, duration: u64, ret: i64, regs: u6
 
 /// Adds one call to the per-CPU aggregate of `nr`.
 #[inline(always)]
-fn account(nr: u32, duration: u64, failed: u64) {
+fn account(nr: u32, split: &Split, failed: u64) {
     let Some(stats) = SYSCALL_STATS.get_ptr_mut(nr) else {
         return;
     };
-    let bucket = hist_bucket(duration);
+    let bucket = hist_bucket(split.duration);
     // SAFETY: per-CPU value, and tracepoint programs run with preemption disabled, so
     // plain read-modify-writes cannot interleave with another writer.
     unsafe {
         (*stats).calls += 1;
         (*stats).errors += failed;
-        (*stats).total_ns += duration;
-        if duration > (*stats).max_ns {
-            (*stats).max_ns = duration;
+        (*stats).total_ns += split.duration;
+        if split.duration > (*stats).max_ns {
+            (*stats).max_ns = split.duration;
         }
+        (*stats).on_cpu_ns += split.on_cpu;
+        (*stats).runq_ns += split.runq;
+        (*stats).runq_throttled_ns += split.runq_throttled;
+        (*stats).blocked_ns += split.blocked;
         if bucket < HIST_BUCKETS {
             (*stats).hist[bucket] += 1;
         }
@@ -174,7 +245,8 @@ fn account(nr: u32, duration: u64, failed: u64) {
 }
 
 #[inline(always)]
-fn emit_slow(pid_tgid: u64, nr: u32, start: u64, duration: u64, ret: i64, regs: u64) {
+#[expect(clippy::too_many_arguments, reason = "one record's fields")]
+fn emit_slow(pid_tgid: u64, nr: u32, start: u64, split: &Split, ret: i64, args: [u64; 6], cls: u32, dev: u32) {
     let Some(mut entry) = EVENTS.reserve::<SyscallRecord>(0) else {
         lost_record();
         return;
@@ -185,9 +257,15 @@ fn emit_slow(pid_tgid: u64, nr: u32, start: u64, duration: u64, ret: i64, regs: 
         tgid: (pid_tgid >> 32) as u32,
         nr,
         start_ns: start,
-        duration_ns: duration,
+        duration_ns: split.duration,
         ret,
-        args: syscall_args(regs),
+        args,
+        on_cpu_ns: split.on_cpu,
+        runq_ns: split.runq,
+        runq_throttled_ns: split.runq_throttled,
+        blocked_ns: split.blocked,
+        class: cls,
+        dev,
     });
     entry.submit(0);
 }

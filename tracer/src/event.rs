@@ -28,7 +28,7 @@ pub enum Event {
     Wait(WaitEvent),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyscallEvent {
     pub tid: u32,
     pub tgid: u32,
@@ -38,6 +38,13 @@ pub struct SyscallEvent {
     pub duration_ns: u64,
     pub ret: i64,
     pub args: [u64; 6],
+    pub on_cpu_ns: u64,
+    pub runq_ns: u64,
+    pub runq_throttled_ns: u64,
+    pub blocked_ns: u64,
+    /// tracer_common::class of what it waited on, and the filesystem device.
+    pub class: u32,
+    pub dev: u32,
 }
 
 impl SyscallEvent {
@@ -220,6 +227,12 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 duration_ns: r.duration_ns,
                 ret: r.ret,
                 args: r.args,
+                on_cpu_ns: r.on_cpu_ns,
+                runq_ns: r.runq_ns,
+                runq_throttled_ns: r.runq_throttled_ns,
+                blocked_ns: r.blocked_ns,
+                class: r.class,
+                dev: r.dev,
             }))
         }
         kind::FORK | kind::EXEC | kind::EXIT | kind::CHILD_EXIT => {
@@ -315,13 +328,18 @@ mod tests {
         for a in 1u64..=6 {
             b.extend_from_slice(&a.to_le_bytes());
         }
+        for v in [1_000u64, 200, 100, 1_998_800] {
+            b.extend_from_slice(&v.to_le_bytes()); // on_cpu, runq, runq_throttled, blocked
+        }
+        b.extend_from_slice(&11u32.to_le_bytes()); // class: sleep
+        b.extend_from_slice(&0u32.to_le_bytes()); // dev
         b
     }
 
     #[test]
     fn decodes_a_syscall_record_from_bytes() {
         let b = syscall_fixture();
-        assert_eq!(b.len(), 88);
+        assert_eq!(b.len(), 128);
         let ev = decode(&b).expect("valid record");
         let Event::Syscall(s) = ev else {
             panic!("not a syscall: {ev:?}")
@@ -330,6 +348,8 @@ mod tests {
         assert_eq!((s.start_ns, s.duration_ns, s.ret), (5_000, 2_000_000, -4));
         assert_eq!(s.args, [1, 2, 3, 4, 5, 6]);
         assert_eq!(s.errno(), Some(4));
+        assert_eq!((s.on_cpu_ns, s.runq_ns, s.runq_throttled_ns, s.blocked_ns), (1_000, 200, 100, 1_998_800));
+        assert_eq!((s.class, s.dev), (tracer_common::class::SLEEP, 0));
     }
 
     #[test]

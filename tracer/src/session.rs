@@ -185,6 +185,10 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         }
     }
 
+    let mut watch = SystemWatch::new(analyzer.target().pid);
+    if let Ok(m) = context::mounts::MountTable::read_live(analyzer.target().pid) {
+        analyzer.on_mounts(m);
+    }
     let mut events = probe.take_events()?;
     let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
@@ -214,10 +218,8 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             _ = tick.tick() => {
                 sink.flush_json();
                 check_pipes(sink.analyzer);
+                refresh(&probe, sink.analyzer, &mut watch)?;
                 if live {
-                    let stats = probe.read_stats()?;
-                    let counters = probe.read_counters()?;
-                    sink.analyzer.on_stats(stats, counters);
                     status_line(&sink.analyzer.snapshot(context::monotonic_ns()));
                 }
             }
@@ -226,12 +228,10 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     // Everything the kernel produced up to now, then the final aggregates.
     events.drain(|b| sink.record(b));
     check_pipes(sink.analyzer);
-    let stats = probe.read_stats()?;
-    let counters = probe.read_counters()?;
+    refresh(&probe, sink.analyzer, &mut watch)?;
     let end_ns = context::monotonic_ns();
     drop(events);
     drop(probe);
-    sink.analyzer.on_stats(stats, counters);
     if live {
         eprint!("\r\x1b[2K");
     }
@@ -281,6 +281,118 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         (Some(_), Some(ExitStatus::Signal(s))) => ExitCode::from((128 + s).clamp(0, 255) as u8),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// Reads the kernel's aggregates and the system facts into the analyzer.
+fn refresh(probe: &Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> Result<()> {
+    let now = context::monotonic_ns();
+    analyzer.on_stats(probe.read_stats()?, probe.read_counters()?);
+    analyzer.on_time_split(probe.read_thread_stats()?, probe.read_causes()?, now);
+    if analyzer.has_unknown_devices() {
+        // Something was mounted since the table was read.
+        if let Ok(m) = context::mounts::MountTable::read_live(watch.pid) {
+            analyzer.on_mounts(m);
+        }
+    }
+    let names = analyzer
+        .busiest_threads(32)
+        .into_iter()
+        .filter_map(|(pid, tid)| {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+                .ok()
+                .map(|c| (tid, c.trim_end().to_string()))
+        })
+        .collect();
+    analyzer.on_thread_names(names);
+    let go = analyzer.target().go_version.is_some();
+    analyzer.on_system(watch.facts(go));
+    Ok(())
+}
+
+/// The target's cgroup, its throttling since tracing began, GOMAXPROCS and pressure,
+/// re-read at each refresh (a launched command may move to another cgroup).
+struct SystemWatch {
+    pid: u32,
+    cgroup: Option<context::cgroup::CgroupInfo>,
+    baseline: Option<context::cgroup::CpuThrottle>,
+    /// The last reading: the cgroup is read through /proc/PID/root, gone with the process.
+    last: Option<context::cgroup::CpuThrottle>,
+    gomaxprocs: Option<u32>,
+}
+
+impl SystemWatch {
+    fn new(pid: u32) -> SystemWatch {
+        let mut w = SystemWatch { pid, cgroup: None, baseline: None, last: None, gomaxprocs: None };
+        w.read_cgroup();
+        w
+    }
+
+    fn read_cgroup(&mut self) {
+        // An exited process is shown in the root cgroup (kernel/cgroup/cgroup.c,
+        // cgroup_exit): keep what was read while it lived.
+        if !target::is_alive(self.pid) {
+            return;
+        }
+        let Ok(info) = context::cgroup::read_cgroup_live(self.pid) else {
+            return;
+        };
+        let moved = self.cgroup.as_ref().is_none_or(|c| c.path != info.path || c.cpu_stat_path != info.cpu_stat_path);
+        if moved {
+            self.baseline = context::cgroup::read_throttle(&info).ok();
+            self.last = self.baseline;
+        }
+        self.cgroup = Some(info);
+    }
+
+    /// `go`: the target is a Go program (its GOMAXPROCS can be read).
+    fn facts(&mut self, go: bool) -> crate::analysis::SystemFacts {
+        use context::cgroup::CgroupVersion;
+        self.read_cgroup();
+        if go && target::is_alive(self.pid) {
+            // Keep the last value read while the process lived.
+            if let Some(g) = context::goprocs::read_gomaxprocs_live(self.pid) {
+                self.gomaxprocs = Some(g.value);
+            }
+        }
+        let online = context::cgroup::online_cpus();
+        let quota = self.cgroup.as_ref().and_then(|c| c.cpu_quota_cpus);
+        let effective = quota.map(|q| q.min(online as f64)).unwrap_or(online as f64);
+        let exceeds = self.gomaxprocs.is_some_and(|g| {
+            matches!(
+                context::goprocs::gomaxprocs_verdict(g, quota, online),
+                context::goprocs::Verdict::ExceedsQuota { .. }
+            )
+        });
+        if let Some(now) = self.cgroup.as_ref().and_then(|c| context::cgroup::read_throttle(c).ok()) {
+            self.last = Some(now);
+        }
+        let cgroup = self.cgroup.as_ref().map(|c| {
+            let now = self.last.unwrap_or_default();
+            let base = self.baseline.unwrap_or_default();
+            crate::analysis::CgroupFacts {
+                version: if c.version == CgroupVersion::V1 { 1 } else { 2 },
+                path: c.path.clone(),
+                cpu_quota_cpus: c.cpu_quota_cpus,
+                memory_limit: c.memory_limit,
+                throttled_ns: now.throttled_ns.saturating_sub(base.throttled_ns),
+                nr_throttled: now.nr_throttled.saturating_sub(base.nr_throttled),
+            }
+        });
+        crate::analysis::SystemFacts {
+            cgroup,
+            gomaxprocs: self.gomaxprocs,
+            effective_cpus: Some(effective),
+            gomaxprocs_exceeds_quota: exceeds,
+            pressure: pressure_line(&context::pressure::read_pressure_live(self.pid)),
+        }
+    }
+}
+
+/// "cpu 12.3% · memory 0.0% · io 1.2% (some, avg10, cgroup:/x)".
+fn pressure_line(p: &context::pressure::PressureSet) -> Option<String> {
+    let part = |name: &str, r: &Option<context::pressure::Pressure>| r.as_ref().map(|r| format!("{name} {:.1}%", r.some.avg10));
+    let parts: Vec<String> = [part("cpu", &p.cpu), part("memory", &p.memory), part("io", &p.io)].into_iter().flatten().collect();
+    (!parts.is_empty()).then(|| format!("{} (some, avg10, {})", parts.join(" · "), p.source))
 }
 
 /// Asks /proc who holds the pipes of traced parents whose children exited: the fact
@@ -337,10 +449,17 @@ impl Sink<'_> {
             let argv = target::read_cmdline(p.tgid);
             command = (!argv.is_empty()).then(|| argv.clone());
             self.analyzer.on_command(p.tgid, argv);
+            if p.tgid == self.analyzer.target().pid {
+                // The target ran a new program (a wrapper such as taskset or sh exec'd it).
+                self.analyzer.on_go_version(target::go_version(&target::exe_of(p.tgid)));
+            }
         }
         self.analyzer.on_event(&ev);
         let line = match &ev {
-            Event::Syscall(s) => Some(ndjson::syscall_line(s, start)),
+            Event::Syscall(s) => {
+                let cause = (s.blocked_ns > 0).then(|| self.analyzer.cause_of(s.class, s.dev).to_string());
+                Some(ndjson::syscall_line(s, start, cause))
+            }
             Event::SignalGenerate(s) | Event::SignalDeliver(s) => ndjson::signal_line(s, start),
             Event::ChildExit(p) => Some(ndjson::child_exit_line(p, start)),
             Event::Wait(w) => ndjson::child_reaped_line(w, start),

@@ -1,20 +1,22 @@
 //! Aggregation of everything the probe saw into a [`Snapshot`]. The analyzer is the
 //! single owner of trace state; it does no I/O: kernel aggregates, decoded events and
 //! facts about the system are all fed to it as data.
+pub mod attribution;
 pub mod signals;
 
 use std::collections::BTreeMap;
 
-use tracer_common::hist_bucket_high;
+use tracer_common::{class, hist_bucket_high};
 
 use crate::{
     event::{Event, ProcEvent, SyscallEvent},
     syscalls,
 };
+pub use attribution::{Attribution, Cause, CauseShare, ThreadRow};
 pub use signals::{Anomaly, PipeWriter, Preemption, SigchldSummary, SignalCounts, Thresholds};
 
 /// One syscall's aggregate, summed over CPUs, as read from the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawSyscallStats {
     pub nr: u32,
     pub calls: u64,
@@ -23,6 +25,31 @@ pub struct RawSyscallStats {
     pub max_ns: u64,
     /// Counts per bucket of tracer_common's histogram scheme.
     pub hist: Vec<u64>,
+    pub on_cpu_ns: u64,
+    pub runq_ns: u64,
+    pub runq_throttled_ns: u64,
+    pub blocked_ns: u64,
+}
+
+/// Run-queue time of one thread outside syscalls, as read from the kernel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawThreadStats {
+    pub tid: u32,
+    pub tgid: u32,
+    pub runq_ns: u64,
+    pub runq_throttled_ns: u64,
+}
+
+/// Calls of one syscall that blocked on one (class, device), as read from the kernel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawCause {
+    pub nr: u32,
+    /// tracer_common::class
+    pub class: u32,
+    pub dev: u32,
+    pub calls: u64,
+    pub wall_ns: u64,
+    pub blocked_ns: u64,
 }
 
 /// Kernel-side counters.
@@ -91,6 +118,10 @@ pub struct SyscallRow {
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub max_ns: u64,
+    /// The split of `total_ns`: on a CPU, waiting for one, asleep.
+    pub on_cpu_ns: u64,
+    pub runq_ns: u64,
+    pub blocked_ns: u64,
 }
 
 /// A process seen during the trace: the target and, when following, its descendants.
@@ -110,7 +141,7 @@ pub struct ProcessInfo {
 }
 
 /// Everything a view or exporter needs, computed from the analyzer's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub target: TargetInfo,
     /// Trace length so far (or in all, at the end).
@@ -137,6 +168,58 @@ pub struct Snapshot {
     pub sigchld: SigchldSummary,
     /// Children's lifecycle problems, most important first.
     pub anomalies: Vec<Anomaly>,
+    /// Where the time went, over the whole trace.
+    pub attribution: Attribution,
+    /// The same over the last few seconds.
+    pub recent_attribution: Attribution,
+    /// Filesystems the target waited on.
+    pub filesystems: Vec<FsRow>,
+    /// Per-thread run-queue time outside syscalls, most first.
+    pub threads: Vec<ThreadRow>,
+    /// cgroup, GOMAXPROCS and pressure facts about the target.
+    pub system: SystemFacts,
+    /// Each syscall's time by cause.
+    pub syscall_causes: BTreeMap<u32, Attribution>,
+}
+
+/// Time the target spent waiting on one filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsRow {
+    pub mount: String,
+    pub fstype: String,
+    /// The cause label: "fuse", "drvfs", "ext4", ...
+    pub kind: String,
+    /// Calls that waited on it.
+    pub calls: u64,
+    /// Their wall time.
+    pub ns: u64,
+}
+
+/// Facts about where the target runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SystemFacts {
+    pub cgroup: Option<CgroupFacts>,
+    /// The runtime's GOMAXPROCS (Go targets).
+    pub gomaxprocs: Option<u32>,
+    /// CPUs the target can use: the cgroup quota, else the online CPUs.
+    pub effective_cpus: Option<f64>,
+    /// GOMAXPROCS exceeds the CPUs the quota allows.
+    pub gomaxprocs_exceeds_quota: bool,
+    /// PSI, e.g. "cpu some 12.3% · memory some 0.0% · io some 1.2% (avg10, cgroup)".
+    pub pressure: Option<String>,
+}
+
+/// The target's cgroup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CgroupFacts {
+    /// 1 or 2.
+    pub version: u32,
+    pub path: String,
+    pub cpu_quota_cpus: Option<f64>,
+    pub memory_limit: Option<u64>,
+    /// Throttling during the trace (deltas of cpu.stat).
+    pub throttled_ns: u64,
+    pub nr_throttled: u64,
 }
 
 /// How many of the slowest calls the snapshot keeps.
@@ -176,7 +259,17 @@ pub struct Analyzer {
     target_exit: Option<ExitStatus>,
     signals: signals::SignalTracker,
     thresholds: Thresholds,
+    thread_stats: Vec<RawThreadStats>,
+    causes: Vec<RawCause>,
+    mounts: Option<crate::context::mounts::MountTable>,
+    thread_names: std::collections::HashMap<u32, String>,
+    system: SystemFacts,
+    /// (monotonic ns, cumulative attribution) at each kernel read, for the recent view.
+    history: std::collections::VecDeque<(u64, Attribution)>,
 }
+
+/// How far back "recent" attribution looks.
+pub const RECENT_WINDOW_NS: u64 = 5_000_000_000;
 
 impl Analyzer {
     /// `start_ns`: CLOCK_MONOTONIC when tracing began.
@@ -345,6 +438,11 @@ impl Analyzer {
         }
     }
 
+    /// The root target's Go version after it ran a new program.
+    pub fn on_go_version(&mut self, v: Option<String>) {
+        self.target.go_version = v;
+    }
+
     /// The root target's exit, as reaped or observed by the caller (authoritative over
     /// the exit record, which a full ring buffer could have dropped).
     pub fn on_target_exit(&mut self, status: ExitStatus) {
@@ -358,6 +456,138 @@ impl Analyzer {
     pub fn on_stats(&mut self, stats: Vec<RawSyscallStats>, counters: KernelCounters) {
         self.stats = stats;
         self.counters = counters;
+    }
+
+    /// The latest per-thread run-queue times and blocked-call causes (cumulative), read
+    /// at `now_ns`; also remembered for the recent view.
+    pub fn on_time_split(&mut self, threads: Vec<RawThreadStats>, causes: Vec<RawCause>, now_ns: u64) {
+        self.thread_stats = threads;
+        self.causes = causes;
+        let a = self.attribution();
+        self.history.push_back((now_ns, a));
+        while self.history.len() > 2 && self.history.get(1).is_some_and(|(t, _)| now_ns.saturating_sub(*t) >= RECENT_WINDOW_NS) {
+            self.history.pop_front();
+        }
+    }
+
+    /// The target's mounts (its own mount namespace), to name filesystems by device.
+    pub fn on_mounts(&mut self, mounts: crate::context::mounts::MountTable) {
+        self.mounts = Some(mounts);
+    }
+
+    /// Are there devices the mount table does not know (mounted since it was read)?
+    pub fn has_unknown_devices(&self) -> bool {
+        self.causes.iter().any(|c| {
+            matches!(c.class, class::FS | class::FS_CWD)
+                && self.mounts.as_ref().is_none_or(|m| m.by_dev(c.dev).is_none())
+        })
+    }
+
+    /// Thread names (tid -> comm), for the threads view.
+    pub fn on_thread_names(&mut self, names: std::collections::HashMap<u32, String>) {
+        self.thread_names = names;
+    }
+
+    /// Threads worth naming: the ones with the most run-queue time.
+    pub fn busiest_threads(&self, n: usize) -> Vec<(u32, u32)> {
+        let mut v: Vec<&RawThreadStats> = self.thread_stats.iter().collect();
+        v.sort_by(|a, b| b.runq_ns.cmp(&a.runq_ns));
+        v.into_iter().take(n).map(|t| (t.tgid, t.tid)).collect()
+    }
+
+    /// cgroup, GOMAXPROCS and pressure facts.
+    pub fn on_system(&mut self, facts: SystemFacts) {
+        self.system = facts;
+    }
+
+    /// The cause of the blocked time of calls of one class on one device.
+    pub fn cause_of(&self, cls: u32, dev: u32) -> Cause {
+        match cls {
+            class::FS | class::FS_CWD => match self.mounts.as_ref().and_then(|m| m.by_dev(dev)) {
+                Some(m) => Cause::Fs(m.kind().label()),
+                None => Cause::Other,
+            },
+            class::PIPE => Cause::Pipe,
+            class::SOCKET => Cause::Socket,
+            class::DEVICE => Cause::Device,
+            class::FUTEX => Cause::Futex,
+            class::FUTEX_IDLE => Cause::Idle,
+            class::NETPOLL => Cause::Netpoll,
+            class::CHILD_WAIT => Cause::ChildWait,
+            // Go calls nanosleep only for the runtime's own usleep (sysmon, spinning);
+            // a Go program's time.Sleep waits on a timer (futex or epoll).
+            class::NANOSLEEP if self.target.go_version.is_some() => Cause::Idle,
+            class::NANOSLEEP | class::SLEEP => Cause::Sleep,
+            _ => Cause::Other,
+        }
+    }
+
+    /// (cause, ns) parts of the time of the syscalls `nr` selects (all when None).
+    fn time_parts(&self, nr: Option<u32>) -> Vec<(Cause, u64)> {
+        let mut parts = Vec::new();
+        let mut blocked_total = 0;
+        for s in self.stats.iter().filter(|s| nr.is_none_or(|n| n == s.nr)) {
+            parts.push((Cause::Cpu, s.on_cpu_ns));
+            parts.push((Cause::Scheduler, s.runq_ns.saturating_sub(s.runq_throttled_ns)));
+            parts.push((Cause::CgroupThrottle, s.runq_throttled_ns));
+            blocked_total += s.blocked_ns;
+        }
+        let mut classified = 0;
+        for c in self.causes.iter().filter(|c| nr.is_none_or(|n| n == c.nr)) {
+            parts.push((self.cause_of(c.class, c.dev), c.blocked_ns));
+            classified += c.blocked_ns;
+        }
+        // Blocked time the kernel could not file under a cause (its map was full).
+        parts.push((Cause::Other, blocked_total.saturating_sub(classified)));
+        if nr.is_none() {
+            for t in &self.thread_stats {
+                parts.push((Cause::Scheduler, t.runq_ns.saturating_sub(t.runq_throttled_ns)));
+                parts.push((Cause::CgroupThrottle, t.runq_throttled_ns));
+            }
+        }
+        parts
+    }
+
+    /// Where the time went: syscall time and run-queue time outside syscalls, by cause.
+    pub fn attribution(&self) -> Attribution {
+        Attribution::from_parts(self.time_parts(None))
+    }
+
+    /// One syscall's time by cause.
+    pub fn syscall_attribution(&self, nr: u32) -> Attribution {
+        Attribution::from_parts(self.time_parts(Some(nr)))
+    }
+
+    fn filesystems(&self) -> Vec<FsRow> {
+        let mut rows: BTreeMap<String, FsRow> = BTreeMap::new();
+        for c in self.causes.iter().filter(|c| matches!(c.class, class::FS | class::FS_CWD)) {
+            let (mount, fstype, kind) = match self.mounts.as_ref().and_then(|m| m.by_dev(c.dev)) {
+                Some(m) => (m.mount_point.display().to_string(), m.fstype.clone(), m.kind().label()),
+                None => (format!("dev {}:{}", c.dev >> 20, c.dev & 0xfffff), "?".into(), "?".into()),
+            };
+            let row = rows.entry(mount.clone()).or_insert(FsRow { mount, fstype, kind, calls: 0, ns: 0 });
+            row.calls += c.calls;
+            row.ns += c.wall_ns;
+        }
+        let mut v: Vec<FsRow> = rows.into_values().collect();
+        v.sort_by(|a, b| b.ns.cmp(&a.ns));
+        v
+    }
+
+    fn threads(&self) -> Vec<ThreadRow> {
+        let mut v: Vec<ThreadRow> = self
+            .thread_stats
+            .iter()
+            .map(|t| ThreadRow {
+                tid: t.tid,
+                pid: t.tgid,
+                comm: self.thread_names.get(&t.tid).cloned().unwrap_or_default(),
+                runq_ns: t.runq_ns,
+                runq_throttled_ns: t.runq_throttled_ns,
+            })
+            .collect();
+        v.sort_by(|a, b| b.runq_ns.cmp(&a.runq_ns).then(a.tid.cmp(&b.tid)));
+        v
     }
 
     pub fn snapshot(&self, now_ns: u64) -> Snapshot {
@@ -375,6 +605,9 @@ impl Analyzer {
                 p50_ns: percentile(&s.hist, s.max_ns, 0.50),
                 p99_ns: percentile(&s.hist, s.max_ns, 0.99),
                 max_ns: s.max_ns,
+                on_cpu_ns: s.on_cpu_ns,
+                runq_ns: s.runq_ns,
+                blocked_ns: s.blocked_ns,
             })
             .collect();
         syscalls.sort_by(|a, b| {
@@ -401,6 +634,20 @@ impl Analyzer {
             preemption: self.signals.preemption(),
             sigchld: self.signals.sigchld_summary(now_ns, self.thresholds),
             anomalies: self.signals.anomalies(now_ns, self.thresholds),
+            attribution: self.attribution(),
+            recent_attribution: match (self.history.front(), self.history.back()) {
+                (Some((_, old)), Some((_, new))) if self.history.len() > 1 => new.since(old),
+                _ => self.attribution(),
+            },
+            filesystems: self.filesystems(),
+            threads: self.threads(),
+            system: self.system.clone(),
+            syscall_causes: self
+                .stats
+                .iter()
+                .filter(|s| s.calls > 0)
+                .map(|s| (s.nr, self.syscall_attribution(s.nr)))
+                .collect(),
         }
     }
 }
@@ -459,6 +706,7 @@ mod tests {
             total_ns: total,
             max_ns: total,
             hist: hist_of(&[total]),
+            ..Default::default()
         };
         a.on_stats(
             vec![row(0, 5, 100), row(35, 2, 5_000), row(110, 0, 0)],
@@ -490,6 +738,7 @@ mod tests {
                 duration_ns: d,
                 ret: 0,
                 args: [0; 6],
+                ..Default::default()
             }));
         }
         let s = a.snapshot(0);

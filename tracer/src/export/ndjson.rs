@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use super::{
     anomaly_kind, anomaly_message,
     schema::{
-        AnomalyJson, ChildEventKind, ChildLine, ExitJson, Header, Line, PidCount,
+        AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, FsJson, ThreadJson, ExitJson, Header, Line, PidCount,
         ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson, SignalEventKind,
         SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson,
         FORMAT_VERSION,
@@ -12,7 +12,7 @@ use super::{
     text::signal_name,
 };
 use crate::{
-    analysis::{signals::SIGURG, Anomaly, ExitStatus, Snapshot, TargetInfo},
+    analysis::{signals::SIGURG, Anomaly, Attribution, ExitStatus, Snapshot, TargetInfo},
     errno,
     event::{GenerateResult, Handler, ProcEvent, SignalEvent, SyscallEvent, WaitEvent},
     syscalls,
@@ -49,7 +49,9 @@ fn rel(ts: u64, start: u64) -> i64 {
     ts as i64 - start as i64
 }
 
-pub fn syscall_line(ev: &SyscallEvent, start_ns: u64) -> Line {
+/// A slow syscall; `cause` names what it waited on (from the analyzer, which knows the
+/// mounts), None when it did not block.
+pub fn syscall_line(ev: &SyscallEvent, start_ns: u64, cause: Option<String>) -> Line {
     Line::Syscall(SyscallLine {
         ts_ns: rel(ev.start_ns, start_ns),
         pid: ev.tgid,
@@ -60,6 +62,11 @@ pub fn syscall_line(ev: &SyscallEvent, start_ns: u64) -> Line {
         ret: ev.ret,
         errno: ev.errno().map(errno::display),
         args: ev.args,
+        on_cpu_ns: ev.on_cpu_ns,
+        runq_ns: ev.runq_ns,
+        blocked_ns: ev.blocked_ns,
+        runq_throttled_ns: ev.runq_throttled_ns,
+        cause,
     })
 }
 
@@ -216,6 +223,10 @@ pub fn summary_line(s: &Snapshot) -> Line {
                 max_ns: r.max_ns,
                 p50_ns: r.p50_ns,
                 p99_ns: r.p99_ns,
+                on_cpu_ns: r.on_cpu_ns,
+                runq_ns: r.runq_ns,
+                blocked_ns: r.blocked_ns,
+                causes: s.syscall_causes.get(&r.nr).map(causes_json).unwrap_or_default(),
             })
             .collect(),
         processes: s
@@ -265,7 +276,37 @@ pub fn summary_line(s: &Snapshot) -> Line {
         preemption_signals: s.preemption.generated,
         preemption_per_sec: per_sec(s.preemption.generated, s.duration_ns),
         anomalies: s.anomalies.iter().map(anomaly_json).collect(),
+        attribution: causes_json(&s.attribution),
+        cgroup: s.system.cgroup.as_ref().map(|c| CgroupJson {
+            version: c.version,
+            path: c.path.clone(),
+            cpu_quota_cpus: c.cpu_quota_cpus,
+            memory_limit: c.memory_limit,
+            throttled_ns: c.throttled_ns,
+            nr_throttled: c.nr_throttled,
+        }),
+        gomaxprocs: s.system.gomaxprocs,
+        effective_cpus: s.system.effective_cpus,
+        gomaxprocs_exceeds_quota: s.system.gomaxprocs_exceeds_quota,
+        pressure: s.system.pressure.clone(),
+        filesystems: s
+            .filesystems
+            .iter()
+            .map(|f| FsJson { mount: f.mount.clone(), fstype: f.fstype.clone(), kind: f.kind.clone(), calls: f.calls, ns: f.ns })
+            .collect(),
+        threads: s
+            .threads
+            .iter()
+            .map(|t| ThreadJson { tid: t.tid, pid: t.pid, comm: t.comm.clone(), runq_ns: t.runq_ns, runq_throttled_ns: t.runq_throttled_ns })
+            .collect(),
     })
+}
+
+fn causes_json(a: &Attribution) -> Vec<CauseJson> {
+    a.causes
+        .iter()
+        .map(|c| CauseJson { cause: c.cause.to_string(), ns: c.ns, share: (c.share * 10_000.0).round() / 10_000.0 })
+        .collect()
 }
 
 /// Events per second over a duration, rounded to 0.1.
@@ -334,6 +375,7 @@ mod tests {
             duration_ns: 2_000_000,
             ret: -2,
             args: [1, 2, 3, 4, 5, 6],
+                ..Default::default()
         };
         a.on_event(&crate::event::Event::Syscall(ev.clone()));
         a.on_stats(
@@ -343,7 +385,7 @@ mod tests {
                 errors: 1,
                 total_ns: 2_100_000,
                 max_ns: 2_000_000,
-                hist: vec![0; tracer_common::HIST_BUCKETS],
+                hist: vec![0; tracer_common::HIST_BUCKETS], ..Default::default()
             }],
             KernelCounters {
                 lost_records: 5,
@@ -403,7 +445,7 @@ mod tests {
         assert_eq!(signal_line(&urg, 1_000), None, "SIGURG is counted, not listed");
         let lines = vec![
             header_line(&target, &facts),
-            syscall_line(&ev, 1_000),
+            syscall_line(&ev, 1_000, Some("fs:ext4".into())),
             process_line(ProcessEventKind::Fork, &proc_ev, 1_000, None),
             process_line(ProcessEventKind::Exit, &proc_ev, 1_000, None),
             child_exit_line(&proc_ev, 1_000),

@@ -56,6 +56,15 @@ pub struct SyscallLine {
     /// "ENOENT" etc. when the call failed.
     pub errno: Option<String>,
     pub args: [u64; 6],
+    /// duration_ns split: on a CPU, waiting for one, asleep.
+    pub on_cpu_ns: u64,
+    pub runq_ns: u64,
+    pub blocked_ns: u64,
+    /// Of runq_ns, while the cgroup was throttled.
+    pub runq_throttled_ns: u64,
+    /// What it waited on when it blocked ("fs:fuse", "futex", "netpoll", ...); null if it
+    /// did not block.
+    pub cause: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,6 +230,27 @@ pub struct Summary {
     pub preemption_per_sec: f64,
     /// Most important first.
     pub anomalies: Vec<AnomalyJson>,
+    /// Where the time went: syscall time and run-queue time outside syscalls, by cause,
+    /// sorted; "idle" (runtime threads parked) last with share 0.
+    pub attribution: Vec<CauseJson>,
+    pub cgroup: Option<CgroupJson>,
+    pub gomaxprocs: Option<u32>,
+    pub effective_cpus: Option<f64>,
+    pub gomaxprocs_exceeds_quota: bool,
+    pub pressure: Option<String>,
+    pub filesystems: Vec<FsJson>,
+    /// Run-queue time outside syscalls, per thread.
+    pub threads: Vec<ThreadJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadJson {
+    pub tid: u32,
+    pub pid: u32,
+    pub comm: String,
+    pub runq_ns: u64,
+    pub runq_throttled_ns: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,6 +265,45 @@ pub struct SyscallSummary {
     pub max_ns: u64,
     pub p50_ns: u64,
     pub p99_ns: u64,
+    /// total_ns split: on a CPU, waiting for one (scheduler or cgroup throttle), asleep.
+    pub on_cpu_ns: u64,
+    pub runq_ns: u64,
+    pub blocked_ns: u64,
+    /// This syscall's time by cause, sorted.
+    pub causes: Vec<CauseJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CauseJson {
+    pub cause: String,
+    pub ns: u64,
+    /// Of the non-idle total (0 for "idle"); the shares sum to 1 within rounding.
+    pub share: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CgroupJson {
+    pub version: u32,
+    pub path: String,
+    pub cpu_quota_cpus: Option<f64>,
+    pub memory_limit: Option<u64>,
+    /// During the trace (cpu.stat deltas).
+    pub throttled_ns: u64,
+    pub nr_throttled: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsJson {
+    pub mount: String,
+    pub fstype: String,
+    /// "drvfs", "9p", "fuse", "ext4", ...
+    pub kind: String,
+    /// Calls that waited on it, and their wall time.
+    pub calls: u64,
+    pub ns: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -24,6 +24,7 @@ pub fn render(s: &Snapshot, slow_ns: u64) -> String {
     if let Some(exit) = s.target_exit {
         let _ = writeln!(o, "target {}", exit_text(exit));
     }
+    render_system(&mut o, s);
     if lost > 0 {
         let _ = writeln!(
             o,
@@ -32,6 +33,8 @@ pub fn render(s: &Snapshot, slow_ns: u64) -> String {
         );
     }
     o.push('\n');
+
+    render_attribution(&mut o, s);
 
     if s.syscalls.is_empty() {
         o.push_str("no syscalls seen\n");
@@ -77,6 +80,8 @@ pub fn render(s: &Snapshot, slow_ns: u64) -> String {
             format_ns(s.total_ns)
         );
     }
+
+    render_syscall_causes(&mut o, s);
 
     if !s.slowest.is_empty() {
         let _ = writeln!(
@@ -153,6 +158,91 @@ pub fn render(s: &Snapshot, slow_ns: u64) -> String {
         let _ = writeln!(o, "warning: {} records could not be decoded", s.bad_records);
     }
     o
+}
+
+/// The cgroup line and the GOMAXPROCS verdict, under the header.
+fn render_system(o: &mut String, s: &Snapshot) {
+    let sys = &s.system;
+    if let Some(c) = &sys.cgroup {
+        let quota = c.cpu_quota_cpus.map(|q| format!("{q:.2} CPUs")).unwrap_or_else(|| "no CPU limit".into());
+        let mem = c.memory_limit.map(|m| format!(" · memory {} MiB", m / (1024 * 1024))).unwrap_or_default();
+        let thr = if c.nr_throttled > 0 {
+            format!(" · throttled {} in {} periods", format_ns(c.throttled_ns), format_count(c.nr_throttled))
+        } else {
+            " · not throttled".into()
+        };
+        let _ = writeln!(o, "cgroup v{} {} · {quota}{mem}{thr}", c.version, c.path);
+    }
+    if let Some(g) = sys.gomaxprocs {
+        let eff = sys.effective_cpus.map(|e| format!("{e:.2}")).unwrap_or_else(|| "?".into());
+        if sys.gomaxprocs_exceeds_quota {
+            let _ = writeln!(
+                o,
+                "warning: GOMAXPROCS={g} but only {eff} CPUs are available to this cgroup: the Go scheduler runs more threads than the quota allows, and they wait (set GOMAXPROCS to the quota, or use a Go that sizes it from the cgroup)"
+            );
+        } else {
+            let _ = writeln!(o, "GOMAXPROCS={g} · {eff} CPUs available: ok");
+        }
+    }
+    if let Some(p) = &sys.pressure {
+        let _ = writeln!(o, "pressure: {p}");
+    }
+}
+
+/// "where the time went": the causes of syscall time and of run-queue time outside
+/// syscalls, with their shares.
+fn render_attribution(o: &mut String, s: &Snapshot) {
+    let a = &s.attribution;
+    if a.causes.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "where the time went ({} in syscalls and waiting for a CPU)", format_ns(a.total_ns));
+    for c in a.causes.iter().take(8) {
+        if c.cause == crate::analysis::Cause::Idle {
+            let _ = writeln!(o, "  {:<18} {:>10}         (runtime threads parked with nothing to do; not a cause)", c.cause.to_string(), format_ns(c.ns));
+            continue;
+        }
+        let bar = "█".repeat((c.share * 30.0).round() as usize);
+        let _ = writeln!(o, "  {:<18} {:>10} {:>5.1}%  {bar}", c.cause.to_string(), format_ns(c.ns), c.share * 100.0);
+    }
+    if !s.filesystems.is_empty() {
+        let _ = writeln!(o, "  filesystems waited on:");
+        for f in s.filesystems.iter().take(5) {
+            let _ = writeln!(o, "    {:<24} {:<10} {:>8} calls {:>10}", f.mount, format!("fs:{}", f.kind), format_count(f.calls), format_ns(f.ns));
+        }
+    }
+    o.push('\n');
+}
+
+/// The top syscalls' time split (on CPU / run queue / blocked) and causes.
+fn render_syscall_causes(o: &mut String, s: &Snapshot) {
+    let top: Vec<_> = s.syscalls.iter().filter(|r| r.total_ns > 0).take(5).collect();
+    if top.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\ntop syscalls by cause");
+    for r in top {
+        let causes = s
+            .syscall_causes
+            .get(&r.nr)
+            .map(|a| {
+                a.causes
+                    .iter()
+                    .take(3)
+                    .map(|c| if c.cause == crate::analysis::Cause::Idle { format!("idle {}", format_ns(c.ns)) } else { format!("{} {:.0}%", c.cause, c.share * 100.0) })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  {:<16} on-cpu {:>9} · run-queue {:>9} · blocked {:>9} · {causes}",
+            r.name,
+            format_ns(r.on_cpu_ns),
+            format_ns(r.runq_ns),
+            format_ns(r.blocked_ns)
+        );
+    }
 }
 
 /// "children": the SIGCHLD lifecycle, anomalies first.
@@ -302,7 +392,7 @@ mod tests {
                     errors: 0,
                     total_ns: 1_000_000,
                     max_ns: 300,
-                    hist: hist(250),
+                    hist: hist(250), ..Default::default()
                 },
                 RawSyscallStats {
                     nr: 35,
@@ -310,7 +400,7 @@ mod tests {
                     errors: 0,
                     total_ns: 10_500_000,
                     max_ns: 2_200_000,
-                    hist: hist(2_100_000),
+                    hist: hist(2_100_000), ..Default::default()
                 },
             ],
             KernelCounters {

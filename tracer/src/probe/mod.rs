@@ -5,30 +5,33 @@ pub mod btf;
 use std::{
     io,
     os::fd::AsRawFd,
-    path::Path,
     time::{Duration, Instant},
 };
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
-    maps::{Array, MapData, PerCpuArray, RingBuf},
+    maps::{Array, HashMap as AyaHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::RawTracePoint,
     Ebpf, EbpfLoader,
 };
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
-    globals, maps, Inflight, SyscallStats, COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS,
-    COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_PID,
+    globals, maps, CauseKey, CauseStats, Inflight, KernelOffsets, SyscallStats, ThreadStats,
+    THROTTLE_CFS_RQ, THROTTLE_TASK, COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS,
+    COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, THREAD_BLOCKED, MAX_PID,
     MAX_SYSCALLS, NUM_COUNTERS,
 };
 
-use crate::analysis::{KernelCounters, RawSyscallStats};
+use crate::analysis::{KernelCounters, RawCause, RawSyscallStats, RawThreadStats};
 
 /// The eBPF object built by build.rs from tracer-ebpf.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
 /// Raw tracepoints the programs attach to, by program name. raw_tp needs no tracefs.
-const PROGRAMS: [(&str, &str); 7] = [
+const PROGRAMS: [(&str, &str); 10] = [
+    ("sched_switch", "sched_switch"),
+    ("sched_wakeup", "sched_wakeup"),
+    ("sched_wakeup_new", "sched_wakeup_new"),
     ("sys_enter", "sys_enter"),
     ("sys_exit", "sys_exit"),
     ("sched_process_fork", "sched_process_fork"),
@@ -49,21 +52,6 @@ pub struct ProbeOptions {
     pub follow: bool,
     /// Ring buffer size in bytes (a power of two, at least one page).
     pub ring_bytes: u32,
-}
-
-/// Offsets of kernel struct fields the programs read, from the running kernel's BTF
-/// (Rust eBPF gets no CO-RE relocations).
-#[derive(Debug, Clone, Copy)]
-struct KernelOffsets {
-    task_pid: u32,
-    task_tgid: u32,
-    task_exit_code: u32,
-    task_real_parent: u32,
-    task_sighand: u32,
-    sighand_action: u32,
-    ksigaction_size: u32,
-    ksigaction_handler: u32,
-    ksigaction_flags: u32,
 }
 
 /// Capability bits (include/uapi/linux/capability.h).
@@ -121,7 +109,7 @@ pub fn preflight() -> Result<()> {
         }
         bail!("needs root to load eBPF programs ({missing} missing): run it with sudo");
     }
-    if !Path::new(BTF_PATH).exists() {
+    if !std::path::Path::new(BTF_PATH).exists() {
         bail!("this kernel exposes no BTF ({BTF_PATH} is missing): gotrace needs a kernel built with CONFIG_DEBUG_INFO_BTF");
     }
     Ok(())
@@ -132,13 +120,16 @@ fn unsafe_geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Offsets of the kernel struct fields the programs read, from the running kernel's BTF
+/// (Rust eBPF gets no CO-RE relocations). Throttle detection is optional: kernels
+/// without CFS group scheduling report no cgroup-throttle cause.
 fn kernel_offsets() -> Result<KernelOffsets> {
     let btf = btf::Btf::from_sys_fs().context("read the kernel's BTF")?;
     let off = |s: &str, m: &str| {
         btf.member_offset(s, m)
             .with_context(|| format!("find {s}.{m} in the kernel's BTF"))
     };
-    Ok(KernelOffsets {
+    let mut o = KernelOffsets {
         task_pid: off("task_struct", "pid")?,
         task_tgid: off("task_struct", "tgid")?,
         task_exit_code: off("task_struct", "exit_code")?,
@@ -148,7 +139,31 @@ fn kernel_offsets() -> Result<KernelOffsets> {
         ksigaction_size: btf.struct_size("k_sigaction").context("size of k_sigaction")?,
         ksigaction_handler: off("k_sigaction", "sa.sa_handler")?,
         ksigaction_flags: off("k_sigaction", "sa.sa_flags")?,
-    })
+        task_files: off("task_struct", "files")?,
+        files_fdt: off("files_struct", "fdt")?,
+        fdt_max_fds: off("fdtable", "max_fds")?,
+        fdt_fd: off("fdtable", "fd")?,
+        file_inode: off("file", "f_inode")?,
+        inode_mode: off("inode", "i_mode")?,
+        inode_sb: off("inode", "i_sb")?,
+        sb_dev: off("super_block", "s_dev")?,
+        task_fs: off("task_struct", "fs")?,
+        fs_pwd_dentry: off("fs_struct", "pwd.dentry")?,
+        dentry_sb: off("dentry", "d_sb")?,
+        ..Default::default()
+    };
+    if let Ok(t) = btf.member_offset("task_struct", "throttled") {
+        o.throttle_mode = THROTTLE_TASK;
+        o.task_throttled = t;
+    } else if let (Ok(se), Ok(cfs)) = (
+        btf.member_offset("task_struct", "se.cfs_rq"),
+        btf.member_offset("cfs_rq", "throttle_count"),
+    ) {
+        o.throttle_mode = THROTTLE_CFS_RQ;
+        o.task_se_cfs_rq = se;
+        o.cfs_rq_throttle_count = cfs;
+    }
+    Ok(o)
 }
 
 /// Loaded and attached programs, and the maps userspace reads. Dropping it detaches
@@ -161,7 +176,11 @@ pub struct Probe {
     inflight: Array<MapData, Inflight>,
     stats: PerCpuArray<MapData, SyscallStats>,
     counters: PerCpuArray<MapData, u64>,
+    thread_stats: AyaHashMap<MapData, u32, ThreadStats>,
+    causes: PerCpuHashMap<MapData, CauseKey, CauseStats>,
     events: Option<RingBuf<MapData>>,
+    /// How throttling is recognised on this kernel (THROTTLE_*).
+    pub throttle_mode: u32,
     /// How long load + attach took.
     pub attach_time: Duration,
 }
@@ -171,20 +190,12 @@ impl Probe {
     pub fn load(opts: &ProbeOptions) -> Result<Probe> {
         let started = Instant::now();
         bump_memlock_rlimit();
-        let o = kernel_offsets()?;
+        let offsets = kernel_offsets()?;
         let follow: u32 = opts.follow.into();
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::SLOW_NS, &opts.slow_ns, true)
             .override_global(globals::FOLLOW, &follow, true)
-            .override_global(globals::TASK_PID_OFF, &o.task_pid, true)
-            .override_global(globals::TASK_TGID_OFF, &o.task_tgid, true)
-            .override_global(globals::TASK_EXIT_CODE_OFF, &o.task_exit_code, true)
-            .override_global(globals::TASK_REAL_PARENT_OFF, &o.task_real_parent, true)
-            .override_global(globals::TASK_SIGHAND_OFF, &o.task_sighand, true)
-            .override_global(globals::SIGHAND_ACTION_OFF, &o.sighand_action, true)
-            .override_global(globals::KSIGACTION_SIZE, &o.ksigaction_size, true)
-            .override_global(globals::KSIGACTION_HANDLER_OFF, &o.ksigaction_handler, true)
-            .override_global(globals::KSIGACTION_FLAGS_OFF, &o.ksigaction_flags, true)
+            .override_global(globals::OFFSETS, &offsets, true)
             .map_max_entries(maps::EVENTS, opts.ring_bytes)
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
@@ -207,6 +218,8 @@ impl Probe {
         let inflight = take_map(&mut ebpf, maps::INFLIGHT)?;
         let stats = take_map(&mut ebpf, maps::SYSCALL_STATS)?;
         let counters = take_map(&mut ebpf, maps::COUNTERS)?;
+        let thread_stats = take_map(&mut ebpf, maps::THREAD_STATS)?;
+        let causes = take_map(&mut ebpf, maps::CAUSES)?;
         let events = Some(take_map(&mut ebpf, maps::EVENTS)?);
         Ok(Probe {
             _ebpf: ebpf,
@@ -214,7 +227,10 @@ impl Probe {
             inflight,
             stats,
             counters,
+            thread_stats,
+            causes,
             events,
+            throttle_mode: offsets.throttle_mode,
             attach_time: started.elapsed(),
         })
     }
@@ -238,10 +254,18 @@ impl Probe {
     /// was a target (a launched command's wait before exec), so that return is not
     /// taken for a call in progress at attach.
     pub fn expect_return(&mut self, tid: u32) -> Result<()> {
+        // The launched child waits in read() before exec: asleep, not running.
         let slot = Inflight {
             tid,
             nr: INFLIGHT_NR_NEW_TASK,
             start_ns: 0,
+            state: THREAD_BLOCKED,
+            throttled: 0,
+            state_ns: 0,
+            on_cpu_ns: 0,
+            runq_ns: 0,
+            runq_throttled_ns: 0,
+            blocked_ns: 0,
         };
         self.inflight
             .set(tid % INFLIGHT_SLOTS, slot, 0)
@@ -274,15 +298,18 @@ impl Probe {
                 nr,
                 calls: 0,
                 errors: 0,
-                total_ns: 0,
-                max_ns: 0,
                 hist: vec![0; HIST_BUCKETS],
+                ..Default::default()
             };
             for s in per_cpu.iter() {
                 sum.calls += s.calls;
                 sum.errors += s.errors;
                 sum.total_ns += s.total_ns;
                 sum.max_ns = sum.max_ns.max(s.max_ns);
+                sum.on_cpu_ns += s.on_cpu_ns;
+                sum.runq_ns += s.runq_ns;
+                sum.runq_throttled_ns += s.runq_throttled_ns;
+                sum.blocked_ns += s.blocked_ns;
                 for (acc, v) in sum.hist.iter_mut().zip(s.hist.iter()) {
                     *acc += v;
                 }
@@ -290,6 +317,32 @@ impl Probe {
             if sum.calls > 0 {
                 out.push(sum);
             }
+        }
+        Ok(out)
+    }
+
+    /// Run-queue time outside syscalls, per thread.
+    pub fn read_thread_stats(&self) -> Result<Vec<RawThreadStats>> {
+        let mut out = Vec::new();
+        for item in self.thread_stats.iter() {
+            let (tid, s) = item.context("read the thread map")?;
+            out.push(RawThreadStats { tid, tgid: s.tgid, runq_ns: s.runq_ns, runq_throttled_ns: s.runq_throttled_ns });
+        }
+        Ok(out)
+    }
+
+    /// Calls that blocked, by (syscall, class, device), summed over CPUs.
+    pub fn read_causes(&self) -> Result<Vec<RawCause>> {
+        let mut out = Vec::new();
+        for item in self.causes.iter() {
+            let (k, per_cpu) = item.context("read the cause map")?;
+            let mut c = RawCause { nr: k.nr, class: k.class, dev: k.dev, calls: 0, wall_ns: 0, blocked_ns: 0 };
+            for v in per_cpu.iter() {
+                c.calls += v.calls;
+                c.wall_ns += v.wall_ns;
+                c.blocked_ns += v.blocked_ns;
+            }
+            out.push(c);
         }
         Ok(out)
     }

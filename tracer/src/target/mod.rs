@@ -40,6 +40,17 @@ pub fn resolve_pid(pid: i32) -> Result<u32> {
     Ok(tgid)
 }
 
+/// Is the process running (not gone, not a zombie)?
+pub fn is_alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
 /// argv of a process, or empty when it cannot be read (exited, or a kernel thread).
 pub fn read_cmdline(pid: u32) -> Vec<String> {
     match fs::read(format!("/proc/{pid}/cmdline")) {

@@ -1,0 +1,189 @@
+//! Where a target thread's time goes while it is in a syscall (and, for run-queue time,
+//! outside one): on a CPU, runnable but waiting for one (scheduler or cgroup throttling),
+//! or asleep. sched_switch ends a running stretch and starts a waiting one; sched_wakeup
+//! turns a sleep into a wait for a CPU; the next switch-in ends the wait.
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
+};
+use tracer_common::{
+    Inflight, ThreadStats, INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, THREAD_BLOCKED,
+    THREAD_RUNNING, THREAD_RUNQ, THROTTLE_CFS_RQ, THROTTLE_TASK,
+};
+
+use crate::{
+    maps::{is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, INFLIGHT, THREAD_STATS},
+    off,
+};
+
+#[inline(always)]
+fn in_syscall(slot: &Inflight) -> bool {
+    slot.nr < MAX_SYSCALLS
+}
+
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
+    // TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next,
+    // unsigned int prev_state); prev is current.
+    let prev = bpf_get_current_pid_tgid();
+    let mut now = 0;
+    if is_target((prev >> 32) as u32) {
+        // SAFETY: no preconditions.
+        now = unsafe { bpf_ktime_get_ns() };
+        switch_out(&ctx, prev as u32, (prev >> 32) as u32, now);
+    }
+    let next: u64 = ctx.arg(2);
+    let Some(next_tgid) = read_kernel_u32(next, off!(task_tgid)) else {
+        return 0;
+    };
+    if is_target(next_tgid) {
+        if now == 0 {
+            // SAFETY: no preconditions.
+            now = unsafe { bpf_ktime_get_ns() };
+        }
+        if let Some(tid) = read_kernel_u32(next, off!(task_pid)) {
+            switch_in(tid, next_tgid, now);
+        }
+    }
+    0
+}
+
+/// Was this task taken off the CPU because its cgroup ran out of CPU quota?
+#[inline(always)]
+fn throttled(task: u64) -> bool {
+    match off!(throttle_mode) {
+        THROTTLE_TASK => read_kernel_u8(task, off!(task_throttled)).unwrap_or(0) != 0,
+        THROTTLE_CFS_RQ => read_kernel_u64(task, off!(task_se_cfs_rq))
+            .and_then(|cfs_rq| read_kernel_u32(cfs_rq, off!(cfs_rq_throttle_count)))
+            .unwrap_or(0)
+            != 0,
+        _ => false,
+    }
+}
+
+#[inline(always)]
+fn switch_out(ctx: &RawTracePointContext, tid: u32, tgid: u32, now: u64) {
+    let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
+        return;
+    };
+    // SAFETY: points into the INFLIGHT array; only this thread's own programs and its
+    // wakers write its slot, and a waker only acts on a sleeping thread.
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid {
+        // A thread not seen yet: start following its time from here.
+        *slot = Inflight {
+            tid,
+            nr: INFLIGHT_NR_NONE,
+            start_ns: 0,
+            state: THREAD_RUNNING,
+            throttled: 0,
+            state_ns: now,
+            on_cpu_ns: 0,
+            runq_ns: 0,
+            runq_throttled_ns: 0,
+            blocked_ns: 0,
+        };
+    }
+    if slot.state == THREAD_RUNNING && in_syscall(slot) {
+        slot.on_cpu_ns += now.saturating_sub(slot.state_ns);
+    }
+    let preempt = ctx.arg::<u64>(0) & 0xff != 0;
+    let prev_state = ctx.arg::<u64>(3) as u32;
+    if preempt || prev_state == 0 {
+        // Still runnable (TASK_RUNNING): preempted, yielded, or throttled.
+        slot.state = THREAD_RUNQ;
+        slot.throttled = throttled(ctx.arg(1)) as u32;
+    } else {
+        slot.state = THREAD_BLOCKED;
+        slot.throttled = 0;
+    }
+    slot.state_ns = now;
+    let _ = tgid;
+}
+
+#[inline(always)]
+fn switch_in(tid: u32, tgid: u32, now: u64) {
+    let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
+        return;
+    };
+    // SAFETY: as in switch_out.
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid {
+        return;
+    }
+    let d = now.saturating_sub(slot.state_ns);
+    if slot.state == THREAD_RUNQ {
+        let thr = if slot.throttled != 0 { d } else { 0 };
+        if in_syscall(slot) {
+            slot.runq_ns += d;
+            slot.runq_throttled_ns += thr;
+        } else {
+            add_thread_runq(tid, tgid, d, thr);
+        }
+    } else if slot.state == THREAD_BLOCKED && in_syscall(slot) {
+        // Woken without a wakeup we saw (e.g. before attach): count it as blocked.
+        slot.blocked_ns += d;
+    }
+    slot.state = THREAD_RUNNING;
+    slot.throttled = 0;
+    slot.state_ns = now;
+}
+
+/// Run-queue time outside syscalls, per thread.
+#[inline(always)]
+fn add_thread_runq(tid: u32, tgid: u32, d: u64, thr: u64) {
+    if let Some(s) = THREAD_STATS.get_ptr_mut(&tid) {
+        // SAFETY: a value of the hash map; a thread is switched in on one CPU at a time.
+        unsafe {
+            (*s).runq_ns += d;
+            (*s).runq_throttled_ns += thr;
+        }
+        return;
+    }
+    let fresh = ThreadStats { tgid, _pad: 0, runq_ns: d, runq_throttled_ns: thr };
+    let _ = THREAD_STATS.insert(&tid, &fresh, 0);
+}
+
+#[raw_tracepoint(tracepoint = "sched_wakeup")]
+pub fn sched_wakeup(ctx: RawTracePointContext) -> i32 {
+    wakeup(ctx.arg(0));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_wakeup_new")]
+pub fn sched_wakeup_new(ctx: RawTracePointContext) -> i32 {
+    wakeup(ctx.arg(0));
+    0
+}
+
+/// TP_PROTO(struct task_struct *p): p is runnable again; a sleep ends, a wait for a CPU
+/// begins.
+#[inline(always)]
+fn wakeup(task: u64) {
+    let Some(tgid) = read_kernel_u32(task, off!(task_tgid)) else {
+        return;
+    };
+    if !is_target(tgid) {
+        return;
+    }
+    let Some(tid) = read_kernel_u32(task, off!(task_pid)) else {
+        return;
+    };
+    let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
+        return;
+    };
+    // SAFETY: as in switch_out; the woken thread is asleep, so it is not writing its slot.
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid || slot.state != THREAD_BLOCKED {
+        return;
+    }
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if in_syscall(slot) {
+        slot.blocked_ns += now.saturating_sub(slot.state_ns);
+    }
+    slot.state = THREAD_RUNQ;
+    slot.throttled = 0;
+    slot.state_ns = now;
+}
