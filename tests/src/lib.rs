@@ -12,6 +12,8 @@ use std::{
 
 pub use tracer::export::schema::{self, Line};
 
+pub mod slowfs;
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -131,7 +131,7 @@ pub fn classify(nr: u32, ret: i64, args: &[u64; 6]) -> (u32, u32) {
 
 /// The class of an open file descriptor of the current task.
 #[inline(always)]
-fn file_class(fd: u32) -> (u32, u32) {
+pub fn file_class(fd: u32) -> (u32, u32) {
     // SAFETY: no preconditions.
     let task = unsafe { bpf_get_current_task() };
     let Some(inode) = file_inode(task, fd) else {

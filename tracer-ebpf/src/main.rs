@@ -13,6 +13,7 @@
 mod classify;
 mod floor;
 mod maps;
+mod poller;
 mod process;
 mod sched;
 mod signals;

@@ -83,6 +83,7 @@ fn switch_out(ctx: &RawTracePointContext, tid: u32, tgid: u32, now: u64) {
             runq_ns: 0,
             runq_throttled_ns: 0,
             blocked_ns: 0,
+            _pad: [0; 8],
         };
     }
     if slot.state == THREAD_RUNNING && in_syscall(slot) {

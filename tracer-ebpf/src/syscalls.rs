@@ -16,6 +16,7 @@ use tracer_common::{
 
 use crate::{
     classify::classify,
+    poller,
     maps::{
         bump, global_u64, is_target, lost_record, CAUSES, EVENTS, INFLIGHT, SLOW_NS,
         SYSCALL_STATS,
@@ -133,7 +134,8 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
 
     let slow = split.duration >= global_u64(&SLOW_NS);
     let wait = nr == NR_WAIT4 || nr == NR_WAITID;
-    if split.blocked > 0 || slow || wait {
+    let poll = poller::wants(nr, ret);
+    if split.blocked > 0 || slow || wait || poll {
         let regs: u64 = ctx.arg(0);
         let args = syscall_args(regs);
         let (cls, dev) = if split.blocked > 0 || slow { classify(nr, ret, &args) } else { (class::NONE, 0) };
@@ -145,6 +147,9 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
         }
         if wait {
             emit_wait(pid_tgid, nr, now, split.duration, ret, &args);
+        }
+        if poll {
+            poller::on_exit(pid_tgid, nr, ret, &args, split.duration);
         }
     }
     Some(0)

@@ -3,7 +3,7 @@
 use std::mem::size_of;
 
 use tracer_common::{
-    kind, ProcRecord, SignalRecord, SyscallRecord, WaitRecord, PROC_FLAG_GROUP_DEAD,
+    kind, EpollCtlRecord, ProcRecord, SignalRecord, SyscallRecord, WaitRecord, PROC_FLAG_GROUP_DEAD,
     PROC_FLAG_PARENT_NOCLDWAIT, PROC_FLAG_PARENT_SIGCHLD_IGN, PROC_FLAG_THREAD,
 };
 
@@ -26,6 +26,24 @@ pub enum Event {
     SignalDeliver(SignalEvent),
     /// A target returned from wait4 or waitid.
     Wait(WaitEvent),
+    /// A target's epoll_ctl.
+    EpollCtl(EpollCtlEvent),
+    /// A target created an eventfd.
+    Eventfd { tgid: u32, fd: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpollCtlEvent {
+    pub tid: u32,
+    pub tgid: u32,
+    pub epfd: u32,
+    pub op: u32,
+    pub fd: u32,
+    pub events: u32,
+    /// tracer_common::class of the fd.
+    pub class: u32,
+    pub ret: i64,
+    pub ts_ns: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -280,6 +298,24 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             };
             Ok(if generate { Event::SignalGenerate(ev) } else { Event::SignalDeliver(ev) })
         }
+        kind::EPOLL_CTL => {
+            let r: EpollCtlRecord = read(bytes, k)?;
+            Ok(Event::EpollCtl(EpollCtlEvent {
+                tid: r.tid,
+                tgid: r.tgid,
+                epfd: r.epfd,
+                op: r.op,
+                fd: r.fd,
+                events: r.events,
+                class: r.class,
+                ret: r.ret,
+                ts_ns: r.ts_ns,
+            }))
+        }
+        kind::EVENTFD => {
+            let r: ProcRecord = read(bytes, k)?;
+            Ok(Event::Eventfd { tgid: r.tgid, fd: r.exit_code })
+        }
         kind::WAIT => {
             let r: WaitRecord = read(bytes, k)?;
             Ok(Event::Wait(WaitEvent {
@@ -467,6 +503,16 @@ mod tests {
         assert_eq!(w4.reaped(), Some(99));
         let w4none = WaitEvent { nr: tracer_common::NR_WAIT4, ret: 0, ..e };
         assert_eq!(w4none.reaped(), None);
+    }
+
+    #[test]
+    fn decodes_poller_records() {
+        let r = EpollCtlRecord { kind: kind::EPOLL_CTL, tid: 2, tgid: 1, epfd: 3, op: 1, fd: 7, events: 0x8000_0001, class: 4, ret: 0, ts_ns: 5 };
+        let Ok(Event::EpollCtl(e)) = decode(&bytes_of(&r)) else { panic!("not an epoll_ctl") };
+        assert_eq!((e.epfd, e.op, e.fd, e.events, e.class), (3, 1, 7, 0x8000_0001, 4));
+        assert!(decode(&bytes_of(&r)[..47]).is_err());
+        let p = ProcRecord { kind: kind::EVENTFD, pid: 1, tgid: 1, parent_tgid: 0, ts_ns: 0, exit_code: 4, flags: 0, comm: [0; 16] };
+        assert_eq!(decode(&bytes_of(&p)), Ok(Event::Eventfd { tgid: 1, fd: 4 }));
     }
 
     #[test]

@@ -116,6 +116,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     })?;
 
     // The trace's time origin: before the target becomes one, so no event precedes it.
+    for note in &probe.notes {
+        eprintln!("gotrace: note: {note}");
+    }
     let start_ns = context::monotonic_ns();
     let start_unix_ns = context::unix_ns();
     let pidfd = match prepared {
@@ -288,6 +291,7 @@ fn refresh(probe: &Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> R
     let now = context::monotonic_ns();
     analyzer.on_stats(probe.read_stats()?, probe.read_counters()?);
     analyzer.on_time_split(probe.read_thread_stats()?, probe.read_causes()?, now);
+    analyzer.on_poller(probe.read_poller()?);
     if analyzer.has_unknown_devices() {
         // Something was mounted since the table was read.
         if let Ok(m) = context::mounts::MountTable::read_live(watch.pid) {

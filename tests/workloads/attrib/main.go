@@ -5,6 +5,8 @@
 //	      to busy loops on its CPU it waits for the scheduler)
 //	read  read every file under -dir -rounds times (on a slow filesystem the time
 //	      goes to it), with a stat of each before reading
+//	files file I/O and sleeps only: write, read back and remove a temp file, sleep
+//	      50 ms, five times (no network at all)
 //
 // With -wait-signal it prints "ready" and waits for SIGUSR1 first.
 package main
@@ -41,6 +43,8 @@ func main() {
 		cpu(time.Duration(*seconds*float64(time.Second)), *goroutines)
 	case "read":
 		read(*dir, *rounds)
+	case "files":
+		files()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", *mode)
 		os.Exit(1)
@@ -66,6 +70,24 @@ func cpu(d time.Duration, goroutines int) {
 		}()
 	}
 	wg.Wait()
+}
+
+func files() {
+	for i := 0; i < 5; i++ {
+		f, err := os.CreateTemp("", "gotrace-files")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		f.Write(make([]byte, 4096))
+		f.Close()
+		if _, err := os.ReadFile(f.Name()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Remove(f.Name())
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func read(dir string, rounds int) {

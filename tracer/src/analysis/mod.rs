@@ -2,6 +2,7 @@
 //! single owner of trace state; it does no I/O: kernel aggregates, decoded events and
 //! facts about the system are all fed to it as data.
 pub mod attribution;
+pub mod poller;
 pub mod signals;
 
 use std::collections::BTreeMap;
@@ -180,6 +181,8 @@ pub struct Snapshot {
     pub system: SystemFacts,
     /// Each syscall's time by cause.
     pub syscall_causes: BTreeMap<u32, Attribution>,
+    /// Which poller(s) the target uses, and what they do.
+    pub poller: poller::PollerSummary,
 }
 
 /// Time the target spent waiting on one filesystem.
@@ -264,6 +267,8 @@ pub struct Analyzer {
     mounts: Option<crate::context::mounts::MountTable>,
     thread_names: std::collections::HashMap<u32, String>,
     system: SystemFacts,
+    poller: poller::PollerTracker,
+    raw_poller: poller::RawPoller,
     /// (monotonic ns, cumulative attribution) at each kernel read, for the recent view.
     history: std::collections::VecDeque<(u64, Attribution)>,
 }
@@ -333,6 +338,12 @@ impl Analyzer {
             }
             Event::SignalDeliver(s) => self.signals.on_deliver(s),
             Event::Wait(w) => self.signals.on_wait(w),
+            Event::EpollCtl(e) => {
+                if e.ret == 0 {
+                    self.poller.on_ctl(e.tgid, e.epfd, e.op, e.fd, e.events, e.class);
+                }
+            }
+            Event::Eventfd { tgid, fd } => self.poller.on_eventfd(*tgid, *fd),
         }
     }
 
@@ -468,6 +479,11 @@ impl Analyzer {
         while self.history.len() > 2 && self.history.get(1).is_some_and(|(t, _)| now_ns.saturating_sub(*t) >= RECENT_WINDOW_NS) {
             self.history.pop_front();
         }
+    }
+
+    /// The poller maps (cumulative).
+    pub fn on_poller(&mut self, raw: poller::RawPoller) {
+        self.raw_poller = raw;
     }
 
     /// The target's mounts (its own mount namespace), to name filesystems by device.
@@ -642,6 +658,10 @@ impl Analyzer {
             filesystems: self.filesystems(),
             threads: self.threads(),
             system: self.system.clone(),
+            poller: self.poller.summary(
+                &self.raw_poller,
+                &self.stats.iter().filter(|s| s.calls > 0).map(|s| syscalls::display_name(s.nr).into_owned()).collect(),
+            ),
             syscall_causes: self
                 .stats
                 .iter()

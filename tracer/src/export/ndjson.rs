@@ -4,7 +4,9 @@ use std::io::{self, BufWriter, Write};
 use super::{
     anomaly_kind, anomaly_message,
     schema::{
-        AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, FsJson, ThreadJson, ExitJson, Header, Line, PidCount,
+        AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, EpollFdJson,
+        EpollInstanceJson, EpollJson, FsJson, PollerJson, ThreadJson, UringJson, UringOpJson,
+        UringRingJson, ExitJson, Header, Line, PidCount,
         ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson, SignalEventKind,
         SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson,
         FORMAT_VERSION,
@@ -12,7 +14,10 @@ use super::{
     text::signal_name,
 };
 use crate::{
-    analysis::{signals::SIGURG, Anomaly, Attribution, ExitStatus, Snapshot, TargetInfo},
+    analysis::{
+        poller::PollerSummary, signals::SIGURG, Anomaly, Attribution, ExitStatus, Snapshot,
+        TargetInfo,
+    },
     errno,
     event::{GenerateResult, Handler, ProcEvent, SignalEvent, SyscallEvent, WaitEvent},
     syscalls,
@@ -299,7 +304,56 @@ pub fn summary_line(s: &Snapshot) -> Line {
             .iter()
             .map(|t| ThreadJson { tid: t.tid, pid: t.pid, comm: t.comm.clone(), runq_ns: t.runq_ns, runq_throttled_ns: t.runq_throttled_ns })
             .collect(),
+        poller: poller_json(&s.poller),
     })
+}
+
+fn poller_json(p: &PollerSummary) -> PollerJson {
+    PollerJson {
+        kind: p.kind.label().into(),
+        epoll: EpollJson {
+            instances: p
+                .epoll
+                .iter()
+                .map(|e| EpollInstanceJson {
+                    pid: e.pid,
+                    epfd: e.epfd,
+                    waits: e.waits,
+                    polls: e.polls,
+                    timeouts: e.timeouts,
+                    ready: e.ready,
+                    events: e.events,
+                    errors: e.errors,
+                    blocked_ns: e.blocked_ns,
+                    p50_ns: e.p50_ns,
+                    p99_ns: e.p99_ns,
+                    registrations: e.registrations,
+                    fds: e.fds.iter().map(|f| EpollFdJson { fd: f.fd, kind: f.kind.clone(), events: f.events }).collect(),
+                })
+                .collect(),
+            wakeups: p.wakeups,
+        },
+        io_uring: UringJson {
+            ops: p
+                .uring_ops
+                .iter()
+                .map(|o| UringOpJson {
+                    opcode: o.name.clone(),
+                    code: o.opcode,
+                    count: o.count,
+                    errors: o.errors,
+                    p50_ns: o.p50_ns,
+                    p99_ns: o.p99_ns,
+                    max_ns: o.max_ns,
+                })
+                .collect(),
+            rings: p
+                .rings
+                .iter()
+                .map(|r| UringRingJson { pid: r.tgid, submits: r.submits, completes: r.completes, max_queue_depth: r.max_in_flight })
+                .collect(),
+        },
+    }
 }
 
 fn causes_json(a: &Attribution) -> Vec<CauseJson> {

@@ -241,6 +241,90 @@ pub struct Summary {
     pub filesystems: Vec<FsJson>,
     /// Run-queue time outside syscalls, per thread.
     pub threads: Vec<ThreadJson>,
+    pub poller: PollerJson,
+}
+
+/// Which poller(s) the target really uses, and what they did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollerJson {
+    /// "epoll", "io_uring", "both", "none".
+    pub kind: String,
+    pub epoll: EpollJson,
+    pub io_uring: UringJson,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpollJson {
+    pub instances: Vec<EpollInstanceJson>,
+    /// 8-byte writes to the target's eventfds: in Go, netpollBreak waking the poller.
+    pub wakeups: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpollInstanceJson {
+    pub pid: u32,
+    pub epfd: u32,
+    pub waits: u64,
+    /// Zero-timeout waits.
+    pub polls: u64,
+    /// Waits ended by their timeout.
+    pub timeouts: u64,
+    /// Waits ended by readiness.
+    pub ready: u64,
+    /// Events returned, in all.
+    pub events: u64,
+    pub errors: u64,
+    /// Time blocked in waits that could block, and its percentiles.
+    pub blocked_ns: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    /// epoll_ctl ADDs seen.
+    pub registrations: u64,
+    /// Registered at the end: `[{"fd","kind","events"}]`, kind one of socket, pipe,
+    /// eventfd, anon, device, other.
+    pub fds: Vec<EpollFdJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpollFdJson {
+    pub fd: u32,
+    pub kind: String,
+    pub events: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UringJson {
+    pub ops: Vec<UringOpJson>,
+    pub rings: Vec<UringRingJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UringOpJson {
+    /// "READ", "WRITE", "NOP", ... (IORING_OP_*)
+    pub opcode: String,
+    pub code: u32,
+    pub count: u64,
+    pub errors: u64,
+    /// Submit-to-complete latency.
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UringRingJson {
+    pub pid: u32,
+    pub submits: u64,
+    pub completes: u64,
+    /// Most requests in flight at once.
+    pub max_queue_depth: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

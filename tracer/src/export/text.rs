@@ -133,6 +133,7 @@ pub fn render(s: &Snapshot, slow_ns: u64) -> String {
 
     render_children(&mut o, s);
     render_signals(&mut o, s);
+    render_poller(&mut o, s);
 
     if s.threads_created > 0 {
         let _ = writeln!(o, "\nthreads created while tracing: {}", s.threads_created);
@@ -186,6 +187,75 @@ fn render_system(o: &mut String, s: &Snapshot) {
     }
     if let Some(p) = &sys.pressure {
         let _ = writeln!(o, "pressure: {p}");
+    }
+    let _ = writeln!(o, "poller: {}", poller_verdict(&s.poller));
+}
+
+/// "epoll (2 instances, 14 fds: 12 sockets, ...)" or "none".
+pub fn poller_verdict(p: &crate::analysis::poller::PollerSummary) -> String {
+    use crate::analysis::poller::PollerKind;
+    let fds: usize = p.epoll.iter().map(|e| e.fds.len()).sum();
+    let sockets: usize = p.epoll.iter().flat_map(|e| &e.fds).filter(|f| f.kind == "socket").count();
+    match p.kind {
+        PollerKind::None => "none (no epoll, no io_uring)".into(),
+        PollerKind::Epoll if fds > 0 && p.epoll.iter().flat_map(|e| &e.fds).all(|f| f.kind == "eventfd") => {
+            "epoll, for timers only (nothing registered but the runtime's eventfd); no io_uring".into()
+        }
+        PollerKind::Epoll => format!("epoll ({fds} fds registered, {sockets} sockets); no io_uring"),
+        PollerKind::IoUring => format!("io_uring ({} ops completed); no epoll", p.uring_ops.iter().map(|o| o.count).sum::<u64>()),
+        PollerKind::Both => format!(
+            "both epoll ({fds} fds registered) and io_uring ({} ops completed)",
+            p.uring_ops.iter().map(|o| o.count).sum::<u64>()
+        ),
+    }
+}
+
+/// "poller": epoll instances and io_uring operations.
+fn render_poller(o: &mut String, s: &Snapshot) {
+    let p = &s.poller;
+    if p.epoll.is_empty() && p.uring_ops.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\npoller");
+    for e in p.epoll.iter().take(4) {
+        let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for f in &e.fds {
+            *kinds.entry(f.kind.as_str()).or_default() += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(
+            o,
+            "  epoll fd {} (pid {}): {} waits ({} polls) · {} ready, {} timed out · {} events · blocked {} (p50 {}, p99 {}) · fds: {}",
+            e.epfd,
+            e.pid,
+            format_count(e.waits),
+            format_count(e.polls),
+            format_count(e.ready),
+            format_count(e.timeouts),
+            format_count(e.events),
+            format_ns(e.blocked_ns),
+            format_ns(e.p50_ns),
+            format_ns(e.p99_ns),
+            if kinds.is_empty() { "none".into() } else { kinds.join(", ") }
+        );
+    }
+    if p.wakeups > 0 {
+        let _ = writeln!(o, "  netpoll wakeups (eventfd writes): {}", format_count(p.wakeups));
+    }
+    for op in p.uring_ops.iter().take(8) {
+        let _ = writeln!(
+            o,
+            "  io_uring {:<12} {:>10} ops {:>6} errors · p50 {} · p99 {} · max {}",
+            op.name,
+            format_count(op.count),
+            format_count(op.errors),
+            format_ns(op.p50_ns),
+            format_ns(op.p99_ns),
+            format_ns(op.max_ns)
+        );
+    }
+    for r in &p.rings {
+        let _ = writeln!(o, "  io_uring ring (pid {}): {} submitted, {} completed, max queue depth {}", r.tgid, r.submits, r.completes, r.max_in_flight);
     }
 }
 

@@ -16,16 +16,27 @@ use aya::{
 };
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
-    globals, maps, CauseKey, CauseStats, Inflight, KernelOffsets, SyscallStats, ThreadStats,
+    globals, maps, CauseKey, CauseStats, EpollStats, Inflight, KernelOffsets, PollKey,
+    SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats,
     THROTTLE_CFS_RQ, THROTTLE_TASK, COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS,
     COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, THREAD_BLOCKED, MAX_PID,
     MAX_SYSCALLS, NUM_COUNTERS,
 };
 
-use crate::analysis::{KernelCounters, RawCause, RawSyscallStats, RawThreadStats};
+use crate::analysis::{
+    poller::{RawEpoll, RawPoller, RawRing, RawUringOp},
+    KernelCounters, RawCause, RawSyscallStats, RawThreadStats,
+};
 
 /// The eBPF object built by build.rs from tracer-ebpf.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+/// io_uring tracepoints: attached when the kernel has them (CONFIG_IO_URING).
+const URING_PROGRAMS: [(&str, &str); 3] = [
+    ("io_uring_create", "io_uring_create"),
+    ("io_uring_submit_req", "io_uring_submit_req"),
+    ("io_uring_complete", "io_uring_complete"),
+];
 
 /// Raw tracepoints the programs attach to, by program name. raw_tp needs no tracefs.
 const PROGRAMS: [(&str, &str); 10] = [
@@ -120,6 +131,32 @@ fn unsafe_geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Loads and attaches one raw tracepoint program.
+fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(prog)
+        .with_context(|| format!("program {prog} missing from the eBPF object"))?
+        .try_into()
+        .with_context(|| format!("program {prog} is not a raw tracepoint"))?;
+    program
+        .load()
+        .map_err(|e| anyhow::anyhow!("{}", verifier_summary(&e)))
+        .with_context(|| format!("load program {prog}"))?;
+    program.attach(tp).with_context(|| format!("attach to raw tracepoint {tp}"))?;
+    Ok(())
+}
+
+/// io_uring offsets, when the kernel has io_uring.
+fn uring_offsets() -> Option<UringOffsets> {
+    let btf = btf::Btf::from_sys_fs().ok()?;
+    Some(UringOffsets {
+        req_ctx: btf.member_offset("io_kiocb", "ctx").ok()?,
+        req_opcode: btf.member_offset("io_kiocb", "opcode").ok()?,
+        cqe_res: btf.member_offset("io_uring_cqe", "res").ok()?,
+        _pad: 0,
+    })
+}
+
 /// Offsets of the kernel struct fields the programs read, from the running kernel's BTF
 /// (Rust eBPF gets no CO-RE relocations). Throttle detection is optional: kernels
 /// without CFS group scheduling report no cgroup-throttle cause.
@@ -178,6 +215,12 @@ pub struct Probe {
     counters: PerCpuArray<MapData, u64>,
     thread_stats: AyaHashMap<MapData, u32, ThreadStats>,
     causes: PerCpuHashMap<MapData, CauseKey, CauseStats>,
+    epoll: AyaHashMap<MapData, PollKey, EpollStats>,
+    eventfds: AyaHashMap<MapData, PollKey, u64>,
+    uring_ctx: AyaHashMap<MapData, u64, UringCtx>,
+    uring_ops: AyaHashMap<MapData, PollKey, UringOpStats>,
+    /// What could not be traced on this kernel, to tell the user once.
+    pub notes: Vec<String>,
     events: Option<RingBuf<MapData>>,
     /// How throttling is recognised on this kernel (THROTTLE_*).
     pub throttle_mode: u32,
@@ -191,28 +234,30 @@ impl Probe {
         let started = Instant::now();
         bump_memlock_rlimit();
         let offsets = kernel_offsets()?;
+        let uring = uring_offsets();
         let follow: u32 = opts.follow.into();
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::SLOW_NS, &opts.slow_ns, true)
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::OFFSETS, &offsets, true)
+            .override_global(globals::URING_OFFSETS, &uring.unwrap_or_default(), true)
             .map_max_entries(maps::EVENTS, opts.ring_bytes)
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
             .context("load the eBPF programs")?;
         for (prog, tp) in PROGRAMS {
-            let program: &mut RawTracePoint = ebpf
-                .program_mut(prog)
-                .with_context(|| format!("program {prog} missing from the eBPF object"))?
-                .try_into()
-                .with_context(|| format!("program {prog} is not a raw tracepoint"))?;
-            program
-                .load()
-                .map_err(|e| anyhow::anyhow!("{}", verifier_summary(&e)))
-                .with_context(|| format!("load program {prog}"))?;
-            program
-                .attach(tp)
-                .with_context(|| format!("attach to raw tracepoint {tp}"))?;
+            attach_raw_tp(&mut ebpf, prog, tp)?;
+        }
+        let mut notes = Vec::new();
+        if uring.is_some() {
+            for (prog, tp) in URING_PROGRAMS {
+                if let Err(e) = attach_raw_tp(&mut ebpf, prog, tp) {
+                    notes.push(format!("io_uring is not traced: {e:#}"));
+                    break;
+                }
+            }
+        } else {
+            notes.push("io_uring is not traced: this kernel's BTF has no io_uring structs".into());
         }
         let targets = take_map(&mut ebpf, maps::TARGETS)?;
         let inflight = take_map(&mut ebpf, maps::INFLIGHT)?;
@@ -220,6 +265,10 @@ impl Probe {
         let counters = take_map(&mut ebpf, maps::COUNTERS)?;
         let thread_stats = take_map(&mut ebpf, maps::THREAD_STATS)?;
         let causes = take_map(&mut ebpf, maps::CAUSES)?;
+        let epoll = take_map(&mut ebpf, maps::EPOLL)?;
+        let eventfds = take_map(&mut ebpf, maps::EVENTFDS)?;
+        let uring_ctx = take_map(&mut ebpf, maps::URING_CTX)?;
+        let uring_ops = take_map(&mut ebpf, maps::URING_OPS)?;
         let events = Some(take_map(&mut ebpf, maps::EVENTS)?);
         Ok(Probe {
             _ebpf: ebpf,
@@ -229,6 +278,11 @@ impl Probe {
             counters,
             thread_stats,
             causes,
+            epoll,
+            eventfds,
+            uring_ctx,
+            uring_ops,
+            notes,
             events,
             throttle_mode: offsets.throttle_mode,
             attach_time: started.elapsed(),
@@ -266,6 +320,7 @@ impl Probe {
             runq_ns: 0,
             runq_throttled_ns: 0,
             blocked_ns: 0,
+            _pad: [0; 8],
         };
         self.inflight
             .set(tid % INFLIGHT_SLOTS, slot, 0)
@@ -345,6 +400,47 @@ impl Probe {
             out.push(c);
         }
         Ok(out)
+    }
+
+    /// The poller maps: epoll instances, eventfd writes, io_uring rings and opcodes.
+    pub fn read_poller(&self) -> Result<RawPoller> {
+        let mut p = RawPoller::default();
+        for item in self.epoll.iter() {
+            let (k, s) = item.context("read the epoll map")?;
+            p.epoll.push(RawEpoll {
+                tgid: k.tgid,
+                epfd: k.id,
+                waits: s.waits,
+                polls: s.polls,
+                timeouts: s.timeouts,
+                ready: s.ready,
+                events: s.events,
+                errors: s.errors,
+                blocked_ns: s.blocked_ns,
+                hist: s.hist.to_vec(),
+            });
+        }
+        for item in self.eventfds.iter() {
+            let (k, writes) = item.context("read the eventfd map")?;
+            p.eventfds.push((k.tgid, k.id, writes));
+        }
+        for item in self.uring_ctx.iter() {
+            let (_, c) = item.context("read the io_uring map")?;
+            p.rings.push(RawRing { tgid: c.tgid, submits: c.submits, completes: c.completes, max_in_flight: c.max_in_flight });
+        }
+        for item in self.uring_ops.iter() {
+            let (k, s) = item.context("read the io_uring op map")?;
+            p.uring_ops.push(RawUringOp {
+                tgid: k.tgid,
+                opcode: k.id,
+                count: s.count,
+                errors: s.errors,
+                total_ns: s.total_ns,
+                max_ns: s.max_ns,
+                hist: s.hist.to_vec(),
+            });
+        }
+        Ok(p)
     }
 
     /// The kernel-side counters, summed over CPUs.
