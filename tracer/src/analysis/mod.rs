@@ -507,7 +507,7 @@ impl Analyzer {
     /// Threads worth naming: the ones with the most run-queue time.
     pub fn busiest_threads(&self, n: usize) -> Vec<(u32, u32)> {
         let mut v: Vec<&RawThreadStats> = self.thread_stats.iter().collect();
-        v.sort_by(|a, b| b.runq_ns.cmp(&a.runq_ns));
+        v.sort_by_key(|t| std::cmp::Reverse(t.runq_ns));
         v.into_iter().take(n).map(|t| (t.tgid, t.tid)).collect()
     }
 
@@ -586,7 +586,7 @@ impl Analyzer {
             row.ns += c.wall_ns;
         }
         let mut v: Vec<FsRow> = rows.into_values().collect();
-        v.sort_by(|a, b| b.ns.cmp(&a.ns));
+        v.sort_by_key(|f| std::cmp::Reverse(f.ns));
         v
     }
 

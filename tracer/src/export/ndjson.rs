@@ -205,7 +205,7 @@ fn anomaly_json(a: &Anomaly) -> AnomalyJson {
 }
 
 pub fn summary_line(s: &Snapshot) -> Line {
-    Line::Summary(Summary {
+    Line::Summary(Box::new(Summary {
         duration_ns: s.duration_ns,
         go_version: s.target.go_version.clone(),
         lost_records: s.counters.lost_records,
@@ -305,7 +305,7 @@ pub fn summary_line(s: &Snapshot) -> Line {
             .map(|t| ThreadJson { tid: t.tid, pid: t.pid, comm: t.comm.clone(), runq_ns: t.runq_ns, runq_throttled_ns: t.runq_throttled_ns })
             .collect(),
         poller: poller_json(&s.poller),
-    })
+    }))
 }
 
 fn poller_json(p: &PollerSummary) -> PollerJson {

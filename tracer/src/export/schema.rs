@@ -14,7 +14,8 @@ pub enum Line {
     Process(ProcessLine),
     Signal(SignalLine),
     Child(ChildLine),
-    Summary(Summary),
+    /// Boxed: far larger than the event lines, and one per trace.
+    Summary(Box<Summary>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
