@@ -16,7 +16,10 @@ use crate::{
     cli::{Config, Display, TargetSpec},
     context,
     event::{self, Event},
-    export::{self, ndjson, schema::ProcessEventKind},
+    export::{
+        self, ndjson,
+        schema::{Line, ProcessEventKind},
+    },
     probe::{self, Probe, ProbeOptions},
     target::{self, launch, PidFd},
 };
@@ -175,19 +178,18 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     let mut analyzer = Analyzer::new(info, start_ns);
     analyzer.set_thresholds(cfg.thresholds);
     let mut json_error: Option<std::io::Error> = None;
+    let facts = ndjson::HeaderFacts {
+        kernel_release: context::kernel_release(),
+        start_unix_ns,
+        slow_threshold_ns: cfg.slow_ns,
+        follow: cfg.follow,
+    };
+    let header = ndjson::header_line(analyzer.target(), &facts);
     if let Some(w) = json.as_mut() {
-        let facts = ndjson::HeaderFacts {
-            kernel_release: context::kernel_release(),
-            start_unix_ns,
-            slow_threshold_ns: cfg.slow_ns,
-            follow: cfg.follow,
-        };
-        let header = ndjson::header_line(analyzer.target(), &facts);
         if let Err(e) = w.write(&header).and_then(|()| w.flush()) {
             json_error = Some(e);
         }
     }
-
     let mut watch = SystemWatch::new(analyzer.target().pid);
     if let Ok(m) = context::mounts::MountTable::read_live(analyzer.target().pid) {
         analyzer.on_mounts(m);
@@ -248,7 +250,14 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         }
     }
     let snapshot = sink.analyzer.snapshot(end_ns);
-    let summary = export::text::render(&snapshot, cfg.slow_ns);
+    let analyzer = &*sink.analyzer;
+    let summary_line = ndjson::summary_line(&snapshot, |e| {
+        (e.blocked_ns > 0).then(|| analyzer.cause_of(e.class, e.dev).to_string())
+    });
+    let summary = match (&header, &summary_line) {
+        (Line::Header(h), Line::Summary(s)) => export::text::render(h, s),
+        _ => String::new(),
+    };
     let stdout_taken = cfg.json.as_deref() == Some(std::path::Path::new("-"));
     if stdout_taken {
         eprint!("{summary}");
@@ -261,8 +270,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         }
     }
     if let Some(w) = json.as_mut() {
-        let line = ndjson::summary_line(&snapshot);
-        if let Err(e) = w.write(&line).and_then(|()| w.flush()) {
+        if let Err(e) = w.write(&summary_line).and_then(|()| w.flush()) {
             json_error.get_or_insert(e);
         }
     }

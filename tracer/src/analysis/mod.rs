@@ -147,6 +147,8 @@ pub struct Snapshot {
     pub target: TargetInfo,
     /// Trace length so far (or in all, at the end).
     pub duration_ns: u64,
+    /// Monotonic ns when tracing began (the origin of event times).
+    pub start_ns: u64,
     /// Sorted by total time, then calls, descending.
     pub syscalls: Vec<SyscallRow>,
     pub total_calls: u64,
@@ -635,6 +637,7 @@ impl Analyzer {
         Snapshot {
             target: self.target.clone(),
             duration_ns: now_ns.saturating_sub(self.start_ns),
+            start_ns: self.start_ns,
             total_calls: syscalls.iter().map(|r| r.calls).sum(),
             total_errors: syscalls.iter().map(|r| r.errors).sum(),
             total_ns: syscalls.iter().map(|r| r.total_ns).sum(),

@@ -57,7 +57,11 @@ fn rel(ts: u64, start: u64) -> i64 {
 /// A slow syscall; `cause` names what it waited on (from the analyzer, which knows the
 /// mounts), None when it did not block.
 pub fn syscall_line(ev: &SyscallEvent, start_ns: u64, cause: Option<String>) -> Line {
-    Line::Syscall(SyscallLine {
+    Line::Syscall(syscall_fields(ev, start_ns, cause))
+}
+
+fn syscall_fields(ev: &SyscallEvent, start_ns: u64, cause: Option<String>) -> SyscallLine {
+    SyscallLine {
         ts_ns: rel(ev.start_ns, start_ns),
         pid: ev.tgid,
         tid: ev.tid,
@@ -72,7 +76,7 @@ pub fn syscall_line(ev: &SyscallEvent, start_ns: u64, cause: Option<String>) -> 
         blocked_ns: ev.blocked_ns,
         runq_throttled_ns: ev.runq_throttled_ns,
         cause,
-    })
+    }
 }
 
 fn exit_json(s: ExitStatus) -> ExitJson {
@@ -204,7 +208,8 @@ fn anomaly_json(a: &Anomaly) -> AnomalyJson {
     AnomalyJson { kind: anomaly_kind(a).into(), pid, parent, message: anomaly_message(a) }
 }
 
-pub fn summary_line(s: &Snapshot) -> Line {
+/// The summary line. `cause` names what a slow call waited on (the analyzer's view).
+pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String>) -> Line {
     Line::Summary(Box::new(Summary {
         duration_ns: s.duration_ns,
         go_version: s.target.go_version.clone(),
@@ -214,7 +219,9 @@ pub fn summary_line(s: &Snapshot) -> Line {
         total_errors: s.total_errors,
         total_ns: s.total_ns,
         slow_calls: s.slow_calls,
+        slowest: s.slowest.iter().map(|e| syscall_fields(e, s.start_ns, cause(e))).collect(),
         threads_created: s.threads_created,
+        bad_records: s.bad_records,
         syscalls: s
             .syscalls
             .iter()
@@ -505,7 +512,7 @@ mod tests {
             child_exit_line(&proc_ev, 1_000),
             signal_line(&sig, 1_000).expect("SIGCHLD line"),
             child_reaped_line(&wait, 1_000).expect("a reap"),
-            summary_line(&a.snapshot(5_000)),
+            summary_line(&a.snapshot(5_000), |_| None),
         ];
         let buf = Shared::default();
         let mut w = NdjsonWriter::new(Box::new(buf.clone()));

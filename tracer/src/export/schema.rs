@@ -219,7 +219,11 @@ pub struct Summary {
     pub total_ns: u64,
     /// Calls over the slow threshold.
     pub slow_calls: u64,
+    /// The slowest of them, slowest first (at most 10).
+    pub slowest: Vec<SyscallLine>,
     pub threads_created: u64,
+    /// Records that arrived but could not be decoded.
+    pub bad_records: u64,
     pub syscalls: Vec<SyscallSummary>,
     pub processes: Vec<ProcessSummary>,
     pub target_exit: Option<ExitJson>,

@@ -1,27 +1,27 @@
-//! The text summary: a header line, the syscall table, the slowest calls, processes.
+//! The text summary, rendered from the NDJSON header and summary: what gotrace prints
+//! live and what `gotrace report` prints from a saved trace are the same text.
 use std::fmt::Write as _;
 
-use super::{format_count, format_ns};
-use crate::{
-    analysis::{ExitStatus, Snapshot},
-    errno, syscalls,
+use super::{
+    format_count, format_ns,
+    schema::{ExitJson, Header, PollerJson, Summary, SyscallLine},
 };
 
-/// Renders the end-of-trace summary. `slow_ns` is the streaming threshold.
-pub fn render(s: &Snapshot, slow_ns: u64) -> String {
+/// Renders the end-of-trace summary.
+pub fn render(h: &Header, s: &Summary) -> String {
     let mut o = String::new();
-    let go = s.target.go_version.as_deref().unwrap_or("not a Go binary");
-    let lost = s.counters.lost_records;
+    let go = s.go_version.as_deref().unwrap_or("not a Go binary");
+    let lost = s.lost_records;
+    let command = if h.target.command.is_empty() { "?".to_string() } else { h.target.command.join(" ") };
     let _ = writeln!(
         o,
-        "gotrace: pid {} ({}) · {go} · traced {} · {} lost record{}",
-        s.target.pid,
-        s.target.command_line(),
+        "gotrace: pid {} ({command}) · {go} · traced {} · {} lost record{}",
+        h.target.pid,
         format_ns(s.duration_ns),
         format_count(lost),
         if lost == 1 { "" } else { "s" }
     );
-    if let Some(exit) = s.target_exit {
+    if let Some(exit) = &s.target_exit {
         let _ = writeln!(o, "target {}", exit_text(exit));
     }
     render_system(&mut o, s);
@@ -35,124 +35,24 @@ pub fn render(s: &Snapshot, slow_ns: u64) -> String {
     o.push('\n');
 
     render_attribution(&mut o, s);
-
-    if s.syscalls.is_empty() {
-        o.push_str("no syscalls seen\n");
-    } else {
-        let name_w = s
-            .syscalls
-            .iter()
-            .map(|r| r.name.len())
-            .max()
-            .unwrap_or(7)
-            .max(7);
-        let _ = writeln!(
-            o,
-            "{:<name_w$} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>6}",
-            "syscall", "calls", "errors", "total", "avg", "p50", "p99", "max", "time%"
-        );
-        for r in &s.syscalls {
-            let share = if s.total_ns > 0 {
-                100.0 * r.total_ns as f64 / s.total_ns as f64
-            } else {
-                0.0
-            };
-            let _ = writeln!(
-                o,
-                "{:<name_w$} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5.1}%",
-                r.name,
-                format_count(r.calls),
-                format_count(r.errors),
-                format_ns(r.total_ns),
-                format_ns(r.avg_ns),
-                format_ns(r.p50_ns),
-                format_ns(r.p99_ns),
-                format_ns(r.max_ns),
-                share
-            );
-        }
-        let _ = writeln!(
-            o,
-            "{:<name_w$} {:>12} {:>9} {:>10}",
-            "total",
-            format_count(s.total_calls),
-            format_count(s.total_errors),
-            format_ns(s.total_ns)
-        );
-    }
-
+    render_table(&mut o, s);
     render_syscall_causes(&mut o, s);
-
-    if !s.slowest.is_empty() {
-        let _ = writeln!(
-            o,
-            "\nslowest calls ({} at or over {})",
-            format_count(s.slow_calls),
-            format_ns(slow_ns)
-        );
-        for e in &s.slowest {
-            let ret = match e.errno() {
-                Some(n) => format!("-1 {}", errno::display(n)),
-                None => e.ret.to_string(),
-            };
-            let _ = writeln!(
-                o,
-                "  {:>10}  {:<16} tid {:<8} = {}",
-                format_ns(e.duration_ns),
-                syscalls::display_name(e.nr),
-                e.tid,
-                ret
-            );
-        }
-    }
-
-    let children: Vec<_> = s
-        .processes
-        .iter()
-        .filter(|p| p.pid != s.target.pid)
-        .collect();
-    if !children.is_empty() {
-        let _ = writeln!(o, "\nchild processes ({})", children.len());
-        for p in children {
-            let cmd = if p.command.is_empty() {
-                p.comm.clone()
-            } else {
-                p.command.join(" ")
-            };
-            let parent = p
-                .parent
-                .map(|pp| format!(" (parent {pp})"))
-                .unwrap_or_default();
-            let state = match p.exit {
-                Some(e) => exit_text(e),
-                None => "still running".into(),
-            };
-            let _ = writeln!(o, "  {:<8} {cmd}{parent}: {state}", p.pid);
-        }
-    }
-
+    render_slowest(&mut o, h, s);
+    render_processes(&mut o, h, s);
     render_children(&mut o, s);
     render_signals(&mut o, s);
-    render_poller(&mut o, s);
+    render_poller(&mut o, &s.poller);
 
     if s.threads_created > 0 {
         let _ = writeln!(o, "\nthreads created while tracing: {}", s.threads_created);
     }
-    if s.counters.unmatched_exits > 0 {
+    if s.unmatched_exits > 0 {
         let _ = writeln!(
             o,
             "\nnote: {} call{} already in progress when tracing began {} not counted",
-            s.counters.unmatched_exits,
-            if s.counters.unmatched_exits == 1 {
-                ""
-            } else {
-                "s"
-            },
-            if s.counters.unmatched_exits == 1 {
-                "is"
-            } else {
-                "are"
-            }
+            s.unmatched_exits,
+            if s.unmatched_exits == 1 { "" } else { "s" },
+            if s.unmatched_exits == 1 { "is" } else { "are" }
         );
     }
     if s.bad_records > 0 {
@@ -161,10 +61,88 @@ pub fn render(s: &Snapshot, slow_ns: u64) -> String {
     o
 }
 
-/// The cgroup line and the GOMAXPROCS verdict, under the header.
-fn render_system(o: &mut String, s: &Snapshot) {
-    let sys = &s.system;
-    if let Some(c) = &sys.cgroup {
+fn render_table(o: &mut String, s: &Summary) {
+    if s.syscalls.is_empty() {
+        o.push_str("no syscalls seen\n");
+        return;
+    }
+    let name_w = s.syscalls.iter().map(|r| r.name.len()).max().unwrap_or(7).max(7);
+    let _ = writeln!(
+        o,
+        "{:<name_w$} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>6}",
+        "syscall", "calls", "errors", "total", "avg", "p50", "p99", "max", "time%"
+    );
+    for r in &s.syscalls {
+        let share = if s.total_ns > 0 { 100.0 * r.total_ns as f64 / s.total_ns as f64 } else { 0.0 };
+        let _ = writeln!(
+            o,
+            "{:<name_w$} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5.1}%",
+            r.name,
+            format_count(r.calls),
+            format_count(r.errors),
+            format_ns(r.total_ns),
+            format_ns(r.avg_ns),
+            format_ns(r.p50_ns),
+            format_ns(r.p99_ns),
+            format_ns(r.max_ns),
+            share
+        );
+    }
+    let _ = writeln!(
+        o,
+        "{:<name_w$} {:>12} {:>9} {:>10}",
+        "total",
+        format_count(s.total_calls),
+        format_count(s.total_errors),
+        format_ns(s.total_ns)
+    );
+}
+
+fn render_slowest(o: &mut String, h: &Header, s: &Summary) {
+    if s.slowest.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\nslowest calls ({} at or over {})",
+        format_count(s.slow_calls),
+        format_ns(h.slow_threshold_ns)
+    );
+    for e in &s.slowest {
+        let _ = writeln!(o, "  {}", slow_call_text(e));
+    }
+}
+
+/// "12.34 ms  futex            tid 14921    = -1 ETIMEDOUT  [futex]"
+pub fn slow_call_text(e: &SyscallLine) -> String {
+    let ret = match &e.errno {
+        Some(n) => format!("-1 {n}"),
+        None => e.ret.to_string(),
+    };
+    let cause = e.cause.as_deref().map(|c| format!("  [{c}]")).unwrap_or_default();
+    format!("{:>10}  {:<16} tid {:<8} = {ret}{cause}", format_ns(e.duration_ns), e.name, e.tid)
+}
+
+fn render_processes(o: &mut String, h: &Header, s: &Summary) {
+    let children: Vec<_> = s.processes.iter().filter(|p| p.pid != h.target.pid).collect();
+    if children.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\nchild processes ({})", children.len());
+    for p in children {
+        let cmd = if p.command.is_empty() { p.comm.clone() } else { p.command.join(" ") };
+        let parent = p.parent.map(|pp| format!(" (parent {pp})")).unwrap_or_default();
+        let state = match &p.exit {
+            Some(e) => exit_text(e),
+            None => "still running".into(),
+        };
+        let _ = writeln!(o, "  {:<8} {cmd}{parent}: {state}", p.pid);
+    }
+}
+
+/// The cgroup line, the GOMAXPROCS verdict and pressure, under the header.
+fn render_system(o: &mut String, s: &Summary) {
+    if let Some(c) = &s.cgroup {
         let quota = c.cpu_quota_cpus.map(|q| format!("{q:.2} CPUs")).unwrap_or_else(|| "no CPU limit".into());
         let mem = c.memory_limit.map(|m| format!(" · memory {} MiB", m / (1024 * 1024))).unwrap_or_default();
         let thr = if c.nr_throttled > 0 {
@@ -174,9 +152,9 @@ fn render_system(o: &mut String, s: &Snapshot) {
         };
         let _ = writeln!(o, "cgroup v{} {} · {quota}{mem}{thr}", c.version, c.path);
     }
-    if let Some(g) = sys.gomaxprocs {
-        let eff = sys.effective_cpus.map(|e| format!("{e:.2}")).unwrap_or_else(|| "?".into());
-        if sys.gomaxprocs_exceeds_quota {
+    if let Some(g) = s.gomaxprocs {
+        let eff = s.effective_cpus.map(|e| format!("{e:.2}")).unwrap_or_else(|| "?".into());
+        if s.gomaxprocs_exceeds_quota {
             let _ = writeln!(
                 o,
                 "warning: GOMAXPROCS={g} but only {eff} CPUs are available to this cgroup: the Go scheduler runs more threads than the quota allows, and they wait (set GOMAXPROCS to the quota, or use a Go that sizes it from the cgroup)"
@@ -185,39 +163,35 @@ fn render_system(o: &mut String, s: &Snapshot) {
             let _ = writeln!(o, "GOMAXPROCS={g} · {eff} CPUs available: ok");
         }
     }
-    if let Some(p) = &sys.pressure {
+    if let Some(p) = &s.pressure {
         let _ = writeln!(o, "pressure: {p}");
     }
     let _ = writeln!(o, "poller: {}", poller_verdict(&s.poller));
 }
 
-/// "epoll (2 instances, 14 fds: 12 sockets, ...)" or "none".
-pub fn poller_verdict(p: &crate::analysis::poller::PollerSummary) -> String {
-    use crate::analysis::poller::PollerKind;
-    let fds: usize = p.epoll.iter().map(|e| e.fds.len()).sum();
-    let sockets: usize = p.epoll.iter().flat_map(|e| &e.fds).filter(|f| f.kind == "socket").count();
-    match p.kind {
-        PollerKind::None => "none (no epoll, no io_uring)".into(),
-        PollerKind::Epoll if fds > 0 && p.epoll.iter().flat_map(|e| &e.fds).all(|f| f.kind == "eventfd") => {
+/// "epoll (14 fds registered, 12 sockets); no io_uring", and the like.
+pub fn poller_verdict(p: &PollerJson) -> String {
+    let fds: Vec<&str> = p.epoll.instances.iter().flat_map(|e| &e.fds).map(|f| f.kind.as_str()).collect();
+    let sockets = fds.iter().filter(|k| **k == "socket").count();
+    let ops: u64 = p.io_uring.ops.iter().map(|o| o.count).sum();
+    match p.kind.as_str() {
+        "epoll" if !fds.is_empty() && fds.iter().all(|k| *k == "eventfd") => {
             "epoll, for timers only (nothing registered but the runtime's eventfd); no io_uring".into()
         }
-        PollerKind::Epoll => format!("epoll ({fds} fds registered, {sockets} sockets); no io_uring"),
-        PollerKind::IoUring => format!("io_uring ({} ops completed); no epoll", p.uring_ops.iter().map(|o| o.count).sum::<u64>()),
-        PollerKind::Both => format!(
-            "both epoll ({fds} fds registered) and io_uring ({} ops completed)",
-            p.uring_ops.iter().map(|o| o.count).sum::<u64>()
-        ),
+        "epoll" => format!("epoll ({} fds registered, {sockets} sockets); no io_uring", fds.len()),
+        "io_uring" => format!("io_uring ({ops} ops completed); no epoll"),
+        "both" => format!("both epoll ({} fds registered) and io_uring ({ops} ops completed)", fds.len()),
+        _ => "none (no epoll, no io_uring)".into(),
     }
 }
 
 /// "poller": epoll instances and io_uring operations.
-fn render_poller(o: &mut String, s: &Snapshot) {
-    let p = &s.poller;
-    if p.epoll.is_empty() && p.uring_ops.is_empty() {
+fn render_poller(o: &mut String, p: &PollerJson) {
+    if p.epoll.instances.is_empty() && p.io_uring.ops.is_empty() {
         return;
     }
     let _ = writeln!(o, "\npoller");
-    for e in p.epoll.iter().take(4) {
+    for e in p.epoll.instances.iter().take(4) {
         let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
         for f in &e.fds {
             *kinds.entry(f.kind.as_str()).or_default() += 1;
@@ -239,14 +213,14 @@ fn render_poller(o: &mut String, s: &Snapshot) {
             if kinds.is_empty() { "none".into() } else { kinds.join(", ") }
         );
     }
-    if p.wakeups > 0 {
-        let _ = writeln!(o, "  netpoll wakeups (eventfd writes): {}", format_count(p.wakeups));
+    if p.epoll.wakeups > 0 {
+        let _ = writeln!(o, "  netpoll wakeups (eventfd writes): {}", format_count(p.epoll.wakeups));
     }
-    for op in p.uring_ops.iter().take(8) {
+    for op in p.io_uring.ops.iter().take(8) {
         let _ = writeln!(
             o,
             "  io_uring {:<12} {:>10} ops {:>6} errors · p50 {} · p99 {} · max {}",
-            op.name,
+            op.opcode,
             format_count(op.count),
             format_count(op.errors),
             format_ns(op.p50_ns),
@@ -254,61 +228,67 @@ fn render_poller(o: &mut String, s: &Snapshot) {
             format_ns(op.max_ns)
         );
     }
-    for r in &p.rings {
-        let _ = writeln!(o, "  io_uring ring (pid {}): {} submitted, {} completed, max queue depth {}", r.tgid, r.submits, r.completes, r.max_in_flight);
+    for r in &p.io_uring.rings {
+        let _ = writeln!(
+            o,
+            "  io_uring ring (pid {}): {} submitted, {} completed, max queue depth {}",
+            r.pid, r.submits, r.completes, r.max_queue_depth
+        );
     }
 }
 
 /// "where the time went": the causes of syscall time and of run-queue time outside
 /// syscalls, with their shares.
-fn render_attribution(o: &mut String, s: &Snapshot) {
-    let a = &s.attribution;
-    if a.causes.is_empty() {
+fn render_attribution(o: &mut String, s: &Summary) {
+    if s.attribution.is_empty() {
         return;
     }
-    let _ = writeln!(o, "where the time went ({} in syscalls and waiting for a CPU)", format_ns(a.total_ns));
-    for c in a.causes.iter().take(8) {
-        if c.cause == crate::analysis::Cause::Idle {
-            let _ = writeln!(o, "  {:<18} {:>10}         (runtime threads parked with nothing to do; not a cause)", c.cause.to_string(), format_ns(c.ns));
+    let total: u64 = s.attribution.iter().filter(|c| c.cause != "idle").map(|c| c.ns).sum();
+    let _ = writeln!(o, "where the time went ({} in syscalls and waiting for a CPU)", format_ns(total));
+    for c in s.attribution.iter().take(8) {
+        if c.cause == "idle" {
+            let _ = writeln!(
+                o,
+                "  {:<18} {:>10}         (runtime threads parked with nothing to do; not a cause)",
+                c.cause,
+                format_ns(c.ns)
+            );
             continue;
         }
         let bar = "█".repeat((c.share * 30.0).round() as usize);
-        let _ = writeln!(o, "  {:<18} {:>10} {:>5.1}%  {bar}", c.cause.to_string(), format_ns(c.ns), c.share * 100.0);
+        let _ = writeln!(o, "  {:<18} {:>10} {:>5.1}%  {bar}", c.cause, format_ns(c.ns), c.share * 100.0);
     }
     if !s.filesystems.is_empty() {
         let _ = writeln!(o, "  filesystems waited on:");
         for f in s.filesystems.iter().take(5) {
-            let _ = writeln!(o, "    {:<24} {:<10} {:>8} calls {:>10}", f.mount, format!("fs:{}", f.kind), format_count(f.calls), format_ns(f.ns));
+            let _ = writeln!(
+                o,
+                "    {:<24} {:<10} {:>8} calls {:>10}",
+                f.mount,
+                format!("fs:{}", f.kind),
+                format_count(f.calls),
+                format_ns(f.ns)
+            );
         }
     }
     o.push('\n');
 }
 
 /// The top syscalls' time split (on CPU / run queue / blocked) and causes.
-fn render_syscall_causes(o: &mut String, s: &Snapshot) {
-    let top: Vec<_> = s
-        .syscalls
-        .iter()
-        .filter(|r| r.on_cpu_ns + r.runq_ns + r.blocked_ns > 0)
-        .take(5)
-        .collect();
+fn render_syscall_causes(o: &mut String, s: &Summary) {
+    let top: Vec<_> = s.syscalls.iter().filter(|r| r.on_cpu_ns + r.runq_ns + r.blocked_ns > 0).take(5).collect();
     if top.is_empty() {
         return;
     }
     let _ = writeln!(o, "\ntop syscalls by cause");
     for r in top {
-        let causes = s
-            .syscall_causes
-            .get(&r.nr)
-            .map(|a| {
-                a.causes
-                    .iter()
-                    .take(3)
-                    .map(|c| if c.cause == crate::analysis::Cause::Idle { format!("idle {}", format_ns(c.ns)) } else { format!("{} {:.0}%", c.cause, c.share * 100.0) })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let causes = r
+            .causes
+            .iter()
+            .take(3)
+            .map(|c| if c.cause == "idle" { format!("idle {}", format_ns(c.ns)) } else { format!("{} {:.0}%", c.cause, c.share * 100.0) })
+            .collect::<Vec<_>>()
+            .join(", ");
         let _ = writeln!(
             o,
             "  {:<16} on-cpu {:>9} · run-queue {:>9} · blocked {:>9} · {causes}",
@@ -321,14 +301,14 @@ fn render_syscall_causes(o: &mut String, s: &Snapshot) {
 }
 
 /// "children": the SIGCHLD lifecycle, anomalies first.
-fn render_children(o: &mut String, s: &Snapshot) {
+fn render_children(o: &mut String, s: &Summary) {
     let c = &s.sigchld;
     if c.exits == 0 && s.anomalies.is_empty() {
         return;
     }
     let _ = writeln!(o, "\nchildren (SIGCHLD lifecycle)");
     for a in &s.anomalies {
-        let _ = writeln!(o, "  ! {}", super::anomaly_message(a));
+        let _ = writeln!(o, "  ! {}", a.message);
     }
     let _ = writeln!(
         o,
@@ -347,8 +327,8 @@ fn render_children(o: &mut String, s: &Snapshot) {
 }
 
 /// "signals": one row per signal number; SIGURG (preemption) on a line of its own.
-fn render_signals(o: &mut String, s: &Snapshot) {
-    if s.signals.is_empty() && s.preemption.generated == 0 {
+fn render_signals(o: &mut String, s: &Summary) {
+    if s.signals.is_empty() && s.preemption_signals == 0 {
         return;
     }
     let _ = writeln!(o, "\nsignals");
@@ -364,14 +344,14 @@ fn render_signals(o: &mut String, s: &Snapshot) {
             .senders
             .iter()
             .take(3)
-            .map(|(pid, (comm, n))| format!("{comm}[{pid}]×{n}"))
+            .map(|p| format!("{}[{}]×{}", p.comm.as_deref().unwrap_or("?"), p.pid, p.count))
             .collect();
         let more = if c.senders.len() > 3 { format!(" +{}", c.senders.len() - 3) } else { String::new() };
-        let receivers: Vec<String> = c.receivers.keys().take(3).map(|p| p.to_string()).collect();
+        let receivers: Vec<String> = c.receivers.iter().take(3).map(|p| p.pid.to_string()).collect();
         let _ = writeln!(
             o,
             "  {:<10} {:>10} {:>10} {:>8} {:>10}  {}{more} -> {}",
-            signal_name(c.signo as i32),
+            c.name,
             format_count(c.generated),
             format_count(c.delivered),
             format_count(c.ignored),
@@ -380,20 +360,21 @@ fn render_signals(o: &mut String, s: &Snapshot) {
             receivers.join(", ")
         );
     }
-    if s.preemption.generated > 0 {
+    if s.preemption_signals > 0 {
         let _ = writeln!(
             o,
             "  preemption (SIGURG, the Go runtime's async preemption): {} ({}/s)",
-            format_count(s.preemption.generated),
-            super::ndjson::per_sec(s.preemption.generated, s.duration_ns)
+            format_count(s.preemption_signals),
+            s.preemption_per_sec
         );
     }
 }
 
-fn exit_text(e: ExitStatus) -> String {
-    match e {
-        ExitStatus::Code(c) => format!("exited with code {c}"),
-        ExitStatus::Signal(s) => format!("killed by signal {s} ({})", signal_name(s)),
+fn exit_text(e: &ExitJson) -> String {
+    match (e.code, e.signal) {
+        (Some(c), _) => format!("exited with code {c}"),
+        (None, Some(s)) => format!("killed by signal {s} ({})", signal_name(s)),
+        (None, None) => "exited".into(),
     }
 }
 
@@ -442,7 +423,19 @@ pub fn signal_name(sig: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::{Analyzer, KernelCounters, RawSyscallStats, TargetInfo};
+    use crate::{
+        analysis::{Analyzer, KernelCounters, RawSyscallStats, Snapshot, TargetInfo},
+        export::{ndjson, schema::Line},
+    };
+
+    /// The text of a snapshot, through the NDJSON types as the live path does.
+    fn text(s: &Snapshot, slow_ns: u64) -> String {
+        let facts = ndjson::HeaderFacts { kernel_release: "6.18".into(), start_unix_ns: 0, slow_threshold_ns: slow_ns, follow: false };
+        let (Line::Header(h), Line::Summary(sum)) = (ndjson::header_line(&s.target, &facts), ndjson::summary_line(s, |_| None)) else {
+            panic!("header and summary lines")
+        };
+        render(&h, &sum)
+    }
 
     fn snapshot() -> Snapshot {
         let mut a = Analyzer::new(
@@ -489,7 +482,7 @@ mod tests {
 
     #[test]
     fn summary_has_header_table_and_notes() {
-        let out = render(&snapshot(), 1_000_000);
+        let out = text(&snapshot(), 1_000_000);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[0],
@@ -510,7 +503,7 @@ mod tests {
     fn lost_records_are_loud() {
         let mut s = snapshot();
         s.counters.lost_records = 12;
-        let out = render(&s, 1_000_000);
+        let out = text(&s, 1_000_000);
         assert!(
             out.lines()
                 .next()
@@ -525,7 +518,7 @@ mod tests {
     fn not_a_go_binary_is_said() {
         let mut s = snapshot();
         s.target.go_version = None;
-        assert!(render(&s, 0).contains("· not a Go binary ·"));
+        assert!(text(&s, 0).contains("· not a Go binary ·"));
     }
 
     #[test]
