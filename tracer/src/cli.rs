@@ -1,7 +1,7 @@
 //! Command line -> a validated [`Config`]. Nothing runs until the arguments make sense.
 use std::{ffi::OsString, io::IsTerminal, path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// The raw command line.
 #[derive(Debug, Parser)]
@@ -9,9 +9,15 @@ use clap::Parser;
     name = "gotrace",
     version,
     about = "Trace a Go program's syscalls with eBPF and say where its time goes",
-    after_help = "Examples:\n  sudo gotrace --pid 1234\n  sudo gotrace -- ./server --port 8080\n  sudo gotrace --pid 1234 --duration 10 --no-tui --json trace.ndjson"
+    after_help = "Examples:\n  sudo gotrace --pid 1234\n  sudo gotrace -- ./server --port 8080\n  sudo gotrace --pid 1234 --duration 10 --no-tui --json trace.ndjson\n  sudo gotrace --perfetto trace.json -- ./server\n  gotrace report trace.ndjson\n  gotrace report before.ndjson after.ndjson",
+    // `gotrace report x` is the subcommand; `gotrace -- report` launches a program
+    // named report; tracing options before `report` are an error, not ignored.
+    args_conflicts_with_subcommands = true
 )]
 pub struct Args {
+    #[command(subcommand)]
+    pub subcommand: Option<Sub>,
+
     /// Attach to a running process (all its threads).
     #[arg(short, long, value_name = "PID", allow_negative_numbers = true)]
     pub pid: Option<i64>,
@@ -28,13 +34,17 @@ pub struct Args {
     #[arg(short, long, value_name = "TIME", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
-    /// No live view: print the summary at the end (implied when stdout is not a terminal).
+    /// No live dashboard: print the summary at the end (implied when stdout is not a terminal).
     #[arg(long)]
     pub no_tui: bool,
 
     /// Write the trace as NDJSON to PATH ("-" for stdout).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+
+    /// Write a timeline to PATH (Chrome trace JSON, for ui.perfetto.dev or chrome://tracing).
+    #[arg(long, value_name = "PATH")]
+    pub perfetto: Option<PathBuf>,
 
     /// Overwrite an existing output file.
     #[arg(long)]
@@ -52,6 +62,10 @@ pub struct Args {
     #[arg(long, value_name = "TIME", default_value = "100ms", value_parser = parse_duration)]
     pub slow_reap: Duration,
 
+    /// Dashboard refreshes per second.
+    #[arg(long, value_name = "HZ", default_value_t = 4)]
+    pub refresh: u32,
+
     /// Ring buffer size in KiB (a power of two, at least 4).
     #[arg(long, value_name = "KIB", default_value_t = 4096)]
     pub ring_kib: u32,
@@ -59,6 +73,41 @@ pub struct Args {
     /// The command to launch and trace.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+/// Subcommands; without one, gotrace traces.
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    /// Print the summary of a saved trace (from --json), or compare two; needs no root.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The NDJSON trace; with a second one, compare them (A -> B).
+    #[arg(value_name = "PATH", required = true, num_args = 1..=2)]
+    pub paths: Vec<PathBuf>,
+
+    /// Print the trace's summary line (NDJSON) instead of the text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    /// Trace a process (needs root).
+    Trace(Config),
+    /// Read saved traces.
+    Report(ReportConfig),
+}
+
+/// `gotrace report`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportConfig {
+    /// One trace, or two to compare.
+    pub paths: Vec<PathBuf>,
+    pub json: bool,
 }
 
 /// What to trace.
@@ -73,7 +122,7 @@ pub enum TargetSpec {
 /// How results are shown while tracing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Display {
-    /// A live status line on the terminal, the summary at the end.
+    /// The live dashboard on the terminal, the summary after it.
     Live,
     /// Only the summary at the end.
     Summary,
@@ -87,10 +136,13 @@ pub struct Config {
     pub duration: Option<Duration>,
     pub display: Display,
     pub json: Option<PathBuf>,
+    /// The Perfetto timeline file.
+    pub perfetto: Option<PathBuf>,
     pub force: bool,
     pub slow_ns: u64,
     pub ring_bytes: u32,
     pub thresholds: crate::analysis::Thresholds,
+    pub refresh_hz: u32,
 }
 
 /// A usage error: exit code 2.
@@ -106,7 +158,25 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 impl Args {
-    /// Checks the arguments together; `stdout_is_tty` decides the default display.
+    /// Checks the arguments together: a report, or a trace (see [`Args::into_config`]).
+    pub fn into_invocation(self, stdout_is_tty: bool) -> Result<Invocation, UsageError> {
+        match self.subcommand {
+            Some(Sub::Report(r)) => {
+                if r.json && r.paths.len() > 1 {
+                    return Err(UsageError(
+                        "report --json prints one trace's summary: give one PATH".into(),
+                    ));
+                }
+                Ok(Invocation::Report(ReportConfig {
+                    paths: r.paths,
+                    json: r.json,
+                }))
+            }
+            None => self.into_config(stdout_is_tty).map(Invocation::Trace),
+        }
+    }
+
+    /// Checks the tracing arguments together; `stdout_is_tty` decides the default display.
     pub fn into_config(self, stdout_is_tty: bool) -> Result<Config, UsageError> {
         let target = match (self.pid, self.command.is_empty()) {
             (Some(_), false) => {
@@ -136,6 +206,9 @@ impl Args {
         } else {
             matches!(target, TargetSpec::Launch(_))
         };
+        if self.refresh == 0 || self.refresh > 60 {
+            return Err(UsageError(format!("--refresh {}: must be from 1 to 60 per second", self.refresh)));
+        }
         if self.duration == Some(Duration::ZERO) {
             return Err(UsageError("--duration must be more than zero".into()));
         }
@@ -144,6 +217,18 @@ impl Args {
             return Err(UsageError(format!(
                 "--ring-kib {kib}: must be a power of two from 4 to 1048576"
             )));
+        }
+        if let Some(p) = &self.perfetto {
+            if p.as_os_str() == "-" {
+                return Err(UsageError(
+                    "--perfetto needs a file: stdout carries the summary".into(),
+                ));
+            }
+            if self.json.as_ref() == Some(p) {
+                return Err(UsageError(
+                    "--json and --perfetto cannot write the same file".into(),
+                ));
+            }
         }
         let stdout_json = self.json.as_deref() == Some(std::path::Path::new("-"));
         let display = if self.no_tui || !stdout_is_tty || stdout_json {
@@ -157,9 +242,11 @@ impl Args {
             duration: self.duration,
             display,
             json: self.json,
+            perfetto: self.perfetto,
             force: self.force,
             slow_ns: nanos(self.slow),
             ring_bytes: kib * 1024,
+            refresh_hz: self.refresh,
             thresholds: crate::analysis::Thresholds {
                 unreaped_ns: nanos(self.unreaped_after),
                 slow_reap_ns: nanos(self.slow_reap),
@@ -202,10 +289,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_nanos(ns as u64))
 }
 
-/// Parses the process's command line into a Config.
-pub fn parse() -> Result<Config, ParseOutcome> {
+/// Parses the process's command line.
+pub fn parse() -> Result<Invocation, ParseOutcome> {
     let args = Args::try_parse().map_err(ParseOutcome::Clap)?;
-    args.into_config(std::io::stdout().is_terminal())
+    args.into_invocation(std::io::stdout().is_terminal())
         .map_err(ParseOutcome::Usage)
 }
 
@@ -221,10 +308,69 @@ pub enum ParseOutcome {
 mod tests {
     use super::*;
 
-    fn config(args: &[&str]) -> Result<Config, String> {
+    fn invocation(args: &[&str]) -> Result<Invocation, String> {
         let args = Args::try_parse_from(std::iter::once("gotrace").chain(args.iter().copied()))
             .map_err(|e| e.kind().to_string())?;
-        args.into_config(true).map_err(|e| e.0)
+        args.into_invocation(true).map_err(|e| e.0)
+    }
+
+    fn config(args: &[&str]) -> Result<Config, String> {
+        match invocation(args)? {
+            Invocation::Trace(c) => Ok(c),
+            other => Err(format!("not a trace: {other:?}")),
+        }
+    }
+
+    fn report(args: &[&str]) -> Result<ReportConfig, String> {
+        match invocation(args)? {
+            Invocation::Report(r) => Ok(r),
+            other => Err(format!("not a report: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn report_subcommand() {
+        let r = report(&["report", "t.ndjson"]).expect("valid");
+        assert_eq!(r, ReportConfig { paths: vec!["t.ndjson".into()], json: false });
+        let r = report(&["report", "a.ndjson", "b.ndjson"]).expect("valid");
+        assert_eq!(r.paths, [PathBuf::from("a.ndjson"), PathBuf::from("b.ndjson")]);
+        let r = report(&["report", "--json", "t.ndjson"]).expect("valid");
+        assert!(r.json);
+        let r = report(&["report", "t.ndjson", "--json"]).expect("valid");
+        assert!(r.json);
+        assert_eq!(
+            report(&["report", "--json", "a", "b"]).unwrap_err(),
+            "report --json prints one trace's summary: give one PATH"
+        );
+        assert!(report(&["report"]).unwrap_err().contains("required arguments"));
+        assert!(report(&["report", "a", "b", "c"]).is_err());
+        assert!(report(&["report", "--pid", "1", "a"]).is_err(), "no tracing options in report");
+        assert!(invocation(&["--pid", "1", "report", "a"]).is_err(), "nor before it");
+    }
+
+    #[test]
+    fn report_does_not_take_a_command_named_report() {
+        // After "--" it is the command to launch.
+        let c = config(&["--", "report", "x"]).expect("valid");
+        assert_eq!(c.target, TargetSpec::Launch(vec!["report".into(), "x".into()]));
+        let c = config(&["--pid", "1"]).expect("valid");
+        assert_eq!(c.target, TargetSpec::Attach(1));
+    }
+
+    #[test]
+    fn perfetto_option() {
+        let c = config(&["--pid", "1", "--perfetto", "t.json", "--json", "t.ndjson"]).expect("valid");
+        assert_eq!(c.perfetto.as_deref(), Some(std::path::Path::new("t.json")));
+        assert_eq!(c.display, Display::Live, "a file, not stdout");
+        assert_eq!(config(&["--pid", "1"]).expect("valid").perfetto, None);
+        assert_eq!(
+            config(&["--pid", "1", "--perfetto", "-"]).unwrap_err(),
+            "--perfetto needs a file: stdout carries the summary"
+        );
+        assert_eq!(
+            config(&["--pid", "1", "--perfetto", "t", "--json", "t"]).unwrap_err(),
+            "--json and --perfetto cannot write the same file"
+        );
     }
 
     #[test]

@@ -12,5 +12,6 @@ pub mod probe;
 pub mod session;
 pub mod syscalls;
 pub mod target;
+pub mod tui;
 
 pub use session::run;

@@ -3,7 +3,7 @@
 //! the summary and finish the NDJSON file.
 use std::{
     ffi::OsString,
-    io::{IsTerminal, Write},
+    io::Write,
     process::ExitCode,
     time::Duration,
 };
@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
+    tui,
     analysis::{Analyzer, ExitStatus, TargetInfo},
     cli::{Config, Display, TargetSpec},
     context,
@@ -124,6 +125,8 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     }
     let start_ns = context::monotonic_ns();
     let start_unix_ns = context::unix_ns();
+    let dashboard = cfg.display == Display::Live;
+    let mut output: Option<std::os::fd::OwnedFd> = None;
     let pidfd = match prepared {
         Prepared::Attach { tgid } => {
             let pidfd = PidFd::open(tgid)?;
@@ -144,7 +147,13 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             argv,
             user,
         } => {
-            let paused = launch::spawn_paused(&program, &argv, user.as_ref())?;
+            // The dashboard owns the terminal: the command's output goes to its log.
+            let capture = if dashboard { Some(launch::Capture::pipe()?) } else { None };
+            let paused = launch::spawn_paused(&program, &argv, user.as_ref(), capture.as_ref().map(|c| &c.0))?;
+            if let Some((c, rd)) = capture {
+                drop(c);
+                output = Some(rd);
+            }
             let pid = paused.pid();
             // Opened while the child waits, so the pid cannot be reused under us.
             let pidfd = PidFd::open(pid);
@@ -198,51 +207,103 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let deadline = cfg.duration.map(|d| tokio::time::Instant::now() + d);
-    let live = cfg.display == Display::Live && std::io::stderr().is_terminal();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut dash = if dashboard { Some(Dashboard::enter(cfg.refresh_hz)?) } else { None };
+    let mut keys = dash.as_ref().map(|_| crossterm::event::EventStream::new());
+    let mut output_lines = output_lines(output.take())?;
+    let mut tick = tokio::time::interval(match &dash {
+        Some(d) => d.app.refresh_interval(),
+        None => Duration::from_secs(1),
+    });
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     let mut sink = Sink {
         analyzer: &mut analyzer,
         json: json.as_mut(),
         json_error: &mut json_error,
+        log: dash.as_ref().map(|_| Vec::new()),
     };
+    let mut target_done = false;
     let reason = loop {
         tokio::select! {
             r = events.wait() => {
                 r.context("wait for the ring buffer")?;
                 events.drain(|b| sink.record(b));
+                if let Some(d) = dash.as_mut() {
+                    d.take_log(&mut sink);
+                }
             }
-            r = pidfd.exited() => {
+            r = pidfd.exited(), if !target_done => {
                 r.context("wait for the target's exit")?;
-                break StopReason::TargetExited;
+                let Some(d) = dash.as_mut() else { break StopReason::TargetExited };
+                // The dashboard keeps the final numbers on screen until the user quits.
+                target_done = true;
+                events.drain(|b| sink.record(b));
+                check_pipes(sink.analyzer);
+                refresh(&probe, sink.analyzer, &mut watch)?;
+                if let Some(pid) = launched_pid {
+                    if let Some(status) = launch::reap(pid) {
+                        sink.analyzer.on_target_exit(ExitStatus::from_wait_status(status as u32));
+                    }
+                }
+                let exit = sink.analyzer.snapshot(context::monotonic_ns()).target_exit;
+                d.app.set_target_exited(match exit {
+                    Some(ExitStatus::Code(c)) => format!("exited with code {c}"),
+                    Some(ExitStatus::Signal(sig)) => format!("killed by signal {sig}"),
+                    None => "exited".into(),
+                });
+                d.take_log(&mut sink);
+                d.app.on_snapshot(sink.analyzer.snapshot(context::monotonic_ns()));
+                d.draw()?;
+            }
+            key = next_terminal_event(&mut keys) => {
+                let Some(d) = dash.as_mut() else { continue };
+                match d.on_terminal_event(key)? {
+                    tui::Action::Quit => break StopReason::Interrupted,
+                    tui::Action::Reset => {
+                        sink.analyzer.reset(context::monotonic_ns());
+                        d.app.on_snapshot(sink.analyzer.snapshot(context::monotonic_ns()));
+                        d.draw()?;
+                    }
+                    tui::Action::None => {}
+                }
+            }
+            line = next_output_line(&mut output_lines) => {
+                if let (Some(d), Some(line)) = (dash.as_mut(), line) {
+                    let ts = context::monotonic_ns().saturating_sub(sink.analyzer.start_ns());
+                    d.app.push_log(tui::LogEntry { ts_ns: ts, kind: tui::LogKind::Process, text: format!("output: {line}") });
+                }
             }
             _ = sigint.recv() => break StopReason::Interrupted,
             _ = sigterm.recv() => break StopReason::Terminated,
             _ = sleep_until(deadline) => break StopReason::Duration,
             _ = tick.tick() => {
                 sink.flush_json();
-                check_pipes(sink.analyzer);
-                refresh(&probe, sink.analyzer, &mut watch)?;
-                if live {
-                    status_line(&sink.analyzer.snapshot(context::monotonic_ns()));
+                if !target_done {
+                    check_pipes(sink.analyzer);
+                    refresh(&probe, sink.analyzer, &mut watch)?;
+                }
+                if let Some(d) = dash.as_mut() {
+                    d.take_log(&mut sink);
+                    d.app.on_snapshot(sink.analyzer.snapshot(context::monotonic_ns()));
+                    d.draw()?;
                 }
             }
         }
     };
     // Everything the kernel produced up to now, then the final aggregates.
-    events.drain(|b| sink.record(b));
-    check_pipes(sink.analyzer);
-    refresh(&probe, sink.analyzer, &mut watch)?;
+    if !target_done {
+        events.drain(|b| sink.record(b));
+        check_pipes(sink.analyzer);
+        refresh(&probe, sink.analyzer, &mut watch)?;
+    }
     let end_ns = context::monotonic_ns();
     drop(events);
     drop(probe);
-    if live {
-        eprint!("\r\x1b[2K");
-    }
+    // The terminal is restored before anything else is printed.
+    drop(dash);
 
     if let Some(pid) = launched_pid {
-        if reason == StopReason::TargetExited {
+        if reason == StopReason::TargetExited || target_done {
             if let Some(status) = launch::reap(pid) {
                 sink.analyzer
                     .on_target_exit(ExitStatus::from_wait_status(status as u32));
@@ -275,7 +336,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         }
     }
     if let Some(pid) = launched_pid {
-        if reason != StopReason::TargetExited {
+        if reason != StopReason::TargetExited && !target_done {
             stop_launched(pid, &pidfd).await;
         }
     }
@@ -443,6 +504,8 @@ struct Sink<'a> {
     analyzer: &'a mut Analyzer,
     json: Option<&'a mut ndjson::NdjsonWriter>,
     json_error: &'a mut Option<std::io::Error>,
+    /// Notable events for the dashboard's log, when there is a dashboard.
+    log: Option<Vec<tui::LogEntry>>,
 }
 
 impl Sink<'_> {
@@ -489,6 +552,11 @@ impl Sink<'_> {
             }
             _ => None,
         };
+        if let (Some(log), Some(line)) = (self.log.as_mut(), line.as_ref()) {
+            if let Some(e) = log_entry(line) {
+                log.push(e);
+            }
+        }
         if let (Some(w), Some(line)) = (self.json.as_mut(), line) {
             if self.json_error.is_none() {
                 if let Err(e) = w.write(&line) {
@@ -516,31 +584,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// One line on stderr, rewritten each second.
-fn status_line(s: &crate::analysis::Snapshot) {
-    let lost = if s.counters.lost_records > 0 {
-        format!(
-            " · \x1b[1;31m{} LOST\x1b[0m",
-            export::format_count(s.counters.lost_records)
-        )
-    } else {
-        String::new()
-    };
-    let top = s
-        .syscalls
-        .first()
-        .map(|r| format!(" · top: {} {}", r.name, export::format_ns(r.total_ns)))
-        .unwrap_or_default();
-    eprint!(
-        "\r\x1b[2K[gotrace] pid {} · {} · {} syscalls · {} slow{top}{lost}",
-        s.target.pid,
-        export::format_ns(s.duration_ns),
-        export::format_count(s.total_calls),
-        export::format_count(s.slow_calls),
-    );
-    let _ = std::io::stderr().flush();
-}
-
 /// Tracing stopped but the launched command still runs: it belongs to this session, so
 /// it is asked to stop (SIGTERM), given a moment, and reaped.
 async fn stop_launched(pid: u32, pidfd: &PidFd) {
@@ -555,4 +598,141 @@ async fn stop_launched(pid: u32, pidfd: &PidFd) {
             "gotrace: the launched command (pid {pid}) did not stop on SIGTERM; leaving it running"
         );
     }
+}
+
+/// The dashboard: the terminal it owns, its state, keys, and the launched command's
+/// output.
+struct Dashboard {
+    app: tui::App,
+    terminal: ratatui::Terminal<ratatui::backend::CrosstermBackend<std::io::Stdout>>,
+    // Dropped last: restores the terminal.
+    _guard: tui::TerminalGuard,
+}
+
+type OutputLines = tokio::io::Lines<tokio::io::BufReader<tokio::net::unix::pipe::Receiver>>;
+
+/// Lines of the launched command's output, when it is captured.
+fn output_lines(fd: Option<std::os::fd::OwnedFd>) -> Result<Option<OutputLines>> {
+    use tokio::io::AsyncBufReadExt as _;
+    let Some(fd) = fd else { return Ok(None) };
+    let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).context("read the command's output")?;
+    Ok(Some(tokio::io::BufReader::new(rx).lines()))
+}
+
+impl Dashboard {
+    fn enter(refresh_hz: u32) -> Result<Dashboard> {
+        tui::install_panic_hook();
+        let (guard, terminal) = tui::TerminalGuard::enter()?;
+        Ok(Dashboard { app: tui::App::new(refresh_hz), terminal, _guard: guard })
+    }
+
+    fn draw(&mut self) -> Result<()> {
+        let app = &self.app;
+        self.terminal.draw(|f| tui::render(f, app)).context("draw the dashboard")?;
+        Ok(())
+    }
+
+    fn take_log(&mut self, sink: &mut Sink<'_>) {
+        if let Some(log) = sink.log.as_mut() {
+            for e in log.drain(..) {
+                self.app.push_log(e);
+            }
+        }
+    }
+
+    fn on_terminal_event(&mut self, ev: Option<std::io::Result<crossterm::event::Event>>) -> Result<tui::Action> {
+        let Some(ev) = ev else { return Ok(tui::Action::None) };
+        match ev.context("read the terminal")? {
+            crossterm::event::Event::Key(k) => {
+                let action = self.app.on_key(k);
+                self.draw()?;
+                Ok(action)
+            }
+            crossterm::event::Event::Resize(..) => {
+                self.draw()?;
+                Ok(tui::Action::None)
+            }
+            _ => Ok(tui::Action::None),
+        }
+    }
+}
+
+/// The next terminal event, or never when there is no dashboard.
+async fn next_terminal_event(
+    keys: &mut Option<crossterm::event::EventStream>,
+) -> Option<std::io::Result<crossterm::event::Event>> {
+    use futures_util::StreamExt as _;
+    match keys {
+        Some(k) => k.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next line of the launched command's output, or never.
+async fn next_output_line(lines: &mut Option<OutputLines>) -> Option<String> {
+    let Some(l) = lines.as_mut() else { return std::future::pending().await };
+    match l.next_line().await {
+        Ok(Some(line)) => Some(line),
+        // The command closed its output: stop reading it.
+        _ => {
+            *lines = None;
+            None
+        }
+    }
+}
+
+/// A dashboard log entry for an NDJSON event line.
+fn log_entry(line: &Line) -> Option<tui::LogEntry> {
+    use crate::export::schema::{ChildEventKind, SignalEventKind};
+    let ts = |t: i64| u64::try_from(t).unwrap_or(0);
+    Some(match line {
+        // Parked runtime threads and the poller waiting for work are not news.
+        Line::Syscall(c) if matches!(c.cause.as_deref(), Some("idle" | "netpoll")) => return None,
+        Line::Syscall(c) => tui::LogEntry { ts_ns: ts(c.ts_ns), kind: tui::LogKind::Syscall, text: export::text::slow_call_text(c) },
+        Line::Signal(sg) => {
+            let what = match sg.event {
+                SignalEventKind::Generate => format!(
+                    "{} from {}[{}] to {}: {}",
+                    sg.name,
+                    sg.sender_comm.as_deref().unwrap_or("?"),
+                    sg.sender_pid.unwrap_or(0),
+                    sg.target_pid,
+                    sg.result.as_deref().unwrap_or("?")
+                ),
+                SignalEventKind::Deliver => format!("{} delivered to tid {}", sg.name, sg.target_tid),
+            };
+            tui::LogEntry { ts_ns: ts(sg.ts_ns), kind: tui::LogKind::Signal, text: what }
+        }
+        Line::Process(p) => tui::LogEntry {
+            ts_ns: ts(p.ts_ns),
+            kind: tui::LogKind::Process,
+            text: match (&p.command, p.exit_code, p.signal) {
+                (Some(cmd), _, _) => format!("{:?} pid {}: {}", p.event, p.pid, cmd.join(" ")),
+                (None, Some(c), _) => format!("{:?} pid {} ({}) code {c}", p.event, p.pid, p.comm),
+                (None, None, Some(sig)) => format!("{:?} pid {} ({}) signal {sig}", p.event, p.pid, p.comm),
+                _ => format!("{:?} pid {} ({})", p.event, p.pid, p.comm),
+            }
+            .to_lowercase(),
+        },
+        Line::Child(c) => tui::LogEntry {
+            ts_ns: ts(c.ts_ns),
+            kind: tui::LogKind::Child,
+            text: match c.event {
+                ChildEventKind::Exit => format!(
+                    "child pid {} ({}) of {} exited{}",
+                    c.pid,
+                    c.comm.as_deref().unwrap_or("?"),
+                    c.parent,
+                    c.disposition.as_deref().filter(|d| *d != "normal").map(|d| format!(", parent SIGCHLD: {d}")).unwrap_or_default()
+                ),
+                ChildEventKind::Reaped => format!(
+                    "child pid {} reaped by tid {} ({})",
+                    c.pid,
+                    c.reaper_tid.unwrap_or(0),
+                    c.syscall.as_deref().unwrap_or("?")
+                ),
+            },
+        },
+        _ => return None,
+    })
 }

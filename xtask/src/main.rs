@@ -310,7 +310,7 @@ fn demo(duration: &str) -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     let envs = setup(&SetupNeeds {
-        debian: vec![("bpftool", "bpftool")],
+        debian: vec![("bpftool", "bpftool"), ("tmux", "tmux"), ("taskset", "util-linux")],
     })?;
     if !is_root() {
         eprintln!("\n*** xtask: not root: the root tests load eBPF programs and will FAIL. Run `sudo cargo xtask test`. ***\n");

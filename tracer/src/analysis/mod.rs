@@ -32,6 +32,25 @@ pub struct RawSyscallStats {
     pub blocked_ns: u64,
 }
 
+impl RawSyscallStats {
+    /// `self - base`, for counts since a reset (the maximum cannot be taken back: it
+    /// stays the maximum since tracing began).
+    pub fn minus(&self, base: &RawSyscallStats) -> RawSyscallStats {
+        RawSyscallStats {
+            nr: self.nr,
+            calls: self.calls.saturating_sub(base.calls),
+            errors: self.errors.saturating_sub(base.errors),
+            total_ns: self.total_ns.saturating_sub(base.total_ns),
+            max_ns: self.max_ns,
+            hist: self.hist.iter().zip(base.hist.iter().chain(std::iter::repeat(&0))).map(|(a, b)| a.saturating_sub(*b)).collect(),
+            on_cpu_ns: self.on_cpu_ns.saturating_sub(base.on_cpu_ns),
+            runq_ns: self.runq_ns.saturating_sub(base.runq_ns),
+            runq_throttled_ns: self.runq_throttled_ns.saturating_sub(base.runq_throttled_ns),
+            blocked_ns: self.blocked_ns.saturating_sub(base.blocked_ns),
+        }
+    }
+}
+
 /// Run-queue time of one thread outside syscalls, as read from the kernel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawThreadStats {
@@ -266,11 +285,19 @@ pub struct Analyzer {
     thresholds: Thresholds,
     thread_stats: Vec<RawThreadStats>,
     causes: Vec<RawCause>,
+    /// As read from the kernel, before the reset baselines are taken off.
+    raw_stats: Vec<RawSyscallStats>,
+    raw_threads: Vec<RawThreadStats>,
+    raw_causes: Vec<RawCause>,
     mounts: Option<crate::context::mounts::MountTable>,
     thread_names: std::collections::HashMap<u32, String>,
     system: SystemFacts,
     poller: poller::PollerTracker,
     raw_poller: poller::RawPoller,
+    /// Kernel aggregates at the last reset (they are cumulative in the kernel).
+    base_stats: Vec<RawSyscallStats>,
+    base_threads: Vec<RawThreadStats>,
+    base_causes: Vec<RawCause>,
     /// (monotonic ns, cumulative attribution) at each kernel read, for the recent view.
     history: std::collections::VecDeque<(u64, Attribution)>,
 }
@@ -371,6 +398,10 @@ impl Analyzer {
 
     fn on_slow_syscall(&mut self, s: &SyscallEvent) {
         self.slow_calls += 1;
+        // A parked runtime thread's long wait is not a slow call anyone is waiting on.
+        if s.blocked_ns > 0 && self.cause_of(s.class, s.dev) == Cause::Idle {
+            return;
+        }
         if self.slowest.len() < SLOWEST_KEPT
             || self
                 .slowest
@@ -467,15 +498,65 @@ impl Analyzer {
 
     /// The latest kernel aggregates (they are cumulative: each read replaces the last).
     pub fn on_stats(&mut self, stats: Vec<RawSyscallStats>, counters: KernelCounters) {
-        self.stats = stats;
+        self.raw_stats = stats;
+        self.stats = self
+            .raw_stats
+            .iter()
+            .map(|s| match self.base_stats.iter().find(|b| b.nr == s.nr) {
+                Some(b) => s.minus(b),
+                None => s.clone(),
+            })
+            .filter(|s| s.calls > 0)
+            .collect();
         self.counters = counters;
+    }
+
+    /// Starts the counts afresh from now (the dashboard's `r`): syscall aggregates,
+    /// causes, run-queue times, slow calls and signals. Lost records stay counted.
+    pub fn reset(&mut self, now_ns: u64) {
+        self.base_stats = self.raw_stats.clone();
+        self.base_threads = self.raw_threads.clone();
+        self.base_causes = self.raw_causes.clone();
+        self.stats.clear();
+        self.thread_stats.clear();
+        self.causes.clear();
+        self.start_ns = now_ns;
+        self.slow_calls = 0;
+        self.slowest.clear();
+        self.threads_created = 0;
+        self.signals = signals::SignalTracker::default();
+        self.history.clear();
     }
 
     /// The latest per-thread run-queue times and blocked-call causes (cumulative), read
     /// at `now_ns`; also remembered for the recent view.
     pub fn on_time_split(&mut self, threads: Vec<RawThreadStats>, causes: Vec<RawCause>, now_ns: u64) {
-        self.thread_stats = threads;
-        self.causes = causes;
+        self.thread_stats = threads
+            .iter()
+            .map(|t| match self.base_threads.iter().find(|b| b.tid == t.tid) {
+                Some(b) => RawThreadStats {
+                    runq_ns: t.runq_ns.saturating_sub(b.runq_ns),
+                    runq_throttled_ns: t.runq_throttled_ns.saturating_sub(b.runq_throttled_ns),
+                    ..t.clone()
+                },
+                None => t.clone(),
+            })
+            .collect();
+        self.causes = causes
+            .iter()
+            .map(|c| match self.base_causes.iter().find(|b| (b.nr, b.class, b.dev) == (c.nr, c.class, c.dev)) {
+                Some(b) => RawCause {
+                    calls: c.calls.saturating_sub(b.calls),
+                    wall_ns: c.wall_ns.saturating_sub(b.wall_ns),
+                    blocked_ns: c.blocked_ns.saturating_sub(b.blocked_ns),
+                    ..c.clone()
+                },
+                None => c.clone(),
+            })
+            .filter(|c| c.calls > 0)
+            .collect();
+        self.raw_threads = threads;
+        self.raw_causes = causes;
         let a = self.attribution();
         self.history.push_back((now_ns, a));
         while self.history.len() > 2 && self.history.get(1).is_some_and(|(t, _)| now_ns.saturating_sub(*t) >= RECENT_WINDOW_NS) {
@@ -741,6 +822,23 @@ mod tests {
         assert_eq!(names, ["nanosleep", "read"]);
         assert_eq!((s.total_calls, s.total_errors, s.total_ns), (7, 2, 5_100));
         assert_eq!(s.syscalls[0].avg_ns, 2_500);
+    }
+
+    #[test]
+    fn reset_starts_the_counts_afresh() {
+        let mut a = Analyzer::new(TargetInfo { pid: 10, ..Default::default() }, 0);
+        let row = |calls, total| RawSyscallStats { nr: 0, calls, errors: 0, total_ns: total, max_ns: 50, hist: hist_of(&[total]), ..Default::default() };
+        a.on_stats(vec![row(5, 100)], KernelCounters { lost_records: 2, ..Default::default() });
+        a.on_time_split(vec![RawThreadStats { tid: 11, tgid: 10, runq_ns: 40, runq_throttled_ns: 0 }], vec![], 1_000);
+        a.reset(2_000);
+        assert!(a.snapshot(2_000).syscalls.is_empty());
+        a.on_stats(vec![row(8, 160)], KernelCounters { lost_records: 3, ..Default::default() });
+        a.on_time_split(vec![RawThreadStats { tid: 11, tgid: 10, runq_ns: 70, runq_throttled_ns: 0 }], vec![], 3_000);
+        let s = a.snapshot(3_000);
+        assert_eq!((s.syscalls[0].calls, s.syscalls[0].total_ns), (3, 60));
+        assert_eq!(s.duration_ns, 1_000, "since the reset");
+        assert_eq!(s.threads[0].runq_ns, 30);
+        assert_eq!(s.counters.lost_records, 3, "lost records are never reset");
     }
 
     #[test]

@@ -185,7 +185,29 @@ fn cstring(b: &[u8], what: &str) -> Result<CString> {
 /// Forks a child that will exec `program` with `argv` (argv[0] included) once released.
 /// Everything the child needs is prepared before the fork, because after it only
 /// async-signal-safe calls are allowed.
-pub fn spawn_paused(program: &Path, argv: &[OsString], user: Option<&User>) -> Result<Paused> {
+/// Where a launched command's standard streams go when they do not stay on the
+/// terminal (the dashboard owns it): stdin from /dev/null, stdout and stderr into `out`.
+pub struct Capture {
+    pub out: OwnedFd,
+    pub null: OwnedFd,
+}
+
+impl Capture {
+    /// A pipe for the command's output; returns the capture and the read end.
+    pub fn pipe() -> Result<(Capture, OwnedFd)> {
+        let (rd, wr) = cloexec_pipe().context("create the output pipe")?;
+        let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+        Ok((Capture { out: wr, null: null.into() }, rd))
+    }
+}
+
+pub fn spawn_paused(
+    program: &Path,
+    argv: &[OsString],
+    user: Option<&User>,
+    capture: Option<&Capture>,
+) -> Result<Paused> {
+    let redirect = capture.map(|c| (c.null.as_raw_fd(), c.out.as_raw_fd()));
     let shown = argv
         .first()
         .map(|a| a.to_string_lossy().into_owned())
@@ -263,6 +285,11 @@ pub fn spawn_paused(program: &Path, argv: &[OsString], user: Option<&User>) -> R
                     || libc::setgid(gid) != 0
                     || libc::setuid(uid) != 0
                 {
+                    fail(err_wr.as_raw_fd());
+                }
+            }
+            if let Some((null, out)) = redirect {
+                if libc::dup2(null, 0) < 0 || libc::dup2(out, 1) < 0 || libc::dup2(out, 2) < 0 {
                     fail(err_wr.as_raw_fd());
                 }
             }
@@ -381,7 +408,7 @@ mod tests {
         let marker = dir.join("ran");
         let script = format!("touch {}", marker.display());
         let argv: Vec<OsString> = vec!["sh".into(), "-c".into(), script.into()];
-        let paused = spawn_paused(Path::new("/bin/sh"), &argv, None).expect("fork");
+        let paused = spawn_paused(Path::new("/bin/sh"), &argv, None, None).expect("fork");
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(!marker.exists(), "the child ran before it was released");
         let pid = paused.release().expect("exec");
@@ -393,10 +420,27 @@ mod tests {
     }
 
     #[test]
+    fn captured_output_arrives_on_the_pipe() {
+        use std::io::Read;
+        let (capture, rd) = Capture::pipe().expect("pipe");
+        let argv: Vec<OsString> = vec!["sh".into(), "-c".into(), "echo out; echo err >&2; cat".into()];
+        let paused = spawn_paused(Path::new("/bin/sh"), &argv, None, Some(&capture)).expect("fork");
+        drop(capture);
+        let pid = paused.release().expect("exec");
+        let mut text = String::new();
+        std::fs::File::from(rd).read_to_string(&mut text).expect("read");
+        let mut status = 0;
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+        // stdin was /dev/null, so cat ended at once.
+        assert_eq!(text, "out\nerr\n");
+    }
+
+    #[test]
     fn exec_failure_is_reported() {
         let argv: Vec<OsString> = vec!["x".into()];
         // A directory passes no exec: execve fails with EACCES in the child.
-        let paused = spawn_paused(Path::new("/"), &argv, None).expect("fork");
+        let paused = spawn_paused(Path::new("/"), &argv, None, None).expect("fork");
         let e = paused.release().expect_err("exec of a directory must fail");
         assert_eq!(e.to_string(), "cannot execute 'x': Permission denied");
     }

@@ -1,0 +1,164 @@
+//! Threads (run-queue time outside syscalls: waiting for a CPU while running Go code)
+//! and the processes seen.
+use ratatui::{
+    layout::{Constraint, Layout, Rect},
+    style::{Color, Modifier, Style},
+    text::{Line, Span},
+    widgets::{Block, Paragraph, Row, Table, TableState},
+    Frame,
+};
+
+use super::{selectable, Ctx};
+use crate::{
+    analysis::ProcessInfo,
+    export::{format_count, format_ns},
+    tui::format::{alarm, dim, exit_text, truncate},
+};
+
+const COMM_WIDTH: u16 = 16;
+
+pub fn threads(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let procs = ctx.snap.processes.len().min(1_000) as u16;
+    let procs_h = (procs + 3).min(area.height / 3).max(4);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Min(5), Constraint::Length(procs_h)]).areas(area);
+    thread_table(frame, top, ctx);
+    process_table(frame, bottom, ctx);
+}
+
+fn thread_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let s = ctx.snap;
+    let title = Line::from(vec![
+        Span::raw(" Threads "),
+        Span::styled(
+            format!(
+                "· {} · {} created while tracing · run-queue time outside syscalls ",
+                s.threads.len(),
+                format_count(s.threads_created)
+            ),
+            dim(),
+        ),
+    ]);
+    let block = Block::bordered().title(title);
+    if s.threads.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled("no per-thread numbers yet", dim()))
+                .centered()
+                .block(block),
+            area,
+        );
+        return;
+    }
+    let widths = [8, 8, COMM_WIDTH, 10, 10];
+    let bar_w = block
+        .inner(area)
+        .width
+        .saturating_sub(widths.iter().map(|w| w + 1).sum::<u16>() + 1) as usize;
+    let max = s
+        .threads
+        .iter()
+        .map(|t| t.runq_ns)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let header = Row::new([
+        Line::from("tid"),
+        Line::from("pid"),
+        Line::from("comm"),
+        Line::from("runq").right_aligned(),
+        Line::from("throttled").right_aligned(),
+        Line::from("▒ run queue  █ of it throttled"),
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = s.threads.iter().map(|t| {
+        let total = (t.runq_ns as f64 / max as f64 * bar_w as f64).round() as usize;
+        let throttled = if t.runq_ns > 0 {
+            (t.runq_throttled_ns as f64 / t.runq_ns as f64 * total as f64).round() as usize
+        } else {
+            0
+        };
+        let throttled = throttled.min(total);
+        let comm = if t.comm.is_empty() {
+            "?".to_string()
+        } else {
+            truncate(&t.comm, COMM_WIDTH as usize)
+        };
+        Row::new([
+            Line::raw(t.tid.to_string()),
+            Line::raw(t.pid.to_string()),
+            Line::raw(comm),
+            Line::raw(format_ns(t.runq_ns)).right_aligned(),
+            if t.runq_throttled_ns > 0 {
+                Line::styled(format_ns(t.runq_throttled_ns), alarm()).right_aligned()
+            } else {
+                Line::styled("0", dim()).right_aligned()
+            },
+            Line::from(vec![
+                Span::styled("█".repeat(throttled), Style::new().fg(Color::Red)),
+                Span::styled(
+                    "▒".repeat(total - throttled),
+                    Style::new().fg(Color::Yellow),
+                ),
+            ]),
+        ])
+    });
+    let constraints = widths
+        .iter()
+        .map(|&w| Constraint::Length(w))
+        .chain([Constraint::Min(0)]);
+    let table = selectable(Table::new(rows, constraints).header(header).block(block));
+    let mut state =
+        TableState::default().with_selected(Some(ctx.app.thread_sel.min(s.threads.len() - 1)));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn process_state(p: &ProcessInfo) -> Line<'static> {
+    match p.exit {
+        None => Line::styled("running", Style::new().fg(Color::Green)),
+        Some(e @ crate::analysis::ExitStatus::Code(0)) => Line::styled(exit_text(e), dim()),
+        Some(e) => Line::styled(exit_text(e), alarm()),
+    }
+}
+
+fn process_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let s = ctx.snap;
+    let running = s.processes.iter().filter(|p| p.exit.is_none()).count();
+    let block = Block::bordered().title(Line::from(vec![
+        Span::raw(" Processes "),
+        Span::styled(
+            format!("· {} seen, {running} running ", s.processes.len()),
+            dim(),
+        ),
+    ]));
+    let widths = [8, 8, 22];
+    let cmd_w = block
+        .inner(area)
+        .width
+        .saturating_sub(widths.iter().map(|w| w + 1).sum::<u16>()) as usize;
+    let header = Row::new(["pid", "parent", "state", "command"])
+        .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = s.processes.iter().map(|p| {
+        let cmd = if p.command.is_empty() {
+            p.comm.clone()
+        } else {
+            p.command.join(" ")
+        };
+        Row::new([
+            Line::raw(p.pid.to_string()),
+            Line::raw(
+                p.parent
+                    .map_or_else(|| "-".to_string(), |pp| pp.to_string()),
+            ),
+            process_state(p),
+            Line::raw(truncate(&cmd, cmd_w)),
+        ])
+    });
+    let constraints = widths
+        .iter()
+        .map(|&w| Constraint::Length(w))
+        .chain([Constraint::Min(0)]);
+    frame.render_widget(
+        Table::new(rows, constraints).header(header).block(block),
+        area,
+    );
+}

@@ -1,0 +1,536 @@
+//! Screen tests: every view rendered through `TestBackend` and compared with insta
+//! snapshots (the .snap files in snapshots/ are the screen text). All values are
+//! synthetic and fixed, so no pid or time needs redacting. Also the shared fixtures of
+//! the key-handling tests in app.rs.
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::{backend::TestBackend, style::Color, Terminal};
+
+use super::{render, App, LogEntry, LogKind, View};
+use crate::{
+    analysis::{
+        Analyzer, Anomaly, Attribution, Cause, CgroupFacts, ExitStatus, FsRow, KernelCounters,
+        Preemption, RawSyscallStats, SigchldSummary, SignalCounts, Snapshot, SystemFacts,
+        TargetInfo, ThreadRow,
+    },
+    event::{Event, ProcEvent, SyscallEvent},
+};
+
+pub fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+pub trait KeyEventExt {
+    fn shift(self) -> Self;
+    fn ctrl(self) -> Self;
+}
+
+impl KeyEventExt for KeyEvent {
+    fn shift(mut self) -> Self {
+        self.modifiers |= KeyModifiers::SHIFT;
+        self
+    }
+    fn ctrl(mut self) -> Self {
+        self.modifiers |= KeyModifiers::CONTROL;
+        self
+    }
+}
+
+const PID: u32 = 4242;
+const SEC: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
+
+fn target() -> TargetInfo {
+    TargetInfo {
+        pid: PID,
+        command: vec![
+            "/srv/bin/api-server".into(),
+            "--listen".into(),
+            ":8080".into(),
+        ],
+        go_version: Some("go1.22.3".into()),
+        launched: false,
+    }
+}
+
+fn hist(values: &[(u64, u64)]) -> Vec<u64> {
+    let mut h = vec![0; tracer_common::HIST_BUCKETS];
+    for &(v, n) in values {
+        h[tracer_common::hist_bucket(v)] += n;
+    }
+    h
+}
+
+/// One syscall: `calls` calls of `avg` ns, a few up to `max`, split on-CPU/runq/blocked.
+fn stats(
+    nr: u32,
+    calls: u64,
+    errors: u64,
+    avg: u64,
+    max: u64,
+    split: (u64, u64, u64),
+) -> RawSyscallStats {
+    let total = calls * avg;
+    let (c, r, b) = split;
+    let parts = (c + r + b).max(1);
+    RawSyscallStats {
+        nr,
+        calls,
+        errors,
+        total_ns: total,
+        max_ns: max,
+        hist: hist(&[(avg, calls - calls / 50), (max, calls / 50)]),
+        on_cpu_ns: total * c / parts,
+        runq_ns: total * r / parts,
+        runq_throttled_ns: total * r / parts / 2,
+        blocked_ns: total * b / parts,
+    }
+}
+
+/// An empty trace: just started, nothing seen.
+pub fn empty_snapshot() -> Snapshot {
+    Analyzer::new(target(), 0).snapshot(0)
+}
+
+/// A busy Go server over `duration_ns`: syscalls, slow calls, children, signals, threads,
+/// filesystems, a throttled cgroup with GOMAXPROCS over its quota.
+pub fn snapshot_with(duration_ns: u64) -> Snapshot {
+    let mut a = Analyzer::new(target(), 0);
+    a.on_stats(
+        vec![
+            stats(202, 48_210, 1_020, 2_100 * 1_000, 120 * MS, (2, 3, 95)),
+            stats(0, 120_400, 8_300, 9_800, 42 * MS, (30, 5, 65)),
+            stats(1, 98_000, 0, 7_100, 3 * MS, (80, 10, 10)),
+            stats(281, 22_000, 0, 31_000, 10 * MS, (5, 5, 90)),
+            stats(257, 4_200, 310, 180_000, 25 * MS, (20, 5, 75)),
+            stats(35, 310, 0, 1_050 * 1_000, 1_100 * MS, (0, 1, 99)),
+            stats(110, 500_000, 0, 290, 140 * 1_000, (100, 0, 0)),
+            stats(56, 42, 0, 61_000, 300 * 1_000, (0, 0, 0)),
+        ],
+        KernelCounters {
+            lost_records: 0,
+            unmatched_exits: 3,
+            slot_collisions: 0,
+        },
+    );
+    for (i, (nr, d, ret)) in [
+        (0u32, 41 * MS, 512i64),
+        (202, 119 * MS, 0),
+        (257, 24 * MS, -2),
+        (0, 12 * MS, -11),
+        (35, 1_090 * MS, 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        a.on_event(&Event::Syscall(SyscallEvent {
+            tid: PID + 1 + i as u32,
+            tgid: PID,
+            nr,
+            start_ns: i as u64 * SEC,
+            duration_ns: d,
+            ret,
+            ..Default::default()
+        }));
+    }
+    let proc = |pid: u32, ts: u64, exit_code: u32| ProcEvent {
+        pid,
+        tgid: pid,
+        parent_tgid: PID,
+        ts_ns: ts,
+        exit_code,
+        thread: false,
+        group_dead: true,
+        parent_ignores_sigchld: false,
+        parent_nocldwait: false,
+        comm: "git".into(),
+    };
+    a.on_event(&Event::Fork(proc(5001, SEC, 0)));
+    a.on_event(&Event::Exec(proc(5001, SEC + MS, 0)));
+    a.on_command(
+        5001,
+        vec!["git".into(), "status".into(), "--porcelain".into()],
+    );
+    a.on_event(&Event::Exit(proc(5001, 2 * SEC, 1 << 8)));
+    a.on_event(&Event::Fork(proc(5002, 3 * SEC, 0)));
+    a.on_event(&Event::Fork(ProcEvent {
+        thread: true,
+        ..proc(PID + 9, 3 * SEC, 0)
+    }));
+    let mut s = a.snapshot(duration_ns);
+    s.attribution = Attribution::from_parts([
+        (Cause::Fs("fuse".into()), 61 * SEC / 10),
+        (Cause::CgroupThrottle, 22 * SEC / 10),
+        (Cause::Futex, 9 * SEC / 10),
+        (Cause::Cpu, 7 * SEC / 10),
+        (Cause::Scheduler, 3 * SEC / 10),
+        (Cause::Netpoll, SEC / 10),
+        (Cause::Idle, 41 * SEC),
+    ]);
+    s.recent_attribution = Attribution::from_parts([
+        (Cause::CgroupThrottle, 900 * MS),
+        (Cause::Fs("fuse".into()), 300 * MS),
+        (Cause::Cpu, 120 * MS),
+        (Cause::Idle, 4 * SEC),
+    ]);
+    s.syscall_causes.insert(
+        0,
+        Attribution::from_parts([
+            (Cause::Fs("fuse".into()), 800 * MS),
+            (Cause::Cpu, 350 * MS),
+            (Cause::Scheduler, 30 * MS),
+        ]),
+    );
+    s.filesystems = vec![
+        FsRow {
+            mount: "/mnt/cache".into(),
+            fstype: "fuse.sshfs".into(),
+            kind: "fuse".into(),
+            calls: 9_120,
+            ns: 61 * SEC / 10,
+        },
+        FsRow {
+            mount: "/".into(),
+            fstype: "ext4".into(),
+            kind: "ext4".into(),
+            calls: 310,
+            ns: 40 * MS,
+        },
+    ];
+    s.threads = (0..6u32)
+        .map(|i| ThreadRow {
+            tid: PID + i,
+            pid: PID,
+            comm: if i == 0 {
+                "api-server".into()
+            } else {
+                format!("worker-{i}")
+            },
+            runq_ns: (900 - 140 * u64::from(i)) * MS,
+            runq_throttled_ns: (400 - 60 * u64::from(i)) * MS,
+        })
+        .collect();
+    s.system = SystemFacts {
+        cgroup: Some(CgroupFacts {
+            version: 2,
+            path: "/kubepods.slice/kubepods-burstable.slice/api".into(),
+            cpu_quota_cpus: Some(2.0),
+            memory_limit: Some(512 << 20),
+            throttled_ns: 2_200 * MS,
+            nr_throttled: 87,
+        }),
+        gomaxprocs: Some(8),
+        effective_cpus: Some(2.0),
+        gomaxprocs_exceeds_quota: true,
+        pressure: Some("cpu some 31.0% · memory some 0.0% · io some 2.1% (avg10, cgroup)".into()),
+    };
+    s.sigchld = SigchldSummary {
+        exits: 40,
+        generated: 40,
+        delivered: 31,
+        coalesced: 8,
+        ignored: 0,
+        undelivered: 1,
+        failed: 0,
+        not_sent: 0,
+        reaped: 39,
+        auto_reaped: 0,
+        unreaped: 1,
+        max_reap_latency_ns: 340 * MS,
+    };
+    s.anomalies = vec![
+        Anomaly::Unreaped {
+            pid: 5002,
+            parent: PID,
+            comm: "git".into(),
+            age_ns: 7 * SEC,
+        },
+        Anomaly::Coalesced {
+            parent: PID,
+            exits: 40,
+            coalesced: 8,
+        },
+        Anomaly::Undelivered {
+            parent: PID,
+            count: 1,
+        },
+    ];
+    s.signals = vec![
+        SignalCounts {
+            signo: 15,
+            generated: 1,
+            delivered: 1,
+            senders: [(777, ("systemd".to_string(), 1))].into_iter().collect(),
+            receivers: [(PID, 1)].into_iter().collect(),
+            ..Default::default()
+        },
+        SignalCounts {
+            signo: 17,
+            generated: 40,
+            delivered: 31,
+            already_pending: 8,
+            senders: [
+                (5001, ("git".to_string(), 39)),
+                (5002, ("git".to_string(), 1)),
+            ]
+            .into_iter()
+            .collect(),
+            receivers: [(PID, 40)].into_iter().collect(),
+            ..Default::default()
+        },
+    ];
+    s.preemption = Preemption {
+        generated: 12_400,
+        delivered: 12_390,
+    };
+    s
+}
+
+/// An app that has seen `n` refreshes (4 Hz) of the busy server, the last at 10 s, with
+/// a varying load so rates and sparklines have a shape.
+fn busy_app(n: u64) -> App {
+    let mut app = App::new(4);
+    let last = snapshot_with(10 * SEC);
+    let mut acc = vec![0u64; last.syscalls.len()];
+    for i in 1..=n {
+        let mut s = last.clone();
+        s.duration_ns = 10 * SEC - (n - i) * SEC / 4;
+        for (j, r) in s.syscalls.iter_mut().enumerate() {
+            if i == n {
+                acc[j] = r.calls;
+            } else {
+                // Some of the final count per refresh, more when (i + j) % 5 is high.
+                let part = last.syscalls[j].calls / (3 * n) * (1 + (i + j as u64) % 5);
+                acc[j] = (acc[j] + part).min(r.calls);
+            }
+            r.calls = acc[j];
+        }
+        s.total_calls = s.syscalls.iter().map(|r| r.calls).sum();
+        s.preemption.generated = last.preemption.generated * i / n;
+        app.on_snapshot(s);
+    }
+    for (ts, kind, text) in [
+        (
+            1_020 * MS,
+            LogKind::Process,
+            "fork pid 5001 (git) from 4242",
+        ),
+        (
+            1_021 * MS,
+            LogKind::Process,
+            "exec pid 5001: git status --porcelain",
+        ),
+        (
+            2_000 * MS,
+            LogKind::Child,
+            "pid 5001 (git) exited with code 1; SIGCHLD delivered to tid 4243",
+        ),
+        (
+            2_004 * MS,
+            LogKind::Child,
+            "pid 5001 reaped by tid 4242 (wait4) 4.0 ms after its exit",
+        ),
+        (
+            3_500 * MS,
+            LogKind::Syscall,
+            "read 41.00 ms tid 4243 = 512 · blocked on fs:fuse (/mnt/cache)",
+        ),
+        (
+            4_100 * MS,
+            LogKind::Syscall,
+            "futex 119.00 ms tid 4244 · run queue 80 ms (cgroup-throttle)",
+        ),
+        (
+            5_000 * MS,
+            LogKind::Signal,
+            "SIGTERM from systemd[777] to 4242: delivered",
+        ),
+        (
+            6_250 * MS,
+            LogKind::Syscall,
+            "openat 24.00 ms tid 4245 = -1 ENOENT · blocked on fs:fuse",
+        ),
+        (
+            9_900 * MS,
+            LogKind::Warning,
+            "pid 5002 (git) exited 7.00 s ago and was never reaped",
+        ),
+    ] {
+        app.push_log(LogEntry {
+            ts_ns: ts,
+            kind,
+            text: text.into(),
+        });
+    }
+    app
+}
+
+/// The screen as text.
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    t.draw(|f| render(f, app)).expect("draw");
+    t.backend().to_string()
+}
+
+fn show(app: &mut App, view: View) {
+    let n = View::ALL.iter().position(|&v| v == view).expect("a view") + 1;
+    app.on_key(key(KeyCode::Char(char::from(b'0' + n as u8))));
+    assert_eq!(app.view(), view);
+}
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn name(v: View) -> &'static str {
+    match v {
+        View::Overview => "overview",
+        View::Syscalls => "syscalls",
+        View::Signals => "signals",
+        View::Threads => "threads",
+        View::Log => "log",
+    }
+}
+
+#[test]
+fn every_view_of_a_busy_trace() {
+    let mut app = busy_app(40);
+    // Select read, so the syscalls view shows its causes and slowest calls.
+    app.on_key(key(KeyCode::Down));
+    for view in View::ALL {
+        show(&mut app, view);
+        for (w, h) in SIZES {
+            insta::assert_snapshot!(format!("busy_{}_{w}x{h}", name(view)), screen(&app, w, h));
+        }
+    }
+}
+
+#[test]
+fn every_view_of_an_empty_trace() {
+    let mut app = App::new(4);
+    app.on_snapshot(empty_snapshot());
+    for view in View::ALL {
+        show(&mut app, view);
+        for (w, h) in SIZES {
+            insta::assert_snapshot!(format!("empty_{}_{w}x{h}", name(view)), screen(&app, w, h));
+        }
+    }
+}
+
+#[test]
+fn before_the_first_snapshot() {
+    insta::assert_snapshot!("waiting_80x24", screen(&App::new(4), 80, 24));
+}
+
+#[test]
+fn lost_records_are_prominent() {
+    let mut app = busy_app(8);
+    let mut s = snapshot_with(10 * SEC + SEC / 4);
+    s.counters.lost_records = 123_456;
+    s.bad_records = 2;
+    app.on_snapshot(s);
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        insta::assert_snapshot!(format!("lost_records_{w}x{h}"), text);
+    }
+    // On the second line, white on red.
+    let mut t = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
+    t.draw(|f| render(f, &app)).expect("draw");
+    let buf = t.backend().buffer();
+    let line: String = (0..80).map(|x| buf[(x, 1)].symbol().to_string()).collect();
+    let at = line
+        .find("123,456 LOST RECORDS")
+        .expect("lost records on line 2");
+    let column = line[..at].chars().count() as u16;
+    let cell = &buf[(column, 1)];
+    assert_eq!((cell.fg, cell.bg), (Color::White, Color::Red), "{line}");
+    assert!(
+        app.log_entries()
+            .any(|e| e.kind == LogKind::Warning && e.text.contains("123,456")),
+        "the loss is logged too"
+    );
+}
+
+#[test]
+fn long_names_are_cut_not_wrapped() {
+    let mut s = snapshot_with(10 * SEC);
+    s.target.command = vec![
+        "/opt/very/long/path/to/the/go/service/binary/named/something-quite-long".into(),
+        "--config=/etc/something/deeply/nested/config-file-with-a-long-name.yaml".into(),
+        "--verbose".into(),
+    ];
+    s.syscalls[2].name = "syscall_400_with_a_name_longer_than_any_column".into();
+    s.syscalls[3].name = "syscall_400".into();
+    s.threads[1].comm = "a-thread-name-of-thirty-two-chars!".into();
+    s.processes[1].command = vec!["sh".into(), "-c".into(), "x".repeat(300)];
+    s.signals[0].senders = [(777, ("a-sender-with-a-very-long-comm-name".to_string(), 1))]
+        .into_iter()
+        .collect();
+    let mut app = App::new(4);
+    app.on_snapshot(s);
+    for view in [View::Overview, View::Syscalls, View::Signals, View::Threads] {
+        show(&mut app, view);
+        let text = screen(&app, 80, 24);
+        for line in text.lines() {
+            // Quoted screen lines of 80 columns, never more (wrapping would push text
+            // onto the next line, cutting keeps each line whole).
+            assert!(line.chars().count() <= 82, "{line}");
+        }
+        insta::assert_snapshot!(format!("long_names_{}_80x24", name(view)), text);
+    }
+}
+
+#[test]
+fn target_exit_banner_and_pause_badge() {
+    let mut app = busy_app(8);
+    let mut s = snapshot_with(10 * SEC + SEC / 4);
+    s.target_exit = Some(ExitStatus::Signal(9));
+    app.on_snapshot(s);
+    app.set_target_exited("killed by SIGKILL after 10.25 s".into());
+    insta::assert_snapshot!("target_exited_80x24", screen(&app, 80, 24));
+    app.on_key(key(KeyCode::Char('p')));
+    let text = screen(&app, 80, 24);
+    assert!(
+        text.lines().next().is_some_and(|l| l.contains("PAUSED")),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_overlay_and_filter_prompt() {
+    let mut app = busy_app(8);
+    app.on_key(key(KeyCode::Char('?')));
+    insta::assert_snapshot!("help_80x24", screen(&app, 80, 24));
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('/')));
+    for c in "rea".chars() {
+        app.on_key(key(KeyCode::Char(c)));
+    }
+    let text = screen(&app, 80, 24);
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|l| l.contains("filter: rea")),
+        "{text}"
+    );
+    app.on_key(key(KeyCode::Enter));
+    insta::assert_snapshot!("filtered_syscalls_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut app = busy_app(8);
+    for view in View::ALL {
+        show(&mut app, view);
+        for (w, h) in [
+            (1, 1),
+            (20, 5),
+            (40, 12),
+            (79, 23),
+            (45, 30),
+            (200, 14),
+            (120, 60),
+        ] {
+            let _ = screen(&app, w, h);
+        }
+    }
+    let text = screen(&app, 30, 8);
+    assert!(text.contains("too small"), "{text}");
+}
