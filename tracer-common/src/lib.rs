@@ -89,6 +89,11 @@ pub struct KernelOffsets {
     /// THROTTLE_CFS_RQ: task_struct.se.cfs_rq -> cfs_rq.throttle_count.
     pub task_se_cfs_rq: u32,
     pub cfs_rq_throttle_count: u32,
+    /// task_struct.mm -> mm_struct.{arg_start, arg_end}: a new program's argv.
+    pub task_mm: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub _pad: u32,
 }
 
 /// Offsets for io_uring (0 when the kernel has no io_uring).
@@ -136,7 +141,7 @@ pub mod kind {
     pub const SYSCALL: u32 = 1;
     /// [`crate::ProcRecord`]: a new task (process or thread) of a target.
     pub const FORK: u32 = 2;
-    /// [`crate::ProcRecord`]: a target task called execve successfully.
+    /// [`crate::ExecRecord`]: a target task called execve successfully.
     pub const EXEC: u32 = 3;
     /// [`crate::ProcRecord`]: a target task exited.
     pub const EXIT: u32 = 4;
@@ -534,6 +539,26 @@ pub struct ProcRecord {
     pub comm: [u8; 16],
 }
 
+/// Bytes of argv an EXEC record carries (NUL-separated, as in /proc/PID/cmdline).
+pub const EXEC_ARGS_MAX: usize = 512;
+
+/// A target ran a new program. Its argv is read in the kernel at exec time, because a
+/// short-lived process is gone before /proc could be asked.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecRecord {
+    pub kind: u32,
+    pub pid: u32,
+    pub tgid: u32,
+    /// Bytes of `args` filled in.
+    pub args_len: u32,
+    pub ts_ns: u64,
+    /// The whole argv's length (more than args_len when it was cut).
+    pub args_total: u64,
+    pub comm: [u8; 16],
+    pub args: [u8; EXEC_ARGS_MAX],
+}
+
 /// A signal generated (by or for a target) or delivered (to a target thread).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -607,13 +632,14 @@ mod pod {
     unsafe impl aya::Pod for super::UringOpStats {}
     unsafe impl aya::Pod for super::EpollCtlRecord {}
     unsafe impl aya::Pod for super::UringOffsets {}
+    unsafe impl aya::Pod for super::ExecRecord {}
 }
 
 // Layout is the wire contract: any change must be deliberate.
 const _: () = assert!(core::mem::size_of::<SyscallStats>() == 64 + 8 * HIST_BUCKETS);
 const _: () = assert!(core::mem::size_of::<Inflight>() == 128);
 const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 128);
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 96);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 112);
 const _: () = assert!(core::mem::size_of::<ThreadStats>() == 24);
 const _: () = assert!(core::mem::size_of::<CauseKey>() == 16);
 const _: () = assert!(core::mem::size_of::<CauseStats>() == 24);
@@ -622,6 +648,7 @@ const _: () = assert!(core::mem::size_of::<UringOpStats>() == 32 + 8 * HIST_BUCK
 const _: () = assert!(core::mem::size_of::<UringCtx>() == 32);
 const _: () = assert!(core::mem::size_of::<EpollCtlRecord>() == 48);
 const _: () = assert!(core::mem::size_of::<UringOffsets>() == 16);
+const _: () = assert!(core::mem::size_of::<ExecRecord>() == 48 + EXEC_ARGS_MAX);
 const _: () = assert!(core::mem::size_of::<ProcRecord>() == 48);
 const _: () = assert!(core::mem::size_of::<SignalRecord>() == 72);
 const _: () = assert!(core::mem::size_of::<WaitRecord>() == 64);

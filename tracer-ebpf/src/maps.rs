@@ -73,6 +73,10 @@ pub static OFFSETS: KernelOffsets = KernelOffsets {
     task_throttled: 0,
     task_se_cfs_rq: 0,
     cfs_rq_throttle_count: 0,
+    task_mm: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+    _pad: 0,
 };
 
 /// One field of OFFSETS, read so that the load-time value is used.

@@ -3,12 +3,13 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
+        bpf_probe_read_user_buf,
     },
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
 use tracer_common::{
-    kind, ProcRecord, INFLIGHT_NR_NEW_TASK, THREAD_RUNQ, INFLIGHT_SLOTS, PROC_FLAG_GROUP_DEAD,
+    kind, ExecRecord, ProcRecord, EXEC_ARGS_MAX, INFLIGHT_NR_NEW_TASK, THREAD_RUNQ, INFLIGHT_SLOTS, PROC_FLAG_GROUP_DEAD,
     PROC_FLAG_PARENT_NOCLDWAIT, PROC_FLAG_PARENT_SIGCHLD_IGN, PROC_FLAG_THREAD,
 };
 
@@ -75,8 +76,39 @@ pub fn sched_process_exec(_ctx: RawTracePointContext) -> i32 {
     if !is_target(tgid) {
         return 0;
     }
-    emit(kind::EXEC, pid_tgid as u32, tgid, 0, 0, 0);
+    emit_exec(pid_tgid as u32, tgid);
     0
+}
+
+/// The EXEC record, with the new program's argv read from its memory.
+#[inline(always)]
+fn emit_exec(pid: u32, tgid: u32) {
+    let Some(mut entry) = EVENTS.reserve::<ExecRecord>(0) else {
+        lost_record();
+        return;
+    };
+    // SAFETY: bpf_get_current_task has no preconditions.
+    let task = unsafe { bpf_get_current_task() };
+    let mm = read_kernel_u64(task, off!(task_mm)).unwrap_or(0);
+    let start = read_kernel_u64(mm, off!(mm_arg_start)).unwrap_or(0);
+    let end = read_kernel_u64(mm, off!(mm_arg_end)).unwrap_or(0);
+    let total = end.saturating_sub(start);
+    let ptr = entry.as_mut_ptr();
+    // SAFETY: `ptr` is the reserved record, valid until submit; fields are written one by
+    // one, and argv goes straight into the record (it is too large for the BPF stack).
+    unsafe {
+        (*ptr).kind = kind::EXEC;
+        (*ptr).pid = pid;
+        (*ptr).tgid = tgid;
+        (*ptr).ts_ns = bpf_ktime_get_ns();
+        (*ptr).args_total = total;
+        (*ptr).comm = bpf_get_current_comm().unwrap_or([0; 16]);
+        let n = (total as usize).min(EXEC_ARGS_MAX);
+        let args = &mut (*ptr).args;
+        let ok = n > 0 && bpf_probe_read_user_buf(start as *const u8, &mut args[..n]).is_ok();
+        (*ptr).args_len = if ok { n as u32 } else { 0 };
+    }
+    entry.submit(0);
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]

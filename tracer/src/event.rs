@@ -3,7 +3,7 @@
 use std::mem::size_of;
 
 use tracer_common::{
-    kind, EpollCtlRecord, ProcRecord, SignalRecord, SyscallRecord, WaitRecord, PROC_FLAG_GROUP_DEAD,
+    kind, EpollCtlRecord, ExecRecord, ProcRecord, SignalRecord, SyscallRecord, WaitRecord, PROC_FLAG_GROUP_DEAD,
     PROC_FLAG_PARENT_NOCLDWAIT, PROC_FLAG_PARENT_SIGCHLD_IGN, PROC_FLAG_THREAD,
 };
 
@@ -15,7 +15,7 @@ pub enum Event {
     /// A task of a target was created (a thread, or a followed child process).
     Fork(ProcEvent),
     /// A target task replaced its program.
-    Exec(ProcEvent),
+    Exec(ExecEvent),
     /// A target task exited.
     Exit(ProcEvent),
     /// A child of a target exited (its whole thread group); `parent_tgid` is the target.
@@ -30,6 +30,42 @@ pub enum Event {
     EpollCtl(EpollCtlEvent),
     /// A target created an eventfd.
     Eventfd { tgid: u32, fd: u32 },
+}
+
+/// A target ran a new program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecEvent {
+    pub pid: u32,
+    pub tgid: u32,
+    pub ts_ns: u64,
+    pub comm: String,
+    /// argv as read in the kernel at exec time.
+    pub argv: Vec<String>,
+    /// argv was longer than the record holds: the last argument may be cut.
+    pub argv_truncated: bool,
+}
+
+impl ExecEvent {
+    /// An exec with argv unknown, from the lifecycle fields (tests build events so).
+    pub fn from_proc(p: &ProcEvent) -> ExecEvent {
+        ExecEvent { pid: p.pid, tgid: p.tgid, ts_ns: p.ts_ns, comm: p.comm.clone(), argv: Vec::new(), argv_truncated: false }
+    }
+
+    /// The lifecycle fields, as for the other process events.
+    pub fn as_proc(&self) -> ProcEvent {
+        ProcEvent {
+            pid: self.pid,
+            tgid: self.tgid,
+            parent_tgid: 0,
+            ts_ns: self.ts_ns,
+            exit_code: 0,
+            thread: false,
+            group_dead: false,
+            parent_ignores_sigchld: false,
+            parent_nocldwait: false,
+            comm: self.comm.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,7 +289,23 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 dev: r.dev,
             }))
         }
-        kind::FORK | kind::EXEC | kind::EXIT | kind::CHILD_EXIT => {
+        kind::EXEC => {
+            let r: ExecRecord = read(bytes, k)?;
+            let n = (r.args_len as usize).min(r.args.len());
+            Ok(Event::Exec(ExecEvent {
+                pid: r.pid,
+                tgid: r.tgid,
+                ts_ns: r.ts_ns,
+                comm: comm_str(&r.comm),
+                argv: r.args[..n]
+                    .split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect(),
+                argv_truncated: r.args_total > n as u64,
+            }))
+        }
+        kind::FORK | kind::EXIT | kind::CHILD_EXIT => {
             let r: ProcRecord = read(bytes, k)?;
             let ev = ProcEvent {
                 pid: r.pid,
@@ -269,7 +321,6 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
             };
             Ok(match k {
                 kind::FORK => Event::Fork(ev),
-                kind::EXEC => Event::Exec(ev),
                 kind::EXIT => Event::Exit(ev),
                 _ => Event::ChildExit(ev),
             })
@@ -419,7 +470,7 @@ mod tests {
     fn decodes_process_records() {
         let mut comm = [0u8; 16];
         comm[..6].copy_from_slice(b"worker");
-        for (k, want_thread) in [(kind::FORK, true), (kind::EXEC, false), (kind::EXIT, false), (kind::CHILD_EXIT, false)] {
+        for (k, want_thread) in [(kind::FORK, true), (kind::EXIT, false), (kind::CHILD_EXIT, false)] {
             let r = ProcRecord {
                 kind: k,
                 pid: 7,
@@ -433,7 +484,6 @@ mod tests {
             let ev = decode(&bytes_of(&r)).expect("valid record");
             let p = match (&ev, k) {
                 (Event::Fork(p), kind::FORK)
-                | (Event::Exec(p), kind::EXEC)
                 | (Event::Exit(p), kind::EXIT)
                 | (Event::ChildExit(p), kind::CHILD_EXIT) => p,
                 _ => panic!("kind {k} decoded as {ev:?}"),
@@ -503,6 +553,21 @@ mod tests {
         assert_eq!(w4.reaped(), Some(99));
         let w4none = WaitEvent { nr: tracer_common::NR_WAIT4, ret: 0, ..e };
         assert_eq!(w4none.reaped(), None);
+    }
+
+    #[test]
+    fn exec_records_carry_argv() {
+        let mut args = [0u8; tracer_common::EXEC_ARGS_MAX];
+        let argv = b"/bin/sh\0-c\0exit 3\0";
+        args[..argv.len()].copy_from_slice(argv);
+        let r = ExecRecord { kind: kind::EXEC, pid: 5, tgid: 5, args_len: argv.len() as u32, ts_ns: 1, args_total: argv.len() as u64, comm: *b"sh\0\0\0\0\0\0\0\0\0\0\0\0\0\0", args };
+        let Ok(Event::Exec(e)) = decode(&bytes_of(&r)) else { panic!("not an exec") };
+        assert_eq!(e.argv, ["/bin/sh", "-c", "exit 3"]);
+        assert!(!e.argv_truncated);
+        assert_eq!(e.comm, "sh");
+        let long = ExecRecord { args_total: 10_000, args_len: 512, ..r };
+        let Ok(Event::Exec(e)) = decode(&bytes_of(&long)) else { panic!("not an exec") };
+        assert!(e.argv_truncated);
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The `gotrace` binary: command line -> run -> exit code.
 use std::process::ExitCode;
 
-use tracer::cli::{self, ParseOutcome};
+use tracer::cli::{self, Invocation, ParseOutcome};
 
 fn main() -> ExitCode {
-    let cfg = match cli::parse() {
-        Ok(cfg) => cfg,
+    let invocation = match cli::parse() {
+        Ok(i) => i,
         Err(ParseOutcome::Clap(e)) => {
             if !e.use_stderr() {
                 // --help, --version
@@ -14,9 +14,7 @@ fn main() -> ExitCode {
             }
             // One line, not clap's usage block.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("gotrace: {first} (see gotrace --help)");
+            eprintln!("gotrace: {} (see gotrace --help)", first_line(&rendered));
             return ExitCode::from(2);
         }
         Err(ParseOutcome::Usage(e)) => {
@@ -24,7 +22,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match tracer::run(cfg) {
+    let result = match invocation {
+        Invocation::Trace(cfg) => tracer::run(cfg),
+        // Reads files only: no root, no preflight.
+        Invocation::Report(r) => tracer::export::report::run(&r),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             if e.chain().any(|c| {
@@ -36,6 +39,18 @@ fn main() -> ExitCode {
             eprintln!("gotrace: {}", without_os_error_codes(&format!("{e:#}")));
             ExitCode::from(1)
         }
+    }
+}
+
+/// clap's message in one line: "the following required arguments were not provided:"
+/// is followed by the arguments on the next line.
+fn first_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    match (first.strip_suffix(':'), lines.next()) {
+        (Some(head), Some(what)) if !what.starts_with("Usage:") => format!("{head}: {what}"),
+        _ => first.to_string(),
     }
 }
 

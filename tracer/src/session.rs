@@ -112,6 +112,10 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     probe::preflight()?;
     let (prepared, mut info) = prepare(&cfg)?;
     let mut json = open_json(&cfg)?;
+    let mut perfetto = match &cfg.perfetto {
+        Some(p) => Some(export::perfetto::open(p, cfg.force)?),
+        None => None,
+    };
 
     let mut probe = Probe::load(&ProbeOptions {
         slow_ns: cfg.slow_ns,
@@ -221,6 +225,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         json: json.as_mut(),
         json_error: &mut json_error,
         log: dash.as_ref().map(|_| Vec::new()),
+        perfetto: perfetto.as_mut(),
     };
     let mut target_done = false;
     let reason = loop {
@@ -240,6 +245,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 events.drain(|b| sink.record(b));
                 check_pipes(sink.analyzer);
                 refresh(&probe, sink.analyzer, &mut watch)?;
+                if let Some(p) = sink.perfetto.as_deref_mut() {
+                    p.on_refresh(sink.analyzer, context::monotonic_ns());
+                }
                 if let Some(pid) = launched_pid {
                     if let Some(status) = launch::reap(pid) {
                         sink.analyzer.on_target_exit(ExitStatus::from_wait_status(status as u32));
@@ -281,6 +289,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 if !target_done {
                     check_pipes(sink.analyzer);
                     refresh(&probe, sink.analyzer, &mut watch)?;
+                if let Some(p) = sink.perfetto.as_deref_mut() {
+                    p.on_refresh(sink.analyzer, context::monotonic_ns());
+                }
                 }
                 if let Some(d) = dash.as_mut() {
                     d.take_log(&mut sink);
@@ -295,6 +306,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         events.drain(|b| sink.record(b));
         check_pipes(sink.analyzer);
         refresh(&probe, sink.analyzer, &mut watch)?;
+                if let Some(p) = sink.perfetto.as_deref_mut() {
+                    p.on_refresh(sink.analyzer, context::monotonic_ns());
+                }
     }
     let end_ns = context::monotonic_ns();
     drop(events);
@@ -335,6 +349,10 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             json_error.get_or_insert(e);
         }
     }
+    let mut perfetto_error = None;
+    if let (Some(p), Line::Header(h), Line::Summary(s)) = (perfetto, &header, &summary_line) {
+        perfetto_error = p.finish(h, s).err();
+    }
     if let Some(pid) = launched_pid {
         if reason != StopReason::TargetExited && !target_done {
             stop_launched(pid, &pidfd).await;
@@ -347,6 +365,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         bail!("writing {path} failed: {}", launch::strip_os_error(&e));
+    }
+    if let (Some(e), Some(path)) = (perfetto_error, &cfg.perfetto) {
+        bail!("writing {} failed: {}", path.display(), launch::strip_os_error(&e));
     }
     Ok(match (launched_pid, snapshot.target_exit) {
         (Some(_), Some(ExitStatus::Code(c))) => ExitCode::from(c.clamp(0, 255) as u8),
@@ -506,6 +527,7 @@ struct Sink<'a> {
     json_error: &'a mut Option<std::io::Error>,
     /// Notable events for the dashboard's log, when there is a dashboard.
     log: Option<Vec<tui::LogEntry>>,
+    perfetto: Option<&'a mut export::perfetto::PerfettoWriter>,
 }
 
 impl Sink<'_> {
@@ -520,8 +542,13 @@ impl Sink<'_> {
         let start = self.analyzer.start_ns();
         let mut command = None;
         if let Event::Exec(p) = &ev {
-            // Read now, while the process is surely still there to be read.
-            let argv = target::read_cmdline(p.tgid);
+            // The kernel read argv at exec time; /proc only when it had to cut it (the
+            // process may be gone by now: short-lived children often are).
+            let argv = if p.argv_truncated {
+                Some(target::read_cmdline(p.tgid)).filter(|a| !a.is_empty()).unwrap_or_else(|| p.argv.clone())
+            } else {
+                p.argv.clone()
+            };
             command = (!argv.is_empty()).then(|| argv.clone());
             self.analyzer.on_command(p.tgid, argv);
             if p.tgid == self.analyzer.target().pid {
@@ -530,24 +557,23 @@ impl Sink<'_> {
             }
         }
         self.analyzer.on_event(&ev);
+        let cause = match &ev {
+            Event::Syscall(s) if s.blocked_ns > 0 => Some(self.analyzer.cause_of(s.class, s.dev).to_string()),
+            _ => None,
+        };
+        if let Some(p) = self.perfetto.as_deref_mut() {
+            p.on_event(&ev, start, cause.as_deref());
+        }
         let line = match &ev {
-            Event::Syscall(s) => {
-                let cause = (s.blocked_ns > 0).then(|| self.analyzer.cause_of(s.class, s.dev).to_string());
-                Some(ndjson::syscall_line(s, start, cause))
-            }
+            Event::Syscall(s) => Some(ndjson::syscall_line(s, start, cause)),
             Event::SignalGenerate(s) | Event::SignalDeliver(s) => ndjson::signal_line(s, start),
             Event::ChildExit(p) => Some(ndjson::child_exit_line(p, start)),
             Event::Wait(w) => ndjson::child_reaped_line(w, start),
             Event::Fork(p) if !p.thread => {
                 Some(ndjson::process_line(ProcessEventKind::Fork, p, start, None))
             }
-            Event::Exec(p) => Some(ndjson::process_line(
-                ProcessEventKind::Exec,
-                p,
-                start,
-                command,
-            )),
-            Event::Exit(p) if !p.thread => {
+            Event::Exec(p) => Some(ndjson::process_line(ProcessEventKind::Exec, &p.as_proc(), start, command)),
+            Event::Exit(p) if p.group_dead => {
                 Some(ndjson::process_line(ProcessEventKind::Exit, p, start, None))
             }
             _ => None,

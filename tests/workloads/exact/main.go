@@ -49,14 +49,25 @@ func main() {
 	}
 	wg.Wait()
 
-	ts := syscall.Timespec{Sec: int64(*sleepMs / 1000), Nsec: int64(*sleepMs%1000) * 1e6}
+	retries := 0
 	for i := 0; i < *sleeps; i++ {
-		// clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL); the runtime's own sleeps use
-		// nanosleep and futex, never this.
-		_, _, errno := syscall.Syscall6(syscall.SYS_CLOCK_NANOSLEEP, 1, 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-		if errno != 0 {
-			fmt.Fprintln(os.Stderr, "clock_nanosleep:", errno)
-			os.Exit(1)
+		// clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &rem); the runtime's own sleeps use
+		// nanosleep and futex, never this. A signal (the runtime's SIGURG preemption)
+		// can interrupt it: sleep the rest, and report the extra calls.
+		ts := syscall.Timespec{Sec: int64(*sleepMs / 1000), Nsec: int64(*sleepMs%1000) * 1e6}
+		for {
+			var rem syscall.Timespec
+			_, _, errno := syscall.Syscall6(syscall.SYS_CLOCK_NANOSLEEP, 1, 0, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&rem)), 0, 0)
+			if errno == syscall.EINTR {
+				retries++
+				ts = rem
+				continue
+			}
+			if errno != 0 {
+				fmt.Fprintln(os.Stderr, "clock_nanosleep:", errno)
+				os.Exit(1)
+			}
+			break
 		}
 	}
 
@@ -69,7 +80,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	fmt.Println("done")
+	fmt.Printf("done sleep-retries=%d\n", retries)
 	if *linger {
 		for {
 			time.Sleep(time.Hour)

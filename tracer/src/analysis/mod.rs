@@ -436,7 +436,7 @@ impl Analyzer {
         );
     }
 
-    fn on_exec(&mut self, p: &ProcEvent) {
+    fn on_exec(&mut self, p: &crate::event::ExecEvent) {
         let proc = self.process_entry(p.tgid, &p.comm);
         proc.execs += 1;
         proc.comm = p.comm.clone();
@@ -892,7 +892,14 @@ mod tests {
         };
         a.on_event(&Event::Fork(p(101, 100, 100, true, 0)));
         a.on_event(&Event::Fork(p(200, 200, 100, false, 0)));
-        a.on_event(&Event::Exec(p(200, 200, 0, false, 0)));
+        a.on_event(&Event::Exec(crate::event::ExecEvent {
+            pid: 200,
+            tgid: 200,
+            ts_ns: 7,
+            comm: "app".into(),
+            argv: vec!["ls".into()],
+            argv_truncated: false,
+        }));
         a.on_command(200, vec!["ls".into(), "-l".into()]);
         a.on_event(&Event::Exit(p(200, 200, 0, false, 2 << 8)));
         assert!(!a.target_exited());

@@ -1,5 +1,7 @@
 //! What gotrace writes: the text summary, NDJSON, and the shared formatting helpers.
 pub mod ndjson;
+pub mod perfetto;
+pub mod report;
 pub mod schema;
 pub mod text;
 

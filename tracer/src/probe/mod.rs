@@ -187,6 +187,9 @@ fn kernel_offsets() -> Result<KernelOffsets> {
         task_fs: off("task_struct", "fs")?,
         fs_pwd_dentry: off("fs_struct", "pwd.dentry")?,
         dentry_sb: off("dentry", "d_sb")?,
+        task_mm: off("task_struct", "mm")?,
+        mm_arg_start: off("mm_struct", "arg_start")?,
+        mm_arg_end: off("mm_struct", "arg_end")?,
         ..Default::default()
     };
     if let Ok(t) = btf.member_offset("task_struct", "throttled") {
