@@ -1,9 +1,2127 @@
-//! `cargo xtask bench`.
-use anyhow::{bail, Result};
+//! `cargo xtask bench`: gotrace's overhead, measured side by side with its peers on one
+//! machine, in one go: every configuration once per repetition, in a rotated order, and
+//! medians with their spread (docs/benchmarks.md).
+//!
+//! - Workload S (tests/workloads/bench_syscalls): goroutines issuing getppid with
+//!   RawSyscall; it reports its own ns per syscall. Run untraced, under gotrace, with the
+//!   floor attached (empty raw_tp programs on sys_enter/sys_exit: the hooks' own cost),
+//!   untraced while gotrace traces another process, and under bpftrace, perf trace, strace.
+//! - Workload H (tests/workloads/bench_http): a net/http server on loopback under a fixed
+//!   load from an untraced client process; untraced, floor, gotrace attached with --pid.
+//! - Streaming: paced S under `gotrace --slow 0` at doubling rates until records are lost.
+//!
+//! Output: a table on stdout, target/bench/bench.json, and (full runs) docs/benchmarks.md.
+use std::{
+    collections::BTreeMap,
+    ffi::OsString,
+    fmt::Write as _,
+    fs,
+    io::{self, BufRead as _, BufReader, Read, Seek as _, SeekFrom},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::mpsc,
+    thread::{self, JoinHandle},
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::{build_release, build_workload, cargo, root, setup, step, works, SetupNeeds};
 
 #[derive(clap::Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Repetitions of every configuration, interleaved in a rotated order
+    /// [default: 5; 1 with --quick]
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Smoke test: 1 repetition, smaller N, shorter H and streaming steps; leaves
+    /// docs/benchmarks.md alone unless --write-doc.
+    #[arg(long)]
+    quick: bool,
+    /// Rewrite docs/benchmarks.md even with --quick or --only.
+    #[arg(long)]
+    write_doc: bool,
+    /// Measure only these parts (repeatable or comma-separated): s = workload S with its
+    /// peers and the not-traced process, h = workload H, stream = the --slow 0 rate sweep.
+    #[arg(long, value_enum, value_delimiter = ',', ignore_case = true)]
+    only: Vec<Part>,
+    /// Before each run, wait up to SECS for others' eBPF tracing programs (another gotrace,
+    /// a test run) to be detached; runs that start with them anyway are flagged
+    /// [default: 10; 0 with --quick]
+    #[arg(long, value_name = "SECS")]
+    settle: Option<f64>,
+}
 
-pub fn run(_args: &BenchArgs) -> Result<()> {
-    bail!("bench: not written yet")
+#[derive(clap::ValueEnum, Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+enum Part {
+    S,
+    H,
+    Stream,
+}
+
+/// Sizes and durations of one bench run.
+#[derive(Serialize, Debug, Clone)]
+struct Plan {
+    reps: usize,
+    quick: bool,
+    parts: Vec<Part>,
+    goroutines: u32,
+    /// getppid calls per goroutine in workload S.
+    s_calls: u64,
+    /// ... under perf trace and strace, which are two orders of magnitude slower.
+    peer_calls: u64,
+    http_conns: u32,
+    http_secs: f64,
+    http_warmup_secs: f64,
+    stream_secs: f64,
+    stream_start_rate: f64,
+    stream_max_steps: u32,
+    /// Before each run, how long to wait (s) for others' tracing programs to go.
+    settle_secs: f64,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs) -> Result<Plan> {
+        let reps = args.reps.unwrap_or(if args.quick { 1 } else { 5 });
+        if reps == 0 {
+            bail!("--reps must be at least 1");
+        }
+        let parts = if args.only.is_empty() {
+            vec![Part::S, Part::H, Part::Stream]
+        } else {
+            args.only.clone()
+        };
+        let q = args.quick;
+        let settle = args.settle.unwrap_or(if q { 0.0 } else { 10.0 });
+        if !(0.0..=3600.0).contains(&settle) {
+            bail!("--settle must be between 0 and 3600 seconds");
+        }
+        Ok(Plan {
+            reps,
+            quick: q,
+            parts,
+            goroutines: 2,
+            s_calls: if q { 200_000 } else { 1_000_000 },
+            peer_calls: if q { 10_000 } else { 50_000 },
+            http_conns: 16,
+            http_secs: if q { 1.0 } else { 3.0 },
+            http_warmup_secs: if q { 0.2 } else { 0.5 },
+            stream_secs: if q { 0.5 } else { 2.0 },
+            stream_start_rate: 100_000.0,
+            stream_max_steps: 10,
+            settle_secs: settle,
+        })
+    }
+
+    fn wants(&self, part: Part) -> bool {
+        self.parts.contains(&part)
+    }
+
+    /// Each full run rewrites the doc; partial and quick runs only when asked.
+    fn writes_doc(&self, args: &BenchArgs) -> bool {
+        args.write_doc || (!self.quick && args.only.is_empty())
+    }
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let plan = Plan::new(args)?;
+    if !crate::is_root() {
+        bail!("the bench loads eBPF programs and mounts tracefs: run it as root (sudo cargo xtask bench)");
+    }
+    become_subreaper();
+    let tools = prepare(&plan)?;
+    let mut obs = Observations::default();
+    if plan.wants(Part::S) {
+        measure_s(&tools, &plan, &mut obs)?;
+    }
+    if plan.wants(Part::H) {
+        measure_h(&tools, &plan, &mut obs)?;
+    }
+    if plan.wants(Part::Stream) {
+        obs.stream = Some(measure_stream(&tools, &plan, &mut obs)?);
+    }
+    let report = Report::new(&plan, machine(), obs);
+    let table = render(&report);
+    println!("{table}");
+
+    let dir = root().join("target/bench");
+    let json = dir.join("bench.json");
+    let text = serde_json::to_string_pretty(&report).context("serialize the bench report")?;
+    fs::write(&json, text + "\n").with_context(|| format!("write {}", json.display()))?;
+    eprintln!("xtask: bench results in {}", json.display());
+    if plan.writes_doc(args) {
+        let doc = root().join("docs/benchmarks.md");
+        fs::write(&doc, render_doc(&report, &table))
+            .with_context(|| format!("write {}", doc.display()))?;
+        eprintln!("xtask: rewrote {}", doc.display());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Preparation: packages, builds, tracefs, peers.
+
+/// What the measurements run.
+struct Tools {
+    gotrace: PathBuf,
+    floor: PathBuf,
+    s: PathBuf,
+    h: PathBuf,
+    /// target/bench/tmp: NDJSON traces and peers' output files.
+    scratch: PathBuf,
+    /// Why a peer is not there, when installing the peers failed.
+    install_error: Option<String>,
+}
+
+/// The peers and the Debian packages they come from.
+const PEER_PACKAGES: [(&str, &str); 3] = [
+    ("bpftrace", "bpftrace"),
+    ("perf", "linux-perf"),
+    ("strace", "strace"),
+];
+
+/// bpftool tells whether others' tracing programs are loaded during a run.
+const BPFTOOL: (&str, &str) = ("bpftool", "bpftool");
+
+fn prepare(plan: &Plan) -> Result<Tools> {
+    let needs = SetupNeeds {
+        debian: if plan.wants(Part::S) {
+            [&PEER_PACKAGES[..], &[BPFTOOL]].concat()
+        } else {
+            vec![BPFTOOL]
+        },
+    };
+    // Missing peers are reported in the table, not fatal: retry without them.
+    let (envs, install_error) = match setup(&needs) {
+        Ok(envs) => (envs, None),
+        Err(e) => {
+            eprintln!("xtask: installing the peers failed: {e:#}");
+            (setup(&SetupNeeds::default())?, Some(format!("{e:#}")))
+        }
+    };
+    let gotrace = build_release()?;
+    step("building the bench's floor helper (bench-floor)");
+    crate::run(
+        cargo()
+            .current_dir(root())
+            .args(["build", "--release", "-p", "xtask", "--features", "floor"])
+            .args(["--bin", "bench-floor"])
+            .envs(envs),
+    )?;
+    step("building the bench workloads (bench_syscalls, bench_http)");
+    let s = build_workload("bench_syscalls")?;
+    let h = build_workload("bench_http")?;
+    let scratch = root().join("target/bench/tmp");
+    fs::create_dir_all(&scratch).with_context(|| format!("create {}", scratch.display()))?;
+    if plan.wants(Part::S) {
+        // bpftrace and perf trace need it; if it cannot be mounted, their checks say why.
+        if let Err(e) = ensure_mounted("tracefs", "/sys/kernel/tracing") {
+            eprintln!("xtask: bench: {e:#}");
+        }
+    }
+    Ok(Tools {
+        gotrace,
+        floor: root().join("target/release/bench-floor"),
+        s,
+        h,
+        scratch,
+        install_error,
+    })
+}
+
+/// Mounts `fstype` at `path` unless /proc/mounts already has it there. Returns whether
+/// it mounted it.
+fn ensure_mounted(fstype: &str, path: &str) -> Result<bool> {
+    let mounts = fs::read_to_string("/proc/mounts").context("read /proc/mounts")?;
+    let present = mounts.lines().any(|l| {
+        let mut f = l.split_whitespace().skip(1);
+        f.next() == Some(path) && f.next() == Some(fstype)
+    });
+    if present {
+        return Ok(false);
+    }
+    step(&format!("mounting {fstype} at {path} (the peers need it)"));
+    crate::run(Command::new("mount").args(["-t", fstype, "nodev", path]))?;
+    Ok(true)
+}
+
+/// Whether a peer can run here: Err(reason) when it cannot. A tiny run of the peer's
+/// S configuration is the test; perf gets debugfs mounted and a second try.
+fn peer_check(tools: &Tools, plan: &Plan, config: SConfig) -> Result<(), String> {
+    let Some(program) = config.program() else {
+        return Ok(());
+    };
+    if works("sh", &["-c", &format!("command -v {program}")]).is_none() {
+        return Err(match &tools.install_error {
+            Some(e) => format!("{program} not installed ({e})"),
+            None => format!("{program} not installed"),
+        });
+    }
+    let attempt = || run_s(tools, plan, config, 1_000).map(|_| ());
+    match attempt() {
+        Ok(()) => Ok(()),
+        Err(e) if config == SConfig::PerfTrace => {
+            match ensure_mounted("debugfs", "/sys/kernel/debug") {
+                Ok(true) => attempt().map_err(|e| format!("{e:#}")),
+                Ok(false) => Err(format!("{e:#}")),
+                Err(m) => Err(format!("{e:#}; mounting debugfs: {m:#}")),
+            }
+        }
+        Err(e) => Err(format!("{e:#}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Workload S.
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+enum SConfig {
+    Untraced,
+    Floor,
+    Gotrace,
+    GotraceOther,
+    Bpftrace,
+    PerfTrace,
+    Strace,
+}
+
+const S_CONFIGS: [SConfig; 7] = [
+    SConfig::Untraced,
+    SConfig::Floor,
+    SConfig::Gotrace,
+    SConfig::GotraceOther,
+    SConfig::Bpftrace,
+    SConfig::PerfTrace,
+    SConfig::Strace,
+];
+
+/// bpftrace doing what gotrace's summary does: per-syscall counts and latency histograms
+/// for the target (`-c` sets cpid).
+const BPFTRACE_SCRIPT: &str =
+    "tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @start[tid] = nsecs; } \
+tracepoint:raw_syscalls:sys_exit /pid == cpid && @start[tid]/ { @calls[args->id] = count(); \
+@lat[args->id] = hist(nsecs - @start[tid]); delete(@start[tid]); }";
+
+impl SConfig {
+    fn label(self) -> &'static str {
+        match self {
+            SConfig::Untraced => "untraced",
+            SConfig::Floor => "floor (empty raw_tp enter+exit)",
+            SConfig::Gotrace => "gotrace (summary, defaults)",
+            SConfig::GotraceOther => "untraced, gotrace tracing another",
+            SConfig::Bpftrace => "bpftrace (count + hist)",
+            SConfig::PerfTrace => "perf trace -s",
+            SConfig::Strace => "strace -f -c",
+        }
+    }
+
+    /// The peer's program, for peers.
+    fn program(self) -> Option<&'static str> {
+        match self {
+            SConfig::Bpftrace => Some("bpftrace"),
+            SConfig::PerfTrace => Some("perf"),
+            SConfig::Strace => Some("strace"),
+            _ => None,
+        }
+    }
+
+    /// Calls per goroutine: perf trace and strace get fewer (the per-call figure does not
+    /// depend on it).
+    fn calls(self, plan: &Plan) -> u64 {
+        match self {
+            SConfig::PerfTrace | SConfig::Strace => plan.peer_calls,
+            _ => plan.s_calls,
+        }
+    }
+}
+
+/// The argv of workload S; paced at `rate` calls/s (all goroutines) when given.
+fn s_argv(tools: &Tools, plan: &Plan, calls: u64, rate: Option<f64>) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec![
+        tools.s.clone().into(),
+        "-n".into(),
+        calls.to_string().into(),
+        "-goroutines".into(),
+        plan.goroutines.to_string().into(),
+    ];
+    if let Some(r) = rate {
+        argv.extend(["-rate".into(), format!("{r:.0}").into()]);
+    }
+    argv
+}
+
+/// One run of workload S under `config`: its ns per syscall, and gotrace's own figures
+/// when gotrace ran.
+fn run_s(
+    tools: &Tools,
+    plan: &Plan,
+    config: SConfig,
+    calls: u64,
+) -> Result<(f64, Option<GotraceRun>)> {
+    let argv = s_argv(tools, plan, calls, None);
+    let ns = |out: &str| Kv::find(out, "ns_per_syscall")?.get("ns_per_syscall");
+    let plain = |cmd: &mut Command| -> Result<(f64, Option<GotraceRun>)> {
+        Ok((ns(&output(cmd, RUN_TIMEOUT)?)?, None))
+    };
+    match config {
+        SConfig::Untraced => plain(&mut command(&argv)),
+        SConfig::Floor => {
+            let _floor = FloorGuard::attach(&tools.floor)?;
+            plain(&mut command(&argv))
+        }
+        SConfig::Gotrace => {
+            let json = tools.scratch.join("s.ndjson");
+            let (out, g) = gotrace_launch(tools, &[], &json, &argv)?;
+            Ok((ns(&out)?, Some(g)))
+        }
+        SConfig::GotraceOther => {
+            let sleeper = Running::spawn(Command::new("sleep").arg("100000").stdin(Stdio::null()))?;
+            let json = tools.scratch.join("other.ndjson");
+            let (out, g) = gotrace_attached(tools, sleeper.pid(), &json, || {
+                output(&mut command(&argv), RUN_TIMEOUT)
+            })?;
+            Ok((ns(&out)?, Some(g)))
+        }
+        SConfig::Bpftrace => {
+            let line = command_line(&argv)?;
+            plain(&mut peer(
+                "bpftrace",
+                &["-e", BPFTRACE_SCRIPT, "-c", &line],
+                None,
+            ))
+        }
+        SConfig::PerfTrace => plain(&mut peer(
+            "perf",
+            &["trace", "-s", "-o"],
+            Some((&tools.scratch.join("perf-trace.txt"), &argv)),
+        )),
+        SConfig::Strace => plain(&mut peer(
+            "strace",
+            &["-f", "-c", "-o"],
+            Some((&tools.scratch.join("strace.txt"), &argv)),
+        )),
+    }
+}
+
+/// A peer's command line: `program args [FILE -- argv]`.
+fn peer(program: &str, args: &[&str], file_then_argv: Option<(&Path, &[OsString])>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null());
+    if let Some((file, argv)) = file_then_argv {
+        cmd.arg(file).arg("--").args(argv);
+    }
+    cmd
+}
+
+/// Every S configuration once per repetition, in a rotated order.
+fn measure_s(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()> {
+    let mut configs = Vec::new();
+    for config in S_CONFIGS {
+        match peer_check(tools, plan, config) {
+            Ok(()) => configs.push(config),
+            Err(reason) => {
+                eprintln!("xtask: bench: {} cannot run: {reason}", config.label());
+                obs.s_notes.insert(config, format!("cannot run: {reason}"));
+            }
+        }
+    }
+    for rep in 0..plan.reps {
+        for config in rotated(&configs, rep) {
+            let calls = config.calls(plan);
+            let watch = obs.before_run(plan);
+            match run_s(tools, plan, config, calls) {
+                Ok((ns, g)) => {
+                    progress(
+                        plan,
+                        rep,
+                        "S",
+                        config.label(),
+                        &format!("{ns:.1} ns/syscall"),
+                    );
+                    obs.after_run(watch, Part::S, config.label());
+                    obs.s.entry(config).or_default().push(ns);
+                    if let Some(g) = g {
+                        let role = if config == SConfig::Gotrace {
+                            Role::Traced
+                        } else {
+                            Role::Other
+                        };
+                        obs.gotrace.push((role, g));
+                    }
+                }
+                // A peer failing once is reported; gotrace or the baseline failing is fatal.
+                Err(e) if config.program().is_some() => {
+                    eprintln!("xtask: bench: {} failed: {e:#}", config.label());
+                    obs.s_notes
+                        .insert(config, format!("failed in rep {}: {e:#}", rep + 1));
+                }
+                Err(e) => return Err(e.context(format!("workload S, {}", config.label()))),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn rotated<T: Copy>(items: &[T], rep: usize) -> Vec<T> {
+    let mut v = items.to_vec();
+    if !v.is_empty() {
+        let k = rep % v.len();
+        v.rotate_left(k);
+    }
+    v
+}
+
+fn progress(plan: &Plan, rep: usize, part: &str, label: &str, value: &str) {
+    eprintln!(
+        "xtask: bench rep {}/{} {part} {label:<36} {value}",
+        rep + 1,
+        plan.reps
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Workload H.
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+enum HConfig {
+    Untraced,
+    Floor,
+    Gotrace,
+}
+
+const H_CONFIGS: [HConfig; 3] = [HConfig::Untraced, HConfig::Floor, HConfig::Gotrace];
+
+impl HConfig {
+    fn label(self) -> &'static str {
+        match self {
+            HConfig::Untraced => "untraced",
+            HConfig::Floor => "floor (empty raw_tp enter+exit)",
+            HConfig::Gotrace => "gotrace --pid (summary, defaults)",
+        }
+    }
+}
+
+/// What the client reported.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct HRun {
+    rps: f64,
+    p99_us: f64,
+    /// Requests that failed (not counted in rps).
+    errors: f64,
+}
+
+/// One run of workload H: a fresh server, the client's fixed load against it.
+fn run_h(tools: &Tools, plan: &Plan, config: HConfig) -> Result<(HRun, Option<GotraceRun>)> {
+    let mut server = Running::spawn(
+        Command::new(&tools.h)
+            .args(["-mode", "server", "-addr", "127.0.0.1:0"])
+            .stdin(Stdio::null()),
+    )?;
+    let (_, line) = server.wait_line("listening=", Duration::from_secs(10))?;
+    let addr = line.trim().trim_start_matches("listening=").to_string();
+    let client = || -> Result<HRun> {
+        let ms = |s: f64| format!("{}ms", (s * 1000.0).round() as u64);
+        let out = output(
+            Command::new(&tools.h)
+                .args(["-mode", "client", "-url", &format!("http://{addr}/")])
+                .args(["-c", &plan.http_conns.to_string()])
+                .args(["-duration", &ms(plan.http_secs)])
+                .args(["-warmup", &ms(plan.http_warmup_secs)])
+                .stdin(Stdio::null()),
+            RUN_TIMEOUT,
+        )?;
+        let kv = Kv::find(&out, "rps")?;
+        Ok(HRun {
+            rps: kv.get("rps")?,
+            p99_us: kv.get("p99_us")?,
+            errors: kv.get("errors")?,
+        })
+    };
+    match config {
+        HConfig::Untraced => Ok((client()?, None)),
+        HConfig::Floor => {
+            let _floor = FloorGuard::attach(&tools.floor)?;
+            Ok((client()?, None))
+        }
+        HConfig::Gotrace => {
+            let json = tools.scratch.join("h.ndjson");
+            let (h, g) = gotrace_attached(tools, server.pid(), &json, client)?;
+            Ok((h, Some(g)))
+        }
+    }
+}
+
+fn measure_h(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()> {
+    for rep in 0..plan.reps {
+        for config in rotated(&H_CONFIGS, rep) {
+            let watch = obs.before_run(plan);
+            let (h, g) = run_h(tools, plan, config)
+                .with_context(|| format!("workload H, {}", config.label()))?;
+            progress(
+                plan,
+                rep,
+                "H",
+                config.label(),
+                &format!(
+                    "{:.0} req/s, p99 {:.0} µs, {} errors",
+                    h.rps, h.p99_us, h.errors
+                ),
+            );
+            obs.after_run(watch, Part::H, config.label());
+            obs.h.entry(config).or_default().push(h);
+            if let Some(g) = g {
+                obs.gotrace.push((Role::Traced, g));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Streaming: every syscall through the ring buffer (--slow 0).
+
+#[derive(Serialize, Debug, Clone)]
+struct StreamStep {
+    /// Calls/s asked of the workload (all goroutines).
+    target_rate: f64,
+    /// Calls/s the workload reached.
+    workload_rate: f64,
+    /// Records gotrace consumed (summary.slow_calls).
+    records: u64,
+    duration_ns: u64,
+    /// records / duration.
+    records_per_s: f64,
+    lost_records: u64,
+    /// 2 when the first attempt lost records and the step was run again (this is the
+    /// second): one loss can be a moment of contention.
+    attempts: u32,
+}
+
+#[derive(Serialize, Debug, Clone)]
+struct Stream {
+    secs_per_step: f64,
+    steps: Vec<StreamStep>,
+    /// The highest records/s of a step with no loss.
+    best_zero_loss_per_s: Option<f64>,
+    /// The first step that lost records.
+    loss_began: Option<StreamStep>,
+    /// Why the sweep stopped.
+    stopped: String,
+}
+
+fn stream_step(tools: &Tools, plan: &Plan, rate: f64) -> Result<(StreamStep, GotraceRun)> {
+    let calls = (rate * plan.stream_secs / f64::from(plan.goroutines)).ceil() as u64;
+    let argv = s_argv(tools, plan, calls.max(1), Some(rate));
+    let json = tools.scratch.join("stream.ndjson");
+    let (out, g) = gotrace_launch(tools, &["--slow", "0"], &json, &argv)?;
+    let workload_rate = Kv::find(&out, "rate")?.get("rate")?;
+    let step = StreamStep {
+        target_rate: rate,
+        workload_rate,
+        records: g.summary.slow_calls,
+        duration_ns: g.summary.duration_ns,
+        records_per_s: g.summary.slow_calls as f64 / (g.summary.duration_ns.max(1) as f64 / 1e9),
+        lost_records: g.summary.lost_records,
+        attempts: 1,
+    };
+    Ok((step, g))
+}
+
+/// One rate of the sweep; run again once if it lost records.
+fn stream_rate(
+    tools: &Tools,
+    plan: &Plan,
+    obs: &mut Observations,
+    rate: f64,
+) -> Result<StreamStep> {
+    let mut attempt = 1;
+    loop {
+        let watch = obs.before_run(plan);
+        let (mut s, g) = stream_step(tools, plan, rate)
+            .with_context(|| format!("streaming at {}", fmt_rate(rate)))?;
+        eprintln!(
+            "xtask: bench stream {:>10} asked: workload {:>10}, {:>10} records/s, {} lost",
+            fmt_rate(rate),
+            fmt_rate(s.workload_rate),
+            fmt_rate(s.records_per_s),
+            s.lost_records
+        );
+        obs.after_run(watch, Part::Stream, "paced S, --slow 0");
+        obs.gotrace.push((Role::Streaming, g));
+        s.attempts = attempt;
+        if s.lost_records == 0 || attempt == 2 {
+            return Ok(s);
+        }
+        attempt += 1;
+    }
+}
+
+/// Paced S at doubling rates until records are lost (twice in a row) or the workload
+/// cannot go faster.
+fn measure_stream(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<Stream> {
+    let mut steps = Vec::new();
+    let mut rate = plan.stream_start_rate;
+    let mut loss_began = None;
+    let mut stopped = None;
+    for _ in 0..plan.stream_max_steps {
+        let s = stream_rate(tools, plan, obs, rate)?;
+        steps.push(s.clone());
+        if s.lost_records > 0 {
+            stopped = Some(format!("records were lost at {} asked", fmt_rate(rate)));
+            loss_began = Some(s);
+            break;
+        }
+        if s.workload_rate < 0.9 * rate {
+            stopped = Some(format!(
+                "the workload could not go faster ({} of {} asked)",
+                fmt_rate(s.workload_rate),
+                fmt_rate(rate)
+            ));
+            break;
+        }
+        rate *= 2.0;
+    }
+    let best = steps
+        .iter()
+        .filter(|s| s.lost_records == 0)
+        .map(|s| s.records_per_s)
+        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+    Ok(Stream {
+        secs_per_step: plan.stream_secs,
+        steps,
+        best_zero_loss_per_s: best,
+        loss_began,
+        stopped: stopped
+            .unwrap_or_else(|| format!("reached the last step ({})", fmt_rate(rate / 2.0))),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// gotrace runs.
+
+/// Attaching: wall time from spawn to the "tracing pid" line, and gotrace's own figure.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct Attach {
+    wall_ms: f64,
+    reported_ms: f64,
+}
+
+/// The fields of gotrace's NDJSON summary line the bench reads.
+#[derive(Deserialize, Serialize, Debug, Clone, Copy)]
+struct SummaryFacts {
+    lost_records: u64,
+    slow_calls: u64,
+    duration_ns: u64,
+}
+
+/// What one gotrace run told about itself.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct GotraceRun {
+    attach: Attach,
+    /// wait4's ru_maxrss: gotrace's peak RSS (for a launch, the larger of it and the
+    /// workload it reaped, a few MiB).
+    maxrss_kib: u64,
+    summary: SummaryFacts,
+}
+
+/// Which gotrace runs count for which figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Tracing S or H at default settings.
+    Traced,
+    /// Tracing a sleeping process while S runs beside it.
+    Other,
+    /// --slow 0.
+    Streaming,
+}
+
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(30);
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn gotrace_cmd(tools: &Tools, extra: &[&str], json: &Path) -> Command {
+    let mut cmd = Command::new(&tools.gotrace);
+    cmd.args(["--no-tui", "--force", "--json"])
+        .arg(json)
+        .args(extra)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// gotrace launches `argv` and traces it to its end; returns gotrace's stdout (the
+/// workload's output, then the summary).
+fn gotrace_launch(
+    tools: &Tools,
+    extra: &[&str],
+    json: &Path,
+    argv: &[OsString],
+) -> Result<(String, GotraceRun)> {
+    let mut g = Running::spawn(gotrace_cmd(tools, extra, json).arg("--").args(argv))?;
+    let attach = wait_attached(&mut g)?;
+    let done = g.finish(RUN_TIMEOUT)?;
+    Ok((done.stdout, gotrace_run(attach, done.maxrss_kib, json)?))
+}
+
+/// gotrace attaches to `pid`; `during` runs once it is attached; then gotrace is sent
+/// SIGTERM and its summary is read.
+fn gotrace_attached<T>(
+    tools: &Tools,
+    pid: u32,
+    json: &Path,
+    during: impl FnOnce() -> Result<T>,
+) -> Result<(T, GotraceRun)> {
+    let mut g = Running::spawn(&mut gotrace_cmd(tools, &["--pid", &pid.to_string()], json))?;
+    let attach = wait_attached(&mut g)?;
+    let value = during()?;
+    g.signal(libc::SIGTERM);
+    let done = g.finish(RUN_TIMEOUT)?;
+    Ok((value, gotrace_run(attach, done.maxrss_kib, json)?))
+}
+
+fn wait_attached(g: &mut Running) -> Result<Attach> {
+    let (at, line) = g.wait_line("gotrace: tracing pid", ATTACH_TIMEOUT)?;
+    let reported_ms = line
+        .split("attached in ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms").next())
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .with_context(|| format!("no \"attached in M ms\" in gotrace's line: {}", line.trim()))?;
+    Ok(Attach {
+        wall_ms: at.duration_since(g.spawned).as_secs_f64() * 1e3,
+        reported_ms,
+    })
+}
+
+fn gotrace_run(attach: Attach, maxrss_kib: u64, json: &Path) -> Result<GotraceRun> {
+    let summary = read_summary(json)?;
+    // Streaming traces are large: do not leave them behind.
+    fs::remove_file(json).with_context(|| format!("remove {}", json.display()))?;
+    Ok(GotraceRun {
+        attach,
+        maxrss_kib,
+        summary,
+    })
+}
+
+/// The summary line: the last line of gotrace's NDJSON.
+fn read_summary(path: &Path) -> Result<SummaryFacts> {
+    let mut f = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    f.seek(SeekFrom::Start(len.saturating_sub(1 << 20)))
+        .with_context(|| format!("seek in {}", path.display()))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail)
+        .with_context(|| format!("read {}", path.display()))?;
+    let tail = String::from_utf8_lossy(&tail);
+    let last = tail
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .with_context(|| format!("{} is empty", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(last)
+        .with_context(|| format!("the last line of {} is not JSON", path.display()))?;
+    if value.get("type").and_then(|t| t.as_str()) != Some("summary") {
+        bail!("the last line of {} is not the summary", path.display());
+    }
+    serde_json::from_value(value).with_context(|| format!("read the summary of {}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes.
+
+/// A child whose stdout and stderr are read to the end by two threads, which also hand
+/// over each line, with the time it arrived, for `wait_line`. Killed (SIGKILL) and reaped
+/// if dropped before `finish`.
+struct Running {
+    child: std::process::Child,
+    name: String,
+    spawned: Instant,
+    lines: mpsc::Receiver<(Instant, String)>,
+    seen: Vec<String>,
+    readers: Vec<JoinHandle<String>>,
+    reaped: bool,
+}
+
+/// How a `Running` ended.
+struct Finished {
+    stdout: String,
+    maxrss_kib: u64,
+}
+
+impl Running {
+    fn spawn(cmd: &mut Command) -> Result<Running> {
+        let name = Path::new(cmd.get_program())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let spawned = Instant::now();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("start {}", cmd.get_program().to_string_lossy()))?;
+        let (tx, lines) = mpsc::channel();
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            readers.push(read_lines(out, tx.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.push(read_lines(err, tx));
+        }
+        Ok(Running {
+            child,
+            name,
+            spawned,
+            lines,
+            seen: Vec::new(),
+            readers,
+            reaped: false,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        if !self.reaped {
+            // SAFETY: kill on our own child, not yet reaped, so its pid is still its own.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        }
+    }
+
+    /// Waits for a line (stdout or stderr) containing `needle`: when it arrived, and the line.
+    fn wait_line(&mut self, needle: &str, timeout: Duration) -> Result<(Instant, String)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, line)) if line.contains(needle) => return Ok((at, line)),
+                Ok((_, line)) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let words = self.last_words();
+                    bail!(
+                        "{} printed no {needle:?} within {timeout:?}{words}",
+                        self.name
+                    )
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let words = self.last_words();
+                    bail!("{} ended before printing {needle:?}{words}", self.name)
+                }
+            }
+        }
+    }
+
+    /// The last lines it printed, for an error message.
+    fn last_words(&mut self) -> String {
+        self.seen.extend(self.lines.try_iter().map(|(_, l)| l));
+        last_words(self.seen.iter().map(String::as_str))
+    }
+
+    /// Waits (at most `timeout`, then SIGKILL) for it to end; fails unless it exited 0.
+    fn finish(mut self, timeout: Duration) -> Result<Finished> {
+        let (status, rusage) = self.reap(timeout)?;
+        let mut texts = std::mem::take(&mut self.readers)
+            .into_iter()
+            .map(|r| r.join().unwrap_or_default());
+        let stdout = texts.next().unwrap_or_default();
+        let stderr = texts.next().unwrap_or_default();
+        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+            // Errors go to stderr; some programs only have stdout.
+            let said = if stderr.trim().is_empty() {
+                &stdout
+            } else {
+                &stderr
+            };
+            let words = last_words(said.lines());
+            bail!("{} failed ({}){words}", self.name, describe_status(status));
+        }
+        Ok(Finished {
+            stdout,
+            maxrss_kib: u64::try_from(rusage.ru_maxrss).unwrap_or(0),
+        })
+    }
+
+    /// wait4 with its resource usage; SIGKILL after `timeout`.
+    fn reap(&mut self, timeout: Duration) -> Result<(libc::c_int, libc::rusage)> {
+        let pid = self.child.id() as libc::pid_t;
+        let deadline = Instant::now() + timeout;
+        let mut killed = false;
+        loop {
+            let mut status: libc::c_int = 0;
+            // SAFETY: rusage is plain data; all-zero is a valid value.
+            let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: wait4 on our own unreaped child, with valid out-pointers.
+            let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut rusage) };
+            if r == pid {
+                self.reaped = true;
+                if killed {
+                    bail!("{} did not finish within {timeout:?} (killed)", self.name);
+                }
+                return Ok((status, rusage));
+            }
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.reaped = true;
+                    return Err(e).with_context(|| format!("wait for {}", self.name));
+                }
+            }
+            if !killed && Instant::now() >= deadline {
+                self.signal(libc::SIGKILL);
+                killed = true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.signal(libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// ": " and the last two non-empty lines, for an error message (nothing if none).
+fn last_words<'a>(lines: impl Iterator<Item = &'a str>) -> String {
+    let lines: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    match lines.len() {
+        0 => String::new(),
+        n => format!(": {}", lines[n.saturating_sub(2)..].join(" / ")),
+    }
+}
+
+/// Reads `r` to the end, sending each line as it comes; returns all of it.
+fn read_lines(
+    r: impl Read + Send + 'static,
+    tx: mpsc::Sender<(Instant, String)>,
+) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(r);
+        let mut all = String::new();
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf).into_owned();
+                    all.push_str(&line);
+                    let _ = tx.send((Instant::now(), line));
+                }
+            }
+        }
+        all
+    })
+}
+
+fn describe_status(status: libc::c_int) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exit code {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("wait status {status}")
+    }
+}
+
+/// Runs a command to its end (at most `timeout`); its stdout, or an error with its last
+/// words unless it exited 0.
+fn output(cmd: &mut Command, timeout: Duration) -> Result<String> {
+    Ok(Running::spawn(cmd)?.finish(timeout)?.stdout)
+}
+
+fn command(argv: &[OsString]) -> Command {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).stdin(Stdio::null());
+    cmd
+}
+
+/// argv as one string for `bpftrace -c`, which splits it at spaces.
+fn command_line(argv: &[OsString]) -> Result<String> {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(w) = words.iter().find(|w| w.contains(char::is_whitespace)) {
+        bail!("bpftrace -c cannot pass {w:?}: it has whitespace");
+    }
+    Ok(words.join(" "))
+}
+
+/// Holds the floor (xtask's bench-floor helper) until dropped.
+struct FloorGuard(Option<Running>);
+
+impl FloorGuard {
+    fn attach(helper: &Path) -> Result<FloorGuard> {
+        let mut r = Running::spawn(Command::new(helper).stdin(Stdio::piped()))?;
+        r.wait_line("floor attached", ATTACH_TIMEOUT)?;
+        Ok(FloorGuard(Some(r)))
+    }
+}
+
+impl Drop for FloorGuard {
+    fn drop(&mut self) {
+        if let Some(mut r) = self.0.take() {
+            // Its stdin closing is its signal to detach and exit.
+            drop(r.child.stdin.take());
+            if let Err(e) = r.finish(Duration::from_secs(10)) {
+                eprintln!("xtask: bench: the floor helper: {e:#}");
+            }
+        }
+    }
+}
+
+/// `key=value` pairs of the first output line that has `key=`.
+struct Kv(BTreeMap<String, f64>);
+
+impl Kv {
+    fn find(text: &str, key: &str) -> Result<Kv> {
+        let prefix = format!("{key}=");
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().any(|w| w.starts_with(&prefix)))
+            .with_context(|| format!("no `{prefix}` line in the workload's output"))?;
+        Ok(Kv(line
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+            .collect()))
+    }
+
+    fn get(&self, key: &str) -> Result<f64> {
+        self.0
+            .get(key)
+            .copied()
+            .ok_or_else(|| anyhow!("no number for `{key}` in the workload's line"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Results.
+
+#[derive(Default)]
+struct Observations {
+    s: BTreeMap<SConfig, Vec<f64>>,
+    /// Why a configuration has no (or fewer) results.
+    s_notes: BTreeMap<SConfig, String>,
+    h: BTreeMap<HConfig, Vec<HRun>>,
+    gotrace: Vec<(Role, GotraceRun)>,
+    stream: Option<Stream>,
+    /// Runs per (part, configuration), and how many of them were disturbed.
+    runs: BTreeMap<(Part, &'static str), RunCount>,
+}
+
+#[derive(Serialize, Debug, Default, Clone, Copy)]
+struct RunCount {
+    runs: usize,
+    disturbed: usize,
+    /// The most of the machine's CPU time others used during one of these runs, percent.
+    max_others_cpu_pct: f64,
+}
+
+/// Others may use at most this share of the machine's CPUs before or during a run.
+const OTHERS_CPU_LIMIT: f64 = 0.10;
+
+/// One run's watch for disturbance: what was seen before it, and the CPU clock at its start.
+struct Watch {
+    before: Option<String>,
+    clock: Option<CpuClock>,
+}
+
+impl Observations {
+    /// Before a run: waits (up to the plan's settle time) until the machine is quiet: no
+    /// eBPF tracing programs of others attached (another gotrace, a test run: they put
+    /// every process's syscalls on the slow path) and others using little CPU.
+    fn before_run(&self, plan: &Plan) -> Watch {
+        let settle = Duration::from_secs_f64(plan.settle_secs);
+        let deadline = Instant::now() + settle;
+        let mut told = false;
+        let before = loop {
+            let noise = noise_now();
+            if noise.is_none() || Instant::now() >= deadline {
+                break noise;
+            }
+            if let Some(n) = noise.as_ref().filter(|_| !told) {
+                eprintln!("xtask: bench: {n}; waiting up to {settle:?} for quiet");
+                told = true;
+            }
+            thread::sleep(Duration::from_millis(250));
+        };
+        Watch {
+            before,
+            clock: CpuClock::now(),
+        }
+    }
+
+    /// After a successful run: counts it, disturbed if it was not quiet before, or others
+    /// used more than their share of the CPUs during it.
+    fn after_run(&mut self, watch: Watch, part: Part, label: &'static str) {
+        reap_orphans();
+        let others = watch.clock.as_ref().and_then(CpuClock::others_share);
+        let during = others
+            .filter(|&o| o > OTHERS_CPU_LIMIT)
+            .map(|o| format!("others used {:.0}% of the CPUs during the run", o * 100.0));
+        let count = self.runs.entry((part, label)).or_default();
+        count.runs += 1;
+        count.max_others_cpu_pct = count.max_others_cpu_pct.max(others.unwrap_or(0.0) * 100.0);
+        if let Some(why) = watch.before.or(during) {
+            count.disturbed += 1;
+            eprintln!("xtask: bench: disturbed run ({part:?} {label}): {why}");
+        }
+    }
+}
+
+/// Makes the bench the subreaper of its descendants: those that their parent leaves
+/// unreaped (perf trace does so with its workload) come back to the bench, so their CPU
+/// time counts as the bench's, not as others'.
+fn become_subreaper() {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes plain integers.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        eprintln!(
+            "xtask: bench: cannot become a subreaper ({}): the CPU time of orphaned workloads will count as others'",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+/// Reaps the descendants orphaned to the bench. Only between runs, when the bench has no
+/// child of its own left to wait for.
+fn reap_orphans() {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid with a valid out-pointer.
+        if unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } <= 0 {
+            return;
+        }
+    }
+}
+
+/// What disturbs the machine now, if anything: others' tracing programs, or others'
+/// CPU use over half a second (the bench runs nothing meanwhile).
+fn noise_now() -> Option<String> {
+    if let Some(n) = foreign_tracers().filter(|&n| n > 0) {
+        return Some(format!(
+            "{n} eBPF tracing attachments of others (another gotrace or a test run?)"
+        ));
+    }
+    let clock = CpuClock::now();
+    thread::sleep(Duration::from_millis(500));
+    clock
+        .and_then(|c| c.others_share())
+        .filter(|&o| o > OTHERS_CPU_LIMIT)
+        .map(|o| format!("others use {:.0}% of the CPUs", o * 100.0))
+}
+
+/// CPU time spent by the whole machine, and by the bench with its reaped children.
+struct CpuClock {
+    at: Instant,
+    /// user + nice + system of all CPUs (/proc/stat), seconds. Interrupt time is left
+    /// out: loopback networking is accounted there, whoever causes it.
+    machine_busy: f64,
+    /// getrusage of the bench and of its reaped children (and theirs), seconds.
+    ours: f64,
+}
+
+impl CpuClock {
+    fn now() -> Option<CpuClock> {
+        let stat = fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<f64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(3)
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        Some(CpuClock {
+            at: Instant::now(),
+            machine_busy: ticks.iter().sum::<f64>() / hz.max(1.0),
+            ours: rusage_secs(libc::RUSAGE_SELF) + rusage_secs(libc::RUSAGE_CHILDREN),
+        })
+    }
+
+    /// The share of the machine's CPU time (0..1) that others used since `self`.
+    fn others_share(&self) -> Option<f64> {
+        let now = CpuClock::now()?;
+        let capacity = now.at.duration_since(self.at).as_secs_f64()
+            * thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let others = (now.machine_busy - self.machine_busy) - (now.ours - self.ours);
+        (capacity > 0.0).then(|| (others / capacity).max(0.0))
+    }
+}
+
+/// User + system CPU seconds of getrusage(`who`).
+fn rusage_secs(who: libc::c_int) -> f64 {
+    // SAFETY: rusage is plain data; all-zero is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage with a valid `who` and a valid out-pointer.
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
+/// How many eBPF programs are attached to tracing hooks on the machine (None: bpftool
+/// cannot tell): links (raw_tp, fentry, ...) and perf-event attachments (tracepoints,
+/// kprobes). Both are gone as soon as their owner exits, unlike the programs themselves,
+/// which the kernel frees a little later. Called between runs, when the bench has none.
+fn foreign_tracers() -> Option<usize> {
+    let links = works("bpftool", &["link", "show"])?;
+    let perf = works("bpftool", &["perf", "show"])?;
+    let tracing_links = links.lines().filter(|l| {
+        let mut w = l.split_whitespace();
+        w.next().is_some_and(|id| id.ends_with(':'))
+            && matches!(
+                w.next(),
+                Some("raw_tracepoint" | "tracing" | "perf_event" | "kprobe_multi" | "uprobe_multi")
+            )
+    });
+    let perf_attached = perf.lines().filter(|l| l.starts_with("pid "));
+    Some(tracing_links.count() + perf_attached.count())
+}
+
+/// Median and range of the repetitions.
+#[derive(Serialize, Debug, Clone)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+    values: Vec<f64>,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Option<Spread> {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = match n {
+            0 => return None,
+            _ if n % 2 == 1 => v[n / 2],
+            _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        };
+        Some(Spread {
+            median,
+            min: v[0],
+            max: v[n - 1],
+            values: values.to_vec(),
+        })
+    }
+}
+
+#[derive(Serialize, Debug)]
+struct Machine {
+    date: String,
+    kernel: String,
+    cpu: String,
+    nproc: usize,
+    mem_gib: f64,
+    gotrace_commit: String,
+    /// Versions of gotrace's peers ("not installed" when absent).
+    peers: BTreeMap<String, String>,
+}
+
+fn machine() -> Machine {
+    let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let mem_kib: f64 = field(&read("/proc/meminfo"), "MemTotal")
+        .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    let first_line = |prog: &str, args: &[&str]| {
+        works(prog, args).and_then(|o| o.lines().next().map(|l| l.trim().to_string()))
+    };
+    let commit = first_line(
+        "git",
+        &[
+            "-C",
+            &root().to_string_lossy(),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ],
+    )
+    .unwrap_or_else(|| "unknown".into());
+    let dirty = works(
+        "git",
+        &["-C", &root().to_string_lossy(), "status", "--porcelain"],
+    )
+    .is_some_and(|s| !s.trim().is_empty());
+    let peers = [
+        ("bpftrace", vec!["--version"]),
+        ("perf", vec!["--version"]),
+        ("strace", vec!["-V"]),
+    ]
+    .into_iter()
+    .map(|(p, args)| {
+        let v = first_line(p, &args).unwrap_or_else(|| "not installed".into());
+        (p.to_string(), v)
+    })
+    .collect();
+    Machine {
+        date: first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),
+        kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+        cpu: field(&cpuinfo, "model name").unwrap_or_else(|| "unknown".into()),
+        nproc: thread::available_parallelism().map_or(0, |n| n.get()),
+        mem_gib: mem_kib / (1024.0 * 1024.0),
+        gotrace_commit: if dirty {
+            format!("{commit} (with uncommitted changes)")
+        } else {
+            commit
+        },
+        peers,
+    }
+}
+
+#[derive(Serialize, Debug)]
+struct SRow {
+    config: SConfig,
+    label: &'static str,
+    calls_per_goroutine: u64,
+    ns_per_syscall: Option<Spread>,
+    x_untraced: Option<f64>,
+    added_ns: Option<f64>,
+    /// added_ns / the floor's added_ns.
+    x_floor: Option<f64>,
+    note: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+struct HRow {
+    config: HConfig,
+    label: &'static str,
+    rps: Option<Spread>,
+    p99_us: Option<Spread>,
+    /// Throughput lost against untraced (median against median), percent.
+    loss_pct: Option<f64>,
+}
+
+#[derive(Serialize, Debug, Default)]
+struct GotraceFacts {
+    runs_default: usize,
+    /// Lost records summed over the default-settings runs tracing S and H.
+    lost_records_default: Option<u64>,
+    maxrss_mib_default: Option<f64>,
+    maxrss_mib_streaming: Option<f64>,
+    attach_wall_ms: Option<Spread>,
+    attach_reported_ms: Option<Spread>,
+}
+
+#[derive(Serialize, Debug)]
+struct Target {
+    name: &'static str,
+    value: String,
+    /// None: not measured in this run, or not measurable (said in `value`).
+    pass: Option<bool>,
+}
+
+/// Runs that others disturbed: their eBPF tracing programs were attached when it started,
+/// or they used more than OTHERS_CPU_LIMIT of the CPUs before or during it.
+#[derive(Serialize, Debug)]
+struct Disturbance {
+    runs: usize,
+    disturbed: usize,
+    /// false: bpftool is missing, others' tracing programs could not be seen.
+    tracing_checked: bool,
+    by_config: Vec<ConfigDisturbance>,
+}
+
+#[derive(Serialize, Debug)]
+struct ConfigDisturbance {
+    part: Part,
+    config: &'static str,
+    #[serde(flatten)]
+    count: RunCount,
+}
+
+#[derive(Serialize, Debug)]
+struct Report {
+    machine: Machine,
+    plan: Plan,
+    s: Vec<SRow>,
+    h: Vec<HRow>,
+    gotrace: GotraceFacts,
+    stream: Option<Stream>,
+    targets: Vec<Target>,
+    disturbance: Disturbance,
+}
+
+impl Report {
+    fn new(plan: &Plan, machine: Machine, obs: Observations) -> Report {
+        let s = if plan.wants(Part::S) {
+            s_rows(plan, &obs)
+        } else {
+            Vec::new()
+        };
+        let h = if plan.wants(Part::H) {
+            h_rows(&obs)
+        } else {
+            Vec::new()
+        };
+        let gotrace = gotrace_facts(&obs);
+        let targets = targets(&s, &h, &gotrace);
+        let disturbance = Disturbance {
+            runs: obs.runs.values().map(|r| r.runs).sum(),
+            disturbed: obs.runs.values().map(|r| r.disturbed).sum(),
+            tracing_checked: foreign_tracers().is_some(),
+            by_config: obs
+                .runs
+                .iter()
+                .map(|(&(part, config), &count)| ConfigDisturbance {
+                    part,
+                    config,
+                    count,
+                })
+                .collect(),
+        };
+        Report {
+            disturbance,
+            machine,
+            plan: plan.clone(),
+            s,
+            h,
+            gotrace,
+            stream: obs.stream,
+            targets,
+        }
+    }
+}
+
+fn s_rows(plan: &Plan, obs: &Observations) -> Vec<SRow> {
+    let median = |c: SConfig| obs.s.get(&c).and_then(|v| Spread::of(v)).map(|s| s.median);
+    let base = median(SConfig::Untraced);
+    let floor_added = median(SConfig::Floor).zip(base).map(|(f, b)| f - b);
+    S_CONFIGS
+        .iter()
+        .map(|&config| {
+            let spread = obs.s.get(&config).and_then(|v| Spread::of(v));
+            let m = spread.as_ref().map(|s| s.median);
+            let added = m.zip(base).map(|(m, b)| m - b);
+            let x_floor = match config {
+                SConfig::Untraced | SConfig::Floor => None,
+                _ => added
+                    .zip(floor_added)
+                    .filter(|(_, f)| *f > 0.0)
+                    .map(|(a, f)| a / f),
+            };
+            SRow {
+                config,
+                label: config.label(),
+                calls_per_goroutine: config.calls(plan),
+                x_untraced: m.zip(base).map(|(m, b)| m / b),
+                added_ns: added.filter(|_| config != SConfig::Untraced),
+                x_floor,
+                ns_per_syscall: spread,
+                note: obs.s_notes.get(&config).cloned(),
+            }
+        })
+        .collect()
+}
+
+fn h_rows(obs: &Observations) -> Vec<HRow> {
+    let runs = |c: HConfig, f: fn(&HRun) -> f64| {
+        obs.h
+            .get(&c)
+            .and_then(|v| Spread::of(&v.iter().map(f).collect::<Vec<_>>()))
+    };
+    let base = runs(HConfig::Untraced, |r| r.rps).map(|s| s.median);
+    H_CONFIGS
+        .iter()
+        .map(|&config| {
+            let rps = runs(config, |r| r.rps);
+            HRow {
+                config,
+                label: config.label(),
+                loss_pct: rps
+                    .as_ref()
+                    .zip(base)
+                    .filter(|_| config != HConfig::Untraced)
+                    .map(|(r, b)| 100.0 * (b - r.median) / b),
+                rps,
+                p99_us: runs(config, |r| r.p99_us),
+            }
+        })
+        .collect()
+}
+
+fn gotrace_facts(obs: &Observations) -> GotraceFacts {
+    let of = |roles: &[Role]| -> Vec<&GotraceRun> {
+        obs.gotrace
+            .iter()
+            .filter(|(r, _)| roles.contains(r))
+            .map(|(_, g)| g)
+            .collect()
+    };
+    let mib = |runs: &[&GotraceRun]| {
+        runs.iter()
+            .map(|g| g.maxrss_kib)
+            .max()
+            .map(|k| k as f64 / 1024.0)
+    };
+    let traced = of(&[Role::Traced]);
+    let default = of(&[Role::Traced, Role::Other]);
+    GotraceFacts {
+        runs_default: default.len(),
+        lost_records_default: (!traced.is_empty())
+            .then(|| traced.iter().map(|g| g.summary.lost_records).sum()),
+        maxrss_mib_default: mib(&default),
+        maxrss_mib_streaming: mib(&of(&[Role::Streaming])),
+        attach_wall_ms: Spread::of(&default.iter().map(|g| g.attach.wall_ms).collect::<Vec<_>>()),
+        attach_reported_ms: Spread::of(
+            &default
+                .iter()
+                .map(|g| g.attach.reported_ms)
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+/// A target: its value and whether it is met, or "not measured".
+fn target(name: &'static str, measured: Option<(String, bool)>) -> Target {
+    match measured {
+        Some((value, pass)) => Target {
+            name,
+            value,
+            pass: Some(pass),
+        },
+        None => Target {
+            name,
+            value: "not measured".into(),
+            pass: None,
+        },
+    }
+}
+
+/// A target of the form "gotrace's added cost <= k x the floor's". Not measurable when
+/// the floor's added cost is not above zero (noise).
+fn x_floor_target(name: &'static str, s: &[SRow], config: SConfig, limit: f64) -> Target {
+    let row = s.iter().find(|r| r.config == config);
+    let floor_added = s
+        .iter()
+        .find(|r| r.config == SConfig::Floor)
+        .and_then(|r| r.added_ns);
+    match (row.and_then(|r| r.added_ns), floor_added) {
+        (Some(a), Some(f)) if f <= 0.0 => Target {
+            name,
+            value: format!("added {a:.1} ns, floor added {f:.1} ns (<= 0: noise)"),
+            pass: None,
+        },
+        _ => target(
+            name,
+            row.and_then(|r| r.x_floor)
+                .map(|x| (format!("{x:.2}x floor"), x <= limit)),
+        ),
+    }
+}
+
+fn targets(s: &[SRow], h: &[HRow], g: &GotraceFacts) -> Vec<Target> {
+    let loss = h
+        .iter()
+        .find(|r| r.config == HConfig::Gotrace)
+        .and_then(|r| r.loss_pct);
+    vec![
+        x_floor_target(
+            "S traced: gotrace added <= 1.7x floor added",
+            s,
+            SConfig::Gotrace,
+            1.7,
+        ),
+        x_floor_target(
+            "process not traced: added <= 1.15x floor added",
+            s,
+            SConfig::GotraceOther,
+            1.15,
+        ),
+        target(
+            "H throughput loss <= 3%",
+            loss.map(|l| (format!("{l:.1}%"), l <= 3.0)),
+        ),
+        target(
+            "zero lost records, S and H, default settings",
+            g.lost_records_default.map(|n| (n.to_string(), n == 0)),
+        ),
+        target(
+            "gotrace peak RSS <= 64 MiB",
+            g.maxrss_mib_default
+                .map(|m| (format!("{m:.1} MiB"), m <= 64.0)),
+        ),
+        target(
+            "attached within 1 s",
+            g.attach_wall_ms
+                .as_ref()
+                .map(|a| (format!("max {:.0} ms", a.max), a.max <= 1000.0)),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// Rendering.
+
+fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map_or_else(|| "-".into(), f)
+}
+
+/// "median [min .. max]" with `digits` decimals.
+fn fmt_spread(s: &Spread, digits: usize) -> String {
+    format!(
+        "{:.digits$} [{:.digits$} .. {:.digits$}]",
+        s.median, s.min, s.max
+    )
+}
+
+fn fmt_rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.2} M/s", r / 1e6)
+    } else {
+        format!("{:.0} k/s", r / 1e3)
+    }
+}
+
+fn fmt_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn render(r: &Report) -> String {
+    let mut o = String::new();
+    let m = &r.machine;
+    let _ = writeln!(
+        o,
+        "gotrace bench · {} · kernel {} · {} · {} CPUs · {} rep{} (median [min .. max])",
+        m.date,
+        m.kernel,
+        m.cpu,
+        m.nproc,
+        r.plan.reps,
+        if r.plan.reps == 1 { "" } else { "s" }
+    );
+    if !r.s.is_empty() {
+        render_s(&mut o, r);
+    }
+    if !r.h.is_empty() {
+        render_h(&mut o, r);
+    }
+    render_gotrace(&mut o, r);
+    if let Some(s) = &r.stream {
+        render_stream(&mut o, s);
+    }
+    render_disturbance(&mut o, &r.disturbance);
+    let _ = writeln!(o, "\ntargets");
+    for t in &r.targets {
+        let verdict = match t.pass {
+            Some(true) => "PASS",
+            Some(false) => "FAIL",
+            None => "n/a",
+        };
+        let _ = writeln!(o, "  {:<50} {:<28} {verdict}", t.name, t.value);
+    }
+    o.lines().map(|l| l.trim_end().to_string() + "\n").collect()
+}
+
+fn render_disturbance(o: &mut String, d: &Disturbance) {
+    if !d.tracing_checked {
+        let _ = writeln!(
+            o,
+            "\nnote: bpftool is missing: others' eBPF tracing programs could not be seen"
+        );
+    }
+    if d.disturbed == 0 {
+        let _ = writeln!(
+            o,
+            "\nno run was disturbed (others' eBPF tracing attached, or others using more than {:.0}% of the CPUs)",
+            OTHERS_CPU_LIMIT * 100.0
+        );
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\nwarning: {} of {} runs were disturbed: others' eBPF tracing programs were attached \
+         when they started (every process's syscalls pay for them), or others used more than \
+         {:.0}% of the CPUs; their figures are less reliable:",
+        d.disturbed,
+        d.runs,
+        OTHERS_CPU_LIMIT * 100.0
+    );
+    for c in d.by_config.iter().filter(|c| c.count.disturbed > 0) {
+        let _ = writeln!(
+            o,
+            "  {:?} {}: {} of {} (others' CPU up to {:.0}%)",
+            c.part, c.config, c.count.disturbed, c.count.runs, c.count.max_others_cpu_pct
+        );
+    }
+}
+
+fn render_s(o: &mut String, r: &Report) {
+    let _ = writeln!(
+        o,
+        "\nworkload S: {} goroutines x N getppid (RawSyscall); the workload's own ns per syscall",
+        r.plan.goroutines
+    );
+    let _ = writeln!(
+        o,
+        "  {:<34} {:>9}  {:<30} {:>10} {:>9} {:>8}",
+        "config", "N", "ns/syscall", "x untraced", "added ns", "x floor"
+    );
+    for row in &r.s {
+        let value = match (&row.ns_per_syscall, &row.note) {
+            (Some(s), _) => fmt_spread(s, 1),
+            (None, Some(n)) => n.clone(),
+            (None, None) => "not measured".into(),
+        };
+        let _ = writeln!(
+            o,
+            "  {:<34} {:>9}  {:<30} {:>10} {:>9} {:>8}",
+            row.label,
+            fmt_count(row.calls_per_goroutine),
+            value,
+            fmt_opt(row.x_untraced, |x| format!("{x:.2}")),
+            fmt_opt(row.added_ns, |a| format!("{a:+.1}")),
+            fmt_opt(row.x_floor, |x| format!("{x:.2}")),
+        );
+        if let (Some(_), Some(n)) = (&row.ns_per_syscall, &row.note) {
+            let _ = writeln!(o, "      note: {n}");
+        }
+    }
+}
+
+fn render_h(o: &mut String, r: &Report) {
+    let p = &r.plan;
+    let _ = writeln!(
+        o,
+        "\nworkload H: net/http on loopback, {} keep-alive connections (closed loop) from an untraced client, {:.1} s after {:.1} s warm-up",
+        p.http_conns, p.http_secs, p.http_warmup_secs
+    );
+    let _ = writeln!(
+        o,
+        "  {:<34} {:<30} {:>7}  {:<28}",
+        "config", "req/s", "loss", "p99 µs"
+    );
+    for row in &r.h {
+        let _ = writeln!(
+            o,
+            "  {:<34} {:<30} {:>7}  {:<28}",
+            row.label,
+            row.rps
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| fmt_spread(s, 0)),
+            fmt_opt(row.loss_pct, |l| format!("{l:.1}%")),
+            row.p99_us
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| fmt_spread(s, 0)),
+        );
+    }
+}
+
+fn render_gotrace(o: &mut String, r: &Report) {
+    let g = &r.gotrace;
+    let _ = writeln!(
+        o,
+        "\ngotrace itself ({} runs at default settings)",
+        g.runs_default
+    );
+    let _ = writeln!(
+        o,
+        "  lost records (S, H):          {}",
+        g.lost_records_default
+            .map_or_else(|| "-".into(), |n| n.to_string())
+    );
+    let _ = writeln!(
+        o,
+        "  peak RSS:                     {} (streaming with --slow 0: {})",
+        fmt_opt(g.maxrss_mib_default, |m| format!("{m:.1} MiB")),
+        fmt_opt(g.maxrss_mib_streaming, |m| format!("{m:.1} MiB"))
+    );
+    let ms = |s: &Option<Spread>| s.as_ref().map_or_else(|| "-".into(), |s| fmt_spread(s, 0));
+    let _ = writeln!(
+        o,
+        "  spawn to \"tracing pid\" line:  {} ms",
+        ms(&g.attach_wall_ms)
+    );
+    let _ = writeln!(
+        o,
+        "  \"attached in M ms\":           {} ms",
+        ms(&g.attach_reported_ms)
+    );
+}
+
+fn render_stream(o: &mut String, s: &Stream) {
+    let _ = writeln!(
+        o,
+        "\nstreaming every syscall (--slow 0 --json FILE, default ring buffer), paced S, {:.1} s per step",
+        s.secs_per_step
+    );
+    let _ = writeln!(
+        o,
+        "  {:>12} {:>12} {:>14} {:>12} {:>12} {:>6}",
+        "asked", "workload", "records", "records/s", "lost", "tries"
+    );
+    for st in &s.steps {
+        let _ = writeln!(
+            o,
+            "  {:>12} {:>12} {:>14} {:>12} {:>12} {:>6}",
+            fmt_rate(st.target_rate),
+            fmt_rate(st.workload_rate),
+            fmt_count(st.records),
+            fmt_rate(st.records_per_s),
+            fmt_count(st.lost_records),
+            st.attempts
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  highest rate with zero loss: {}; {}",
+        fmt_opt(s.best_zero_loss_per_s, |r| format!(
+            "{} records",
+            fmt_rate(r)
+        )),
+        match &s.loss_began {
+            Some(l) => format!(
+                "loss began at {} asked ({} records/s, {} lost, in both tries)",
+                fmt_rate(l.target_rate),
+                fmt_rate(l.records_per_s),
+                fmt_count(l.lost_records)
+            ),
+            None => format!("no loss seen: {}", s.stopped),
+        }
+    );
+}
+
+fn render_doc(r: &Report, table: &str) -> String {
+    let m = &r.machine;
+    let p = &r.plan;
+    let peers: Vec<String> = m.peers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!(
+        r#"# Benchmarks
+
+Written by `cargo xtask bench` ({date}); every full run rewrites this file. The same
+numbers, with every repetition's value, are in `target/bench/bench.json`.
+
+## Machine
+
+- kernel {kernel}, CPU {cpu}, {nproc} CPUs (nproc), {mem:.1} GiB
+- gotrace at {commit}
+- peers: {peers}
+
+## Results
+
+```text
+{table}```
+
+## What is measured
+
+Everything runs in one go on one machine: each repetition runs every configuration once,
+in an order rotated from one repetition to the next, and the table shows the median with
+the range (min .. max) over {reps} repetitions. Nothing is pinned to a CPU. The machine
+has {nproc} CPUs, so anything else running at the same time (another build, another test
+run) shows up as spread.
+
+- **Workload S** (`tests/workloads/bench_syscalls`): {g} goroutines each issue N `getppid`
+  calls with `syscall.RawSyscall` and time their own loop; the workload prints its ns per
+  syscall (per goroutine: loop wall time / calls, averaged over goroutines). Configurations:
+  untraced; **gotrace** (`gotrace --no-tui --json FILE -- S`, summary mode at default
+  settings); **the floor**: empty raw_tp programs on `sys_enter` and `sys_exit` held
+  attached while S runs untraced (`tracer::probe::Floor`, by the `bench-floor` helper),
+  the cost of the hooks alone; **untraced while gotrace traces another process**
+  (`gotrace --pid` on a sleeping `sleep`, attached before S starts); **bpftrace** with
+  the same aggregation as gotrace's summary (per-syscall count and latency histogram for
+  the target pid, `bpftrace -e '...' -c S`); **`perf trace -s -- S`**; **`strace -f -c
+  -- S`**. perf trace and strace run S with N = {peer_n} per goroutine instead of
+  {n}, as they are orders of magnitude slower; the workload reports ns per call, so their
+  figures compare directly with the others without any scaling.
+- **added ns** is the configuration's median minus the untraced median; **x floor** is
+  that divided by the floor's added ns. The floor is not small: any program on the
+  `sys_enter`/`sys_exit` tracepoints sends every syscall of every process through the
+  kernel's slow syscall path, whatever the program does.
+- **Workload H** (`tests/workloads/bench_http`): a net/http server on 127.0.0.1 answering
+  a small JSON document, loaded by a client process (the same binary, `-mode client`,
+  never traced) with {conns} concurrent keep-alive connections sending requests back to
+  back for {hs} s after a {hw} s warm-up; the client reports requests/s and p99 latency.
+  A fresh server per run; gotrace attaches to it with `--pid` before the load starts.
+- **gotrace itself**: lost records are read from the `--json` summary line of every run
+  tracing S or H at default settings; peak RSS is `ru_maxrss` from `wait4` on gotrace
+  (for a launch this is the larger of gotrace and the workload it reaped, which is a few
+  MiB); attach time is the wall time from spawning gotrace to its `tracing pid` line,
+  next to the `attached in M ms` it reports.
+- **Streaming**: paced S (`-rate`) under `gotrace --slow 0 --json FILE -- S`, so every
+  syscall goes through the ring buffer and into the NDJSON file, at rates doubling from
+  {start} for {ss} s each, until a rate loses records or the workload cannot reach the
+  rate asked. A rate that loses records is run once more (one loss can be a moment of
+  contention); the sweep stops when both tries lost. records/s is the summary's
+  `slow_calls / duration_ns`.
+- **Disturbance**: before each run the bench waits (up to `--settle`, {settle} s) until no
+  one else's eBPF program is attached to a tracing hook (`bpftool link show`,
+  `bpftool perf show`: another gotrace or a test run would slow every process's
+  syscalls) and others use less than {limit:.0}% of the CPUs (`/proc/stat` less the
+  bench's own `getrusage`, over half a second). A run is counted as disturbed under the
+  table when it started without that quiet, or when others used more than that during it.
+
+## Reproduce
+
+```sh
+sudo cargo xtask bench                  # this file and target/bench/bench.json (a few minutes)
+sudo cargo xtask bench --quick          # smoke test: 1 repetition, small N; leaves this file alone
+sudo cargo xtask bench --only s --reps 9   # only workload S (also: h, stream)
+```
+
+The bench installs what is missing (Debian packages `bpftrace`, `linux-perf`, `strace`,
+`bpftool`), builds gotrace (release), the `bench-floor` helper and the Go workloads, and mounts
+tracefs at /sys/kernel/tracing (and debugfs, if perf trace needs it) when they are not
+mounted. A peer that cannot run is listed with the reason.
+"#,
+        date = m.date,
+        kernel = m.kernel,
+        cpu = m.cpu,
+        nproc = m.nproc,
+        mem = m.mem_gib,
+        commit = m.gotrace_commit,
+        peers = peers.join(", "),
+        table = table,
+        reps = p.reps,
+        g = p.goroutines,
+        n = fmt_count(p.s_calls),
+        peer_n = fmt_count(p.peer_calls),
+        conns = p.http_conns,
+        hs = p.http_secs,
+        hw = p.http_warmup_secs,
+        start = fmt_rate(p.stream_start_rate),
+        ss = p.stream_secs,
+        settle = p.settle_secs,
+        limit = OTHERS_CPU_LIMIT * 100.0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        let args = BenchArgs {
+            reps: Some(3),
+            quick: false,
+            write_doc: false,
+            only: Vec::new(),
+            settle: None,
+        };
+        Plan::new(&args).expect("a valid plan")
+    }
+
+    #[test]
+    fn spread_is_median_and_range() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]).expect("values");
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        let s = Spread::of(&[4.0, 1.0, 2.0, 3.0]).expect("values");
+        assert_eq!(s.median, 2.5);
+        assert_eq!(s.values, vec![4.0, 1.0, 2.0, 3.0]);
+        assert!(Spread::of(&[]).is_none());
+    }
+
+    #[test]
+    fn workload_lines_are_found_among_other_output() {
+        let out =
+            "Attaching 2 probes...\nns_per_syscall=275.3 calls=2000000 rate=7e6\n@calls[39]: 1\n";
+        let kv = Kv::find(out, "ns_per_syscall").expect("the line");
+        assert_eq!(kv.get("ns_per_syscall").expect("a number"), 275.3);
+        assert_eq!(kv.get("rate").expect("a number"), 7e6);
+        assert!(kv.get("p99_us").is_err());
+        assert!(Kv::find("nothing here\n", "rps").is_err());
+    }
+
+    #[test]
+    fn rotation_moves_the_first_config_each_rep() {
+        assert_eq!(rotated(&[1, 2, 3], 0), vec![1, 2, 3]);
+        assert_eq!(rotated(&[1, 2, 3], 1), vec![2, 3, 1]);
+        assert_eq!(rotated(&[1, 2, 3], 4), vec![2, 3, 1]);
+        assert!(rotated::<u8>(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn numbers_are_formatted_for_the_table() {
+        assert_eq!(fmt_count(0), "0");
+        assert_eq!(fmt_count(1_000), "1,000");
+        assert_eq!(fmt_count(1_234_567), "1,234,567");
+        assert_eq!(fmt_rate(800_000.0), "800 k/s");
+        assert_eq!(fmt_rate(1_600_000.0), "1.60 M/s");
+        assert_eq!(last_words(["a", "", "b", "c "].into_iter()), ": b / c");
+        assert_eq!(last_words(std::iter::empty()), "");
+    }
+
+    #[test]
+    fn added_cost_is_compared_with_the_floor() {
+        let mut obs = Observations::default();
+        obs.s.insert(SConfig::Untraced, vec![300.0, 310.0, 290.0]);
+        obs.s.insert(SConfig::Floor, vec![400.0, 410.0, 390.0]);
+        obs.s.insert(SConfig::Gotrace, vec![450.0]);
+        obs.s.insert(SConfig::GotraceOther, vec![420.0]);
+        obs.s_notes
+            .insert(SConfig::Strace, "cannot run: strace not installed".into());
+        let rows = s_rows(&plan(), &obs);
+        let row = |c| rows.iter().find(|r| r.config == c).expect("a row");
+        assert_eq!(row(SConfig::Floor).added_ns, Some(100.0));
+        assert_eq!(row(SConfig::Gotrace).x_floor, Some(1.5));
+        assert_eq!(row(SConfig::Gotrace).x_untraced, Some(1.5));
+        assert!(row(SConfig::Strace).ns_per_syscall.is_none());
+        let t = targets(&rows, &[], &GotraceFacts::default());
+        assert_eq!(t[0].pass, Some(true), "1.5x <= 1.7x");
+        assert_eq!(t[1].pass, Some(false), "1.2x > 1.15x");
+        assert_eq!(t[2].pass, None, "H not measured");
+    }
+
+    #[test]
+    fn a_floor_lost_in_noise_gives_no_verdict() {
+        let mut obs = Observations::default();
+        obs.s.insert(SConfig::Untraced, vec![300.0]);
+        obs.s.insert(SConfig::Floor, vec![299.0]);
+        obs.s.insert(SConfig::Gotrace, vec![320.0]);
+        let rows = s_rows(&plan(), &obs);
+        let t = targets(&rows, &[], &GotraceFacts::default());
+        assert_eq!(t[0].pass, None);
+        assert!(t[0].value.contains("noise"), "{}", t[0].value);
+    }
+
+    #[test]
+    fn throughput_loss_is_against_the_untraced_median() {
+        let mut obs = Observations::default();
+        let run = |rps| HRun {
+            rps,
+            p99_us: 100.0,
+            errors: 0.0,
+        };
+        obs.h.insert(
+            HConfig::Untraced,
+            vec![run(1000.0), run(1100.0), run(900.0)],
+        );
+        obs.h.insert(HConfig::Gotrace, vec![run(980.0)]);
+        let rows = h_rows(&obs);
+        let gotrace = rows
+            .iter()
+            .find(|r| r.config == HConfig::Gotrace)
+            .expect("a row");
+        assert_eq!(gotrace.loss_pct, Some(2.0));
+        assert_eq!(
+            targets(&[], &rows, &GotraceFacts::default())[2].pass,
+            Some(true)
+        );
+    }
 }
