@@ -60,7 +60,10 @@ impl SlowFs {
         SWEEP.call_once(sweep_stale);
 
         let mountpoint = new_mountpoint();
-        let files: Vec<(String, Vec<u8>)> = files.iter().map(|(n, c)| (n.to_string(), c.clone())).collect();
+        let files: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.clone()))
+            .collect();
         let fuse = match File::options().read(true).write(true).open("/dev/fuse") {
             Ok(f) => OwnedFd::from(f), // std opens with O_CLOEXEC: no child inherits it
             Err(e) => {
@@ -150,7 +153,10 @@ fn mounts() -> Vec<(PathBuf, String)> {
             let (left, right) = line.split_once(" - ")?;
             let mountpoint = left.split(' ').nth(4)?;
             let fstype = right.split(' ').next()?;
-            Some((PathBuf::from(unescape_mountinfo(mountpoint)), fstype.to_string()))
+            Some((
+                PathBuf::from(unescape_mountinfo(mountpoint)),
+                fstype.to_string(),
+            ))
         })
         .collect()
 }
@@ -161,8 +167,13 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = b[i + 1..i + 4].iter().fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = b[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));
             out.push(v as u8);
             i += 4;
         } else {
@@ -184,7 +195,10 @@ fn sweep_stale() {
         let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
             return false;
         };
-        let Some(pid) = name.strip_prefix(DIR_PREFIX).and_then(|r| r.split('-').next()) else {
+        let Some(pid) = name
+            .strip_prefix(DIR_PREFIX)
+            .and_then(|r| r.split('-').next())
+        else {
             return false;
         };
         match pid.parse::<u32>() {
@@ -227,7 +241,10 @@ fn cpath(p: &Path) -> CString {
 
 fn mount_fuse(fd: i32, mountpoint: &Path) -> io::Result<()> {
     let target = cpath(mountpoint);
-    let opts = CString::new(format!("fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other")).unwrap();
+    let opts = CString::new(format!(
+        "fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other"
+    ))
+    .unwrap();
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call.
     let r = unsafe {
         libc::mount(
@@ -347,7 +364,9 @@ struct Fs {
 
 impl Fs {
     fn new(files: Vec<(String, Vec<u8>)>, delay: Duration) -> Fs {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Fs {
             files,
             delay,
@@ -510,7 +529,8 @@ fn serve(fuse: OwnedFd, stop_r: OwnedFd, stop: &Stop, fs: &Fs, init_tx: mpsc::Sy
                         }
                         _ => match fs.file(nodeid) {
                             Some(c) => {
-                                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(c.len());
+                                let start =
+                                    usize::try_from(offset).unwrap_or(usize::MAX).min(c.len());
                                 let end = start.saturating_add(size as usize).min(c.len());
                                 o.extend_from_slice(&c[start..end]);
                                 Ok(())
@@ -533,7 +553,11 @@ fn serve(fuse: OwnedFd, stop_r: OwnedFd, stop: &Stop, fs: &Fs, init_tx: mpsc::Sy
                 } else {
                     Err(libc::ENOENT)
                 };
-                reply(fd, unique, res.as_ref().map(|o| o.as_slice()).map_err(|e| *e));
+                reply(
+                    fd,
+                    unique,
+                    res.as_ref().map(|o| o.as_slice()).map_err(|e| *e),
+                );
             }
             FUSE_OPENDIR => {
                 let res = if nodeid == FUSE_ROOT_ID {
@@ -541,7 +565,11 @@ fn serve(fuse: OwnedFd, stop_r: OwnedFd, stop: &Stop, fs: &Fs, init_tx: mpsc::Sy
                 } else {
                     Err(libc::ENOTDIR)
                 };
-                reply(fd, unique, res.as_ref().map(|o| o.as_slice()).map_err(|e| *e));
+                reply(
+                    fd,
+                    unique,
+                    res.as_ref().map(|o| o.as_slice()).map_err(|e| *e),
+                );
             }
             FUSE_READDIR => {
                 let mut o = Vec::new();
@@ -550,7 +578,11 @@ fn serve(fuse: OwnedFd, stop_r: OwnedFd, stop: &Stop, fs: &Fs, init_tx: mpsc::Sy
             }
             FUSE_STATFS => {
                 let mut o = Vec::with_capacity(80);
-                let blocks: u64 = fs.files.iter().map(|(_, c)| (c.len() as u64).div_ceil(4096)).sum();
+                let blocks: u64 = fs
+                    .files
+                    .iter()
+                    .map(|(_, c)| (c.len() as u64).div_ceil(4096))
+                    .sum();
                 for v in [blocks, 0, 0, fs.files.len() as u64 + 1, 0] {
                     put64(&mut o, v);
                 }
@@ -605,15 +637,21 @@ fn readdir(fs: &Fs, nodeid: u64, offset: u64, size: u32, o: &mut Vec<u8>) -> Res
     if nodeid != FUSE_ROOT_ID {
         return Err(libc::ENOTDIR);
     }
-    let entries = [(FUSE_ROOT_ID, ".", libc::DT_DIR), (FUSE_ROOT_ID, "..", libc::DT_DIR)]
-        .into_iter()
-        .chain(
-            fs.files
-                .iter()
-                .enumerate()
-                .map(|(i, (n, _))| (i as u64 + 2, n.as_str(), libc::DT_REG)),
-        );
-    for (idx, (ino, name, typ)) in entries.enumerate().skip(usize::try_from(offset).unwrap_or(usize::MAX)) {
+    let entries = [
+        (FUSE_ROOT_ID, ".", libc::DT_DIR),
+        (FUSE_ROOT_ID, "..", libc::DT_DIR),
+    ]
+    .into_iter()
+    .chain(
+        fs.files
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (i as u64 + 2, n.as_str(), libc::DT_REG)),
+    );
+    for (idx, (ino, name, typ)) in entries
+        .enumerate()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+    {
         let len = (24 + name.len()).next_multiple_of(8);
         if o.len() + len > size as usize {
             break;

@@ -7,7 +7,8 @@ use std::{
 };
 
 use gotrace_tests::{
-    read_trace, require_root, scratch, schema::Summary, summary_of, wait_for_line, workload, Attached, Line,
+    read_trace, require_root, schema::Summary, scratch, summary_of, wait_for_line, workload,
+    Attached, Line,
 };
 
 /// A v1 cpu cgroup with a CFS quota, removed on drop (its processes are killed first).
@@ -17,15 +18,20 @@ struct QuotaCgroup {
 
 impl QuotaCgroup {
     fn new(name: &str, quota_us: u64, period_us: u64) -> QuotaCgroup {
-        let dir = PathBuf::from(format!("/sys/fs/cgroup/cpu/gotrace-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("CANNOT CREATE a v1 cpu cgroup at {}: {e}", dir.display()));
+        let dir = PathBuf::from(format!(
+            "/sys/fs/cgroup/cpu/gotrace-{name}-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("CANNOT CREATE a v1 cpu cgroup at {}: {e}", dir.display()));
         std::fs::write(dir.join("cpu.cfs_period_us"), period_us.to_string()).expect("set period");
         std::fs::write(dir.join("cpu.cfs_quota_us"), quota_us.to_string()).expect("set quota");
         QuotaCgroup { dir }
     }
 
     fn add(&self, pid: u32) {
-        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string()).expect("move into the cgroup");
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+            .expect("move into the cgroup");
     }
 
     fn throttled_ns(&self) -> u64 {
@@ -37,7 +43,13 @@ impl QuotaCgroup {
     }
 
     fn path(&self) -> String {
-        format!("/{}", self.dir.file_name().and_then(|n| n.to_str()).unwrap_or_default())
+        format!(
+            "/{}",
+            self.dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+        )
     }
 }
 
@@ -59,9 +71,15 @@ impl Drop for QuotaCgroup {
 }
 
 /// Starts the attrib workload waiting for SIGUSR1.
-fn start_waiting(args: &[&str], env: &[(&str, &str)]) -> (Child, std::io::BufReader<std::process::ChildStdout>) {
+fn start_waiting(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, std::io::BufReader<std::process::ChildStdout>) {
     let mut c = Command::new(workload("attrib"));
-    c.args(args).arg("-wait-signal").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    c.args(args)
+        .arg("-wait-signal")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     for (k, v) in env {
         c.env(k, v);
     }
@@ -77,19 +95,33 @@ fn go(pid: u32) {
 }
 
 fn share(s: &Summary, cause: &str) -> f64 {
-    s.attribution.iter().find(|c| c.cause == cause).map(|c| c.share).unwrap_or(0.0)
+    s.attribution
+        .iter()
+        .find(|c| c.cause == cause)
+        .map(|c| c.share)
+        .unwrap_or(0.0)
 }
 
 fn assert_shares_sum_to_one(s: &Summary) {
     let sum: f64 = s.attribution.iter().map(|c| c.share).sum();
-    assert!((sum - 1.0).abs() < 0.002, "shares sum to {sum}: {:?}", s.attribution);
+    assert!(
+        (sum - 1.0).abs() < 0.002,
+        "shares sum to {sum}: {:?}",
+        s.attribution
+    );
 }
 
 /// Traces the waiting workload `child` (attach mode) until it exits.
 fn trace_attached(name: &str, child: &mut Child) -> (gotrace_tests::Run, Vec<Line>) {
     let json = scratch(name).join("trace.ndjson");
     let pid = child.id();
-    let g = Attached::start(&["--no-tui", "--json", &json.display().to_string(), "--pid", &pid.to_string()]);
+    let g = Attached::start(&[
+        "--no-tui",
+        "--json",
+        &json.display().to_string(),
+        "--pid",
+        &pid.to_string(),
+    ]);
     go(pid);
     let status = child.wait().expect("wait workload");
     assert!(status.success(), "workload failed: {status}");
@@ -112,17 +144,33 @@ fn cgroup_quota_throttling_is_the_top_cause() {
     let measured = cg.throttled_ns() - before;
     let s = summary_of(&lines);
     let top = &s.attribution[0];
-    assert_eq!(top.cause, "cgroup-throttle", "top cause: {:?}\n{}", s.attribution, run.stdout);
+    assert_eq!(
+        top.cause, "cgroup-throttle",
+        "top cause: {:?}\n{}",
+        s.attribution, run.stdout
+    );
     assert!(top.share > 0.5, "{:?}", s.attribution);
     assert_shares_sum_to_one(s);
     let c = s.cgroup.as_ref().expect("cgroup facts");
     assert_eq!((c.version, c.path.as_str()), (1, cg.path().as_str()));
-    assert!(c.cpu_quota_cpus.is_some_and(|q| (q - 0.1).abs() < 1e-6), "{c:?}");
+    assert!(
+        c.cpu_quota_cpus.is_some_and(|q| (q - 0.1).abs() < 1e-6),
+        "{c:?}"
+    );
     let diff = (c.throttled_ns as f64 - measured as f64).abs();
-    assert!(measured > 0 && diff <= 0.10 * measured as f64, "throttled {} ns, cpu.stat says {measured} ns", c.throttled_ns);
+    assert!(
+        measured > 0 && diff <= 0.10 * measured as f64,
+        "throttled {} ns, cpu.stat says {measured} ns",
+        c.throttled_ns
+    );
     assert!(c.nr_throttled > 0);
     assert!(run.stdout.contains("cgroup-throttle"), "{}", run.stdout);
-    assert!(run.stdout.contains(&format!("cgroup v1 {} · 0.10 CPUs · throttled", cg.path())), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("cgroup v1 {} · 0.10 CPUs · throttled", cg.path())),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -138,8 +186,17 @@ fn gomaxprocs_over_the_quota_is_flagged() {
     let s = summary_of(&lines);
     assert_eq!(s.gomaxprocs, Some(8), "GOMAXPROCS read from the runtime");
     assert!(s.gomaxprocs_exceeds_quota, "{s:?}");
-    assert!(s.effective_cpus.is_some_and(|e| (e - 1.0).abs() < 1e-6), "{:?}", s.effective_cpus);
-    assert!(run.stdout.contains("warning: GOMAXPROCS=8 but only 1.00 CPUs"), "{}", run.stdout);
+    assert!(
+        s.effective_cpus.is_some_and(|e| (e - 1.0).abs() < 1e-6),
+        "{:?}",
+        s.effective_cpus
+    );
+    assert!(
+        run.stdout
+            .contains("warning: GOMAXPROCS=8 but only 1.00 CPUs"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// A shell busy loop pinned to CPU 0, killed on drop.
@@ -172,16 +229,38 @@ fn cpu_contention_is_the_scheduler() {
     let json = scratch("scheduler").join("trace.ndjson");
     let bin = workload("attrib").display().to_string();
     let run = gotrace_tests::gotrace(
-        &["--no-tui", "--json", &json.display().to_string(), "--", "taskset", "-c", "0", &bin, "-mode=cpu", "-seconds=2"],
+        &[
+            "--no-tui",
+            "--json",
+            &json.display().to_string(),
+            "--",
+            "taskset",
+            "-c",
+            "0",
+            &bin,
+            "-mode=cpu",
+            "-seconds=2",
+        ],
         Duration::from_secs(60),
     );
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
     let lines = read_trace(&json);
     let s = summary_of(&lines);
-    assert_eq!(s.attribution[0].cause, "scheduler", "{:?}\n{}", s.attribution, run.stdout);
+    assert_eq!(
+        s.attribution[0].cause, "scheduler",
+        "{:?}\n{}",
+        s.attribution, run.stdout
+    );
     assert!(s.attribution[0].share > 0.5, "{:?}", s.attribution);
-    assert!(share(s, "cgroup-throttle") < 0.01, "no quota, no throttling: {:?}", s.attribution);
+    assert!(
+        share(s, "cgroup-throttle") < 0.01,
+        "no quota, no throttling: {:?}",
+        s.attribution
+    );
     assert_shares_sum_to_one(s);
-    assert!(s.threads.iter().any(|t| t.runq_ns > 500_000_000), "a thread waited for CPU 0: {:?}", s.threads);
+    assert!(
+        s.threads.iter().any(|t| t.runq_ns > 500_000_000),
+        "a thread waited for CPU 0: {:?}",
+        s.threads
+    );
 }
-

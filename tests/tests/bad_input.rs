@@ -16,7 +16,12 @@ const T: Duration = Duration::from_secs(30);
 
 /// Exactly one line on stderr, equal to `want`; nothing on stdout; exit `code`.
 fn assert_one_line(run: &Run, code: i32, want: &str) {
-    assert_eq!(run.stderr, format!("{want}\n"), "stderr (exit {})", run.code());
+    assert_eq!(
+        run.stderr,
+        format!("{want}\n"),
+        "stderr (exit {})",
+        run.code()
+    );
     assert_eq!(run.code(), code, "exit code; stderr: {}", run.stderr);
     assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
     assert!(!run.stderr.contains("panicked") && !run.stderr.contains("backtrace"));
@@ -28,7 +33,11 @@ fn loaded_gotrace_programs() -> Vec<String> {
         .args(["-j", "prog", "show"])
         .output()
         .expect("bpftool (installed by `cargo xtask setup` for the tests) must run");
-    assert!(out.status.success(), "bpftool failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "bpftool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let progs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
     // The kernel keeps 15 characters of a program's name; bpftool shows the whole name
     // from the program's BTF when it has it.
@@ -62,15 +71,37 @@ fn assert_nothing_left_behind() {
 #[test]
 fn usage_errors_exit_2() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    assert_one_line(&gotrace(&[], T), 2, "gotrace: nothing to trace: give --pid PID or -- CMD [ARGS...]");
-    assert_one_line(&gotrace(&["--pid", "0"], T), 2, "gotrace: invalid pid 0: must be a positive process id");
-    assert_one_line(&gotrace(&["--pid", "1", "--", "ls"], T), 2, "gotrace: give either --pid PID or -- CMD, not both");
+    assert_one_line(
+        &gotrace(&[], T),
+        2,
+        "gotrace: nothing to trace: give --pid PID or -- CMD [ARGS...]",
+    );
+    assert_one_line(
+        &gotrace(&["--pid", "0"], T),
+        2,
+        "gotrace: invalid pid 0: must be a positive process id",
+    );
+    assert_one_line(
+        &gotrace(&["--pid", "1", "--", "ls"], T),
+        2,
+        "gotrace: give either --pid PID or -- CMD, not both",
+    );
     let run = gotrace(&["--pid", "abc"], T);
     assert_eq!(run.code(), 2);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(run.stderr.starts_with("gotrace: invalid value 'abc' for '--pid <PID>'"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("gotrace: invalid value 'abc' for '--pid <PID>'"),
+        "{}",
+        run.stderr
+    );
     let run = gotrace(&["--bogus"], T);
-    assert_eq!((run.code(), run.stderr.lines().count()), (2, 1), "{}", run.stderr);
+    assert_eq!(
+        (run.code(), run.stderr.lines().count()),
+        (2, 1),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -80,7 +111,11 @@ fn no_such_pid() {
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // Above the kernel's PID_MAX_LIMIT (2^22), so it can never exist.
-    assert_one_line(&gotrace(&["--pid", "99999999"], T), 1, "gotrace: no such process: 99999999");
+    assert_one_line(
+        &gotrace(&["--pid", "99999999"], T),
+        1,
+        "gotrace: no such process: 99999999",
+    );
 }
 
 #[test]
@@ -101,10 +136,17 @@ fn pid_that_exits_during_attach() {
     // loaded, and the check below can see them.
     std::thread::sleep(Duration::from_millis(900));
     let loaded = loaded_gotrace_programs();
-    assert!(loaded.len() >= 5, "gotrace's programs should be loaded now: {loaded:?}");
+    assert!(
+        loaded.len() >= 5,
+        "gotrace's programs should be loaded now: {loaded:?}"
+    );
     let run = gotrace_tests::wait_with_timeout(child, T);
     let _ = short.wait();
-    assert_one_line(&run, 1, &format!("gotrace: process {pid} exited during attach"));
+    assert_one_line(
+        &run,
+        1,
+        &format!("gotrace: process {pid} exited during attach"),
+    );
     assert_nothing_left_behind();
 }
 
@@ -178,7 +220,16 @@ fn without_privileges() {
     let bin = world_executable_gotrace();
     let me = std::process::id().to_string();
     // An ordinary user.
-    let run = run_as(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", &bin], &["--no-tui", "--pid", &me]);
+    let run = run_as(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &bin,
+        ],
+        &["--no-tui", "--pid", &me],
+    );
     assert_one_line(
         &run,
         1,
@@ -186,7 +237,12 @@ fn without_privileges() {
     );
     // root, but with the capabilities dropped (as in a restricted container).
     let run = run_as(
-        &["setpriv", "--bounding-set=-bpf,-perfmon,-sys_admin", "--inh-caps=-all", &bin],
+        &[
+            "setpriv",
+            "--bounding-set=-bpf,-perfmon,-sys_admin",
+            "--inh-caps=-all",
+            &bin,
+        ],
         &["--no-tui", "--pid", &me],
     );
     assert_one_line(
@@ -204,7 +260,16 @@ fn unwritable_json_path() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let me = std::process::id().to_string();
     assert_one_line(
-        &gotrace(&["--no-tui", "--json", "/nonexistent-dir/t.ndjson", "--pid", &me], T),
+        &gotrace(
+            &[
+                "--no-tui",
+                "--json",
+                "/nonexistent-dir/t.ndjson",
+                "--pid",
+                &me,
+            ],
+            T,
+        ),
         1,
         "gotrace: cannot write /nonexistent-dir/t.ndjson: No such file or directory",
     );
@@ -224,6 +289,10 @@ fn unwritable_json_path() {
         1,
         &format!("gotrace: {l} is a symlink: refusing to write through it"),
     );
-    assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep me", "the symlink's target was touched");
+    assert_eq!(
+        std::fs::read_to_string(&target).expect("read"),
+        "keep me",
+        "the symlink's target was touched"
+    );
     assert_nothing_left_behind();
 }

@@ -5,7 +5,11 @@ use std::{path::PathBuf, time::Duration};
 use gotrace_tests::{read_trace, require_root, scratch, summary_of, workload, Line};
 
 fn files() -> Vec<(&'static str, Vec<u8>)> {
-    vec![("a.txt", vec![b'a'; 8192]), ("b.txt", vec![b'b'; 4096]), ("c.txt", vec![b'c'; 100])]
+    vec![
+        ("a.txt", vec![b'a'; 8192]),
+        ("b.txt", vec![b'b'; 4096]),
+        ("c.txt", vec![b'c'; 100]),
+    ]
 }
 
 /// Runs the read workload over `dir` under gotrace.
@@ -13,7 +17,16 @@ fn trace_reads(name: &str, dir: &std::path::Path) -> (gotrace_tests::Run, Vec<Li
     let json = scratch(name).join("trace.ndjson");
     let bin = workload("attrib").display().to_string();
     let run = gotrace_tests::gotrace(
-        &["--no-tui", "--json", &json.display().to_string(), "--", &bin, "-mode=read", &format!("-dir={}", dir.display()), "-rounds=2"],
+        &[
+            "--no-tui",
+            "--json",
+            &json.display().to_string(),
+            "--",
+            &bin,
+            "-mode=read",
+            &format!("-dir={}", dir.display()),
+            "-rounds=2",
+        ],
         Duration::from_secs(120),
     );
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
@@ -29,10 +42,22 @@ fn slow_fuse_reads_are_the_filesystem() {
     let fs = gotrace_tests::slowfs::SlowFs::mount(&files(), Duration::from_millis(20));
     let (run, lines) = trace_reads("fuse", fs.path());
     let s = summary_of(&lines);
-    let read = s.syscalls.iter().find(|r| r.name == "read").expect("read row");
-    let fuse = read.causes.iter().find(|c| c.cause == "fs:fuse").unwrap_or_else(|| panic!("read causes: {:?}", read.causes));
+    let read = s
+        .syscalls
+        .iter()
+        .find(|r| r.name == "read")
+        .expect("read row");
+    let fuse = read
+        .causes
+        .iter()
+        .find(|c| c.cause == "fs:fuse")
+        .unwrap_or_else(|| panic!("read causes: {:?}", read.causes));
     assert!(fuse.share >= 0.9, "reads on FUSE: {:?}", read.causes);
-    let row = s.filesystems.iter().find(|f| f.kind == "fuse").unwrap_or_else(|| panic!("{:?}", s.filesystems));
+    let row = s
+        .filesystems
+        .iter()
+        .find(|f| f.kind == "fuse")
+        .unwrap_or_else(|| panic!("{:?}", s.filesystems));
     assert_eq!(row.mount, fs.path().display().to_string());
     assert!(row.ns >= 20_000_000 * 6, "{row:?}");
     assert!(run.stdout.contains("fs:fuse"), "{}", run.stdout);
@@ -56,7 +81,22 @@ fn the_same_reads_on_tmpfs_show_no_slow_filesystem() {
     let (_run, lines) = trace_reads("tmpfs", &dir);
     let _ = std::fs::remove_dir_all(&dir);
     let s = summary_of(&lines);
-    assert!(!s.attribution.iter().any(|c| c.cause.starts_with("fs:") && c.share > 0.05), "{:?}", s.attribution);
-    assert!(!s.filesystems.iter().any(|f| f.ns > 10_000_000), "no slow filesystem: {:?}", s.filesystems);
-    assert!(!lines.iter().any(|l| matches!(l, Line::Syscall(c) if c.name == "read")), "no slow reads on tmpfs");
+    assert!(
+        !s.attribution
+            .iter()
+            .any(|c| c.cause.starts_with("fs:") && c.share > 0.05),
+        "{:?}",
+        s.attribution
+    );
+    assert!(
+        !s.filesystems.iter().any(|f| f.ns > 10_000_000),
+        "no slow filesystem: {:?}",
+        s.filesystems
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| matches!(l, Line::Syscall(c) if c.name == "read")),
+        "no slow reads on tmpfs"
+    );
 }

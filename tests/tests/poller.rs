@@ -27,7 +27,12 @@ fn go_http_server_under_load_uses_epoll() {
     let p = &s.poller;
     assert_eq!(p.kind, "epoll", "{p:?}");
     assert!(p.io_uring.ops.is_empty() && p.io_uring.rings.is_empty());
-    let e = p.epoll.instances.iter().max_by_key(|e| e.waits).expect("an epoll instance");
+    let e = p
+        .epoll
+        .instances
+        .iter()
+        .max_by_key(|e| e.waits)
+        .expect("an epoll instance");
     assert!(e.waits > 100, "epoll waits: {e:?}");
     assert!(e.ready > 10 && e.events >= e.ready, "{e:?}");
     assert!(e.p99_ns >= e.p50_ns);
@@ -37,7 +42,11 @@ fn go_http_server_under_load_uses_epoll() {
     assert!(sockets >= 2, "listening + connection sockets: {:?}", e.fds);
     assert!(e.fds.iter().any(|f| f.kind == "eventfd"), "{:?}", e.fds);
     assert!(e.registrations >= 3, "{e:?}");
-    assert!(p.epoll.wakeups > 0, "netpoll wakeups through the eventfd: {:?}", p.epoll);
+    assert!(
+        p.epoll.wakeups > 0,
+        "netpoll wakeups through the eventfd: {:?}",
+        p.epoll
+    );
     assert!(run.stdout.contains("poller: epoll ("), "{}", run.stdout);
 }
 
@@ -48,17 +57,34 @@ fn io_uring_ops_are_counted_per_opcode() {
     }
     let bin = env!("CARGO_BIN_EXE_uring-workload");
     let (run, lines) = traced("uring", &[bin]);
-    assert!(run.stdout.contains("completed 97 failed 1"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("completed 97 failed 1"),
+        "{}",
+        run.stdout
+    );
     let s = summary_of(&lines);
     let p = &s.poller;
     assert_eq!(p.kind, "io_uring", "{p:?}");
-    let op = |name: &str| p.io_uring.ops.iter().find(|o| o.opcode == name).unwrap_or_else(|| panic!("{name}: {:?}", p.io_uring.ops));
+    let op = |name: &str| {
+        p.io_uring
+            .ops
+            .iter()
+            .find(|o| o.opcode == name)
+            .unwrap_or_else(|| panic!("{name}: {:?}", p.io_uring.ops))
+    };
     assert_eq!((op("NOP").count, op("NOP").errors), (64, 0));
-    assert_eq!((op("READ").count, op("READ").errors), (33, 1), "32 reads and one of a bad fd");
+    assert_eq!(
+        (op("READ").count, op("READ").errors),
+        (33, 1),
+        "32 reads and one of a bad fd"
+    );
     assert!(op("READ").p50_ns > 0 && op("READ").p99_ns >= op("READ").p50_ns);
     let ring = p.io_uring.rings.first().expect("the ring");
     assert_eq!((ring.submits, ring.completes), (97, 97));
-    assert!(ring.max_queue_depth >= 2 && ring.max_queue_depth <= 32, "{ring:?}");
+    assert!(
+        ring.max_queue_depth >= 2 && ring.max_queue_depth <= 32,
+        "{ring:?}"
+    );
     assert!(p.epoll.instances.is_empty(), "no epoll: {:?}", p.epoll);
 }
 
@@ -75,9 +101,19 @@ fn go_file_io_and_sleeps_use_epoll_for_timers_only() {
     // epoll is used, but no socket or file is ever registered: only its eventfd.
     assert_eq!(p.kind, "epoll", "{p:?}");
     assert!(p.io_uring.ops.is_empty());
-    let fds: Vec<&str> = p.epoll.instances.iter().flat_map(|e| &e.fds).map(|f| f.kind.as_str()).collect();
+    let fds: Vec<&str> = p
+        .epoll
+        .instances
+        .iter()
+        .flat_map(|e| &e.fds)
+        .map(|f| f.kind.as_str())
+        .collect();
     assert_eq!(fds, ["eventfd"], "{:?}", p.epoll);
     let e = &p.epoll.instances[0];
     assert!(e.timeouts >= 5, "the five sleeps end by timeout: {e:?}");
-    assert!(run.stdout.contains("epoll, for timers only"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("epoll, for timers only"),
+        "{}",
+        run.stdout
+    );
 }

@@ -2,7 +2,9 @@
 //! (tests/workloads/sigchld).
 use std::time::{Duration, Instant};
 
-use gotrace_tests::{gotrace, read_trace, require_root, scratch, summary_of, workload, Attached, Line, Run};
+use gotrace_tests::{
+    gotrace, read_trace, require_root, scratch, summary_of, workload, Attached, Line, Run,
+};
 
 fn sigchld_run(name: &str, args: &[&str]) -> (Run, Vec<Line>) {
     let dir = scratch(name);
@@ -39,7 +41,15 @@ fn coalesced_sigchld_is_reported_and_balances() {
     let dir = scratch("coalesce");
     let json = dir.join("trace.ndjson");
     let bin = workload("sigchld").display().to_string();
-    let g = Attached::start(&["--no-tui", "--json", &json.display().to_string(), "--", &bin, "-mode=notify", "-children=50"]);
+    let g = Attached::start(&[
+        "--no-tui",
+        "--json",
+        &json.display().to_string(),
+        "--",
+        &bin,
+        "-mode=notify",
+        "-children=50",
+    ]);
     let pid: u32 = g
         .banner()
         .split("tracing pid ")
@@ -51,7 +61,10 @@ fn coalesced_sigchld_is_reported_and_balances() {
     // is stopped, so their SIGCHLDs pile up on one pending signal.
     let start = Instant::now();
     while proc_state(pid) != Some('T') {
-        assert!(start.elapsed() < Duration::from_secs(30), "the workload never stopped");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the workload never stopped"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -76,7 +89,9 @@ fn coalesced_sigchld_is_reported_and_balances() {
     let exited: Vec<u32> = lines
         .iter()
         .filter_map(|l| match l {
-            Line::Child(ch) if ch.event == gotrace_tests::schema::ChildEventKind::Exit => Some(ch.pid),
+            Line::Child(ch) if ch.event == gotrace_tests::schema::ChildEventKind::Exit => {
+                Some(ch.pid)
+            }
             _ => None,
         })
         .collect();
@@ -84,15 +99,29 @@ fn coalesced_sigchld_is_reported_and_balances() {
         assert!(exited.contains(p), "exit of child {p} not seen");
     }
     assert!(c.exits == 50 || c.exits == 51, "exits {c:?}");
-    assert!(balanced(c), "exits = delivered + coalesced + ignored + undelivered + failed + not_sent: {c:?}");
-    assert!(c.coalesced > 0, "no coalescing although the parent was stopped: {c:?}");
+    assert!(
+        balanced(c),
+        "exits = delivered + coalesced + ignored + undelivered + failed + not_sent: {c:?}"
+    );
+    assert!(
+        c.coalesced > 0,
+        "no coalescing although the parent was stopped: {c:?}"
+    );
     assert!(c.delivered >= 1, "{c:?}");
     assert_eq!(c.undelivered, 0, "{c:?}");
     assert_eq!(c.reaped, c.exits, "every child reaped: {c:?}");
     assert_eq!(c.unreaped, 0, "{c:?}");
-    let sigchld = s.signals.iter().find(|x| x.name == "SIGCHLD").expect("SIGCHLD row");
+    let sigchld = s
+        .signals
+        .iter()
+        .find(|x| x.name == "SIGCHLD")
+        .expect("SIGCHLD row");
     assert!(sigchld.already_pending >= c.coalesced, "{sigchld:?}");
-    assert!(s.anomalies.iter().any(|a| a.kind == "coalesced"), "{:?}", s.anomalies);
+    assert!(
+        s.anomalies.iter().any(|a| a.kind == "coalesced"),
+        "{:?}",
+        s.anomalies
+    );
     assert!(run.stdout.contains("SIGCHLD coalesced"), "{}", run.stdout);
 }
 
@@ -103,19 +132,34 @@ fn ignored_sigchld_means_auto_reaped_children() {
     }
     let (run, lines) = sigchld_run("ignore", &["--", "-mode=ignore", "-children=3"]);
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("wait errors 3"), "the workload saw ECHILD: {}", run.stdout);
+    assert!(
+        run.stdout.contains("wait errors 3"),
+        "the workload saw ECHILD: {}",
+        run.stdout
+    );
     let s = summary_of(&lines);
     let c = &s.sigchld;
     assert!(c.ignored >= 3 && c.auto_reaped >= 3, "{c:?}");
     assert!(balanced(c), "{c:?}");
     assert_eq!(c.unreaped, 0, "{c:?}");
-    let a = s.anomalies.iter().find(|a| a.kind == "ignored").unwrap_or_else(|| panic!("{:?}", s.anomalies));
-    assert!(a.message.contains("ignores SIGCHLD (SIG_IGN)"), "{}", a.message);
+    let a = s
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "ignored")
+        .unwrap_or_else(|| panic!("{:?}", s.anomalies));
+    assert!(
+        a.message.contains("ignores SIGCHLD (SIG_IGN)"),
+        "{}",
+        a.message
+    );
     let ignored_exits = lines
         .iter()
         .filter(|l| matches!(l, Line::Child(ch) if ch.disposition.as_deref() == Some("ignore")))
         .count();
-    assert!(ignored_exits >= 3, "child exit lines with disposition ignore: {ignored_exits}");
+    assert!(
+        ignored_exits >= 3,
+        "child exit lines with disposition ignore: {ignored_exits}"
+    );
 }
 
 #[test]
@@ -133,10 +177,23 @@ fn a_child_never_reaped_is_named() {
         .unwrap_or_else(|| panic!("no child pid in {}", run.stdout));
     let s = summary_of(&lines);
     assert_eq!(s.sigchld.unreaped, 1, "{:?}", s.sigchld);
-    let a = s.anomalies.iter().find(|a| a.kind == "unreaped").unwrap_or_else(|| panic!("{:?}", s.anomalies));
+    let a = s
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "unreaped")
+        .unwrap_or_else(|| panic!("{:?}", s.anomalies));
     assert_eq!(a.pid, Some(child), "{a:?}");
-    assert!(a.message.contains(&format!("child pid {child} (true)")), "{}", a.message);
-    assert!(run.stdout.contains(&format!("child pid {child} (true) exited")), "{}", run.stdout);
+    assert!(
+        a.message.contains(&format!("child pid {child} (true)")),
+        "{}",
+        a.message
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("child pid {child} (true) exited")),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -148,15 +205,35 @@ fn cmd_wait_hang_names_the_grandchild() {
     // The launched workload was still hung when the duration ended.
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
     let s = summary_of(&lines);
-    let a = s.anomalies.iter().find(|a| a.kind == "pipe_held").unwrap_or_else(|| panic!("{:?}\n{}", s.anomalies, run.stdout));
+    let a = s
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "pipe_held")
+        .unwrap_or_else(|| panic!("{:?}\n{}", s.anomalies, run.stdout));
     let holder = a.pid.expect("holder pid");
     let cmdline = std::fs::read(format!("/proc/{holder}/cmdline")).unwrap_or_default();
     // SAFETY: the holder is the workload's `sleep 30`; stop it.
     unsafe { libc::kill(holder as i32, libc::SIGKILL) };
-    assert_eq!(String::from_utf8_lossy(&cmdline).replace('\0', " ").trim(), "sleep 30", "holder {holder}");
-    assert!(a.message.contains("(sleep 30) still holds it open"), "{}", a.message);
-    assert!(a.message.contains("(sh) exited"), "the exited child is named: {}", a.message);
-    assert!(run.stdout.contains("Cmd.Wait will not return"), "{}", run.stdout);
+    assert_eq!(
+        String::from_utf8_lossy(&cmdline).replace('\0', " ").trim(),
+        "sleep 30",
+        "holder {holder}"
+    );
+    assert!(
+        a.message.contains("(sleep 30) still holds it open"),
+        "{}",
+        a.message
+    );
+    assert!(
+        a.message.contains("(sh) exited"),
+        "the exited child is named: {}",
+        a.message
+    );
+    assert!(
+        run.stdout.contains("Cmd.Wait will not return"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -167,9 +244,22 @@ fn preemption_signals_are_counted_apart() {
     let (run, lines) = sigchld_run("busy", &["--", "-mode=busy", "-seconds=2"]);
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
     let s = summary_of(&lines);
-    assert!(s.preemption_signals >= 10, "SIGURG preemptions: {}", s.preemption_signals);
+    assert!(
+        s.preemption_signals >= 10,
+        "SIGURG preemptions: {}",
+        s.preemption_signals
+    );
     assert!(s.preemption_per_sec > 0.0);
-    assert!(!s.signals.iter().any(|x| x.signo == 23), "SIGURG listed with user signals: {:?}", s.signals);
-    assert!(!lines.iter().any(|l| matches!(l, Line::Signal(x) if x.signo == 23)), "SIGURG lines in the trace");
+    assert!(
+        !s.signals.iter().any(|x| x.signo == 23),
+        "SIGURG listed with user signals: {:?}",
+        s.signals
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| matches!(l, Line::Signal(x) if x.signo == 23)),
+        "SIGURG lines in the trace"
+    );
     assert!(run.stdout.contains("preemption (SIGURG"), "{}", run.stdout);
 }

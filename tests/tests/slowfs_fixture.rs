@@ -15,7 +15,9 @@ const DELAY: Duration = Duration::from_millis(20);
 const HELLO: &[u8] = b"hello from a slow filesystem\n";
 
 fn big() -> Vec<u8> {
-    (0..64 * 1024u32).map(|i| (i.wrapping_mul(31) >> 3) as u8).collect()
+    (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(31) >> 3) as u8)
+        .collect()
 }
 
 fn two_files() -> SlowFs {
@@ -36,7 +38,10 @@ fn read_returns_contents_slowly() {
         assert_eq!(got, HELLO);
         assert!(took >= DELAY, "read took only {took:?}");
     }
-    assert_eq!(std::fs::read(fs.path().join("big.bin")).expect("read big.bin"), big());
+    assert_eq!(
+        std::fs::read(fs.path().join("big.bin")).expect("read big.bin"),
+        big()
+    );
 }
 
 #[test]
@@ -115,7 +120,10 @@ fn concurrent_requests_are_delayed_concurrently() {
     // Each read is 4 delayed requests (LOOKUP, GETATTR, READ, the READ at EOF), so served
     // one at a time 8 would take >= 3.2 s. Served concurrently it is about 5 delays: the
     // kernel lets one LOOKUP of a name run at a time, the others then revalidate at once.
-    assert!(took >= delay && took < Duration::from_millis(2500), "took {took:?}");
+    assert!(
+        took >= delay && took < Duration::from_millis(2500),
+        "took {took:?}"
+    );
 }
 
 #[test]
@@ -126,7 +134,12 @@ fn listing_and_errors() {
     let fs = two_files();
     let mut names: Vec<String> = std::fs::read_dir(fs.path())
         .expect("read_dir")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     assert_eq!(names, ["big.bin", "hello.txt"]);

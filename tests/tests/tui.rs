@@ -17,7 +17,14 @@ impl Tmux {
         let name = format!("{name}-{}", std::process::id());
         let ok = Command::new("tmux")
             .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "48"])
-            .args(["env", "PS1=PROMPT> ", "TERM=xterm-256color", "bash", "--norc", "--noprofile"])
+            .args([
+                "env",
+                "PS1=PROMPT> ",
+                "TERM=xterm-256color",
+                "bash",
+                "--norc",
+                "--noprofile",
+            ])
             .status()
             .expect("tmux (installed by `cargo xtask setup` for the tests) must run");
         assert!(ok.success(), "tmux new-session failed");
@@ -25,12 +32,19 @@ impl Tmux {
     }
 
     fn keys(&self, keys: &[&str]) {
-        let ok = Command::new("tmux").args(["send-keys", "-t", &self.name]).args(keys).status().expect("send-keys");
+        let ok = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .expect("send-keys");
         assert!(ok.success());
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-S", "-300", "-t", &self.name]).output().expect("capture-pane");
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-S", "-300", "-t", &self.name])
+            .output()
+            .expect("capture-pane");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -42,7 +56,10 @@ impl Tmux {
             if needles.iter().all(|n| s.contains(n)) {
                 return s;
             }
-            assert!(start.elapsed() < timeout, "screen never showed {needles:?}:\n{s}");
+            assert!(
+                start.elapsed() < timeout,
+                "screen never showed {needles:?}:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -50,7 +67,9 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
     }
 }
 
@@ -82,7 +101,15 @@ fn dashboard_shows_the_workload_answers_keys_and_restores_the_terminal() {
     t.keys(&[&format!("{} --pid {pid}", gotrace_bin().display()), "Enter"]);
 
     // Overview: header with the target, the attribution by cause, the syscall table.
-    let s = t.wait_for(&[&format!("pid {pid}"), "Where the time went", "netpoll", "epoll_pwait"], Duration::from_secs(30));
+    let s = t.wait_for(
+        &[
+            &format!("pid {pid}"),
+            "Where the time went",
+            "netpoll",
+            "epoll_pwait",
+        ],
+        Duration::from_secs(30),
+    );
     assert!(s.contains("go1."), "Go version in the header:\n{s}");
 
     // Views switch with numbers and tab; ? opens and closes the help.
@@ -94,22 +121,41 @@ fn dashboard_shows_the_workload_answers_keys_and_restores_the_terminal() {
     t.wait_for(&["SIGCHLD lifecycle"], Duration::from_secs(10));
     t.keys(&["?"]);
     let help = t.wait_for(&["quit"], Duration::from_secs(10));
-    assert!(help.to_lowercase().contains("pause"), "help overlay:\n{help}");
+    assert!(
+        help.to_lowercase().contains("pause"),
+        "help overlay:\n{help}"
+    );
     t.keys(&["?"]);
     t.keys(&["Tab"]);
-    t.wait_for(&["Threads ·", "run-queue time outside syscalls"], Duration::from_secs(10));
+    t.wait_for(
+        &["Threads ·", "run-queue time outside syscalls"],
+        Duration::from_secs(10),
+    );
     t.keys(&["5"]);
     t.wait_for(&["┌ Log"], Duration::from_secs(10));
 
     // q leaves: the summary is printed after the terminal is restored, the prompt is back.
     t.keys(&["q"]);
-    let s = t.wait_for(&["PROMPT>", "where the time went", &format!("gotrace: pid {pid}")], Duration::from_secs(20));
+    let s = t.wait_for(
+        &[
+            "PROMPT>",
+            "where the time went",
+            &format!("gotrace: pid {pid}"),
+        ],
+        Duration::from_secs(20),
+    );
     assert!(s.contains("epoll_pwait"), "{s}");
     // Cooked mode again: these flags are on (raw mode turns them off: "-icanon", ...).
-    t.keys(&["stty -a | grep -oE '(^| )(icanon|echo|icrnl|opost)( |$)' | wc -l", "Enter"]);
+    t.keys(&[
+        "stty -a | grep -oE '(^| )(icanon|echo|icrnl|opost)( |$)' | wc -l",
+        "Enter",
+    ]);
     let s = t.wait_for(&["\n4\n"], Duration::from_secs(10));
     assert!(s.trim_end().ends_with("PROMPT>"), "{s}");
-    assert!(!s.contains("LIVE"), "the alternate screen is gone from the shell's view:\n{s}");
+    assert!(
+        !s.contains("LIVE"),
+        "the alternate screen is gone from the shell's view:\n{s}"
+    );
     // The target keeps running after gotrace leaves: it was attached, not launched.
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
 }

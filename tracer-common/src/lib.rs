@@ -452,7 +452,13 @@ pub struct UringOpStats {
 }
 
 impl UringOpStats {
-    pub const ZERO: UringOpStats = UringOpStats { count: 0, errors: 0, total_ns: 0, max_ns: 0, hist: [0; HIST_BUCKETS] };
+    pub const ZERO: UringOpStats = UringOpStats {
+        count: 0,
+        errors: 0,
+        total_ns: 0,
+        max_ns: 0,
+        hist: [0; HIST_BUCKETS],
+    };
 }
 
 /// epoll_ctl by a target (EPOLL_CTL record).

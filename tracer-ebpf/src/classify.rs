@@ -98,7 +98,9 @@ pub fn classify(nr: u32, ret: i64, args: &[u64; 6]) -> (u32, u32) {
             }
         }
         FUTEX_WAITV | FUTEX_WAIT => (class::FUTEX, 0),
-        EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 | POLL | PPOLL | SELECT | PSELECT6 => (class::NETPOLL, 0),
+        EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 | POLL | PPOLL | SELECT | PSELECT6 => {
+            (class::NETPOLL, 0)
+        }
         WAIT4 | WAITID => (class::CHILD_WAIT, 0),
         NANOSLEEP => (class::NANOSLEEP, 0),
         CLOCK_NANOSLEEP => (class::SLEEP, 0),
@@ -118,8 +120,12 @@ pub fn classify(nr: u32, ret: i64, args: &[u64; 6]) -> (u32, u32) {
             Some(dev) => (class::FS, dev),
             None => cwd_class(),
         },
-        STAT | LSTAT if ret == 0 => stat_dev(args[1]).map(|d| (class::FS, d)).unwrap_or_else(cwd_class),
-        NEWFSTATAT if ret == 0 => stat_dev(args[2]).map(|d| (class::FS, d)).unwrap_or_else(cwd_class),
+        STAT | LSTAT if ret == 0 => stat_dev(args[1])
+            .map(|d| (class::FS, d))
+            .unwrap_or_else(cwd_class),
+        NEWFSTATAT if ret == 0 => stat_dev(args[2])
+            .map(|d| (class::FS, d))
+            .unwrap_or_else(cwd_class),
         STAT | LSTAT | NEWFSTATAT | STATX | ACCESS | FACCESSAT | FACCESSAT2 | READLINK
         | READLINKAT | MKDIR | MKDIRAT | UNLINK | UNLINKAT | RMDIR | RENAME | RENAMEAT
         | RENAMEAT2 | LINK | SYMLINK | CHDIR | TRUNCATE | CHMOD | FCHMODAT | CHOWN | UTIMENSAT => {
@@ -142,7 +148,9 @@ pub fn file_class(fd: u32) -> (u32, u32) {
         S_IFIFO => (class::PIPE, 0),
         S_IFSOCK => (class::SOCKET, 0),
         S_IFCHR => (class::DEVICE, 0),
-        _ => match read_kernel_u64(inode, off!(inode_sb)).and_then(|sb| read_kernel_u32(sb, off!(sb_dev))) {
+        _ => match read_kernel_u64(inode, off!(inode_sb))
+            .and_then(|sb| read_kernel_u32(sb, off!(sb_dev)))
+        {
             Some(dev) => (class::FS, dev),
             None => (class::OTHER, 0),
         },

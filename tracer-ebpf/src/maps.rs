@@ -6,8 +6,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tracer_common::{
-    CauseKey, CauseStats, Inflight, KernelOffsets, SyscallStats, ThreadStats,
-    COUNTER_LOST_RECORDS, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
+    CauseKey, CauseStats, Inflight, KernelOffsets, SyscallStats, ThreadStats, COUNTER_LOST_RECORDS,
+    INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
 };
 
 /// Per-syscall aggregates (see tracer_common::maps::SYSCALL_STATS).

@@ -34,7 +34,12 @@ static EPOLL_ZERO: EpollStats = EpollStats::ZERO;
 static URING_OP_ZERO: UringOpStats = UringOpStats::ZERO;
 
 #[unsafe(no_mangle)]
-pub static URING_OFFSETS: UringOffsets = UringOffsets { req_ctx: 0, req_opcode: 0, cqe_res: 0, _pad: 0 };
+pub static URING_OFFSETS: UringOffsets = UringOffsets {
+    req_ctx: 0,
+    req_opcode: 0,
+    cqe_res: 0,
+    _pad: 0,
+};
 
 macro_rules! uoff {
     ($field:ident) => {
@@ -55,7 +60,10 @@ pub const EPOLL_PWAIT2: u32 = 441;
 /// Is this syscall one the poller code wants to see return?
 #[inline(always)]
 pub fn wants(nr: u32, ret: i64) -> bool {
-    matches!(nr, EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 | EPOLL_CTL | EVENTFD | EVENTFD2) || (nr == WRITE && ret == 8)
+    matches!(
+        nr,
+        EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 | EPOLL_CTL | EVENTFD | EVENTFD2
+    ) || (nr == WRITE && ret == 8)
 }
 
 /// A returning poller syscall of a target.
@@ -66,14 +74,20 @@ pub fn on_exit(pid_tgid: u64, nr: u32, ret: i64, args: &[u64; 6], duration: u64)
         EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 => epoll_wait(tgid, nr, ret, args, duration),
         EPOLL_CTL => epoll_ctl(pid_tgid, ret, args),
         EVENTFD | EVENTFD2 if ret >= 0 => {
-            let key = PollKey { tgid, id: ret as u32 };
+            let key = PollKey {
+                tgid,
+                id: ret as u32,
+            };
             let _ = EVENTFDS.insert(&key, &0, 0);
             emit_eventfd(tgid, ret as u32);
         }
         WRITE => {
             // An 8-byte write to an eventfd: a wakeup of whoever polls it (for Go, the
             // netpoller being woken by netpollBreak).
-            let key = PollKey { tgid, id: args[0] as u32 };
+            let key = PollKey {
+                tgid,
+                id: args[0] as u32,
+            };
             if let Some(n) = EVENTFDS.get_ptr_mut(&key) {
                 // SAFETY: a value of the map; concurrent writers only lose a count.
                 unsafe { *n += 1 };
@@ -85,13 +99,17 @@ pub fn on_exit(pid_tgid: u64, nr: u32, ret: i64, args: &[u64; 6], duration: u64)
 
 #[inline(always)]
 fn epoll_wait(tgid: u32, nr: u32, ret: i64, args: &[u64; 6], duration: u64) {
-    let key = PollKey { tgid, id: args[0] as u32 };
+    let key = PollKey {
+        tgid,
+        id: args[0] as u32,
+    };
     // epoll_wait/epoll_pwait take a timeout in ms (arg 3); epoll_pwait2 a timespec
     // pointer (NULL: forever).
     let poll_only = if nr == EPOLL_PWAIT2 {
         args[3] != 0 && {
             // SAFETY: a user pointer; bpf_probe_read_user checks it.
-            let ts: [i64; 2] = unsafe { bpf_probe_read_user(args[3] as *const [i64; 2]) }.unwrap_or([1, 0]);
+            let ts: [i64; 2] =
+                unsafe { bpf_probe_read_user(args[3] as *const [i64; 2]) }.unwrap_or([1, 0]);
             ts[0] == 0 && ts[1] == 0
         }
     } else {
@@ -100,7 +118,9 @@ fn epoll_wait(tgid: u32, nr: u32, ret: i64, args: &[u64; 6], duration: u64) {
     if EPOLL.get_ptr(&key).is_none() {
         let _ = EPOLL.insert(&key, &EPOLL_ZERO, 0);
     }
-    let Some(s) = EPOLL.get_ptr_mut(&key) else { return };
+    let Some(s) = EPOLL.get_ptr_mut(&key) else {
+        return;
+    };
     let bucket = hist_bucket(duration);
     // SAFETY: a value of the map; a process's waits on one instance from several threads
     // can race and lose a count, never corrupt.
@@ -129,7 +149,11 @@ fn epoll_wait(tgid: u32, nr: u32, ret: i64, args: &[u64; 6], duration: u64) {
 fn epoll_ctl(pid_tgid: u64, ret: i64, args: &[u64; 6]) {
     let fd = args[2] as u32;
     // SAFETY: a user pointer (struct epoll_event: u32 events first); checked by the helper.
-    let events: u32 = if args[3] != 0 { unsafe { bpf_probe_read_user(args[3] as *const u32) }.unwrap_or(0) } else { 0 };
+    let events: u32 = if args[3] != 0 {
+        unsafe { bpf_probe_read_user(args[3] as *const u32) }.unwrap_or(0)
+    } else {
+        0
+    };
     let (class, _) = file_class(fd);
     let Some(mut entry) = EVENTS.reserve::<EpollCtlRecord>(0) else {
         lost_record();
@@ -178,7 +202,14 @@ pub fn io_uring_create(ctx: RawTracePointContext) -> i32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     if is_target(tgid) {
         let ring: u64 = ctx.arg(1);
-        let _ = URING_CTX.insert(&ring, &UringCtx { tgid, ..UringCtx::default() }, 0);
+        let _ = URING_CTX.insert(
+            &ring,
+            &UringCtx {
+                tgid,
+                ..UringCtx::default()
+            },
+            0,
+        );
     }
     0
 }
@@ -197,7 +228,14 @@ fn ring_of(ring: u64, adopt: bool) -> Option<*mut UringCtx> {
     if !is_target(tgid) {
         return None;
     }
-    let _ = URING_CTX.insert(&ring, &UringCtx { tgid, ..UringCtx::default() }, 0);
+    let _ = URING_CTX.insert(
+        &ring,
+        &UringCtx {
+            tgid,
+            ..UringCtx::default()
+        },
+        0,
+    );
     URING_CTX.get_ptr_mut(&ring)
 }
 
@@ -205,8 +243,12 @@ fn ring_of(ring: u64, adopt: bool) -> Option<*mut UringCtx> {
 pub fn io_uring_submit_req(ctx: RawTracePointContext) -> i32 {
     // TP_PROTO(struct io_kiocb *req)
     let req: u64 = ctx.arg(0);
-    let Some(ring) = read_kernel_u64(req, uoff!(req_ctx)) else { return 0 };
-    let Some(c) = ring_of(ring, true) else { return 0 };
+    let Some(ring) = read_kernel_u64(req, uoff!(req_ctx)) else {
+        return 0;
+    };
+    let Some(c) = ring_of(ring, true) else {
+        return 0;
+    };
     let opcode = read_kernel_u8(req, uoff!(req_opcode)).unwrap_or(0) as u32;
     // SAFETY: a value of URING_CTX; races between CPUs only blur the depth figures.
     let tgid = unsafe {
@@ -219,7 +261,15 @@ pub fn io_uring_submit_req(ctx: RawTracePointContext) -> i32 {
     };
     // SAFETY: no preconditions.
     let ts_ns = unsafe { bpf_ktime_get_ns() };
-    let _ = URING_REQS.insert(&req, &UringReq { ts_ns, tgid, opcode }, 0);
+    let _ = URING_REQS.insert(
+        &req,
+        &UringReq {
+            ts_ns,
+            tgid,
+            opcode,
+        },
+        0,
+    );
     0
 }
 
@@ -228,7 +278,9 @@ pub fn io_uring_complete(ctx: RawTracePointContext) -> i32 {
     // TP_PROTO(struct io_ring_ctx *ctx, void *req, struct io_uring_cqe *cqe); runs in
     // whatever context completes the request.
     let ring: u64 = ctx.arg(0);
-    let Some(c) = ring_of(ring, false) else { return 0 };
+    let Some(c) = ring_of(ring, false) else {
+        return 0;
+    };
     let req: u64 = ctx.arg(1);
     let cqe: u64 = ctx.arg(2);
     let res = read_kernel_u32(cqe, uoff!(cqe_res)).unwrap_or(0) as i32;
@@ -251,7 +303,9 @@ pub fn io_uring_complete(ctx: RawTracePointContext) -> i32 {
     if URING_OPS.get_ptr(&key).is_none() {
         let _ = URING_OPS.insert(&key, &URING_OP_ZERO, 0);
     }
-    let Some(s) = URING_OPS.get_ptr_mut(&key) else { return 0 };
+    let Some(s) = URING_OPS.get_ptr_mut(&key) else {
+        return 0;
+    };
     let bucket = hist_bucket(latency);
     // SAFETY: a value of the map; races only lose counts.
     unsafe {

@@ -9,8 +9,9 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use tracer_common::{
-    kind, ExecRecord, ProcRecord, EXEC_ARGS_MAX, INFLIGHT_NR_NEW_TASK, THREAD_RUNQ, INFLIGHT_SLOTS, PROC_FLAG_GROUP_DEAD,
-    PROC_FLAG_PARENT_NOCLDWAIT, PROC_FLAG_PARENT_SIGCHLD_IGN, PROC_FLAG_THREAD,
+    kind, ExecRecord, ProcRecord, EXEC_ARGS_MAX, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS,
+    PROC_FLAG_GROUP_DEAD, PROC_FLAG_PARENT_NOCLDWAIT, PROC_FLAG_PARENT_SIGCHLD_IGN,
+    PROC_FLAG_THREAD, THREAD_RUNQ,
 };
 
 use crate::{
@@ -153,9 +154,8 @@ fn child_exit(task: u64, tgid: u32, exit_code: u32) -> Option<()> {
     let mut flags = 0;
     if let Some(sighand) = read_kernel_u64(parent, off!(task_sighand)) {
         // action[SIGCHLD - 1]
-        let action = sighand
-            + off!(sighand_action) as u64
-            + (SIGCHLD - 1) * off!(ksigaction_size) as u64;
+        let action =
+            sighand + off!(sighand_action) as u64 + (SIGCHLD - 1) * off!(ksigaction_size) as u64;
         let handler = read_kernel_u64(action, off!(ksigaction_handler)).unwrap_or(0);
         let sa_flags = read_kernel_u64(action, off!(ksigaction_flags)).unwrap_or(0);
         if handler == SIG_IGN {

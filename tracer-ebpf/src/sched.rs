@@ -54,10 +54,12 @@ pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
 fn throttled(task: u64) -> bool {
     match off!(throttle_mode) {
         THROTTLE_TASK => read_kernel_u8(task, off!(task_throttled)).unwrap_or(0) != 0,
-        THROTTLE_CFS_RQ => read_kernel_u64(task, off!(task_se_cfs_rq))
-            .and_then(|cfs_rq| read_kernel_u32(cfs_rq, off!(cfs_rq_throttle_count)))
-            .unwrap_or(0)
-            != 0,
+        THROTTLE_CFS_RQ => {
+            read_kernel_u64(task, off!(task_se_cfs_rq))
+                .and_then(|cfs_rq| read_kernel_u32(cfs_rq, off!(cfs_rq_throttle_count)))
+                .unwrap_or(0)
+                != 0
+        }
         _ => false,
     }
 }
@@ -142,7 +144,12 @@ fn add_thread_runq(tid: u32, tgid: u32, d: u64, thr: u64) {
         }
         return;
     }
-    let fresh = ThreadStats { tgid, _pad: 0, runq_ns: d, runq_throttled_ns: thr };
+    let fresh = ThreadStats {
+        tgid,
+        _pad: 0,
+        runq_ns: d,
+        runq_throttled_ns: thr,
+    };
     let _ = THREAD_STATS.insert(&tid, &fresh, 0);
 }
 

@@ -16,11 +16,10 @@ use tracer_common::{
 
 use crate::{
     classify::classify,
-    poller,
     maps::{
-        bump, global_u64, is_target, lost_record, CAUSES, EVENTS, INFLIGHT, SLOW_NS,
-        SYSCALL_STATS,
+        bump, global_u64, is_target, lost_record, CAUSES, EVENTS, INFLIGHT, SLOW_NS, SYSCALL_STATS,
     },
+    poller,
 };
 
 /// Offset of r10 in x86_64 `struct pt_regs` (arch/x86/include/asm/ptrace.h): the 8 words
@@ -138,7 +137,11 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     if split.blocked > 0 || slow || wait || poll {
         let regs: u64 = ctx.arg(0);
         let args = syscall_args(regs);
-        let (cls, dev) = if split.blocked > 0 || slow { classify(nr, ret, &args) } else { (class::NONE, 0) };
+        let (cls, dev) = if split.blocked > 0 || slow {
+            classify(nr, ret, &args)
+        } else {
+            (class::NONE, 0)
+        };
         if split.blocked > 0 {
             account_cause(nr, cls, dev, &split);
         }
@@ -158,7 +161,12 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
 /// Adds a call that blocked to the CAUSES map.
 #[inline(always)]
 fn account_cause(nr: u32, cls: u32, dev: u32, split: &Split) {
-    let key = CauseKey { nr, class: cls, dev, _pad: 0 };
+    let key = CauseKey {
+        nr,
+        class: cls,
+        dev,
+        _pad: 0,
+    };
     if let Some(c) = CAUSES.get_ptr_mut(&key) {
         // SAFETY: a per-CPU value; tracepoint programs run with preemption disabled.
         unsafe {
@@ -168,7 +176,11 @@ fn account_cause(nr: u32, cls: u32, dev: u32, split: &Split) {
         }
         return;
     }
-    let fresh = CauseStats { calls: 1, wall_ns: split.duration, blocked_ns: split.blocked };
+    let fresh = CauseStats {
+        calls: 1,
+        wall_ns: split.duration,
+        blocked_ns: split.blocked,
+    };
     let _ = CAUSES.insert(&key, &fresh, 0);
 }
 
@@ -178,10 +190,9 @@ fn account_cause(nr: u32, cls: u32, dev: u32, split: &Split) {
 fn syscall_args(regs: u64) -> [u64; 6] {
     // SAFETY: regs is the kernel's struct pt_regs pointer passed to the tracepoint;
     // bpf_probe_read_kernel checks the access.
-    let w: [u64; 8] = unsafe {
-        bpf_probe_read_kernel((regs as usize + PT_REGS_R10) as *const [u64; 8])
-    }
-    .unwrap_or([0; 8]);
+    let w: [u64; 8] =
+        unsafe { bpf_probe_read_kernel((regs as usize + PT_REGS_R10) as *const [u64; 8]) }
+            .unwrap_or([0; 8]);
     [w[7], w[6], w[5], w[0], w[2], w[1]]
 }
 
@@ -251,7 +262,16 @@ fn account(nr: u32, split: &Split, failed: u64) {
 
 #[inline(always)]
 #[expect(clippy::too_many_arguments, reason = "one record's fields")]
-fn emit_slow(pid_tgid: u64, nr: u32, start: u64, split: &Split, ret: i64, args: [u64; 6], cls: u32, dev: u32) {
+fn emit_slow(
+    pid_tgid: u64,
+    nr: u32,
+    start: u64,
+    split: &Split,
+    ret: i64,
+    args: [u64; 6],
+    cls: u32,
+    dev: u32,
+) {
     let Some(mut entry) = EVENTS.reserve::<SyscallRecord>(0) else {
         lost_record();
         return;

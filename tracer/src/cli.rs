@@ -207,7 +207,10 @@ impl Args {
             matches!(target, TargetSpec::Launch(_))
         };
         if self.refresh == 0 || self.refresh > 60 {
-            return Err(UsageError(format!("--refresh {}: must be from 1 to 60 per second", self.refresh)));
+            return Err(UsageError(format!(
+                "--refresh {}: must be from 1 to 60 per second",
+                self.refresh
+            )));
         }
         if self.duration == Some(Duration::ZERO) {
             return Err(UsageError("--duration must be more than zero".into()));
@@ -331,9 +334,18 @@ mod tests {
     #[test]
     fn report_subcommand() {
         let r = report(&["report", "t.ndjson"]).expect("valid");
-        assert_eq!(r, ReportConfig { paths: vec!["t.ndjson".into()], json: false });
+        assert_eq!(
+            r,
+            ReportConfig {
+                paths: vec!["t.ndjson".into()],
+                json: false
+            }
+        );
         let r = report(&["report", "a.ndjson", "b.ndjson"]).expect("valid");
-        assert_eq!(r.paths, [PathBuf::from("a.ndjson"), PathBuf::from("b.ndjson")]);
+        assert_eq!(
+            r.paths,
+            [PathBuf::from("a.ndjson"), PathBuf::from("b.ndjson")]
+        );
         let r = report(&["report", "--json", "t.ndjson"]).expect("valid");
         assert!(r.json);
         let r = report(&["report", "t.ndjson", "--json"]).expect("valid");
@@ -342,24 +354,36 @@ mod tests {
             report(&["report", "--json", "a", "b"]).unwrap_err(),
             "report --json prints one trace's summary: give one PATH"
         );
-        assert!(report(&["report"]).unwrap_err().contains("required arguments"));
+        assert!(report(&["report"])
+            .unwrap_err()
+            .contains("required arguments"));
         assert!(report(&["report", "a", "b", "c"]).is_err());
-        assert!(report(&["report", "--pid", "1", "a"]).is_err(), "no tracing options in report");
-        assert!(invocation(&["--pid", "1", "report", "a"]).is_err(), "nor before it");
+        assert!(
+            report(&["report", "--pid", "1", "a"]).is_err(),
+            "no tracing options in report"
+        );
+        assert!(
+            invocation(&["--pid", "1", "report", "a"]).is_err(),
+            "nor before it"
+        );
     }
 
     #[test]
     fn report_does_not_take_a_command_named_report() {
         // After "--" it is the command to launch.
         let c = config(&["--", "report", "x"]).expect("valid");
-        assert_eq!(c.target, TargetSpec::Launch(vec!["report".into(), "x".into()]));
+        assert_eq!(
+            c.target,
+            TargetSpec::Launch(vec!["report".into(), "x".into()])
+        );
         let c = config(&["--pid", "1"]).expect("valid");
         assert_eq!(c.target, TargetSpec::Attach(1));
     }
 
     #[test]
     fn perfetto_option() {
-        let c = config(&["--pid", "1", "--perfetto", "t.json", "--json", "t.ndjson"]).expect("valid");
+        let c =
+            config(&["--pid", "1", "--perfetto", "t.json", "--json", "t.ndjson"]).expect("valid");
         assert_eq!(c.perfetto.as_deref(), Some(std::path::Path::new("t.json")));
         assert_eq!(c.display, Display::Live, "a file, not stdout");
         assert_eq!(config(&["--pid", "1"]).expect("valid").perfetto, None);

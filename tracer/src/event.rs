@@ -3,8 +3,9 @@
 use std::mem::size_of;
 
 use tracer_common::{
-    kind, EpollCtlRecord, ExecRecord, ProcRecord, SignalRecord, SyscallRecord, WaitRecord, PROC_FLAG_GROUP_DEAD,
-    PROC_FLAG_PARENT_NOCLDWAIT, PROC_FLAG_PARENT_SIGCHLD_IGN, PROC_FLAG_THREAD,
+    kind, EpollCtlRecord, ExecRecord, ProcRecord, SignalRecord, SyscallRecord, WaitRecord,
+    PROC_FLAG_GROUP_DEAD, PROC_FLAG_PARENT_NOCLDWAIT, PROC_FLAG_PARENT_SIGCHLD_IGN,
+    PROC_FLAG_THREAD,
 };
 
 /// A decoded ring-buffer record.
@@ -48,7 +49,14 @@ pub struct ExecEvent {
 impl ExecEvent {
     /// An exec with argv unknown, from the lifecycle fields (tests build events so).
     pub fn from_proc(p: &ProcEvent) -> ExecEvent {
-        ExecEvent { pid: p.pid, tgid: p.tgid, ts_ns: p.ts_ns, comm: p.comm.clone(), argv: Vec::new(), argv_truncated: false }
+        ExecEvent {
+            pid: p.pid,
+            tgid: p.tgid,
+            ts_ns: p.ts_ns,
+            comm: p.comm.clone(),
+            argv: Vec::new(),
+            argv_truncated: false,
+        }
     }
 
     /// The lifecycle fields, as for the other process events.
@@ -347,7 +355,11 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 ts_ns: r.ts_ns,
                 comm: comm_str(&r.comm),
             };
-            Ok(if generate { Event::SignalGenerate(ev) } else { Event::SignalDeliver(ev) })
+            Ok(if generate {
+                Event::SignalGenerate(ev)
+            } else {
+                Event::SignalDeliver(ev)
+            })
         }
         kind::EPOLL_CTL => {
             let r: EpollCtlRecord = read(bytes, k)?;
@@ -365,7 +377,10 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         }
         kind::EVENTFD => {
             let r: ProcRecord = read(bytes, k)?;
-            Ok(Event::Eventfd { tgid: r.tgid, fd: r.exit_code })
+            Ok(Event::Eventfd {
+                tgid: r.tgid,
+                fd: r.exit_code,
+            })
         }
         kind::WAIT => {
             let r: WaitRecord = read(bytes, k)?;
@@ -435,7 +450,10 @@ mod tests {
         assert_eq!((s.start_ns, s.duration_ns, s.ret), (5_000, 2_000_000, -4));
         assert_eq!(s.args, [1, 2, 3, 4, 5, 6]);
         assert_eq!(s.errno(), Some(4));
-        assert_eq!((s.on_cpu_ns, s.runq_ns, s.runq_throttled_ns, s.blocked_ns), (1_000, 200, 100, 1_998_800));
+        assert_eq!(
+            (s.on_cpu_ns, s.runq_ns, s.runq_throttled_ns, s.blocked_ns),
+            (1_000, 200, 100, 1_998_800)
+        );
         assert_eq!((s.class, s.dev), (tracer_common::class::SLEEP, 0));
     }
 
@@ -470,7 +488,11 @@ mod tests {
     fn decodes_process_records() {
         let mut comm = [0u8; 16];
         comm[..6].copy_from_slice(b"worker");
-        for (k, want_thread) in [(kind::FORK, true), (kind::EXIT, false), (kind::CHILD_EXIT, false)] {
+        for (k, want_thread) in [
+            (kind::FORK, true),
+            (kind::EXIT, false),
+            (kind::CHILD_EXIT, false),
+        ] {
             let r = ProcRecord {
                 kind: k,
                 pid: 7,
@@ -514,12 +536,21 @@ mod tests {
             ts_ns: 9,
             comm,
         };
-        let Ok(Event::SignalGenerate(s)) = decode(&bytes_of(&r)) else { panic!("not a generate") };
+        let Ok(Event::SignalGenerate(s)) = decode(&bytes_of(&r)) else {
+            panic!("not a generate")
+        };
         assert_eq!(s.result, Some(GenerateResult::AlreadyPending));
         assert_eq!((s.sig, s.si_pid, s.si_status, s.group), (17, 50, 3, true));
         assert_eq!(s.comm, "kid1");
-        let d = SignalRecord { kind: kind::SIGNAL_DELIVER, result: 0, handler: 2, ..r };
-        let Ok(Event::SignalDeliver(s)) = decode(&bytes_of(&d)) else { panic!("not a deliver") };
+        let d = SignalRecord {
+            kind: kind::SIGNAL_DELIVER,
+            result: 0,
+            handler: 2,
+            ..r
+        };
+        let Ok(Event::SignalDeliver(s)) = decode(&bytes_of(&d)) else {
+            panic!("not a deliver")
+        };
         assert_eq!((s.result, s.handler), (None, Some(Handler::Function)));
         let short = bytes_of(&r);
         assert!(decode(&short[..71]).is_err());
@@ -541,17 +572,36 @@ mod tests {
             ts_ns: 5,
             duration_ns: 1,
         };
-        let Ok(Event::Wait(e)) = decode(&bytes_of(&w)) else { panic!("not a wait") };
+        let Ok(Event::Wait(e)) = decode(&bytes_of(&w)) else {
+            panic!("not a wait")
+        };
         assert_eq!(e.reaped(), Some(42));
-        let peek = WaitEvent { options: 4 | WNOWAIT, ..e.clone() };
+        let peek = WaitEvent {
+            options: 4 | WNOWAIT,
+            ..e.clone()
+        };
         assert_eq!(peek.reaped(), None, "WNOWAIT only peeks");
-        let nothing = WaitEvent { si_pid: 0, ..e.clone() };
+        let nothing = WaitEvent {
+            si_pid: 0,
+            ..e.clone()
+        };
         assert_eq!(nothing.reaped(), None, "WNOHANG with nothing to reap");
-        let failed = WaitEvent { ret: -10, ..e.clone() };
+        let failed = WaitEvent {
+            ret: -10,
+            ..e.clone()
+        };
         assert_eq!(failed.reaped(), None, "ECHILD");
-        let w4 = WaitEvent { nr: tracer_common::NR_WAIT4, ret: 99, ..e.clone() };
+        let w4 = WaitEvent {
+            nr: tracer_common::NR_WAIT4,
+            ret: 99,
+            ..e.clone()
+        };
         assert_eq!(w4.reaped(), Some(99));
-        let w4none = WaitEvent { nr: tracer_common::NR_WAIT4, ret: 0, ..e };
+        let w4none = WaitEvent {
+            nr: tracer_common::NR_WAIT4,
+            ret: 0,
+            ..e
+        };
         assert_eq!(w4none.reaped(), None);
     }
 
@@ -560,23 +610,65 @@ mod tests {
         let mut args = [0u8; tracer_common::EXEC_ARGS_MAX];
         let argv = b"/bin/sh\0-c\0exit 3\0";
         args[..argv.len()].copy_from_slice(argv);
-        let r = ExecRecord { kind: kind::EXEC, pid: 5, tgid: 5, args_len: argv.len() as u32, ts_ns: 1, args_total: argv.len() as u64, comm: *b"sh\0\0\0\0\0\0\0\0\0\0\0\0\0\0", args };
-        let Ok(Event::Exec(e)) = decode(&bytes_of(&r)) else { panic!("not an exec") };
+        let r = ExecRecord {
+            kind: kind::EXEC,
+            pid: 5,
+            tgid: 5,
+            args_len: argv.len() as u32,
+            ts_ns: 1,
+            args_total: argv.len() as u64,
+            comm: *b"sh\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            args,
+        };
+        let Ok(Event::Exec(e)) = decode(&bytes_of(&r)) else {
+            panic!("not an exec")
+        };
         assert_eq!(e.argv, ["/bin/sh", "-c", "exit 3"]);
         assert!(!e.argv_truncated);
         assert_eq!(e.comm, "sh");
-        let long = ExecRecord { args_total: 10_000, args_len: 512, ..r };
-        let Ok(Event::Exec(e)) = decode(&bytes_of(&long)) else { panic!("not an exec") };
+        let long = ExecRecord {
+            args_total: 10_000,
+            args_len: 512,
+            ..r
+        };
+        let Ok(Event::Exec(e)) = decode(&bytes_of(&long)) else {
+            panic!("not an exec")
+        };
         assert!(e.argv_truncated);
     }
 
     #[test]
     fn decodes_poller_records() {
-        let r = EpollCtlRecord { kind: kind::EPOLL_CTL, tid: 2, tgid: 1, epfd: 3, op: 1, fd: 7, events: 0x8000_0001, class: 4, ret: 0, ts_ns: 5 };
-        let Ok(Event::EpollCtl(e)) = decode(&bytes_of(&r)) else { panic!("not an epoll_ctl") };
-        assert_eq!((e.epfd, e.op, e.fd, e.events, e.class), (3, 1, 7, 0x8000_0001, 4));
+        let r = EpollCtlRecord {
+            kind: kind::EPOLL_CTL,
+            tid: 2,
+            tgid: 1,
+            epfd: 3,
+            op: 1,
+            fd: 7,
+            events: 0x8000_0001,
+            class: 4,
+            ret: 0,
+            ts_ns: 5,
+        };
+        let Ok(Event::EpollCtl(e)) = decode(&bytes_of(&r)) else {
+            panic!("not an epoll_ctl")
+        };
+        assert_eq!(
+            (e.epfd, e.op, e.fd, e.events, e.class),
+            (3, 1, 7, 0x8000_0001, 4)
+        );
         assert!(decode(&bytes_of(&r)[..47]).is_err());
-        let p = ProcRecord { kind: kind::EVENTFD, pid: 1, tgid: 1, parent_tgid: 0, ts_ns: 0, exit_code: 4, flags: 0, comm: [0; 16] };
+        let p = ProcRecord {
+            kind: kind::EVENTFD,
+            pid: 1,
+            tgid: 1,
+            parent_tgid: 0,
+            ts_ns: 0,
+            exit_code: 4,
+            flags: 0,
+            comm: [0; 16],
+        };
         assert_eq!(decode(&bytes_of(&p)), Ok(Event::Eventfd { tgid: 1, fd: 4 }));
     }
 

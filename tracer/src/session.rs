@@ -1,18 +1,12 @@
 //! One tracing session: prepare the target, load the probe, stream events into the
 //! analyzer until the target exits (or time runs out, or the user stops it), then print
 //! the summary and finish the NDJSON file.
-use std::{
-    ffi::OsString,
-    io::Write,
-    process::ExitCode,
-    time::Duration,
-};
+use std::{ffi::OsString, io::Write, process::ExitCode, time::Duration};
 
 use anyhow::{bail, Context as _, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    tui,
     analysis::{Analyzer, ExitStatus, TargetInfo},
     cli::{Config, Display, TargetSpec},
     context,
@@ -23,6 +17,7 @@ use crate::{
     },
     probe::{self, Probe, ProbeOptions},
     target::{self, launch, PidFd},
+    tui,
 };
 
 /// Why tracing stopped.
@@ -152,8 +147,17 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             user,
         } => {
             // The dashboard owns the terminal: the command's output goes to its log.
-            let capture = if dashboard { Some(launch::Capture::pipe()?) } else { None };
-            let paused = launch::spawn_paused(&program, &argv, user.as_ref(), capture.as_ref().map(|c| &c.0))?;
+            let capture = if dashboard {
+                Some(launch::Capture::pipe()?)
+            } else {
+                None
+            };
+            let paused = launch::spawn_paused(
+                &program,
+                &argv,
+                user.as_ref(),
+                capture.as_ref().map(|c| &c.0),
+            )?;
             if let Some((c, rd)) = capture {
                 drop(c);
                 output = Some(rd);
@@ -211,7 +215,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let deadline = cfg.duration.map(|d| tokio::time::Instant::now() + d);
-    let mut dash = if dashboard { Some(Dashboard::enter(cfg.refresh_hz)?) } else { None };
+    let mut dash = if dashboard {
+        Some(Dashboard::enter(cfg.refresh_hz)?)
+    } else {
+        None
+    };
     let mut keys = dash.as_ref().map(|_| crossterm::event::EventStream::new());
     let mut output_lines = output_lines(output.take())?;
     let mut tick = tokio::time::interval(match &dash {
@@ -306,9 +314,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         events.drain(|b| sink.record(b));
         check_pipes(sink.analyzer);
         refresh(&probe, sink.analyzer, &mut watch)?;
-                if let Some(p) = sink.perfetto.as_deref_mut() {
-                    p.on_refresh(sink.analyzer, context::monotonic_ns());
-                }
+        if let Some(p) = sink.perfetto.as_deref_mut() {
+            p.on_refresh(sink.analyzer, context::monotonic_ns());
+        }
     }
     let end_ns = context::monotonic_ns();
     drop(events);
@@ -367,7 +375,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         bail!("writing {path} failed: {}", launch::strip_os_error(&e));
     }
     if let (Some(e), Some(path)) = (perfetto_error, &cfg.perfetto) {
-        bail!("writing {} failed: {}", path.display(), launch::strip_os_error(&e));
+        bail!(
+            "writing {} failed: {}",
+            path.display(),
+            launch::strip_os_error(&e)
+        );
     }
     Ok(match (launched_pid, snapshot.target_exit) {
         (Some(_), Some(ExitStatus::Code(c))) => ExitCode::from(c.clamp(0, 255) as u8),
@@ -416,7 +428,13 @@ struct SystemWatch {
 
 impl SystemWatch {
     fn new(pid: u32) -> SystemWatch {
-        let mut w = SystemWatch { pid, cgroup: None, baseline: None, last: None, gomaxprocs: None };
+        let mut w = SystemWatch {
+            pid,
+            cgroup: None,
+            baseline: None,
+            last: None,
+            gomaxprocs: None,
+        };
         w.read_cgroup();
         w
     }
@@ -430,7 +448,10 @@ impl SystemWatch {
         let Ok(info) = context::cgroup::read_cgroup_live(self.pid) else {
             return;
         };
-        let moved = self.cgroup.as_ref().is_none_or(|c| c.path != info.path || c.cpu_stat_path != info.cpu_stat_path);
+        let moved = self
+            .cgroup
+            .as_ref()
+            .is_none_or(|c| c.path != info.path || c.cpu_stat_path != info.cpu_stat_path);
         if moved {
             self.baseline = context::cgroup::read_throttle(&info).ok();
             self.last = self.baseline;
@@ -457,7 +478,11 @@ impl SystemWatch {
                 context::goprocs::Verdict::ExceedsQuota { .. }
             )
         });
-        if let Some(now) = self.cgroup.as_ref().and_then(|c| context::cgroup::read_throttle(c).ok()) {
+        if let Some(now) = self
+            .cgroup
+            .as_ref()
+            .and_then(|c| context::cgroup::read_throttle(c).ok())
+        {
             self.last = Some(now);
         }
         let cgroup = self.cgroup.as_ref().map(|c| {
@@ -484,8 +509,17 @@ impl SystemWatch {
 
 /// "cpu 12.3% · memory 0.0% · io 1.2% (some, avg10, cgroup:/x)".
 fn pressure_line(p: &context::pressure::PressureSet) -> Option<String> {
-    let part = |name: &str, r: &Option<context::pressure::Pressure>| r.as_ref().map(|r| format!("{name} {:.1}%", r.some.avg10));
-    let parts: Vec<String> = [part("cpu", &p.cpu), part("memory", &p.memory), part("io", &p.io)].into_iter().flatten().collect();
+    let part = |name: &str, r: &Option<context::pressure::Pressure>| {
+        r.as_ref().map(|r| format!("{name} {:.1}%", r.some.avg10))
+    };
+    let parts: Vec<String> = [
+        part("cpu", &p.cpu),
+        part("memory", &p.memory),
+        part("io", &p.io),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     (!parts.is_empty()).then(|| format!("{} (some, avg10, {})", parts.join(" · "), p.source))
 }
 
@@ -545,7 +579,9 @@ impl Sink<'_> {
             // The kernel read argv at exec time; /proc only when it had to cut it (the
             // process may be gone by now: short-lived children often are).
             let argv = if p.argv_truncated {
-                Some(target::read_cmdline(p.tgid)).filter(|a| !a.is_empty()).unwrap_or_else(|| p.argv.clone())
+                Some(target::read_cmdline(p.tgid))
+                    .filter(|a| !a.is_empty())
+                    .unwrap_or_else(|| p.argv.clone())
             } else {
                 p.argv.clone()
             };
@@ -553,12 +589,15 @@ impl Sink<'_> {
             self.analyzer.on_command(p.tgid, argv);
             if p.tgid == self.analyzer.target().pid {
                 // The target ran a new program (a wrapper such as taskset or sh exec'd it).
-                self.analyzer.on_go_version(target::go_version(&target::exe_of(p.tgid)));
+                self.analyzer
+                    .on_go_version(target::go_version(&target::exe_of(p.tgid)));
             }
         }
         self.analyzer.on_event(&ev);
         let cause = match &ev {
-            Event::Syscall(s) if s.blocked_ns > 0 => Some(self.analyzer.cause_of(s.class, s.dev).to_string()),
+            Event::Syscall(s) if s.blocked_ns > 0 => {
+                Some(self.analyzer.cause_of(s.class, s.dev).to_string())
+            }
             _ => None,
         };
         if let Some(p) = self.perfetto.as_deref_mut() {
@@ -572,7 +611,12 @@ impl Sink<'_> {
             Event::Fork(p) if !p.thread => {
                 Some(ndjson::process_line(ProcessEventKind::Fork, p, start, None))
             }
-            Event::Exec(p) => Some(ndjson::process_line(ProcessEventKind::Exec, &p.as_proc(), start, command)),
+            Event::Exec(p) => Some(ndjson::process_line(
+                ProcessEventKind::Exec,
+                &p.as_proc(),
+                start,
+                command,
+            )),
             Event::Exit(p) if p.group_dead => {
                 Some(ndjson::process_line(ProcessEventKind::Exit, p, start, None))
             }
@@ -641,7 +685,8 @@ type OutputLines = tokio::io::Lines<tokio::io::BufReader<tokio::net::unix::pipe:
 fn output_lines(fd: Option<std::os::fd::OwnedFd>) -> Result<Option<OutputLines>> {
     use tokio::io::AsyncBufReadExt as _;
     let Some(fd) = fd else { return Ok(None) };
-    let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(fd).context("read the command's output")?;
+    let rx =
+        tokio::net::unix::pipe::Receiver::from_owned_fd(fd).context("read the command's output")?;
     Ok(Some(tokio::io::BufReader::new(rx).lines()))
 }
 
@@ -649,12 +694,18 @@ impl Dashboard {
     fn enter(refresh_hz: u32) -> Result<Dashboard> {
         tui::install_panic_hook();
         let (guard, terminal) = tui::TerminalGuard::enter()?;
-        Ok(Dashboard { app: tui::App::new(refresh_hz), terminal, _guard: guard })
+        Ok(Dashboard {
+            app: tui::App::new(refresh_hz),
+            terminal,
+            _guard: guard,
+        })
     }
 
     fn draw(&mut self) -> Result<()> {
         let app = &self.app;
-        self.terminal.draw(|f| tui::render(f, app)).context("draw the dashboard")?;
+        self.terminal
+            .draw(|f| tui::render(f, app))
+            .context("draw the dashboard")?;
         Ok(())
     }
 
@@ -666,8 +717,13 @@ impl Dashboard {
         }
     }
 
-    fn on_terminal_event(&mut self, ev: Option<std::io::Result<crossterm::event::Event>>) -> Result<tui::Action> {
-        let Some(ev) = ev else { return Ok(tui::Action::None) };
+    fn on_terminal_event(
+        &mut self,
+        ev: Option<std::io::Result<crossterm::event::Event>>,
+    ) -> Result<tui::Action> {
+        let Some(ev) = ev else {
+            return Ok(tui::Action::None);
+        };
         match ev.context("read the terminal")? {
             crossterm::event::Event::Key(k) => {
                 let action = self.app.on_key(k);
@@ -696,7 +752,9 @@ async fn next_terminal_event(
 
 /// The next line of the launched command's output, or never.
 async fn next_output_line(lines: &mut Option<OutputLines>) -> Option<String> {
-    let Some(l) = lines.as_mut() else { return std::future::pending().await };
+    let Some(l) = lines.as_mut() else {
+        return std::future::pending().await;
+    };
     match l.next_line().await {
         Ok(Some(line)) => Some(line),
         // The command closed its output: stop reading it.
@@ -714,7 +772,11 @@ fn log_entry(line: &Line) -> Option<tui::LogEntry> {
     Some(match line {
         // Parked runtime threads and the poller waiting for work are not news.
         Line::Syscall(c) if matches!(c.cause.as_deref(), Some("idle" | "netpoll")) => return None,
-        Line::Syscall(c) => tui::LogEntry { ts_ns: ts(c.ts_ns), kind: tui::LogKind::Syscall, text: export::text::slow_call_text(c) },
+        Line::Syscall(c) => tui::LogEntry {
+            ts_ns: ts(c.ts_ns),
+            kind: tui::LogKind::Syscall,
+            text: export::text::slow_call_text(c),
+        },
         Line::Signal(sg) => {
             let what = match sg.event {
                 SignalEventKind::Generate => format!(
@@ -725,9 +787,15 @@ fn log_entry(line: &Line) -> Option<tui::LogEntry> {
                     sg.target_pid,
                     sg.result.as_deref().unwrap_or("?")
                 ),
-                SignalEventKind::Deliver => format!("{} delivered to tid {}", sg.name, sg.target_tid),
+                SignalEventKind::Deliver => {
+                    format!("{} delivered to tid {}", sg.name, sg.target_tid)
+                }
             };
-            tui::LogEntry { ts_ns: ts(sg.ts_ns), kind: tui::LogKind::Signal, text: what }
+            tui::LogEntry {
+                ts_ns: ts(sg.ts_ns),
+                kind: tui::LogKind::Signal,
+                text: what,
+            }
         }
         Line::Process(p) => tui::LogEntry {
             ts_ns: ts(p.ts_ns),
@@ -735,7 +803,9 @@ fn log_entry(line: &Line) -> Option<tui::LogEntry> {
             text: match (&p.command, p.exit_code, p.signal) {
                 (Some(cmd), _, _) => format!("{:?} pid {}: {}", p.event, p.pid, cmd.join(" ")),
                 (None, Some(c), _) => format!("{:?} pid {} ({}) code {c}", p.event, p.pid, p.comm),
-                (None, None, Some(sig)) => format!("{:?} pid {} ({}) signal {sig}", p.event, p.pid, p.comm),
+                (None, None, Some(sig)) => {
+                    format!("{:?} pid {} ({}) signal {sig}", p.event, p.pid, p.comm)
+                }
                 _ => format!("{:?} pid {} ({})", p.event, p.pid, p.comm),
             }
             .to_lowercase(),
@@ -749,7 +819,11 @@ fn log_entry(line: &Line) -> Option<tui::LogEntry> {
                     c.pid,
                     c.comm.as_deref().unwrap_or("?"),
                     c.parent,
-                    c.disposition.as_deref().filter(|d| *d != "normal").map(|d| format!(", parent SIGCHLD: {d}")).unwrap_or_default()
+                    c.disposition
+                        .as_deref()
+                        .filter(|d| *d != "normal")
+                        .map(|d| format!(", parent SIGCHLD: {d}"))
+                        .unwrap_or_default()
                 ),
                 ChildEventKind::Reaped => format!(
                     "child pid {} reaped by tid {} ({})",

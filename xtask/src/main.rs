@@ -310,7 +310,11 @@ fn demo(duration: &str) -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     let envs = setup(&SetupNeeds {
-        debian: vec![("bpftool", "bpftool"), ("tmux", "tmux"), ("taskset", "util-linux")],
+        debian: vec![
+            ("bpftool", "bpftool"),
+            ("tmux", "tmux"),
+            ("taskset", "util-linux"),
+        ],
     })?;
     if !is_root() {
         eprintln!("\n*** xtask: not root: the root tests load eBPF programs and will FAIL. Run `sudo cargo xtask test`. ***\n");
@@ -324,14 +328,27 @@ fn test(extra: &[String]) -> Result<()> {
     step("running every test (unit, then root integration tests)");
     let mut cmd = cargo();
     cmd.current_dir(root())
-        .args(["test", "-p", "tracer-common", "-p", "tracer", "-p", "gotrace-tests", "-p", "xtask"])
+        .args([
+            "test",
+            "-p",
+            "tracer-common",
+            "-p",
+            "tracer",
+            "-p",
+            "gotrace-tests",
+            "-p",
+            "xtask",
+        ])
         .args(["--lib", "--bins", "--tests"])
         .args(extra)
         .envs(envs)
         .env("GOTRACE_BIN", &gotrace);
     let totals = run_counting_tests(&mut cmd)?;
     // One closing line for the whole run, whatever order cargo ran the binaries in.
-    println!("tests: {} passed, {} failed, {} skipped", totals.passed, totals.failed, totals.ignored);
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
     if totals.failed > 0 {
         bail!("{} tests failed", totals.failed);
     }
@@ -348,10 +365,14 @@ struct TestTotals {
 impl TestTotals {
     /// Adds a libtest line "test result: ok. 6 passed; 0 failed; 1 ignored; ...".
     fn add_line(&mut self, line: &str) {
-        let Some(rest) = line.strip_prefix("test result: ") else { return };
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
         for part in rest.split(';') {
             let mut words = part.split_whitespace().rev();
-            let (Some(what), Some(n)) = (words.next(), words.next()) else { continue };
+            let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
             let Ok(n) = n.parse::<u64>() else { continue };
             match what {
                 "passed" => self.passed += n,
@@ -367,7 +388,10 @@ impl TestTotals {
 fn run_counting_tests(cmd: &mut Command) -> Result<TestTotals> {
     use std::io::{BufRead, BufReader};
     let shown = format!("{cmd:?}");
-    let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("run {shown}"))?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("run {shown}"))?;
     let mut totals = TestTotals::default();
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines() {
@@ -391,8 +415,17 @@ mod tests {
     fn test_totals_add_up_libtest_lines() {
         let mut t = TestTotals::default();
         t.add_line("test result: ok. 6 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 2.84s");
-        t.add_line("test result: FAILED. 5 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out");
+        t.add_line(
+            "test result: FAILED. 5 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
         t.add_line("running 7 tests");
-        assert_eq!(t, TestTotals { passed: 11, failed: 2, ignored: 1 });
+        assert_eq!(
+            t,
+            TestTotals {
+                passed: 11,
+                failed: 2,
+                ignored: 1
+            }
+        );
     }
 }

@@ -17,34 +17,47 @@ fn run() -> std::io::Result<()> {
     let mut buf = vec![0u8; 4096];
     let mut done = 0usize;
     let mut failed = 0usize;
-    let mut submit_all = |ring: &mut IoUring, entries: Vec<io_uring::squeue::Entry>| -> std::io::Result<()> {
-        for chunk in entries.chunks(16) {
-            for e in chunk {
-                // SAFETY: each entry's buffer (if any) outlives the wait below.
-                unsafe { ring.submission().push(e).map_err(|_| std::io::Error::other("queue full"))? };
-            }
-            ring.submit_and_wait(chunk.len())?;
-            for cqe in ring.completion() {
-                done += 1;
-                if cqe.result() < 0 {
-                    failed += 1;
+    let mut submit_all =
+        |ring: &mut IoUring, entries: Vec<io_uring::squeue::Entry>| -> std::io::Result<()> {
+            for chunk in entries.chunks(16) {
+                for e in chunk {
+                    // SAFETY: each entry's buffer (if any) outlives the wait below.
+                    unsafe {
+                        ring.submission()
+                            .push(e)
+                            .map_err(|_| std::io::Error::other("queue full"))?
+                    };
+                }
+                ring.submit_and_wait(chunk.len())?;
+                for cqe in ring.completion() {
+                    done += 1;
+                    if cqe.result() < 0 {
+                        failed += 1;
+                    }
                 }
             }
-        }
-        Ok(())
-    };
-    let nops: Vec<_> = (0..64).map(|i| opcode::Nop::new().build().user_data(i)).collect();
+            Ok(())
+        };
+    let nops: Vec<_> = (0..64)
+        .map(|i| opcode::Nop::new().build().user_data(i))
+        .collect();
     submit_all(&mut ring, nops)?;
     let reads: Vec<_> = (0..32)
         .map(|i| {
-            opcode::Read::new(types::Fd(file.as_raw_fd()), buf.as_mut_ptr(), buf.len() as u32)
-                .offset(i * 4096)
-                .build()
-                .user_data(100 + i)
+            opcode::Read::new(
+                types::Fd(file.as_raw_fd()),
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+            )
+            .offset(i * 4096)
+            .build()
+            .user_data(100 + i)
         })
         .collect();
     submit_all(&mut ring, reads)?;
-    let bad = vec![opcode::Read::new(types::Fd(987_654), buf.as_mut_ptr(), 16).build().user_data(999)];
+    let bad = vec![opcode::Read::new(types::Fd(987_654), buf.as_mut_ptr(), 16)
+        .build()
+        .user_data(999)];
     submit_all(&mut ring, bad)?;
     println!("completed {done} failed {failed}");
     Ok(())

@@ -81,13 +81,29 @@ impl Attribution {
         let total_ns: u64 = sums.values().sum();
         let mut causes: Vec<CauseShare> = sums
             .into_iter()
-            .map(|(cause, ns)| CauseShare { cause, ns, share: if total_ns > 0 { ns as f64 / total_ns as f64 } else { 0.0 } })
+            .map(|(cause, ns)| CauseShare {
+                cause,
+                ns,
+                share: if total_ns > 0 {
+                    ns as f64 / total_ns as f64
+                } else {
+                    0.0
+                },
+            })
             .collect();
         causes.sort_by(|a, b| b.ns.cmp(&a.ns).then_with(|| a.cause.cmp(&b.cause)));
         if idle_ns > 0 {
-            causes.push(CauseShare { cause: Cause::Idle, ns: idle_ns, share: 0.0 });
+            causes.push(CauseShare {
+                cause: Cause::Idle,
+                ns: idle_ns,
+                share: 0.0,
+            });
         }
-        Attribution { causes, total_ns, idle_ns }
+        Attribution {
+            causes,
+            total_ns,
+            idle_ns,
+        }
     }
 
     /// The largest non-idle cause.
@@ -97,8 +113,19 @@ impl Attribution {
 
     /// The difference `self - earlier` (both cumulative), for "the last few seconds".
     pub fn since(&self, earlier: &Attribution) -> Attribution {
-        let before = |c: &Cause| earlier.causes.iter().find(|x| &x.cause == c).map(|x| x.ns).unwrap_or(0);
-        Attribution::from_parts(self.causes.iter().map(|c| (c.cause.clone(), c.ns.saturating_sub(before(&c.cause)))))
+        let before = |c: &Cause| {
+            earlier
+                .causes
+                .iter()
+                .find(|x| &x.cause == c)
+                .map(|x| x.ns)
+                .unwrap_or(0)
+        };
+        Attribution::from_parts(
+            self.causes
+                .iter()
+                .map(|c| (c.cause.clone(), c.ns.saturating_sub(before(&c.cause)))),
+        )
     }
 }
 
@@ -132,8 +159,15 @@ mod tests {
         assert_eq!(names, ["cgroup-throttle", "fs:fuse", "scheduler", "idle"]);
         let sum: f64 = a.causes.iter().map(|c| c.share).sum();
         assert!((sum - 1.0).abs() < 1e-9, "{sum}");
-        assert_eq!(a.top().map(|c| c.cause.clone()), Some(Cause::CgroupThrottle));
-        let later = Attribution::from_parts([(Cause::CgroupThrottle, 700), (Cause::Scheduler, 400), (Cause::Fs("fuse".into()), 300)]);
+        assert_eq!(
+            a.top().map(|c| c.cause.clone()),
+            Some(Cause::CgroupThrottle)
+        );
+        let later = Attribution::from_parts([
+            (Cause::CgroupThrottle, 700),
+            (Cause::Scheduler, 400),
+            (Cause::Fs("fuse".into()), 300),
+        ]);
         let d = later.since(&a);
         assert_eq!(d.total_ns, 400);
         assert_eq!(d.top().map(|c| c.cause.clone()), Some(Cause::Scheduler));

@@ -42,10 +42,17 @@ impl RawSyscallStats {
             errors: self.errors.saturating_sub(base.errors),
             total_ns: self.total_ns.saturating_sub(base.total_ns),
             max_ns: self.max_ns,
-            hist: self.hist.iter().zip(base.hist.iter().chain(std::iter::repeat(&0))).map(|(a, b)| a.saturating_sub(*b)).collect(),
+            hist: self
+                .hist
+                .iter()
+                .zip(base.hist.iter().chain(std::iter::repeat(&0)))
+                .map(|(a, b)| a.saturating_sub(*b))
+                .collect(),
             on_cpu_ns: self.on_cpu_ns.saturating_sub(base.on_cpu_ns),
             runq_ns: self.runq_ns.saturating_sub(base.runq_ns),
-            runq_throttled_ns: self.runq_throttled_ns.saturating_sub(base.runq_throttled_ns),
+            runq_throttled_ns: self
+                .runq_throttled_ns
+                .saturating_sub(base.runq_throttled_ns),
             blocked_ns: self.blocked_ns.saturating_sub(base.blocked_ns),
         }
     }
@@ -369,7 +376,8 @@ impl Analyzer {
             Event::Wait(w) => self.signals.on_wait(w),
             Event::EpollCtl(e) => {
                 if e.ret == 0 {
-                    self.poller.on_ctl(e.tgid, e.epfd, e.op, e.fd, e.events, e.class);
+                    self.poller
+                        .on_ctl(e.tgid, e.epfd, e.op, e.fd, e.events, e.class);
                 }
             }
             Event::Eventfd { tgid, fd } => self.poller.on_eventfd(*tgid, *fd),
@@ -530,28 +538,41 @@ impl Analyzer {
 
     /// The latest per-thread run-queue times and blocked-call causes (cumulative), read
     /// at `now_ns`; also remembered for the recent view.
-    pub fn on_time_split(&mut self, threads: Vec<RawThreadStats>, causes: Vec<RawCause>, now_ns: u64) {
+    pub fn on_time_split(
+        &mut self,
+        threads: Vec<RawThreadStats>,
+        causes: Vec<RawCause>,
+        now_ns: u64,
+    ) {
         self.thread_stats = threads
             .iter()
-            .map(|t| match self.base_threads.iter().find(|b| b.tid == t.tid) {
-                Some(b) => RawThreadStats {
-                    runq_ns: t.runq_ns.saturating_sub(b.runq_ns),
-                    runq_throttled_ns: t.runq_throttled_ns.saturating_sub(b.runq_throttled_ns),
-                    ..t.clone()
+            .map(
+                |t| match self.base_threads.iter().find(|b| b.tid == t.tid) {
+                    Some(b) => RawThreadStats {
+                        runq_ns: t.runq_ns.saturating_sub(b.runq_ns),
+                        runq_throttled_ns: t.runq_throttled_ns.saturating_sub(b.runq_throttled_ns),
+                        ..t.clone()
+                    },
+                    None => t.clone(),
                 },
-                None => t.clone(),
-            })
+            )
             .collect();
         self.causes = causes
             .iter()
-            .map(|c| match self.base_causes.iter().find(|b| (b.nr, b.class, b.dev) == (c.nr, c.class, c.dev)) {
-                Some(b) => RawCause {
-                    calls: c.calls.saturating_sub(b.calls),
-                    wall_ns: c.wall_ns.saturating_sub(b.wall_ns),
-                    blocked_ns: c.blocked_ns.saturating_sub(b.blocked_ns),
-                    ..c.clone()
-                },
-                None => c.clone(),
+            .map(|c| {
+                match self
+                    .base_causes
+                    .iter()
+                    .find(|b| (b.nr, b.class, b.dev) == (c.nr, c.class, c.dev))
+                {
+                    Some(b) => RawCause {
+                        calls: c.calls.saturating_sub(b.calls),
+                        wall_ns: c.wall_ns.saturating_sub(b.wall_ns),
+                        blocked_ns: c.blocked_ns.saturating_sub(b.blocked_ns),
+                        ..c.clone()
+                    },
+                    None => c.clone(),
+                }
             })
             .filter(|c| c.calls > 0)
             .collect();
@@ -559,7 +580,12 @@ impl Analyzer {
         self.raw_causes = causes;
         let a = self.attribution();
         self.history.push_back((now_ns, a));
-        while self.history.len() > 2 && self.history.get(1).is_some_and(|(t, _)| now_ns.saturating_sub(*t) >= RECENT_WINDOW_NS) {
+        while self.history.len() > 2
+            && self
+                .history
+                .get(1)
+                .is_some_and(|(t, _)| now_ns.saturating_sub(*t) >= RECENT_WINDOW_NS)
+        {
             self.history.pop_front();
         }
     }
@@ -578,7 +604,10 @@ impl Analyzer {
     pub fn has_unknown_devices(&self) -> bool {
         self.causes.iter().any(|c| {
             matches!(c.class, class::FS | class::FS_CWD)
-                && self.mounts.as_ref().is_none_or(|m| m.by_dev(c.dev).is_none())
+                && self
+                    .mounts
+                    .as_ref()
+                    .is_none_or(|m| m.by_dev(c.dev).is_none())
         })
     }
 
@@ -627,7 +656,10 @@ impl Analyzer {
         let mut blocked_total = 0;
         for s in self.stats.iter().filter(|s| nr.is_none_or(|n| n == s.nr)) {
             parts.push((Cause::Cpu, s.on_cpu_ns));
-            parts.push((Cause::Scheduler, s.runq_ns.saturating_sub(s.runq_throttled_ns)));
+            parts.push((
+                Cause::Scheduler,
+                s.runq_ns.saturating_sub(s.runq_throttled_ns),
+            ));
             parts.push((Cause::CgroupThrottle, s.runq_throttled_ns));
             blocked_total += s.blocked_ns;
         }
@@ -640,7 +672,10 @@ impl Analyzer {
         parts.push((Cause::Other, blocked_total.saturating_sub(classified)));
         if nr.is_none() {
             for t in &self.thread_stats {
-                parts.push((Cause::Scheduler, t.runq_ns.saturating_sub(t.runq_throttled_ns)));
+                parts.push((
+                    Cause::Scheduler,
+                    t.runq_ns.saturating_sub(t.runq_throttled_ns),
+                ));
                 parts.push((Cause::CgroupThrottle, t.runq_throttled_ns));
             }
         }
@@ -659,12 +694,30 @@ impl Analyzer {
 
     fn filesystems(&self) -> Vec<FsRow> {
         let mut rows: BTreeMap<String, FsRow> = BTreeMap::new();
-        for c in self.causes.iter().filter(|c| matches!(c.class, class::FS | class::FS_CWD)) {
+        for c in self
+            .causes
+            .iter()
+            .filter(|c| matches!(c.class, class::FS | class::FS_CWD))
+        {
             let (mount, fstype, kind) = match self.mounts.as_ref().and_then(|m| m.by_dev(c.dev)) {
-                Some(m) => (m.mount_point.display().to_string(), m.fstype.clone(), m.kind().label()),
-                None => (format!("dev {}:{}", c.dev >> 20, c.dev & 0xfffff), "?".into(), "?".into()),
+                Some(m) => (
+                    m.mount_point.display().to_string(),
+                    m.fstype.clone(),
+                    m.kind().label(),
+                ),
+                None => (
+                    format!("dev {}:{}", c.dev >> 20, c.dev & 0xfffff),
+                    "?".into(),
+                    "?".into(),
+                ),
             };
-            let row = rows.entry(mount.clone()).or_insert(FsRow { mount, fstype, kind, calls: 0, ns: 0 });
+            let row = rows.entry(mount.clone()).or_insert(FsRow {
+                mount,
+                fstype,
+                kind,
+                calls: 0,
+                ns: 0,
+            });
             row.calls += c.calls;
             row.ns += c.wall_ns;
         }
@@ -744,7 +797,12 @@ impl Analyzer {
             system: self.system.clone(),
             poller: self.poller.summary(
                 &self.raw_poller,
-                &self.stats.iter().filter(|s| s.calls > 0).map(|s| syscalls::display_name(s.nr).into_owned()).collect(),
+                &self
+                    .stats
+                    .iter()
+                    .filter(|s| s.calls > 0)
+                    .map(|s| syscalls::display_name(s.nr).into_owned())
+                    .collect(),
             ),
             syscall_causes: self
                 .stats
@@ -826,14 +884,58 @@ mod tests {
 
     #[test]
     fn reset_starts_the_counts_afresh() {
-        let mut a = Analyzer::new(TargetInfo { pid: 10, ..Default::default() }, 0);
-        let row = |calls, total| RawSyscallStats { nr: 0, calls, errors: 0, total_ns: total, max_ns: 50, hist: hist_of(&[total]), ..Default::default() };
-        a.on_stats(vec![row(5, 100)], KernelCounters { lost_records: 2, ..Default::default() });
-        a.on_time_split(vec![RawThreadStats { tid: 11, tgid: 10, runq_ns: 40, runq_throttled_ns: 0 }], vec![], 1_000);
+        let mut a = Analyzer::new(
+            TargetInfo {
+                pid: 10,
+                ..Default::default()
+            },
+            0,
+        );
+        let row = |calls, total| RawSyscallStats {
+            nr: 0,
+            calls,
+            errors: 0,
+            total_ns: total,
+            max_ns: 50,
+            hist: hist_of(&[total]),
+            ..Default::default()
+        };
+        a.on_stats(
+            vec![row(5, 100)],
+            KernelCounters {
+                lost_records: 2,
+                ..Default::default()
+            },
+        );
+        a.on_time_split(
+            vec![RawThreadStats {
+                tid: 11,
+                tgid: 10,
+                runq_ns: 40,
+                runq_throttled_ns: 0,
+            }],
+            vec![],
+            1_000,
+        );
         a.reset(2_000);
         assert!(a.snapshot(2_000).syscalls.is_empty());
-        a.on_stats(vec![row(8, 160)], KernelCounters { lost_records: 3, ..Default::default() });
-        a.on_time_split(vec![RawThreadStats { tid: 11, tgid: 10, runq_ns: 70, runq_throttled_ns: 0 }], vec![], 3_000);
+        a.on_stats(
+            vec![row(8, 160)],
+            KernelCounters {
+                lost_records: 3,
+                ..Default::default()
+            },
+        );
+        a.on_time_split(
+            vec![RawThreadStats {
+                tid: 11,
+                tgid: 10,
+                runq_ns: 70,
+                runq_throttled_ns: 0,
+            }],
+            vec![],
+            3_000,
+        );
         let s = a.snapshot(3_000);
         assert_eq!((s.syscalls[0].calls, s.syscalls[0].total_ns), (3, 60));
         assert_eq!(s.duration_ns, 1_000, "since the reset");

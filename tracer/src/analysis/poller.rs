@@ -125,7 +125,13 @@ pub struct PollerSummary {
 
 impl Default for PollerSummary {
     fn default() -> PollerSummary {
-        PollerSummary { kind: PollerKind::None, epoll: Vec::new(), wakeups: 0, uring_ops: Vec::new(), rings: Vec::new() }
+        PollerSummary {
+            kind: PollerKind::None,
+            epoll: Vec::new(),
+            wakeups: 0,
+            uring_ops: Vec::new(),
+            rings: Vec::new(),
+        }
     }
 }
 
@@ -188,12 +194,21 @@ impl PollerTracker {
     /// a poller that was set up but never waited on).
     pub fn summary(&self, raw: &RawPoller, syscalls: &BTreeSet<String>) -> PollerSummary {
         let uses_epoll = !raw.epoll.is_empty()
-            || ["epoll_create", "epoll_create1", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl"]
-                .iter()
-                .any(|s| syscalls.contains(*s));
+            || [
+                "epoll_create",
+                "epoll_create1",
+                "epoll_wait",
+                "epoll_pwait",
+                "epoll_pwait2",
+                "epoll_ctl",
+            ]
+            .iter()
+            .any(|s| syscalls.contains(*s));
         let uses_uring = !raw.rings.is_empty()
             || !raw.uring_ops.is_empty()
-            || ["io_uring_setup", "io_uring_enter"].iter().any(|s| syscalls.contains(*s));
+            || ["io_uring_setup", "io_uring_enter"]
+                .iter()
+                .any(|s| syscalls.contains(*s));
         let kind = match (uses_epoll, uses_uring) {
             (true, true) => PollerKind::Both,
             (true, false) => PollerKind::Epoll,
@@ -204,7 +219,12 @@ impl PollerTracker {
             .epoll
             .iter()
             .map(|e| {
-                let max = e.hist.iter().rposition(|&n| n > 0).map(tracer_common::hist_bucket_high).unwrap_or(0);
+                let max = e
+                    .hist
+                    .iter()
+                    .rposition(|&n| n > 0)
+                    .map(tracer_common::hist_bucket_high)
+                    .unwrap_or(0);
                 EpollRow {
                     pid: e.tgid,
                     epfd: e.epfd,
@@ -272,7 +292,11 @@ impl PollerTracker {
             .get(&(tgid, epfd))
             .map(|fds| {
                 fds.iter()
-                    .map(|(&fd, &(class, events))| RegisteredFd { fd, kind: self.fd_kind(tgid, fd, class), events })
+                    .map(|(&fd, &(class, events))| RegisteredFd {
+                        fd,
+                        kind: self.fd_kind(tgid, fd, class),
+                        events,
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -282,15 +306,69 @@ impl PollerTracker {
 /// IORING_OP_* names (include/uapi/linux/io_uring.h).
 pub fn uring_op_name(op: u32) -> String {
     const NAMES: [&str; 63] = [
-        "NOP", "READV", "WRITEV", "FSYNC", "READ_FIXED", "WRITE_FIXED", "POLL_ADD", "POLL_REMOVE",
-        "SYNC_FILE_RANGE", "SENDMSG", "RECVMSG", "TIMEOUT", "TIMEOUT_REMOVE", "ACCEPT", "ASYNC_CANCEL",
-        "LINK_TIMEOUT", "CONNECT", "FALLOCATE", "OPENAT", "CLOSE", "FILES_UPDATE", "STATX", "READ",
-        "WRITE", "FADVISE", "MADVISE", "SEND", "RECV", "OPENAT2", "EPOLL_CTL", "SPLICE",
-        "PROVIDE_BUFFERS", "REMOVE_BUFFERS", "TEE", "SHUTDOWN", "RENAMEAT", "UNLINKAT", "MKDIRAT",
-        "SYMLINKAT", "LINKAT", "MSG_RING", "FSETXATTR", "SETXATTR", "FGETXATTR", "GETXATTR", "SOCKET",
-        "URING_CMD", "SEND_ZC", "SENDMSG_ZC", "READ_MULTISHOT", "WAITID", "FUTEX_WAIT", "FUTEX_WAKE",
-        "FUTEX_WAITV", "FIXED_FD_INSTALL", "FTRUNCATE", "BIND", "LISTEN", "RECV_ZC", "EPOLL_WAIT",
-        "READV_FIXED", "WRITEV_FIXED", "PIPE",
+        "NOP",
+        "READV",
+        "WRITEV",
+        "FSYNC",
+        "READ_FIXED",
+        "WRITE_FIXED",
+        "POLL_ADD",
+        "POLL_REMOVE",
+        "SYNC_FILE_RANGE",
+        "SENDMSG",
+        "RECVMSG",
+        "TIMEOUT",
+        "TIMEOUT_REMOVE",
+        "ACCEPT",
+        "ASYNC_CANCEL",
+        "LINK_TIMEOUT",
+        "CONNECT",
+        "FALLOCATE",
+        "OPENAT",
+        "CLOSE",
+        "FILES_UPDATE",
+        "STATX",
+        "READ",
+        "WRITE",
+        "FADVISE",
+        "MADVISE",
+        "SEND",
+        "RECV",
+        "OPENAT2",
+        "EPOLL_CTL",
+        "SPLICE",
+        "PROVIDE_BUFFERS",
+        "REMOVE_BUFFERS",
+        "TEE",
+        "SHUTDOWN",
+        "RENAMEAT",
+        "UNLINKAT",
+        "MKDIRAT",
+        "SYMLINKAT",
+        "LINKAT",
+        "MSG_RING",
+        "FSETXATTR",
+        "SETXATTR",
+        "FGETXATTR",
+        "GETXATTR",
+        "SOCKET",
+        "URING_CMD",
+        "SEND_ZC",
+        "SENDMSG_ZC",
+        "READ_MULTISHOT",
+        "WAITID",
+        "FUTEX_WAIT",
+        "FUTEX_WAKE",
+        "FUTEX_WAITV",
+        "FIXED_FD_INSTALL",
+        "FTRUNCATE",
+        "BIND",
+        "LISTEN",
+        "RECV_ZC",
+        "EPOLL_WAIT",
+        "READV_FIXED",
+        "WRITEV_FIXED",
+        "PIPE",
     ];
     match NAMES.get(op as usize) {
         Some(n) => (*n).to_string(),
@@ -312,9 +390,20 @@ mod tests {
         let t = PollerTracker::default();
         let raw = RawPoller::default();
         assert_eq!(t.summary(&raw, &names(&["read"])).kind, PollerKind::None);
-        assert_eq!(t.summary(&raw, &names(&["epoll_pwait"])).kind, PollerKind::Epoll);
-        assert_eq!(t.summary(&raw, &names(&["io_uring_setup", "io_uring_enter"])).kind, PollerKind::IoUring);
-        assert_eq!(t.summary(&raw, &names(&["io_uring_enter", "epoll_ctl"])).kind, PollerKind::Both);
+        assert_eq!(
+            t.summary(&raw, &names(&["epoll_pwait"])).kind,
+            PollerKind::Epoll
+        );
+        assert_eq!(
+            t.summary(&raw, &names(&["io_uring_setup", "io_uring_enter"]))
+                .kind,
+            PollerKind::IoUring
+        );
+        assert_eq!(
+            t.summary(&raw, &names(&["io_uring_enter", "epoll_ctl"]))
+                .kind,
+            PollerKind::Both
+        );
     }
 
     #[test]
@@ -330,7 +419,18 @@ mod tests {
         let mut hist = vec![0; HIST_BUCKETS];
         hist[hist_bucket(1_000_000)] = 3;
         let raw = RawPoller {
-            epoll: vec![RawEpoll { tgid: 10, epfd: 3, waits: 5, polls: 2, timeouts: 1, ready: 2, events: 7, errors: 0, blocked_ns: 3_000_000, hist }],
+            epoll: vec![RawEpoll {
+                tgid: 10,
+                epfd: 3,
+                waits: 5,
+                polls: 2,
+                timeouts: 1,
+                ready: 2,
+                events: 7,
+                errors: 0,
+                blocked_ns: 3_000_000,
+                hist,
+            }],
             eventfds: vec![(10, 4, 9)],
             ..Default::default()
         };
@@ -338,10 +438,18 @@ mod tests {
         assert_eq!(s.kind, PollerKind::Epoll);
         assert_eq!(s.wakeups, 9);
         let e = &s.epoll[0];
-        let fds: Vec<(u32, &str, u32)> = e.fds.iter().map(|f| (f.fd, f.kind.as_str(), f.events)).collect();
+        let fds: Vec<(u32, &str, u32)> = e
+            .fds
+            .iter()
+            .map(|f| (f.fd, f.kind.as_str(), f.events))
+            .collect();
         assert_eq!(fds, [(4, "eventfd", 1), (5, "socket", 1), (6, "socket", 5)]);
         assert_eq!(e.registrations, 4);
-        assert!(e.p50_ns >= 1_000_000 && e.p50_ns <= 1_250_000, "{}", e.p50_ns);
+        assert!(
+            e.p50_ns >= 1_000_000 && e.p50_ns <= 1_250_000,
+            "{}",
+            e.p50_ns
+        );
     }
 
     #[test]

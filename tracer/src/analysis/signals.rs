@@ -7,7 +7,9 @@
 //! belongs to by time rather than by arrival.
 use std::collections::{BTreeMap, HashMap};
 
-use crate::event::{GenerateResult, Handler, ProcEvent, SignalEvent, WaitEvent, CLD_DUMPED, CLD_EXITED, CLD_KILLED};
+use crate::event::{
+    GenerateResult, Handler, ProcEvent, SignalEvent, WaitEvent, CLD_DUMPED, CLD_EXITED, CLD_KILLED,
+};
 
 pub const SIGKILL: u32 = 9;
 pub const SIGCHLD: u32 = 17;
@@ -87,7 +89,9 @@ impl ChildLife {
             None => SigchldFate::NotSent,
             Some(GenerateResult::Ignored) => SigchldFate::Ignored,
             Some(GenerateResult::AlreadyPending) => SigchldFate::Coalesced,
-            Some(GenerateResult::OverflowFail) | Some(GenerateResult::Other(_)) => SigchldFate::Failed,
+            Some(GenerateResult::OverflowFail) | Some(GenerateResult::Other(_)) => {
+                SigchldFate::Failed
+            }
             Some(GenerateResult::Delivered) | Some(GenerateResult::LoseInfo) => {
                 if self.delivered.is_some() {
                     SigchldFate::Delivered
@@ -155,18 +159,39 @@ pub struct SigchldSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anomaly {
     /// Several exits, fewer SIGCHLDs: code that reaps one child per SIGCHLD misses some.
-    Coalesced { parent: u32, exits: u64, coalesced: u64 },
+    Coalesced {
+        parent: u32,
+        exits: u64,
+        coalesced: u64,
+    },
     /// The parent ignores SIGCHLD: its children are reaped by the kernel; wait fails.
     Ignored { parent: u32, children: u64 },
     /// SIGCHLD was queued but never delivered.
     Undelivered { parent: u32, count: u64 },
     /// A child exited and was never reaped: a zombie.
-    Unreaped { pid: u32, parent: u32, comm: String, age_ns: u64 },
+    Unreaped {
+        pid: u32,
+        parent: u32,
+        comm: String,
+        age_ns: u64,
+    },
     /// Children reaped long after their exit (one entry per parent; the slowest named).
-    SlowReap { parent: u32, count: u64, pid: u32, comm: String, latency_ns: u64 },
+    SlowReap {
+        parent: u32,
+        count: u64,
+        pid: u32,
+        comm: String,
+        latency_ns: u64,
+    },
     /// A wait for a child's output that cannot end: the child exited, but another process
     /// still holds the write end of a pipe the parent reads (os/exec Cmd.Wait hangs).
-    PipeHeld { reader: u32, inode: u64, holder: u32, holder_command: String, exited_child: Option<(u32, String)> },
+    PipeHeld {
+        reader: u32,
+        inode: u64,
+        holder: u32,
+        holder_command: String,
+        exited_child: Option<(u32, String)>,
+    },
 }
 
 /// A fact from /proc: `holder` has the write end of pipe `inode` that `reader` reads.
@@ -191,7 +216,10 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Thresholds {
-        Thresholds { unreaped_ns: 1_000_000_000, slow_reap_ns: 100_000_000 }
+        Thresholds {
+            unreaped_ns: 1_000_000_000,
+            slow_reap_ns: 100_000_000,
+        }
     }
 }
 
@@ -227,7 +255,12 @@ impl SignalTracker {
 
     /// The lifecycle of `pid` an event at `ts` belongs to: the oldest one that could
     /// admit it and still lacks what `missing` tests for; a new one otherwise.
-    fn life_for(&mut self, pid: u32, ts: u64, missing: impl Fn(&ChildLife) -> bool) -> &mut ChildLife {
+    fn life_for(
+        &mut self,
+        pid: u32,
+        ts: u64,
+        missing: impl Fn(&ChildLife) -> bool,
+    ) -> &mut ChildLife {
         let lives = self.lives(pid);
         let idx = match lives.iter().position(|l| missing(l) && l.admits(ts)) {
             Some(i) => i,
@@ -245,10 +278,14 @@ impl SignalTracker {
         // life without an exit; otherwise this is a new life (first, or pid reuse).
         let idx = match lives.iter().position(|l| {
             l.exit_ns.is_none()
-                && [l.sigchld.map(|s| s.1), l.delivered.map(|d| d.1), l.reaped.map(|r| r.2)]
-                    .iter()
-                    .flatten()
-                    .all(|&t| t >= p.ts_ns)
+                && [
+                    l.sigchld.map(|s| s.1),
+                    l.delivered.map(|d| d.1),
+                    l.reaped.map(|r| r.2),
+                ]
+                .iter()
+                .flatten()
+                .all(|&t| t >= p.ts_ns)
         }) {
             Some(i) => i,
             None => {
@@ -277,7 +314,10 @@ impl SignalTracker {
             self.preemption.generated += 1;
             return;
         }
-        let c = self.signals.entry(s.sig).or_insert_with(|| SignalCounts { signo: s.sig, ..Default::default() });
+        let c = self.signals.entry(s.sig).or_insert_with(|| SignalCounts {
+            signo: s.sig,
+            ..Default::default()
+        });
         c.generated += 1;
         match result {
             GenerateResult::Ignored => c.ignored += 1,
@@ -285,7 +325,10 @@ impl SignalTracker {
             GenerateResult::OverflowFail => c.failed += 1,
             _ => {}
         }
-        let sender = c.senders.entry(s.sender_tgid).or_insert_with(|| (s.comm.clone(), 0));
+        let sender = c
+            .senders
+            .entry(s.sender_tgid)
+            .or_insert_with(|| (s.comm.clone(), 0));
         sender.1 += 1;
         *c.receivers.entry(s.target_tgid).or_default() += 1;
 
@@ -308,7 +351,10 @@ impl SignalTracker {
             self.preemption.delivered += 1;
             return;
         }
-        let c = self.signals.entry(s.sig).or_insert_with(|| SignalCounts { signo: s.sig, ..Default::default() });
+        let c = self.signals.entry(s.sig).or_insert_with(|| SignalCounts {
+            signo: s.sig,
+            ..Default::default()
+        });
         c.delivered += 1;
         if s.handler == Some(Handler::Ignore) {
             c.ignored += 1;
@@ -336,12 +382,19 @@ impl SignalTracker {
 
     /// Every lifecycle, in the order children were first seen.
     pub fn children(&self) -> impl Iterator<Item = &ChildLife> {
-        self.order.iter().filter_map(|p| self.children.get(p)).flatten()
+        self.order
+            .iter()
+            .filter_map(|p| self.children.get(p))
+            .flatten()
     }
 
     /// Parents whose children exited but are still alive: where a hang can be.
     pub fn parents_with_exited_children(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.children().filter(|l| l.exit_ns.is_some() && l.parent != 0).map(|l| l.parent).collect();
+        let mut v: Vec<u32> = self
+            .children()
+            .filter(|l| l.exit_ns.is_some() && l.parent != 0)
+            .map(|l| l.parent)
+            .collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -429,18 +482,30 @@ impl SignalTracker {
         }
         for (&parent, &(exits, coalesced, ignored, undelivered)) in &per_parent {
             if undelivered > 0 {
-                out.push(Anomaly::Undelivered { parent, count: undelivered });
+                out.push(Anomaly::Undelivered {
+                    parent,
+                    count: undelivered,
+                });
             }
             if coalesced > 0 {
-                out.push(Anomaly::Coalesced { parent, exits, coalesced });
+                out.push(Anomaly::Coalesced {
+                    parent,
+                    exits,
+                    coalesced,
+                });
             }
             if ignored > 0 {
-                out.push(Anomaly::Ignored { parent, children: ignored });
+                out.push(Anomaly::Ignored {
+                    parent,
+                    children: ignored,
+                });
             }
         }
         let mut slow: BTreeMap<u32, Anomaly> = BTreeMap::new();
         for l in self.children() {
-            let Some(lat) = l.reap_latency_ns().filter(|&lat| lat >= th.slow_reap_ns) else { continue };
+            let Some(lat) = l.reap_latency_ns().filter(|&lat| lat >= th.slow_reap_ns) else {
+                continue;
+            };
             let e = slow.entry(l.parent).or_insert(Anomaly::SlowReap {
                 parent: l.parent,
                 count: 0,
@@ -448,7 +513,14 @@ impl SignalTracker {
                 comm: l.comm.clone(),
                 latency_ns: 0,
             });
-            if let Anomaly::SlowReap { count, pid, comm, latency_ns, .. } = e {
+            if let Anomaly::SlowReap {
+                count,
+                pid,
+                comm,
+                latency_ns,
+                ..
+            } = e
+            {
                 *count += 1;
                 if lat > *latency_ns {
                     (*pid, *comm, *latency_ns) = (l.pid, l.comm.clone(), lat);
@@ -462,7 +534,11 @@ impl SignalTracker {
 
 fn is_unreaped(l: &ChildLife, now_ns: u64, th: Thresholds) -> bool {
     match l.exit_ns {
-        Some(e) => !l.disposition.auto_reaps() && l.reaped.is_none() && now_ns.saturating_sub(e) >= th.unreaped_ns,
+        Some(e) => {
+            !l.disposition.auto_reaps()
+                && l.reaped.is_none()
+                && now_ns.saturating_sub(e) >= th.unreaped_ns
+        }
         None => false,
     }
 }
@@ -543,7 +619,10 @@ mod tests {
         t.on_deliver(&deliver(7, 1_200));
         t.on_wait(&reap(7, 5_000));
         let s = t.sigchld_summary(10_000, Thresholds::default());
-        assert_eq!((s.exits, s.generated, s.delivered, s.reaped, s.unreaped), (1, 1, 1, 1, 0));
+        assert_eq!(
+            (s.exits, s.generated, s.delivered, s.reaped, s.unreaped),
+            (1, 1, 1, 1, 0)
+        );
         assert_eq!(s.max_reap_latency_ns, 4_000);
         assert!(balanced(&s));
         let life = t.children().next().expect("one child");
@@ -559,7 +638,11 @@ mod tests {
         // the one delivery names the first child.
         for pid in 1..=50 {
             t.on_child_exit(&exit(pid, pid as u64 * 10));
-            let r = if pid == 1 { GenerateResult::Delivered } else { GenerateResult::AlreadyPending };
+            let r = if pid == 1 {
+                GenerateResult::Delivered
+            } else {
+                GenerateResult::AlreadyPending
+            };
             t.on_generate(&generate(pid, pid as u64 * 10 + 1, r), true);
         }
         t.on_deliver(&deliver(1, 10_000));
@@ -567,24 +650,61 @@ mod tests {
             t.on_wait(&reap(pid, 20_000));
         }
         let s = t.sigchld_summary(30_000, Thresholds::default());
-        assert_eq!((s.exits, s.delivered, s.coalesced, s.undelivered, s.reaped), (50, 1, 49, 0, 50));
+        assert_eq!(
+            (s.exits, s.delivered, s.coalesced, s.undelivered, s.reaped),
+            (50, 1, 49, 0, 50)
+        );
         assert!(balanced(&s), "{s:?}");
         let a = t.anomalies(30_000, Thresholds::default());
-        assert_eq!(a, vec![Anomaly::Coalesced { parent: PARENT, exits: 50, coalesced: 49 }]);
+        assert_eq!(
+            a,
+            vec![Anomaly::Coalesced {
+                parent: PARENT,
+                exits: 50,
+                coalesced: 49
+            }]
+        );
         let counts = &t.signals()[0];
-        assert_eq!((counts.signo, counts.generated, counts.delivered, counts.already_pending), (SIGCHLD, 50, 1, 49));
+        assert_eq!(
+            (
+                counts.signo,
+                counts.generated,
+                counts.delivered,
+                counts.already_pending
+            ),
+            (SIGCHLD, 50, 1, 49)
+        );
     }
 
     #[test]
     fn ignored_sigchld_means_auto_reaped() {
         let mut t = SignalTracker::default();
         for pid in [5, 6, 7] {
-            t.on_child_exit(&ProcEvent { parent_ignores_sigchld: true, ..exit(pid, 100) });
+            t.on_child_exit(&ProcEvent {
+                parent_ignores_sigchld: true,
+                ..exit(pid, 100)
+            });
         }
         let s = t.sigchld_summary(10_000_000_000, Thresholds::default());
-        assert_eq!((s.exits, s.generated, s.ignored, s.auto_reaped, s.reaped, s.unreaped), (3, 0, 3, 3, 3, 0));
+        assert_eq!(
+            (
+                s.exits,
+                s.generated,
+                s.ignored,
+                s.auto_reaped,
+                s.reaped,
+                s.unreaped
+            ),
+            (3, 0, 3, 3, 3, 0)
+        );
         assert!(balanced(&s));
-        assert_eq!(t.anomalies(10_000_000_000, Thresholds::default()), vec![Anomaly::Ignored { parent: PARENT, children: 3 }]);
+        assert_eq!(
+            t.anomalies(10_000_000_000, Thresholds::default()),
+            vec![Anomaly::Ignored {
+                parent: PARENT,
+                children: 3
+            }]
+        );
     }
 
     #[test]
@@ -593,14 +713,29 @@ mod tests {
         t.on_child_exit(&exit(9, 1_000));
         t.on_generate(&generate(9, 1_001, GenerateResult::Delivered), true);
         // Not yet old enough.
-        assert_eq!(t.sigchld_summary(500_000_000, Thresholds::default()).unreaped, 0);
+        assert_eq!(
+            t.sigchld_summary(500_000_000, Thresholds::default())
+                .unreaped,
+            0
+        );
         let now = 3_000_000_000;
         let s = t.sigchld_summary(now, Thresholds::default());
         assert_eq!((s.unreaped, s.undelivered), (1, 1));
         assert!(balanced(&s));
         let a = t.anomalies(now, Thresholds::default());
-        assert_eq!(a[0], Anomaly::Unreaped { pid: 9, parent: PARENT, comm: "kid9".into(), age_ns: now - 1_000 });
-        assert!(a.contains(&Anomaly::Undelivered { parent: PARENT, count: 1 }));
+        assert_eq!(
+            a[0],
+            Anomaly::Unreaped {
+                pid: 9,
+                parent: PARENT,
+                comm: "kid9".into(),
+                age_ns: now - 1_000
+            }
+        );
+        assert!(a.contains(&Anomaly::Undelivered {
+            parent: PARENT,
+            count: 1
+        }));
     }
 
     #[test]
@@ -649,7 +784,13 @@ mod tests {
         let a = t.anomalies(1, Thresholds::default());
         assert_eq!(
             a,
-            vec![Anomaly::SlowReap { parent: PARENT, count: 1, pid: 3, comm: "kid3".into(), latency_ns: 250_000_000 }]
+            vec![Anomaly::SlowReap {
+                parent: PARENT,
+                count: 1,
+                pid: 3,
+                comm: "kid3".into(),
+                latency_ns: 250_000_000
+            }]
         );
         // Many slow reaps of one parent are one anomaly naming the slowest.
         t.on_child_exit(&exit(4, 0));
@@ -659,7 +800,13 @@ mod tests {
         let a = t.anomalies(1, Thresholds::default());
         assert_eq!(
             a,
-            vec![Anomaly::SlowReap { parent: PARENT, count: 2, pid: 4, comm: "kid4".into(), latency_ns: 400_000_000 }]
+            vec![Anomaly::SlowReap {
+                parent: PARENT,
+                count: 2,
+                pid: 4,
+                comm: "kid4".into(),
+                latency_ns: 400_000_000
+            }]
         );
     }
 
@@ -672,9 +819,22 @@ mod tests {
         for _ in 0..5 {
             t.on_generate(&urg, true);
         }
-        t.on_deliver(&SignalEvent { handler: Some(Handler::Function), result: None, ..urg });
-        assert_eq!(t.preemption(), Preemption { generated: 5, delivered: 1 });
-        assert!(t.signals().is_empty(), "SIGURG must not crowd the signal table");
+        t.on_deliver(&SignalEvent {
+            handler: Some(Handler::Function),
+            result: None,
+            ..urg
+        });
+        assert_eq!(
+            t.preemption(),
+            Preemption {
+                generated: 5,
+                delivered: 1
+            }
+        );
+        assert!(
+            t.signals().is_empty(),
+            "SIGURG must not crowd the signal table"
+        );
     }
 
     #[test]
@@ -683,9 +843,21 @@ mod tests {
         t.on_child_exit(&exit(20, 1));
         t.on_wait(&reap(20, 2));
         t.on_pipe_writers(vec![
-            PipeWriter { reader: PARENT, inode: 77, holder: 21, holder_command: "sleep 30".into(), holder_ppid: 1 },
+            PipeWriter {
+                reader: PARENT,
+                inode: 77,
+                holder: 21,
+                holder_command: "sleep 30".into(),
+                holder_ppid: 1,
+            },
             // A live direct child writing to its parent is ordinary.
-            PipeWriter { reader: PARENT, inode: 78, holder: 22, holder_command: "cat".into(), holder_ppid: PARENT },
+            PipeWriter {
+                reader: PARENT,
+                inode: 78,
+                holder: 22,
+                holder_command: "cat".into(),
+                holder_ppid: PARENT,
+            },
         ]);
         let a = t.anomalies(3, Thresholds::default());
         assert_eq!(

@@ -23,7 +23,10 @@ pub fn parse_pipe_link(link: &str) -> Option<u64> {
 
 /// The "flags:" line of /proc/PID/fdinfo/FD (octal) -> opened for writing?
 pub fn parse_fdinfo_write(fdinfo: &str) -> Option<bool> {
-    let flags = fdinfo.lines().find_map(|l| l.strip_prefix("flags:"))?.trim();
+    let flags = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))?
+        .trim();
     let flags = u32::from_str_radix(flags, 8).ok()?;
     Some(matches!(flags & 0o3, 0o1 | 0o2))
 }
@@ -36,15 +39,25 @@ pub fn pipe_ends(proc_root: &Path, pid: u32) -> Vec<PipeEnd> {
     };
     let mut out = Vec::new();
     for e in fds.flatten() {
-        let Some(fd) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let Some(inode) = fs::read_link(e.path()).ok().and_then(|l| l.to_str().and_then(parse_pipe_link)) else {
+        let Some(fd) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(inode) = fs::read_link(e.path())
+            .ok()
+            .and_then(|l| l.to_str().and_then(parse_pipe_link))
+        else {
             continue;
         };
         let write = fs::read_to_string(dir.join("fdinfo").join(fd.to_string()))
             .ok()
             .and_then(|s| parse_fdinfo_write(&s))
             .unwrap_or(false);
-        out.push(PipeEnd { pid, fd, inode, write });
+        out.push(PipeEnd {
+            pid,
+            fd,
+            inode,
+            write,
+        });
     }
     out
 }
@@ -82,12 +95,19 @@ pub fn foreign_writers(proc_root: &Path, readers: &[u32]) -> Vec<ForeignWriter> 
     };
     let mut out = Vec::new();
     for e in procs.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
         let mut seen = HashSet::new();
         for end in pipe_ends(proc_root, pid).into_iter().filter(|e| e.write) {
-            let Some(readers_of) = read_by.get(&end.inode) else { continue };
+            let Some(readers_of) = read_by.get(&end.inode) else {
+                continue;
+            };
             for &reader in readers_of {
-                if reader == pid || own_writes.contains(&(reader, end.inode)) || !seen.insert((reader, end.inode)) {
+                if reader == pid
+                    || own_writes.contains(&(reader, end.inode))
+                    || !seen.insert((reader, end.inode))
+                {
                     continue;
                 }
                 out.push(ForeignWriter {
@@ -106,7 +126,11 @@ pub fn foreign_writers(proc_root: &Path, readers: &[u32]) -> Vec<ForeignWriter> 
 
 fn read_ppid(proc_root: &Path, pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn command_of(proc_root: &Path, pid: u32) -> String {
@@ -121,7 +145,9 @@ fn command_of(proc_root: &Path, pid: u32) -> String {
             return args.join(" ");
         }
     }
-    fs::read_to_string(dir.join("comm")).map(|s| s.trim_end().to_string()).unwrap_or_else(|_| "?".into())
+    fs::read_to_string(dir.join("comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 #[cfg(test)]
@@ -133,8 +159,14 @@ mod tests {
         assert_eq!(parse_pipe_link("pipe:[4242]"), Some(4242));
         assert_eq!(parse_pipe_link("socket:[1]"), None);
         assert_eq!(parse_pipe_link("/dev/null"), None);
-        assert_eq!(parse_fdinfo_write("pos:\t0\nflags:\t02000001\nmnt_id:\t15\n"), Some(true));
-        assert_eq!(parse_fdinfo_write("pos:\t0\nflags:\t02000000\n"), Some(false));
+        assert_eq!(
+            parse_fdinfo_write("pos:\t0\nflags:\t02000001\nmnt_id:\t15\n"),
+            Some(true)
+        );
+        assert_eq!(
+            parse_fdinfo_write("pos:\t0\nflags:\t02000000\n"),
+            Some(false)
+        );
         assert_eq!(parse_fdinfo_write("flags:\t0100002\n"), Some(true));
         assert_eq!(parse_fdinfo_write("nothing"), None);
     }
@@ -160,7 +192,10 @@ mod tests {
         let _ = child.wait();
         // SAFETY: closing our read end.
         unsafe { libc::close(fds[0]) };
-        let w = found.iter().find(|w| w.holder == child.id()).unwrap_or_else(|| panic!("sleep not found in {found:?}"));
+        let w = found
+            .iter()
+            .find(|w| w.holder == child.id())
+            .unwrap_or_else(|| panic!("sleep not found in {found:?}"));
         assert_eq!(w.reader, me);
         assert_eq!(w.holder_ppid, me);
         assert_eq!(w.holder_command, "sleep 10");

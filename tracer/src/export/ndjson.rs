@@ -5,11 +5,10 @@ use super::{
     anomaly_kind, anomaly_message,
     schema::{
         AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, EpollFdJson,
-        EpollInstanceJson, EpollJson, FsJson, PollerJson, ThreadJson, UringJson, UringOpJson,
-        UringRingJson, ExitJson, Header, Line, PidCount,
-        ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson, SignalEventKind,
-        SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson,
-        FORMAT_VERSION,
+        EpollInstanceJson, EpollJson, ExitJson, FsJson, Header, Line, PidCount, PollerJson,
+        ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson, SignalEventKind, SignalLine,
+        SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson, ThreadJson, UringJson,
+        UringOpJson, UringRingJson, FORMAT_VERSION,
     },
     text::signal_name,
 };
@@ -121,11 +120,19 @@ pub fn signal_line(ev: &SignalEvent, start_ns: u64) -> Option<Line> {
     }
     let generate = ev.result.is_some();
     Some(Line::Signal(SignalLine {
-        event: if generate { SignalEventKind::Generate } else { SignalEventKind::Deliver },
+        event: if generate {
+            SignalEventKind::Generate
+        } else {
+            SignalEventKind::Deliver
+        },
         ts_ns: rel(ev.ts_ns, start_ns),
         signo: ev.sig,
         name: signal_name(ev.sig as i32),
-        sender_pid: if generate { Some(ev.sender_tgid) } else { (ev.si_pid != 0).then_some(ev.si_pid) },
+        sender_pid: if generate {
+            Some(ev.sender_tgid)
+        } else {
+            (ev.si_pid != 0).then_some(ev.si_pid)
+        },
         sender_tid: generate.then_some(ev.sender_pid),
         sender_comm: generate.then(|| ev.comm.clone()),
         target_pid: ev.target_tgid,
@@ -197,15 +204,20 @@ pub fn child_reaped_line(ev: &WaitEvent, start_ns: u64) -> Option<Line> {
 
 fn anomaly_json(a: &Anomaly) -> AnomalyJson {
     let (pid, parent) = match a {
-        Anomaly::Coalesced { parent, .. } | Anomaly::Ignored { parent, .. } | Anomaly::Undelivered { parent, .. } => {
-            (None, Some(*parent))
-        }
+        Anomaly::Coalesced { parent, .. }
+        | Anomaly::Ignored { parent, .. }
+        | Anomaly::Undelivered { parent, .. } => (None, Some(*parent)),
         Anomaly::Unreaped { pid, parent, .. } | Anomaly::SlowReap { pid, parent, .. } => {
             (Some(*pid), Some(*parent))
         }
         Anomaly::PipeHeld { reader, holder, .. } => (Some(*holder), Some(*reader)),
     };
-    AnomalyJson { kind: anomaly_kind(a).into(), pid, parent, message: anomaly_message(a) }
+    AnomalyJson {
+        kind: anomaly_kind(a).into(),
+        pid,
+        parent,
+        message: anomaly_message(a),
+    }
 }
 
 /// The summary line. `cause` names what a slow call waited on (the analyzer's view).
@@ -219,7 +231,11 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
         total_errors: s.total_errors,
         total_ns: s.total_ns,
         slow_calls: s.slow_calls,
-        slowest: s.slowest.iter().map(|e| syscall_fields(e, s.start_ns, cause(e))).collect(),
+        slowest: s
+            .slowest
+            .iter()
+            .map(|e| syscall_fields(e, s.start_ns, cause(e)))
+            .collect(),
         threads_created: s.threads_created,
         bad_records: s.bad_records,
         syscalls: s
@@ -238,7 +254,11 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
                 on_cpu_ns: r.on_cpu_ns,
                 runq_ns: r.runq_ns,
                 blocked_ns: r.blocked_ns,
-                causes: s.syscall_causes.get(&r.nr).map(causes_json).unwrap_or_default(),
+                causes: s
+                    .syscall_causes
+                    .get(&r.nr)
+                    .map(causes_json)
+                    .unwrap_or_default(),
             })
             .collect(),
         processes: s
@@ -266,9 +286,21 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
                 senders: c
                     .senders
                     .iter()
-                    .map(|(&pid, (comm, count))| PidCount { pid, comm: Some(comm.clone()), count: *count })
+                    .map(|(&pid, (comm, count))| PidCount {
+                        pid,
+                        comm: Some(comm.clone()),
+                        count: *count,
+                    })
                     .collect(),
-                receivers: c.receivers.iter().map(|(&pid, &count)| PidCount { pid, comm: None, count }).collect(),
+                receivers: c
+                    .receivers
+                    .iter()
+                    .map(|(&pid, &count)| PidCount {
+                        pid,
+                        comm: None,
+                        count,
+                    })
+                    .collect(),
             })
             .collect(),
         sigchld: SigchldJson {
@@ -304,12 +336,24 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
         filesystems: s
             .filesystems
             .iter()
-            .map(|f| FsJson { mount: f.mount.clone(), fstype: f.fstype.clone(), kind: f.kind.clone(), calls: f.calls, ns: f.ns })
+            .map(|f| FsJson {
+                mount: f.mount.clone(),
+                fstype: f.fstype.clone(),
+                kind: f.kind.clone(),
+                calls: f.calls,
+                ns: f.ns,
+            })
             .collect(),
         threads: s
             .threads
             .iter()
-            .map(|t| ThreadJson { tid: t.tid, pid: t.pid, comm: t.comm.clone(), runq_ns: t.runq_ns, runq_throttled_ns: t.runq_throttled_ns })
+            .map(|t| ThreadJson {
+                tid: t.tid,
+                pid: t.pid,
+                comm: t.comm.clone(),
+                runq_ns: t.runq_ns,
+                runq_throttled_ns: t.runq_throttled_ns,
+            })
             .collect(),
         poller: poller_json(&s.poller),
     }))
@@ -335,7 +379,15 @@ fn poller_json(p: &PollerSummary) -> PollerJson {
                     p50_ns: e.p50_ns,
                     p99_ns: e.p99_ns,
                     registrations: e.registrations,
-                    fds: e.fds.iter().map(|f| EpollFdJson { fd: f.fd, kind: f.kind.clone(), events: f.events }).collect(),
+                    fds: e
+                        .fds
+                        .iter()
+                        .map(|f| EpollFdJson {
+                            fd: f.fd,
+                            kind: f.kind.clone(),
+                            events: f.events,
+                        })
+                        .collect(),
                 })
                 .collect(),
             wakeups: p.wakeups,
@@ -357,7 +409,12 @@ fn poller_json(p: &PollerSummary) -> PollerJson {
             rings: p
                 .rings
                 .iter()
-                .map(|r| UringRingJson { pid: r.tgid, submits: r.submits, completes: r.completes, max_queue_depth: r.max_in_flight })
+                .map(|r| UringRingJson {
+                    pid: r.tgid,
+                    submits: r.submits,
+                    completes: r.completes,
+                    max_queue_depth: r.max_in_flight,
+                })
                 .collect(),
         },
     }
@@ -366,7 +423,11 @@ fn poller_json(p: &PollerSummary) -> PollerJson {
 fn causes_json(a: &Attribution) -> Vec<CauseJson> {
     a.causes
         .iter()
-        .map(|c| CauseJson { cause: c.cause.to_string(), ns: c.ns, share: (c.share * 10_000.0).round() / 10_000.0 })
+        .map(|c| CauseJson {
+            cause: c.cause.to_string(),
+            ns: c.ns,
+            share: (c.share * 10_000.0).round() / 10_000.0,
+        })
         .collect()
 }
 
@@ -436,7 +497,7 @@ mod tests {
             duration_ns: 2_000_000,
             ret: -2,
             args: [1, 2, 3, 4, 5, 6],
-                ..Default::default()
+            ..Default::default()
         };
         a.on_event(&crate::event::Event::Syscall(ev.clone()));
         a.on_stats(
@@ -446,7 +507,8 @@ mod tests {
                 errors: 1,
                 total_ns: 2_100_000,
                 max_ns: 2_000_000,
-                hist: vec![0; tracer_common::HIST_BUCKETS], ..Default::default()
+                hist: vec![0; tracer_common::HIST_BUCKETS],
+                ..Default::default()
             }],
             KernelCounters {
                 lost_records: 5,
@@ -503,7 +565,11 @@ mod tests {
         };
         let mut urg = sig.clone();
         urg.sig = 23;
-        assert_eq!(signal_line(&urg, 1_000), None, "SIGURG is counted, not listed");
+        assert_eq!(
+            signal_line(&urg, 1_000),
+            None,
+            "SIGURG is counted, not listed"
+        );
         let lines = vec![
             header_line(&target, &facts),
             syscall_line(&ev, 1_000, Some("fs:ext4".into())),
@@ -541,11 +607,23 @@ mod tests {
             panic!("not a process line")
         };
         assert_eq!((p.exit_code, p.signal), (None, Some(9)));
-        let Line::Signal(sl) = &back[5] else { panic!("not a signal line") };
-        assert_eq!((sl.name.as_str(), sl.result.as_deref(), sl.si_pid), ("SIGCHLD", Some("already_pending"), Some(50)));
-        let Line::Child(c) = &back[6] else { panic!("not a child line") };
-        assert_eq!((c.event, c.syscall.as_deref(), c.reaper_tid), (ChildEventKind::Reaped, Some("wait4"), Some(43)));
-        let Line::Summary(sum) = &back[7] else { panic!("not a summary") };
+        let Line::Signal(sl) = &back[5] else {
+            panic!("not a signal line")
+        };
+        assert_eq!(
+            (sl.name.as_str(), sl.result.as_deref(), sl.si_pid),
+            ("SIGCHLD", Some("already_pending"), Some(50))
+        );
+        let Line::Child(c) = &back[6] else {
+            panic!("not a child line")
+        };
+        assert_eq!(
+            (c.event, c.syscall.as_deref(), c.reaper_tid),
+            (ChildEventKind::Reaped, Some("wait4"), Some(43))
+        );
+        let Line::Summary(sum) = &back[7] else {
+            panic!("not a summary")
+        };
         assert_eq!((sum.lost_records, sum.duration_ns), (5, 4_000));
         assert_eq!(
             sum.target_exit,

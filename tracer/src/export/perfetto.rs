@@ -580,7 +580,9 @@ mod tests {
                 None,
             ),
             (
-                Event::Exec(crate::event::ExecEvent::from_proc(&proc_ev(60, 60, 0, 40_500_000, false, "true"))),
+                Event::Exec(crate::event::ExecEvent::from_proc(&proc_ev(
+                    60, 60, 0, 40_500_000, false, "true",
+                ))),
                 None,
             ),
             (Event::Exit(exit.clone()), None),

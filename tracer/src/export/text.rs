@@ -12,7 +12,11 @@ pub fn render(h: &Header, s: &Summary) -> String {
     let mut o = String::new();
     let go = s.go_version.as_deref().unwrap_or("not a Go binary");
     let lost = s.lost_records;
-    let command = if h.target.command.is_empty() { "?".to_string() } else { h.target.command.join(" ") };
+    let command = if h.target.command.is_empty() {
+        "?".to_string()
+    } else {
+        h.target.command.join(" ")
+    };
     let _ = writeln!(
         o,
         "gotrace: pid {} ({command}) · {go} · traced {} · {} lost record{}",
@@ -66,14 +70,24 @@ fn render_table(o: &mut String, s: &Summary) {
         o.push_str("no syscalls seen\n");
         return;
     }
-    let name_w = s.syscalls.iter().map(|r| r.name.len()).max().unwrap_or(7).max(7);
+    let name_w = s
+        .syscalls
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     let _ = writeln!(
         o,
         "{:<name_w$} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>6}",
         "syscall", "calls", "errors", "total", "avg", "p50", "p99", "max", "time%"
     );
     for r in &s.syscalls {
-        let share = if s.total_ns > 0 { 100.0 * r.total_ns as f64 / s.total_ns as f64 } else { 0.0 };
+        let share = if s.total_ns > 0 {
+            100.0 * r.total_ns as f64 / s.total_ns as f64
+        } else {
+            0.0
+        };
         let _ = writeln!(
             o,
             "{:<name_w$} {:>12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>5.1}%",
@@ -119,19 +133,39 @@ pub fn slow_call_text(e: &SyscallLine) -> String {
         Some(n) => format!("-1 {n}"),
         None => e.ret.to_string(),
     };
-    let cause = e.cause.as_deref().map(|c| format!("  [{c}]")).unwrap_or_default();
-    format!("{:>10}  {:<16} tid {:<8} = {ret}{cause}", format_ns(e.duration_ns), e.name, e.tid)
+    let cause = e
+        .cause
+        .as_deref()
+        .map(|c| format!("  [{c}]"))
+        .unwrap_or_default();
+    format!(
+        "{:>10}  {:<16} tid {:<8} = {ret}{cause}",
+        format_ns(e.duration_ns),
+        e.name,
+        e.tid
+    )
 }
 
 fn render_processes(o: &mut String, h: &Header, s: &Summary) {
-    let children: Vec<_> = s.processes.iter().filter(|p| p.pid != h.target.pid).collect();
+    let children: Vec<_> = s
+        .processes
+        .iter()
+        .filter(|p| p.pid != h.target.pid)
+        .collect();
     if children.is_empty() {
         return;
     }
     let _ = writeln!(o, "\nchild processes ({})", children.len());
     for p in children {
-        let cmd = if p.command.is_empty() { p.comm.clone() } else { p.command.join(" ") };
-        let parent = p.parent.map(|pp| format!(" (parent {pp})")).unwrap_or_default();
+        let cmd = if p.command.is_empty() {
+            p.comm.clone()
+        } else {
+            p.command.join(" ")
+        };
+        let parent = p
+            .parent
+            .map(|pp| format!(" (parent {pp})"))
+            .unwrap_or_default();
         let state = match &p.exit {
             Some(e) => exit_text(e),
             None => "still running".into(),
@@ -143,17 +177,30 @@ fn render_processes(o: &mut String, h: &Header, s: &Summary) {
 /// The cgroup line, the GOMAXPROCS verdict and pressure, under the header.
 fn render_system(o: &mut String, s: &Summary) {
     if let Some(c) = &s.cgroup {
-        let quota = c.cpu_quota_cpus.map(|q| format!("{q:.2} CPUs")).unwrap_or_else(|| "no CPU limit".into());
-        let mem = c.memory_limit.map(|m| format!(" · memory {} MiB", m / (1024 * 1024))).unwrap_or_default();
+        let quota = c
+            .cpu_quota_cpus
+            .map(|q| format!("{q:.2} CPUs"))
+            .unwrap_or_else(|| "no CPU limit".into());
+        let mem = c
+            .memory_limit
+            .map(|m| format!(" · memory {} MiB", m / (1024 * 1024)))
+            .unwrap_or_default();
         let thr = if c.nr_throttled > 0 {
-            format!(" · throttled {} in {} periods", format_ns(c.throttled_ns), format_count(c.nr_throttled))
+            format!(
+                " · throttled {} in {} periods",
+                format_ns(c.throttled_ns),
+                format_count(c.nr_throttled)
+            )
         } else {
             " · not throttled".into()
         };
         let _ = writeln!(o, "cgroup v{} {} · {quota}{mem}{thr}", c.version, c.path);
     }
     if let Some(g) = s.gomaxprocs {
-        let eff = s.effective_cpus.map(|e| format!("{e:.2}")).unwrap_or_else(|| "?".into());
+        let eff = s
+            .effective_cpus
+            .map(|e| format!("{e:.2}"))
+            .unwrap_or_else(|| "?".into());
         if s.gomaxprocs_exceeds_quota {
             let _ = writeln!(
                 o,
@@ -171,16 +218,29 @@ fn render_system(o: &mut String, s: &Summary) {
 
 /// "epoll (14 fds registered, 12 sockets); no io_uring", and the like.
 pub fn poller_verdict(p: &PollerJson) -> String {
-    let fds: Vec<&str> = p.epoll.instances.iter().flat_map(|e| &e.fds).map(|f| f.kind.as_str()).collect();
+    let fds: Vec<&str> = p
+        .epoll
+        .instances
+        .iter()
+        .flat_map(|e| &e.fds)
+        .map(|f| f.kind.as_str())
+        .collect();
     let sockets = fds.iter().filter(|k| **k == "socket").count();
     let ops: u64 = p.io_uring.ops.iter().map(|o| o.count).sum();
     match p.kind.as_str() {
         "epoll" if !fds.is_empty() && fds.iter().all(|k| *k == "eventfd") => {
-            "epoll, for timers only (nothing registered but the runtime's eventfd); no io_uring".into()
+            "epoll, for timers only (nothing registered but the runtime's eventfd); no io_uring"
+                .into()
         }
-        "epoll" => format!("epoll ({} fds registered, {sockets} sockets); no io_uring", fds.len()),
+        "epoll" => format!(
+            "epoll ({} fds registered, {sockets} sockets); no io_uring",
+            fds.len()
+        ),
         "io_uring" => format!("io_uring ({ops} ops completed); no epoll"),
-        "both" => format!("both epoll ({} fds registered) and io_uring ({ops} ops completed)", fds.len()),
+        "both" => format!(
+            "both epoll ({} fds registered) and io_uring ({ops} ops completed)",
+            fds.len()
+        ),
         _ => "none (no epoll, no io_uring)".into(),
     }
 }
@@ -214,7 +274,11 @@ fn render_poller(o: &mut String, p: &PollerJson) {
         );
     }
     if p.epoll.wakeups > 0 {
-        let _ = writeln!(o, "  netpoll wakeups (eventfd writes): {}", format_count(p.epoll.wakeups));
+        let _ = writeln!(
+            o,
+            "  netpoll wakeups (eventfd writes): {}",
+            format_count(p.epoll.wakeups)
+        );
     }
     for op in p.io_uring.ops.iter().take(8) {
         let _ = writeln!(
@@ -243,8 +307,17 @@ fn render_attribution(o: &mut String, s: &Summary) {
     if s.attribution.is_empty() {
         return;
     }
-    let total: u64 = s.attribution.iter().filter(|c| c.cause != "idle").map(|c| c.ns).sum();
-    let _ = writeln!(o, "where the time went ({} in syscalls and waiting for a CPU)", format_ns(total));
+    let total: u64 = s
+        .attribution
+        .iter()
+        .filter(|c| c.cause != "idle")
+        .map(|c| c.ns)
+        .sum();
+    let _ = writeln!(
+        o,
+        "where the time went ({} in syscalls and waiting for a CPU)",
+        format_ns(total)
+    );
     for c in s.attribution.iter().take(8) {
         if c.cause == "idle" {
             let _ = writeln!(
@@ -256,7 +329,13 @@ fn render_attribution(o: &mut String, s: &Summary) {
             continue;
         }
         let bar = "█".repeat((c.share * 30.0).round() as usize);
-        let _ = writeln!(o, "  {:<18} {:>10} {:>5.1}%  {bar}", c.cause, format_ns(c.ns), c.share * 100.0);
+        let _ = writeln!(
+            o,
+            "  {:<18} {:>10} {:>5.1}%  {bar}",
+            c.cause,
+            format_ns(c.ns),
+            c.share * 100.0
+        );
     }
     if !s.filesystems.is_empty() {
         let _ = writeln!(o, "  filesystems waited on:");
@@ -276,7 +355,12 @@ fn render_attribution(o: &mut String, s: &Summary) {
 
 /// The top syscalls' time split (on CPU / run queue / blocked) and causes.
 fn render_syscall_causes(o: &mut String, s: &Summary) {
-    let top: Vec<_> = s.syscalls.iter().filter(|r| r.on_cpu_ns + r.runq_ns + r.blocked_ns > 0).take(5).collect();
+    let top: Vec<_> = s
+        .syscalls
+        .iter()
+        .filter(|r| r.on_cpu_ns + r.runq_ns + r.blocked_ns > 0)
+        .take(5)
+        .collect();
     if top.is_empty() {
         return;
     }
@@ -286,7 +370,13 @@ fn render_syscall_causes(o: &mut String, s: &Summary) {
             .causes
             .iter()
             .take(3)
-            .map(|c| if c.cause == "idle" { format!("idle {}", format_ns(c.ns)) } else { format!("{} {:.0}%", c.cause, c.share * 100.0) })
+            .map(|c| {
+                if c.cause == "idle" {
+                    format!("idle {}", format_ns(c.ns))
+                } else {
+                    format!("{} {:.0}%", c.cause, c.share * 100.0)
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let _ = writeln!(
@@ -344,10 +434,26 @@ fn render_signals(o: &mut String, s: &Summary) {
             .senders
             .iter()
             .take(3)
-            .map(|p| format!("{}[{}]×{}", p.comm.as_deref().unwrap_or("?"), p.pid, p.count))
+            .map(|p| {
+                format!(
+                    "{}[{}]×{}",
+                    p.comm.as_deref().unwrap_or("?"),
+                    p.pid,
+                    p.count
+                )
+            })
             .collect();
-        let more = if c.senders.len() > 3 { format!(" +{}", c.senders.len() - 3) } else { String::new() };
-        let receivers: Vec<String> = c.receivers.iter().take(3).map(|p| p.pid.to_string()).collect();
+        let more = if c.senders.len() > 3 {
+            format!(" +{}", c.senders.len() - 3)
+        } else {
+            String::new()
+        };
+        let receivers: Vec<String> = c
+            .receivers
+            .iter()
+            .take(3)
+            .map(|p| p.pid.to_string())
+            .collect();
         let _ = writeln!(
             o,
             "  {:<10} {:>10} {:>10} {:>8} {:>10}  {}{more} -> {}",
@@ -430,8 +536,16 @@ mod tests {
 
     /// The text of a snapshot, through the NDJSON types as the live path does.
     fn text(s: &Snapshot, slow_ns: u64) -> String {
-        let facts = ndjson::HeaderFacts { kernel_release: "6.18".into(), start_unix_ns: 0, slow_threshold_ns: slow_ns, follow: false };
-        let (Line::Header(h), Line::Summary(sum)) = (ndjson::header_line(&s.target, &facts), ndjson::summary_line(s, |_| None)) else {
+        let facts = ndjson::HeaderFacts {
+            kernel_release: "6.18".into(),
+            start_unix_ns: 0,
+            slow_threshold_ns: slow_ns,
+            follow: false,
+        };
+        let (Line::Header(h), Line::Summary(sum)) = (
+            ndjson::header_line(&s.target, &facts),
+            ndjson::summary_line(s, |_| None),
+        ) else {
             panic!("header and summary lines")
         };
         render(&h, &sum)
@@ -460,7 +574,8 @@ mod tests {
                     errors: 0,
                     total_ns: 1_000_000,
                     max_ns: 300,
-                    hist: hist(250), ..Default::default()
+                    hist: hist(250),
+                    ..Default::default()
                 },
                 RawSyscallStats {
                     nr: 35,
@@ -468,7 +583,8 @@ mod tests {
                     errors: 0,
                     total_ns: 10_500_000,
                     max_ns: 2_200_000,
-                    hist: hist(2_100_000), ..Default::default()
+                    hist: hist(2_100_000),
+                    ..Default::default()
                 },
             ],
             KernelCounters {
@@ -488,10 +604,22 @@ mod tests {
             lines[0],
             "gotrace: pid 7 (./app) · go1.27.3 · traced 2.00 s · 0 lost records"
         );
-        let table = lines.iter().position(|l| l.starts_with("syscall ")).expect("table header");
-        assert!(lines[table + 1].starts_with("nanosleep"), "sorted by total time:\n{out}");
-        assert!(lines[table + 2].starts_with("getppid") && lines[table + 2].contains("4,000"), "{out}");
-        assert!(out.contains("poller: none (no epoll, no io_uring)"), "{out}");
+        let table = lines
+            .iter()
+            .position(|l| l.starts_with("syscall "))
+            .expect("table header");
+        assert!(
+            lines[table + 1].starts_with("nanosleep"),
+            "sorted by total time:\n{out}"
+        );
+        assert!(
+            lines[table + 2].starts_with("getppid") && lines[table + 2].contains("4,000"),
+            "{out}"
+        );
+        assert!(
+            out.contains("poller: none (no epoll, no io_uring)"),
+            "{out}"
+        );
         assert!(
             out.contains("note: 2 calls already in progress when tracing began are not counted"),
             "{out}"

@@ -17,10 +17,10 @@ use aya::{
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
     globals, maps, CauseKey, CauseStats, EpollStats, Inflight, KernelOffsets, PollKey,
-    SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats,
-    THROTTLE_CFS_RQ, THROTTLE_TASK, COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS,
-    COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, THREAD_BLOCKED, MAX_PID,
-    MAX_SYSCALLS, NUM_COUNTERS,
+    SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats, COUNTER_LOST_RECORDS,
+    COUNTER_SLOT_COLLISIONS, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK,
+    INFLIGHT_SLOTS, MAX_PID, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED, THROTTLE_CFS_RQ,
+    THROTTLE_TASK,
 };
 
 use crate::analysis::{
@@ -88,8 +88,12 @@ impl Floor {
                 .with_context(|| format!("program {prog} missing from the eBPF object"))?
                 .try_into()
                 .with_context(|| format!("program {prog} is not a raw tracepoint"))?;
-            program.load().with_context(|| format!("load program {prog}"))?;
-            program.attach(tp).with_context(|| format!("attach {prog}"))?;
+            program
+                .load()
+                .with_context(|| format!("load program {prog}"))?;
+            program
+                .attach(tp)
+                .with_context(|| format!("attach {prog}"))?;
         }
         Ok(Floor { _ebpf: ebpf })
     }
@@ -142,7 +146,9 @@ fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
         .load()
         .map_err(|e| anyhow::anyhow!("{}", verifier_summary(&e)))
         .with_context(|| format!("load program {prog}"))?;
-    program.attach(tp).with_context(|| format!("attach to raw tracepoint {tp}"))?;
+    program
+        .attach(tp)
+        .with_context(|| format!("attach to raw tracepoint {tp}"))?;
     Ok(())
 }
 
@@ -173,7 +179,9 @@ fn kernel_offsets() -> Result<KernelOffsets> {
         task_real_parent: off("task_struct", "real_parent")?,
         task_sighand: off("task_struct", "sighand")?,
         sighand_action: off("sighand_struct", "action")?,
-        ksigaction_size: btf.struct_size("k_sigaction").context("size of k_sigaction")?,
+        ksigaction_size: btf
+            .struct_size("k_sigaction")
+            .context("size of k_sigaction")?,
         ksigaction_handler: off("k_sigaction", "sa.sa_handler")?,
         ksigaction_flags: off("k_sigaction", "sa.sa_flags")?,
         task_files: off("task_struct", "files")?,
@@ -384,7 +392,12 @@ impl Probe {
         let mut out = Vec::new();
         for item in self.thread_stats.iter() {
             let (tid, s) = item.context("read the thread map")?;
-            out.push(RawThreadStats { tid, tgid: s.tgid, runq_ns: s.runq_ns, runq_throttled_ns: s.runq_throttled_ns });
+            out.push(RawThreadStats {
+                tid,
+                tgid: s.tgid,
+                runq_ns: s.runq_ns,
+                runq_throttled_ns: s.runq_throttled_ns,
+            });
         }
         Ok(out)
     }
@@ -394,7 +407,14 @@ impl Probe {
         let mut out = Vec::new();
         for item in self.causes.iter() {
             let (k, per_cpu) = item.context("read the cause map")?;
-            let mut c = RawCause { nr: k.nr, class: k.class, dev: k.dev, calls: 0, wall_ns: 0, blocked_ns: 0 };
+            let mut c = RawCause {
+                nr: k.nr,
+                class: k.class,
+                dev: k.dev,
+                calls: 0,
+                wall_ns: 0,
+                blocked_ns: 0,
+            };
             for v in per_cpu.iter() {
                 c.calls += v.calls;
                 c.wall_ns += v.wall_ns;
@@ -429,7 +449,12 @@ impl Probe {
         }
         for item in self.uring_ctx.iter() {
             let (_, c) = item.context("read the io_uring map")?;
-            p.rings.push(RawRing { tgid: c.tgid, submits: c.submits, completes: c.completes, max_in_flight: c.max_in_flight });
+            p.rings.push(RawRing {
+                tgid: c.tgid,
+                submits: c.submits,
+                completes: c.completes,
+                max_in_flight: c.max_in_flight,
+            });
         }
         for item in self.uring_ops.iter() {
             let (k, s) = item.context("read the io_uring op map")?;

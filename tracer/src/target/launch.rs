@@ -197,7 +197,13 @@ impl Capture {
     pub fn pipe() -> Result<(Capture, OwnedFd)> {
         let (rd, wr) = cloexec_pipe().context("create the output pipe")?;
         let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
-        Ok((Capture { out: wr, null: null.into() }, rd))
+        Ok((
+            Capture {
+                out: wr,
+                null: null.into(),
+            },
+            rd,
+        ))
     }
 }
 
@@ -423,12 +429,18 @@ mod tests {
     fn captured_output_arrives_on_the_pipe() {
         use std::io::Read;
         let (capture, rd) = Capture::pipe().expect("pipe");
-        let argv: Vec<OsString> = vec!["sh".into(), "-c".into(), "echo out; echo err >&2; cat".into()];
+        let argv: Vec<OsString> = vec![
+            "sh".into(),
+            "-c".into(),
+            "echo out; echo err >&2; cat".into(),
+        ];
         let paused = spawn_paused(Path::new("/bin/sh"), &argv, None, Some(&capture)).expect("fork");
         drop(capture);
         let pid = paused.release().expect("exec");
         let mut text = String::new();
-        std::fs::File::from(rd).read_to_string(&mut text).expect("read");
+        std::fs::File::from(rd)
+            .read_to_string(&mut text)
+            .expect("read");
         let mut status = 0;
         // SAFETY: our own child.
         unsafe { libc::waitpid(pid as i32, &mut status, 0) };

@@ -145,7 +145,11 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
         comm: "git".into(),
     };
     a.on_event(&Event::Fork(proc(5001, SEC, 0)));
-    a.on_event(&Event::Exec(crate::event::ExecEvent::from_proc(&proc(5001, SEC + MS, 0))));
+    a.on_event(&Event::Exec(crate::event::ExecEvent::from_proc(&proc(
+        5001,
+        SEC + MS,
+        0,
+    ))));
     a.on_command(
         5001,
         vec!["git".into(), "status".into(), "--porcelain".into()],
