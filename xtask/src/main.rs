@@ -31,7 +31,7 @@ enum Task {
     /// Set up, build, and trace the bundled Go demo workload.
     Demo {
         /// How long the demo workload runs.
-        #[arg(long, default_value = "3s")]
+        #[arg(long, default_value = "10s")]
         duration: String,
     },
     /// Set up, build, and run every test (root tests included).
