@@ -138,7 +138,7 @@ impl View {
             View::Overview => "Overview",
             View::Syscalls => "Syscalls",
             View::Signals => "Signals & children",
-            View::Threads => "Threads",
+            View::Threads => "Threads & poller",
             View::Log => "Log",
         }
     }

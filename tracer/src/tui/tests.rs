@@ -160,6 +160,39 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
         thread: true,
         ..proc(PID + 9, 3 * SEC, 0)
     }));
+    // The poller: the runtime's eventfd and two sockets on one epoll instance.
+    a.on_event(&Event::Eventfd { tgid: PID, fd: 4 });
+    for (fd, class) in [(4, tracer_common::class::FS), (7, tracer_common::class::SOCKET), (9, tracer_common::class::SOCKET)] {
+        a.on_event(&Event::EpollCtl(crate::event::EpollCtlEvent {
+            tid: PID,
+            tgid: PID,
+            epfd: 3,
+            op: crate::analysis::poller::EPOLL_CTL_ADD,
+            fd,
+            events: 1,
+            class,
+            ret: 0,
+            ts_ns: SEC,
+        }));
+    }
+    let mut wait_hist = vec![0; tracer_common::HIST_BUCKETS];
+    wait_hist[tracer_common::hist_bucket(2 * MS)] = 1_200;
+    a.on_poller(crate::analysis::poller::RawPoller {
+        epoll: vec![crate::analysis::poller::RawEpoll {
+            tgid: PID,
+            epfd: 3,
+            waits: 22_000,
+            polls: 14_000,
+            timeouts: 2_000,
+            ready: 6_000,
+            events: 6_500,
+            errors: 0,
+            blocked_ns: 2_400 * MS,
+            hist: wait_hist,
+        }],
+        eventfds: vec![(PID, 4, 310)],
+        ..Default::default()
+    });
     let mut s = a.snapshot(duration_ns);
     s.attribution = Attribution::from_parts([
         (Cause::Fs("fuse".into()), 61 * SEC / 10),

@@ -13,7 +13,12 @@ use ratatui::{
     Frame,
 };
 
-pub use self::{log::log, signals::signals, syscalls::syscalls, threads::threads};
+pub use self::{
+    log::log,
+    signals::signals,
+    syscalls::syscalls,
+    threads::{poller_verdict, threads},
+};
 use super::{
     app::{App, Rates},
     format::{cause_bar, cause_color, dim, format_bytes, format_share, truncate},

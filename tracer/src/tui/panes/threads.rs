@@ -10,7 +10,10 @@ use ratatui::{
 
 use super::{selectable, Ctx};
 use crate::{
-    analysis::ProcessInfo,
+    analysis::{
+        poller::{PollerKind, PollerSummary},
+        ProcessInfo,
+    },
     export::{format_count, format_ns},
     tui::format::{alarm, dim, exit_text, truncate},
 };
@@ -20,10 +23,76 @@ const COMM_WIDTH: u16 = 16;
 pub fn threads(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let procs = ctx.snap.processes.len().min(1_000) as u16;
     let procs_h = (procs + 3).min(area.height / 3).max(4);
-    let [top, bottom] =
-        Layout::vertical([Constraint::Min(5), Constraint::Length(procs_h)]).areas(area);
+    let poller = poller_lines(&ctx.snap.poller);
+    let poller_h = (poller.len() as u16 + 2).min(area.height / 4).max(3);
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Min(5),
+        Constraint::Length(poller_h),
+        Constraint::Length(procs_h),
+    ])
+    .areas(area);
     thread_table(frame, top, ctx);
+    let title = Line::from(vec![
+        Span::raw(" Poller "),
+        Span::styled(format!("· {} ", poller_verdict(&ctx.snap.poller)), dim()),
+    ]);
+    frame.render_widget(Paragraph::new(poller).block(Block::bordered().title(title)), middle);
     process_table(frame, bottom, ctx);
+}
+
+/// "epoll (14 fds)", "io_uring (97 ops)", "both", "none": which poller the target uses.
+pub fn poller_verdict(p: &PollerSummary) -> String {
+    let fds: usize = p.epoll.iter().map(|e| e.fds.len()).sum();
+    let ops: u64 = p.uring_ops.iter().map(|o| o.count).sum();
+    match p.kind {
+        PollerKind::Epoll => format!("epoll ({fds} fds registered)"),
+        PollerKind::IoUring => format!("io_uring ({} ops)", format_count(ops)),
+        PollerKind::Both => format!("epoll ({fds} fds) and io_uring ({} ops)", format_count(ops)),
+        PollerKind::None => "none seen".into(),
+    }
+}
+
+/// One line per epoll instance and io_uring opcode.
+fn poller_lines(p: &PollerSummary) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    for e in &p.epoll {
+        let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for f in &e.fds {
+            *kinds.entry(f.kind.as_str()).or_default() += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        out.push(Line::raw(format!(
+            "epoll fd {} (pid {}): {} waits, {} polls · {} ready, {} timed out · blocked {} (p50 {}, p99 {}) · fds: {}",
+            e.epfd,
+            e.pid,
+            format_count(e.waits),
+            format_count(e.polls),
+            format_count(e.ready),
+            format_count(e.timeouts),
+            format_ns(e.blocked_ns),
+            format_ns(e.p50_ns),
+            format_ns(e.p99_ns),
+            if kinds.is_empty() { "none".into() } else { kinds.join(", ") }
+        )));
+    }
+    if p.wakeups > 0 {
+        out.push(Line::styled(format!("netpoll wakeups (eventfd writes): {}", format_count(p.wakeups)), dim()));
+    }
+    for o in &p.uring_ops {
+        out.push(Line::raw(format!(
+            "io_uring {:<10} {} ops · {} errors · p50 {} · p99 {} · max {}",
+            o.name,
+            format_count(o.count),
+            format_count(o.errors),
+            format_ns(o.p50_ns),
+            format_ns(o.p99_ns),
+            format_ns(o.max_ns)
+        )));
+    }
+    if out.is_empty() {
+        out.push(Line::styled("no epoll wait and no io_uring operation seen yet", dim()));
+    }
+    out
 }
 
 fn thread_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
