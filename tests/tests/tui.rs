@@ -116,7 +116,10 @@ fn dashboard_shows_the_workload_answers_keys_and_restores_the_terminal() {
     t.keys(&["2"]);
     t.wait_for(&["Syscalls ·", "calls/s"], Duration::from_secs(10));
     t.keys(&["4"]);
-    t.wait_for(&["Threads ·", "Poller · epoll", "socket"], Duration::from_secs(10));
+    t.wait_for(
+        &["Threads ·", "Poller · epoll", "socket"],
+        Duration::from_secs(10),
+    );
     t.keys(&["3"]);
     t.wait_for(&["SIGCHLD lifecycle"], Duration::from_secs(10));
     t.keys(&["?"]);

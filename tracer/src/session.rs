@@ -394,6 +394,14 @@ fn refresh(probe: &Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> R
     analyzer.on_stats(probe.read_stats()?, probe.read_counters()?);
     analyzer.on_time_split(probe.read_thread_stats()?, probe.read_causes()?, now);
     analyzer.on_poller(probe.read_poller()?);
+    if target::is_alive(watch.pid) {
+        let regs: Vec<(u32, u32, u32, String)> =
+            context::epoll::registrations(std::path::Path::new("/proc"), watch.pid)
+                .into_iter()
+                .map(|r| (r.epfd, r.fd, r.events, r.kind))
+                .collect();
+        analyzer.on_epoll_registrations(watch.pid, &regs);
+    }
     if analyzer.has_unknown_devices() {
         // Something was mounted since the table was read.
         if let Ok(m) = context::mounts::MountTable::read_live(watch.pid) {

@@ -595,6 +595,11 @@ impl Analyzer {
         self.raw_poller = raw;
     }
 
+    /// A process's epoll registrations as /proc shows them now.
+    pub fn on_epoll_registrations(&mut self, tgid: u32, regs: &[(u32, u32, u32, String)]) {
+        self.poller.on_registrations(tgid, regs);
+    }
+
     /// The target's mounts (its own mount namespace), to name filesystems by device.
     pub fn on_mounts(&mut self, mounts: crate::context::mounts::MountTable) {
         self.mounts = Some(mounts);

@@ -143,8 +143,8 @@ pub const EPOLL_CTL_MOD: u32 = 3;
 /// Registrations seen through epoll_ctl records, and eventfds seen created.
 #[derive(Debug, Default)]
 pub struct PollerTracker {
-    /// (tgid, epfd) -> fd -> (class, events)
-    registered: BTreeMap<(u32, u32), BTreeMap<u32, (u32, u32)>>,
+    /// (tgid, epfd) -> fd -> (kind, events)
+    registered: BTreeMap<(u32, u32), BTreeMap<u32, (String, u32)>>,
     adds: BTreeMap<(u32, u32), u64>,
     eventfds: BTreeSet<(u32, u32)>,
 }
@@ -152,19 +152,32 @@ pub struct PollerTracker {
 impl PollerTracker {
     /// A successful epoll_ctl of a target; `class` is tracer_common::class of the fd.
     pub fn on_ctl(&mut self, tgid: u32, epfd: u32, op: u32, fd: u32, events: u32, class: u32) {
+        let kind = self.fd_kind(tgid, fd, class);
         let fds = self.registered.entry((tgid, epfd)).or_default();
         match op {
             EPOLL_CTL_ADD => {
-                fds.insert(fd, (class, events));
+                fds.insert(fd, (kind, events));
                 *self.adds.entry((tgid, epfd)).or_default() += 1;
             }
             EPOLL_CTL_MOD => {
-                fds.insert(fd, (class, events));
+                fds.insert(fd, (kind, events));
             }
             EPOLL_CTL_DEL => {
                 fds.remove(&fd);
             }
             _ => {}
+        }
+    }
+
+    /// The registrations /proc shows for a process now (`(epfd, fd, events, kind)`): the
+    /// truth for what is registered, including what was registered before tracing began.
+    pub fn on_registrations(&mut self, tgid: u32, regs: &[(u32, u32, u32, String)]) {
+        self.registered.retain(|(t, _), _| *t != tgid);
+        for (epfd, fd, events, kind) in regs {
+            self.registered
+                .entry((tgid, *epfd))
+                .or_default()
+                .insert(*fd, (kind.clone(), *events));
         }
     }
 
@@ -292,10 +305,10 @@ impl PollerTracker {
             .get(&(tgid, epfd))
             .map(|fds| {
                 fds.iter()
-                    .map(|(&fd, &(class, events))| RegisteredFd {
+                    .map(|(&fd, (kind, events))| RegisteredFd {
                         fd,
-                        kind: self.fd_kind(tgid, fd, class),
-                        events,
+                        kind: kind.clone(),
+                        events: *events,
                     })
                     .collect()
             })
@@ -445,6 +458,15 @@ mod tests {
             .collect();
         assert_eq!(fds, [(4, "eventfd", 1), (5, "socket", 1), (6, "socket", 5)]);
         assert_eq!(e.registrations, 4);
+        // /proc's view replaces what the records built (it also knows older registrations).
+        t.on_registrations(10, &[(3, 5, 1, "socket".into()), (3, 20, 1, "pipe".into())]);
+        let s = t.summary(&raw, &BTreeSet::new());
+        let fds: Vec<(u32, &str)> = s.epoll[0]
+            .fds
+            .iter()
+            .map(|f| (f.fd, f.kind.as_str()))
+            .collect();
+        assert_eq!(fds, [(5, "socket"), (20, "pipe")]);
         assert!(
             e.p50_ns >= 1_000_000 && e.p50_ns <= 1_250_000,
             "{}",

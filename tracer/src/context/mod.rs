@@ -6,6 +6,7 @@ pub mod mounts;
 pub mod pressure;
 pub mod procfs;
 
+pub mod epoll;
 pub mod pipes;
 
 /// The running kernel's release (uname -r).

@@ -162,7 +162,11 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
     }));
     // The poller: the runtime's eventfd and two sockets on one epoll instance.
     a.on_event(&Event::Eventfd { tgid: PID, fd: 4 });
-    for (fd, class) in [(4, tracer_common::class::FS), (7, tracer_common::class::SOCKET), (9, tracer_common::class::SOCKET)] {
+    for (fd, class) in [
+        (4, tracer_common::class::FS),
+        (7, tracer_common::class::SOCKET),
+        (9, tracer_common::class::SOCKET),
+    ] {
         a.on_event(&Event::EpollCtl(crate::event::EpollCtlEvent {
             tid: PID,
             tgid: PID,

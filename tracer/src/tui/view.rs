@@ -237,7 +237,10 @@ fn system_line(snap: Option<&Snapshot>) -> Line<'static> {
         }
         None => spans.push(Span::styled(" · cgroup: not known yet", dim())),
     }
-    spans.push(Span::raw(format!(" · poller {}", super::panes::poller_verdict(&s.poller))));
+    spans.push(Span::raw(format!(
+        " · poller {}",
+        super::panes::poller_verdict(&s.poller)
+    )));
     if let Some(p) = &sys.pressure {
         spans.push(Span::styled(format!(" · PSI {p}"), dim()));
     }

@@ -36,7 +36,10 @@ pub fn threads(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Span::raw(" Poller "),
         Span::styled(format!("· {} ", poller_verdict(&ctx.snap.poller)), dim()),
     ]);
-    frame.render_widget(Paragraph::new(poller).block(Block::bordered().title(title)), middle);
+    frame.render_widget(
+        Paragraph::new(poller).block(Block::bordered().title(title)),
+        middle,
+    );
     process_table(frame, bottom, ctx);
 }
 
@@ -76,7 +79,13 @@ fn poller_lines(p: &PollerSummary) -> Vec<Line<'static>> {
         )));
     }
     if p.wakeups > 0 {
-        out.push(Line::styled(format!("netpoll wakeups (eventfd writes): {}", format_count(p.wakeups)), dim()));
+        out.push(Line::styled(
+            format!(
+                "netpoll wakeups (eventfd writes): {}",
+                format_count(p.wakeups)
+            ),
+            dim(),
+        ));
     }
     for o in &p.uring_ops {
         out.push(Line::raw(format!(
@@ -90,7 +99,10 @@ fn poller_lines(p: &PollerSummary) -> Vec<Line<'static>> {
         )));
     }
     if out.is_empty() {
-        out.push(Line::styled("no epoll wait and no io_uring operation seen yet", dim()));
+        out.push(Line::styled(
+            "no epoll wait and no io_uring operation seen yet",
+            dim(),
+        ));
     }
     out
 }
