@@ -497,3 +497,35 @@ fn launched_command_exit_code_is_passed_on() {
         run.stdout
     );
 }
+
+#[test]
+fn a_command_launched_through_sudo_runs_as_the_invoking_user() {
+    if !require_root("a_command_launched_through_sudo_runs_as_the_invoking_user") {
+        return;
+    }
+    // What sudo leaves in the environment for the user who ran it.
+    let child = gotrace_tests::gotrace_cmd(&[
+        "--no-tui",
+        "--",
+        "sh",
+        "-c",
+        "echo ids $(id -u) $(id -g) home=$HOME user=$USER",
+    ])
+    .env("SUDO_UID", "65534")
+    .env("SUDO_GID", "65534")
+    .env("SUDO_USER", "nobody")
+    .spawn()
+    .expect("spawn gotrace");
+    let run = gotrace_tests::wait_with_timeout(child, Duration::from_secs(30));
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("ids "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    // nobody's passwd entry gives its name and home.
+    assert!(
+        line.starts_with("ids 65534 65534 home=/nonexistent user=nobody"),
+        "{line}"
+    );
+}

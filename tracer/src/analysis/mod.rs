@@ -888,6 +888,124 @@ mod tests {
     }
 
     #[test]
+    fn attribution_arithmetic_on_a_synthetic_timeline() {
+        use crate::context::mounts::{kernel_dev, MountTable};
+        let mut a = Analyzer::new(
+            TargetInfo {
+                pid: 10,
+                go_version: Some("go1.27.3".into()),
+                ..Default::default()
+            },
+            0,
+        );
+        a.on_mounts(MountTable::from_mountinfo(
+            "30 1 0:51 / /mnt/slow rw,nosuid - fuse.slowfs slowfs rw,user_id=0\n\
+             31 1 8:1 / / rw - ext4 /dev/sda1 rw\n",
+        ));
+        // read: 100 ms in all = 5 on CPU + 15 waiting for a CPU (10 of it throttled) + 80
+        // blocked, 70 of it on the FUSE mount and 10 the map could not file.
+        // futex: 1 s parked without a timeout (idle) + 1 ms on CPU.
+        let read = RawSyscallStats {
+            nr: 0,
+            calls: 4,
+            total_ns: 100,
+            on_cpu_ns: 5,
+            runq_ns: 15,
+            runq_throttled_ns: 10,
+            blocked_ns: 80,
+            max_ns: 40,
+            hist: hist_of(&[25; 4]),
+            ..Default::default()
+        };
+        let futex = RawSyscallStats {
+            nr: 202,
+            calls: 1,
+            total_ns: 1_001,
+            on_cpu_ns: 1,
+            blocked_ns: 1_000,
+            max_ns: 1_001,
+            hist: hist_of(&[1_001]),
+            ..Default::default()
+        };
+        a.on_stats(vec![read, futex], KernelCounters::default());
+        a.on_time_split(
+            // 200 ns waiting for a CPU outside syscalls, 150 of it throttled.
+            vec![RawThreadStats {
+                tid: 11,
+                tgid: 10,
+                runq_ns: 200,
+                runq_throttled_ns: 150,
+            }],
+            vec![
+                RawCause {
+                    nr: 0,
+                    class: class::FS,
+                    dev: kernel_dev(0, 51),
+                    calls: 3,
+                    wall_ns: 90,
+                    blocked_ns: 70,
+                },
+                RawCause {
+                    nr: 202,
+                    class: class::FUTEX_IDLE,
+                    dev: 0,
+                    calls: 1,
+                    wall_ns: 1_001,
+                    blocked_ns: 1_000,
+                },
+            ],
+            1,
+        );
+        let att = a.attribution();
+        let ns = |c: Cause| {
+            att.causes
+                .iter()
+                .find(|x| x.cause == c)
+                .map(|x| x.ns)
+                .unwrap_or(0)
+        };
+        assert_eq!(ns(Cause::Cpu), 6);
+        assert_eq!(ns(Cause::Scheduler), 5 + 50);
+        assert_eq!(ns(Cause::CgroupThrottle), 10 + 150);
+        assert_eq!(ns(Cause::Fs("fuse".into())), 70);
+        assert_eq!(
+            ns(Cause::Other),
+            10,
+            "blocked time the kernel could not file"
+        );
+        assert_eq!(att.idle_ns, 1_000);
+        assert_eq!(
+            att.total_ns,
+            6 + 55 + 160 + 70 + 10,
+            "idle is left out of the total"
+        );
+        assert_eq!(
+            att.top().map(|c| c.cause.clone()),
+            Some(Cause::CgroupThrottle)
+        );
+        let shares: f64 = att.causes.iter().map(|c| c.share).sum();
+        assert!((shares - 1.0).abs() < 1e-9);
+        // Per syscall: read's time, by cause.
+        let r = a.syscall_attribution(0);
+        assert_eq!(r.total_ns, 100);
+        assert_eq!(
+            r.top().map(|c| c.cause.clone()),
+            Some(Cause::Fs("fuse".into()))
+        );
+        let fs = a.snapshot(1).filesystems;
+        assert_eq!(fs.len(), 1);
+        assert_eq!(
+            (
+                fs[0].mount.as_str(),
+                fs[0].kind.as_str(),
+                fs[0].calls,
+                fs[0].ns
+            ),
+            ("/mnt/slow", "fuse", 3, 90)
+        );
+    }
+
+    #[test]
     fn reset_starts_the_counts_afresh() {
         let mut a = Analyzer::new(
             TargetInfo {
