@@ -172,3 +172,12 @@ pub fn read_kernel_u16(base: u64, off: u32) -> Option<u16> {
     // SAFETY: as in read_kernel_u32.
     unsafe { aya_ebpf::helpers::bpf_probe_read_kernel((base + off as u64) as *const u16) }.ok()
 }
+
+/// Stores a value so that neighbouring stores are not merged into a call to `memset`,
+/// which the BPF backend emits as a byte-at-a-time loop (measured: +100 ns per syscall
+/// when four u64 fields of the in-flight slot were zeroed that way).
+#[inline(always)]
+pub fn store<T>(field: &mut T, value: T) {
+    // SAFETY: a valid, aligned, exclusive reference.
+    unsafe { core::ptr::write_volatile(field, value) }
+}

@@ -13,7 +13,10 @@ use tracer_common::{
 };
 
 use crate::{
-    maps::{is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, INFLIGHT, THREAD_STATS},
+    maps::{
+        is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT,
+        THREAD_STATS,
+    },
     off,
 };
 
@@ -74,19 +77,15 @@ fn switch_out(ctx: &RawTracePointContext, tid: u32, tgid: u32, now: u64) {
     let slot = unsafe { &mut *slot };
     if slot.tid != tid {
         // A thread not seen yet: start following its time from here.
-        *slot = Inflight {
-            tid,
-            nr: INFLIGHT_NR_NONE,
-            start_ns: 0,
-            state: THREAD_RUNNING,
-            throttled: 0,
-            state_ns: now,
-            on_cpu_ns: 0,
-            runq_ns: 0,
-            runq_throttled_ns: 0,
-            blocked_ns: 0,
-            _pad: [0; 8],
-        };
+        store(&mut slot.tid, tid);
+        store(&mut slot.nr, INFLIGHT_NR_NONE);
+        store(&mut slot.start_ns, 0);
+        store(&mut slot.state, THREAD_RUNNING);
+        store(&mut slot.state_ns, now);
+        store(&mut slot.on_cpu_ns, 0);
+        store(&mut slot.runq_ns, 0);
+        store(&mut slot.runq_throttled_ns, 0);
+        store(&mut slot.blocked_ns, 0);
     }
     if slot.state == THREAD_RUNNING && in_syscall(slot) {
         slot.on_cpu_ns += now.saturating_sub(slot.state_ns);

@@ -17,7 +17,7 @@ use tracer_common::{
 use crate::{
     classify::classify,
     maps::{
-        bump, global_u64, is_target, lost_record, CAUSES, EVENTS, INFLIGHT, SLOW_NS, SYSCALL_STATS,
+        bump, global_u64, is_target, lost_record, store, CAUSES, EVENTS, INFLIGHT, SLOW_NS, SYSCALL_STATS,
     },
     poller,
 };
@@ -61,15 +61,15 @@ fn try_sys_enter(ctx: &RawTracePointContext, tid: u32) -> Option<i32> {
     }
     // SAFETY: no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    slot.nr = nr;
-    slot.start_ns = now;
-    slot.state = THREAD_RUNNING;
-    slot.throttled = 0;
-    slot.state_ns = now;
-    slot.on_cpu_ns = 0;
-    slot.runq_ns = 0;
-    slot.runq_throttled_ns = 0;
-    slot.blocked_ns = 0;
+    store(&mut slot.nr, nr);
+    store(&mut slot.start_ns, now);
+    store(&mut slot.state, THREAD_RUNNING);
+    store(&mut slot.throttled, 0);
+    store(&mut slot.state_ns, now);
+    store(&mut slot.on_cpu_ns, 0);
+    store(&mut slot.runq_ns, 0);
+    store(&mut slot.runq_throttled_ns, 0);
+    store(&mut slot.blocked_ns, 0);
     Some(0)
 }
 
