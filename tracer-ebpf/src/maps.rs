@@ -46,6 +46,8 @@ pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTE
 pub static SLOW_NS: u64 = 1_000_000;
 #[unsafe(no_mangle)]
 pub static FOLLOW: u32 = 0;
+#[unsafe(no_mangle)]
+pub static STREAM_IDLE: u32 = 0;
 /// Kernel struct offsets from the running kernel's BTF (set by userspace at load).
 #[unsafe(no_mangle)]
 pub static OFFSETS: KernelOffsets = KernelOffsets {

@@ -14,8 +14,7 @@ use tracer_common::{
 
 use crate::{
     maps::{
-        is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT,
-        THREAD_STATS,
+        is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT, THREAD_STATS,
     },
     off,
 };

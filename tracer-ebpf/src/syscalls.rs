@@ -17,7 +17,8 @@ use tracer_common::{
 use crate::{
     classify::classify,
     maps::{
-        bump, global_u64, is_target, lost_record, store, CAUSES, EVENTS, INFLIGHT, SLOW_NS, SYSCALL_STATS,
+        bump, global_u32, global_u64, is_target, lost_record, store, CAUSES, EVENTS, INFLIGHT,
+        SLOW_NS, STREAM_IDLE, SYSCALL_STATS,
     },
     poller,
 };
@@ -145,7 +146,9 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
         if split.blocked > 0 {
             account_cause(nr, cls, dev, &split);
         }
-        if slow {
+        // A parked thread's long wait (an idle Go M) is aggregated, not news: Go
+        // servers park and unpark threads thousands of times a second.
+        if slow && (cls != class::FUTEX_IDLE || global_u32(&STREAM_IDLE) != 0) {
             emit_slow(pid_tgid, nr, start, &split, ret, args, cls, dev);
         }
         if wait {

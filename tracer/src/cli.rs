@@ -62,6 +62,11 @@ pub struct Args {
     #[arg(long, value_name = "TIME", default_value = "100ms", value_parser = parse_duration)]
     pub slow_reap: Duration,
 
+    /// Also stream the slow waits of parked threads (futex waits without a timeout: an
+    /// idle Go runtime thread); by default they are only counted.
+    #[arg(long)]
+    pub stream_idle: bool,
+
     /// Dashboard refreshes per second.
     #[arg(long, value_name = "HZ", default_value_t = 4)]
     pub refresh: u32,
@@ -143,6 +148,7 @@ pub struct Config {
     pub ring_bytes: u32,
     pub thresholds: crate::analysis::Thresholds,
     pub refresh_hz: u32,
+    pub stream_idle: bool,
 }
 
 /// A usage error: exit code 2.
@@ -250,6 +256,7 @@ impl Args {
             slow_ns: nanos(self.slow),
             ring_bytes: kib * 1024,
             refresh_hz: self.refresh,
+            stream_idle: self.stream_idle,
             thresholds: crate::analysis::Thresholds {
                 unreaped_ns: nanos(self.unreaped_after),
                 slow_reap_ns: nanos(self.slow_reap),

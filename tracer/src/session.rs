@@ -116,6 +116,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         slow_ns: cfg.slow_ns,
         follow: cfg.follow,
         ring_bytes: cfg.ring_bytes,
+        stream_idle: cfg.stream_idle,
     })?;
 
     // The trace's time origin: before the target becomes one, so no event precedes it.

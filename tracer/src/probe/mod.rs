@@ -63,6 +63,8 @@ pub struct ProbeOptions {
     pub follow: bool,
     /// Ring buffer size in bytes (a power of two, at least one page).
     pub ring_bytes: u32,
+    /// Stream parked threads' slow waits too.
+    pub stream_idle: bool,
 }
 
 /// Capability bits (include/uapi/linux/capability.h).
@@ -250,6 +252,7 @@ impl Probe {
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::SLOW_NS, &opts.slow_ns, true)
             .override_global(globals::FOLLOW, &follow, true)
+            .override_global(globals::STREAM_IDLE, &u32::from(opts.stream_idle), true)
             .override_global(globals::OFFSETS, &offsets, true)
             .override_global(globals::URING_OFFSETS, &uring.unwrap_or_default(), true)
             .map_max_entries(maps::EVENTS, opts.ring_bytes)
