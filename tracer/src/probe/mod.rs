@@ -85,17 +85,7 @@ impl Floor {
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
             .context("load the eBPF object")?;
         for (prog, tp) in [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")] {
-            let program: &mut RawTracePoint = ebpf
-                .program_mut(prog)
-                .with_context(|| format!("program {prog} missing from the eBPF object"))?
-                .try_into()
-                .with_context(|| format!("program {prog} is not a raw tracepoint"))?;
-            program
-                .load()
-                .with_context(|| format!("load program {prog}"))?;
-            program
-                .attach(tp)
-                .with_context(|| format!("attach {prog}"))?;
+            attach_raw_tp(&mut ebpf, prog, tp)?;
         }
         Ok(Floor { _ebpf: ebpf })
     }
