@@ -162,3 +162,57 @@ fn dashboard_shows_the_workload_answers_keys_and_restores_the_terminal() {
     // The target keeps running after gotrace leaves: it was attached, not launched.
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
 }
+
+#[test]
+fn dashboard_keeps_the_final_numbers_and_sigterm_restores_the_terminal() {
+    if !require_root("dashboard_keeps_the_final_numbers_and_sigterm_restores_the_terminal") {
+        return;
+    }
+    let t = Tmux::start("gotrace-tui-exit");
+    t.wait_for(&["PROMPT>"], Duration::from_secs(10));
+    // A launched workload that ends by itself after about 150 ms.
+    let exact = workload("exact");
+    t.keys(&[
+        &format!("{} -- {} -n=1000", gotrace_bin().display(), exact.display()),
+        "Enter",
+    ]);
+    // The dashboard says the target exited and stays up with the final numbers.
+    let s = t.wait_for(
+        &[
+            "target exited with code 0",
+            "these are the final numbers",
+            "ENDED",
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(
+        s.contains("clock_nanosleep"),
+        "the final numbers are on screen:\n{s}"
+    );
+    // The workload's own output went to the log, not over the dashboard.
+    t.keys(&["5"]);
+    t.wait_for(&["output: done sleep-retries="], Duration::from_secs(10));
+    // SIGTERM (as from a supervisor or `kill`) ends gotrace: the terminal comes back.
+    let pid = Command::new("pgrep")
+        .args(["-n", "-f", &format!("{} -- ", gotrace_bin().display())])
+        .output()
+        .expect("pgrep");
+    let pid = String::from_utf8_lossy(&pid.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "gotrace's pid not found");
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+    let s = t.wait_for(&["PROMPT>", "where the time went"], Duration::from_secs(20));
+    assert!(
+        s.contains("target exited with code 0"),
+        "the summary after the dashboard:\n{s}"
+    );
+    t.keys(&[
+        "stty -a | grep -oE '(^| )(icanon|echo|icrnl|opost)( |$)' | wc -l",
+        "Enter",
+    ]);
+    let s = t.wait_for(&["\n4\n"], Duration::from_secs(10));
+    assert!(s.trim_end().ends_with("PROMPT>"), "{s}");
+}
