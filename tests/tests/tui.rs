@@ -153,7 +153,7 @@ fn dashboard_shows_the_workload_answers_keys_and_restores_the_terminal() {
         "stty -a | grep -oE '(^| )(icanon|echo|icrnl|opost)( |$)' | wc -l",
         "Enter",
     ]);
-    let s = t.wait_for(&["\n4\n"], Duration::from_secs(10));
+    let s = t.wait_for(&["\n4\nPROMPT>"], Duration::from_secs(10));
     assert!(s.trim_end().ends_with("PROMPT>"), "{s}");
     assert!(
         !s.contains("LIVE"),
@@ -213,6 +213,6 @@ fn dashboard_keeps_the_final_numbers_and_sigterm_restores_the_terminal() {
         "stty -a | grep -oE '(^| )(icanon|echo|icrnl|opost)( |$)' | wc -l",
         "Enter",
     ]);
-    let s = t.wait_for(&["\n4\n"], Duration::from_secs(10));
+    let s = t.wait_for(&["\n4\nPROMPT>"], Duration::from_secs(10));
     assert!(s.trim_end().ends_with("PROMPT>"), "{s}");
 }
