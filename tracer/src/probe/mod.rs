@@ -145,8 +145,7 @@ fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
 }
 
 /// io_uring offsets, when the kernel has io_uring.
-fn uring_offsets() -> Option<UringOffsets> {
-    let btf = btf::Btf::from_sys_fs().ok()?;
+fn uring_offsets(btf: &btf::Btf) -> Option<UringOffsets> {
     Some(UringOffsets {
         req_ctx: btf.member_offset("io_kiocb", "ctx").ok()?,
         req_opcode: btf.member_offset("io_kiocb", "opcode").ok()?,
@@ -158,8 +157,7 @@ fn uring_offsets() -> Option<UringOffsets> {
 /// Offsets of the kernel struct fields the programs read, from the running kernel's BTF
 /// (Rust eBPF gets no CO-RE relocations). Throttle detection is optional: kernels
 /// without CFS group scheduling report no cgroup-throttle cause.
-fn kernel_offsets() -> Result<KernelOffsets> {
-    let btf = btf::Btf::from_sys_fs().context("read the kernel's BTF")?;
+fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
     let off = |s: &str, m: &str| {
         btf.member_offset(s, m)
             .with_context(|| format!("find {s}.{m} in the kernel's BTF"))
@@ -236,8 +234,10 @@ impl Probe {
     pub fn load(opts: &ProbeOptions) -> Result<Probe> {
         let started = Instant::now();
         bump_memlock_rlimit();
-        let offsets = kernel_offsets()?;
-        let uring = uring_offsets();
+        // Parsed once: the kernel's BTF has some 130,000 types.
+        let btf = btf::Btf::from_sys_fs().context("read the kernel's BTF")?;
+        let offsets = kernel_offsets(&btf)?;
+        let uring = uring_offsets(&btf);
         let follow: u32 = opts.follow.into();
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::SLOW_NS, &opts.slow_ns, true)
