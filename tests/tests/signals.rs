@@ -29,8 +29,7 @@ fn balanced(s: &gotrace_tests::schema::SigchldJson) -> bool {
 }
 
 fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.trim_start().chars().next()
+    tracer::target::parse_stat_state(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 #[test]

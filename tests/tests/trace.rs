@@ -230,17 +230,9 @@ fn signal(pid: u32, sig: i32) {
     assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
+/// Running, not gone and not a zombie.
 fn alive(pid: u32) -> bool {
-    // A zombie counts as gone.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
+    tracer::target::is_alive(pid)
 }
 
 #[test]

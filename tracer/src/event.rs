@@ -305,11 +305,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 tgid: r.tgid,
                 ts_ns: r.ts_ns,
                 comm: comm_str(&r.comm),
-                argv: r.args[..n]
-                    .split(|&b| b == 0)
-                    .filter(|a| !a.is_empty())
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect(),
+                argv: crate::target::parse_cmdline(&r.args[..n]),
                 argv_truncated: r.args_total > n as u64,
             }))
         }

@@ -126,21 +126,13 @@ pub fn foreign_writers(proc_root: &Path, readers: &[u32]) -> Vec<ForeignWriter> 
 
 fn read_ppid(proc_root: &Path, pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    crate::target::parse_stat_ppid(&stat)
 }
 
 fn command_of(proc_root: &Path, pid: u32) -> String {
     let dir = proc_root.join(pid.to_string());
     if let Ok(raw) = fs::read(dir.join("cmdline")) {
-        let args: Vec<String> = raw
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
+        let args = crate::target::parse_cmdline(&raw);
         if !args.is_empty() {
             return args.join(" ");
         }

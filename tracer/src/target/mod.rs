@@ -42,25 +42,26 @@ pub fn resolve_pid(pid: i32) -> Result<u32> {
 
 /// Is the process running (not gone, not a zombie)?
 pub fn is_alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_stat_state(&stat))
+        .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
 /// argv of a process, or empty when it cannot be read (exited, or a kernel thread).
 pub fn read_cmdline(pid: u32) -> Vec<String> {
-    match fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(raw) => raw
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| parse_cmdline(&raw))
+        .unwrap_or_default()
+}
+
+/// NUL-separated arguments (as in /proc/PID/cmdline, or argv read at exec), not
+/// necessarily UTF-8.
+pub fn parse_cmdline(raw: &[u8]) -> Vec<String> {
+    raw.split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// The short command name (comm) of a process.
@@ -119,16 +120,25 @@ pub fn descendants(root: u32) -> Vec<u32> {
     out
 }
 
-/// Parent pid from /proc/PID/stat. The comm field may hold spaces and parentheses, so
-/// the fields are read after the last ')'.
+/// Parent pid from /proc/PID/stat.
 fn read_ppid(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat_ppid(&stat)
+    parse_stat_ppid(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
-fn parse_stat_ppid(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+/// The fields of /proc/PID/stat after the comm, which may hold spaces and parentheses:
+/// they start after the last ')'.
+fn stat_fields(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
+/// The state letter (R, S, D, Z, T, ...) from /proc/PID/stat.
+pub fn parse_stat_state(stat: &str) -> Option<char> {
+    stat_fields(stat)?.next()?.chars().next()
+}
+
+/// The parent pid from /proc/PID/stat.
+pub fn parse_stat_ppid(stat: &str) -> Option<u32> {
+    stat_fields(stat)?.nth(1)?.parse().ok()
 }
 
 /// A process file descriptor: becomes readable when the process exits, and cannot be
@@ -192,6 +202,8 @@ mod tests {
         assert_eq!(parse_stat_ppid("42 (sh) S 7 42 42 0"), Some(7));
         assert_eq!(parse_stat_ppid("42 (a) b) (c) R 99 1 1"), Some(99));
         assert_eq!(parse_stat_ppid("garbage"), None);
+        assert_eq!(parse_stat_state("42 (a) b) (c) Z 99 1 1"), Some('Z'));
+        assert_eq!(parse_cmdline(b"sh\0-c\0\0exit 3\0"), ["sh", "-c", "exit 3"]);
     }
 
     #[test]
