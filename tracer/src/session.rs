@@ -237,6 +237,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         perfetto: perfetto.as_mut(),
     };
     let mut target_done = false;
+    let mut last_pipe_scan: Option<std::time::Instant> = None;
     let reason = loop {
         tokio::select! {
             r = events.wait() => {
@@ -251,12 +252,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 let Some(d) = dash.as_mut() else { break StopReason::TargetExited };
                 // The dashboard keeps the final numbers on screen until the user quits.
                 target_done = true;
-                events.drain(|b| sink.record(b));
-                check_pipes(sink.analyzer);
-                refresh(&probe, sink.analyzer, &mut watch)?;
-                if let Some(p) = sink.perfetto.as_deref_mut() {
-                    p.on_refresh(sink.analyzer, context::monotonic_ns());
-                }
+                sink.catch_up(&mut events, &probe, &mut watch, true)?;
                 if let Some(pid) = launched_pid {
                     if let Some(status) = launch::reap(pid) {
                         sink.analyzer.on_target_exit(ExitStatus::from_wait_status(status as u32));
@@ -296,11 +292,12 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             _ = tick.tick() => {
                 sink.flush_json();
                 if !target_done {
-                    check_pipes(sink.analyzer);
-                    refresh(&probe, sink.analyzer, &mut watch)?;
-                if let Some(p) = sink.perfetto.as_deref_mut() {
-                    p.on_refresh(sink.analyzer, context::monotonic_ns());
-                }
+                    // Scanning every process's fds for held pipes is not for every tick.
+                    let scan = last_pipe_scan.is_none_or(|t| t.elapsed() >= PIPE_SCAN_EVERY);
+                    if scan {
+                        last_pipe_scan = Some(std::time::Instant::now());
+                    }
+                    sink.catch_up(&mut events, &probe, &mut watch, scan)?;
                 }
                 if let Some(d) = dash.as_mut() {
                     d.take_log(&mut sink);
@@ -312,12 +309,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     };
     // Everything the kernel produced up to now, then the final aggregates.
     if !target_done {
-        events.drain(|b| sink.record(b));
-        check_pipes(sink.analyzer);
-        refresh(&probe, sink.analyzer, &mut watch)?;
-        if let Some(p) = sink.perfetto.as_deref_mut() {
-            p.on_refresh(sink.analyzer, context::monotonic_ns());
-        }
+        sink.catch_up(&mut events, &probe, &mut watch, true)?;
     }
     let end_ns = context::monotonic_ns();
     drop(events);
@@ -433,6 +425,9 @@ struct SystemWatch {
     /// The last reading: the cgroup is read through /proc/PID/root, gone with the process.
     last: Option<context::cgroup::CpuThrottle>,
     gomaxprocs: Option<u32>,
+    /// The runtime's variable, located once per executable (dev, inode): finding it
+    /// reads the binary's symbol table.
+    gomaxprocs_var: Option<((u64, u64), Option<context::goprocs::RuntimeGoMaxProcs>)>,
 }
 
 impl SystemWatch {
@@ -443,6 +438,7 @@ impl SystemWatch {
             baseline: None,
             last: None,
             gomaxprocs: None,
+            gomaxprocs_var: None,
         };
         w.read_cgroup();
         w
@@ -468,14 +464,44 @@ impl SystemWatch {
         self.cgroup = Some(info);
     }
 
+    /// GOMAXPROCS: the runtime's value, else the environment's (as
+    /// context::goprocs::read_gomaxprocs), with the variable located again only when the
+    /// process runs another executable.
+    fn read_gomaxprocs(&mut self) -> Option<u32> {
+        use std::os::unix::fs::MetadataExt as _;
+        let proc_root = std::path::Path::new("/proc");
+        let exe = std::fs::metadata(target::exe_of(self.pid))
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if let Some(exe) = exe {
+            if self
+                .gomaxprocs_var
+                .as_ref()
+                .is_none_or(|(known, _)| *known != exe)
+            {
+                // An error (the process just exec'd, say) is tried again next time.
+                self.gomaxprocs_var =
+                    context::goprocs::RuntimeGoMaxProcs::locate(proc_root, self.pid)
+                        .ok()
+                        .map(|var| (exe, var));
+            }
+        }
+        let runtime = self
+            .gomaxprocs_var
+            .as_ref()
+            .and_then(|(_, v)| v.as_ref())
+            .and_then(|v| v.read().ok());
+        runtime.or_else(|| context::goprocs::gomaxprocs_env(proc_root, self.pid))
+    }
+
     /// `go`: the target is a Go program (its GOMAXPROCS can be read).
     fn facts(&mut self, go: bool) -> crate::analysis::SystemFacts {
         use context::cgroup::CgroupVersion;
         self.read_cgroup();
         if go && target::is_alive(self.pid) {
             // Keep the last value read while the process lived.
-            if let Some(g) = context::goprocs::read_gomaxprocs_live(self.pid) {
-                self.gomaxprocs = Some(g.value);
+            if let Some(g) = self.read_gomaxprocs() {
+                self.gomaxprocs = Some(g);
             }
         }
         let online = context::cgroup::online_cpus();
@@ -573,7 +599,31 @@ struct Sink<'a> {
     perfetto: Option<&'a mut export::perfetto::PerfettoWriter>,
 }
 
+/// How often the tick asks /proc who holds the pipes of a parent whose child exited.
+const PIPE_SCAN_EVERY: Duration = Duration::from_secs(2);
+
 impl Sink<'_> {
+    /// Brings the analyzer up to date: the records waiting in the ring buffer, the
+    /// kernel's aggregates and the system facts, /proc's pipe holders when `scan_pipes`,
+    /// and the timeline's counters.
+    fn catch_up(
+        &mut self,
+        events: &mut probe::EventReader,
+        probe: &Probe,
+        watch: &mut SystemWatch,
+        scan_pipes: bool,
+    ) -> Result<()> {
+        events.drain(|b| self.record(b));
+        if scan_pipes {
+            check_pipes(self.analyzer);
+        }
+        refresh(probe, self.analyzer, watch)?;
+        if let Some(p) = self.perfetto.as_deref_mut() {
+            p.on_refresh(self.analyzer, context::monotonic_ns());
+        }
+        Ok(())
+    }
+
     fn record(&mut self, bytes: &[u8]) {
         let ev = match event::decode(bytes) {
             Ok(ev) => ev,

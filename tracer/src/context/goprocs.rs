@@ -62,49 +62,94 @@ pub fn gomaxprocs_runtime(pid: u32) -> Result<Option<u32>> {
 
 /// [`gomaxprocs_runtime`] with the /proc root as a parameter.
 pub fn gomaxprocs_runtime_in(proc_root: &Path, pid: u32) -> Result<Option<u32>> {
-    const SYMBOL: &str = "runtime.gomaxprocs";
-    let exe_link = pid_path(proc_root, pid, "exe");
-    // Opening the magic link gives the very file that was executed, even if it has since
-    // been replaced or deleted.
-    let exe = File::open(&exe_link).with_context(|| format!("opening {}", exe_link.display()))?;
-    let elf = Elf::parse(&exe).with_context(|| format!("reading {}", exe_link.display()))?;
-    let Some(vaddr) = elf.symbol(SYMBOL)? else {
-        return Ok(None);
-    };
-    let bias = if elf.e_type == ET_DYN {
-        let maps = read_text(&pid_path(proc_root, pid, "maps"))?;
-        let ino = exe.metadata()?.ino();
-        // The path is compared too when the link reads (it does for a real /proc): maps
-        // shows the same d_path, " (deleted)" included.
-        let path = std::fs::read_link(&exe_link).ok();
-        let path = path.as_ref().map(|p| p.to_string_lossy());
-        let start = exe_mapping_start(&maps, ino, path.as_deref())
-            .with_context(|| format!("no mapping of the executable in pid {pid}'s maps"))?;
-        let lowest = elf
-            .lowest_load_vaddr()?
-            .context("a PIE without PT_LOAD segments")?;
-        start
-            .checked_sub(lowest & !(page_size() - 1))
-            .context("the executable is mapped below its first segment")?
-    } else {
-        0
-    };
-    let addr = vaddr
-        .checked_add(bias)
-        .context("symbol address overflows")?;
-    let mem_path = pid_path(proc_root, pid, "mem");
-    let mem = File::open(&mem_path).with_context(|| format!("opening {}", mem_path.display()))?;
-    let mut raw = [0u8; 4];
-    mem.read_exact_at(&mut raw, addr)
-        .with_context(|| format!("reading {SYMBOL} at {addr:#x} in {}", mem_path.display()))?;
-    let value = if elf.little_endian {
-        i32::from_le_bytes(raw)
-    } else {
-        i32::from_be_bytes(raw)
-    };
-    match u32::try_from(value) {
-        Ok(v) if v > 0 => Ok(Some(v)),
-        _ => bail!("{SYMBOL} of pid {pid} is {value}: the Go runtime has not set it up yet"),
+    match RuntimeGoMaxProcs::locate(proc_root, pid)? {
+        Some(var) => var.read().map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The runtime's `gomaxprocs` variable in a live process, located once (the ELF symbol
+/// lookup reads the executable's symbol table) and then read as often as wanted.
+#[derive(Debug)]
+pub struct RuntimeGoMaxProcs {
+    pid: u32,
+    mem: File,
+    mem_path: std::path::PathBuf,
+    addr: u64,
+    little_endian: bool,
+}
+
+impl RuntimeGoMaxProcs {
+    /// Finds the variable; `Ok(None)` when the executable has no such symbol (stripped,
+    /// or not Go).
+    pub fn locate(proc_root: &Path, pid: u32) -> Result<Option<RuntimeGoMaxProcs>> {
+        const SYMBOL: &str = "runtime.gomaxprocs";
+        let exe_link = pid_path(proc_root, pid, "exe");
+        // Opening the magic link gives the very file that was executed, even if it has
+        // since been replaced or deleted.
+        let exe =
+            File::open(&exe_link).with_context(|| format!("opening {}", exe_link.display()))?;
+        let elf = Elf::parse(&exe).with_context(|| format!("reading {}", exe_link.display()))?;
+        let Some(vaddr) = elf.symbol(SYMBOL)? else {
+            return Ok(None);
+        };
+        let bias = if elf.e_type == ET_DYN {
+            let maps = read_text(&pid_path(proc_root, pid, "maps"))?;
+            let ino = exe.metadata()?.ino();
+            // The path is compared too when the link reads (it does for a real /proc):
+            // maps shows the same d_path, " (deleted)" included.
+            let path = std::fs::read_link(&exe_link).ok();
+            let path = path.as_ref().map(|p| p.to_string_lossy());
+            let start = exe_mapping_start(&maps, ino, path.as_deref())
+                .with_context(|| format!("no mapping of the executable in pid {pid}'s maps"))?;
+            let lowest = elf
+                .lowest_load_vaddr()?
+                .context("a PIE without PT_LOAD segments")?;
+            start
+                .checked_sub(lowest & !(page_size() - 1))
+                .context("the executable is mapped below its first segment")?
+        } else {
+            0
+        };
+        let addr = vaddr
+            .checked_add(bias)
+            .context("symbol address overflows")?;
+        let mem_path = pid_path(proc_root, pid, "mem");
+        let mem =
+            File::open(&mem_path).with_context(|| format!("opening {}", mem_path.display()))?;
+        Ok(Some(RuntimeGoMaxProcs {
+            pid,
+            mem,
+            mem_path,
+            addr,
+            little_endian: elf.little_endian,
+        }))
+    }
+
+    /// The variable's current value.
+    pub fn read(&self) -> Result<u32> {
+        let mut raw = [0u8; 4];
+        self.mem
+            .read_exact_at(&mut raw, self.addr)
+            .with_context(|| {
+                format!(
+                    "reading runtime.gomaxprocs at {:#x} in {}",
+                    self.addr,
+                    self.mem_path.display()
+                )
+            })?;
+        let value = if self.little_endian {
+            i32::from_le_bytes(raw)
+        } else {
+            i32::from_be_bytes(raw)
+        };
+        match u32::try_from(value) {
+            Ok(v) if v > 0 => Ok(v),
+            _ => bail!(
+                "runtime.gomaxprocs of pid {} is {value}: the Go runtime has not set it up yet",
+                self.pid
+            ),
+        }
     }
 }
 
