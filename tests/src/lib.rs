@@ -198,6 +198,26 @@ pub fn wait_for_line<R: Read>(r: R, needle: &str, timeout: Duration) -> (BufRead
     }
 }
 
+/// Runs `gotrace --no-tui --json FILE OPTS -- CMD...` to completion (killed after
+/// `timeout`), with FILE in a fresh scratch directory named after `name`; returns the run
+/// and the trace it wrote.
+pub fn trace_command(
+    name: &str,
+    opts: &[&str],
+    cmd: &[&str],
+    timeout: Duration,
+) -> (Run, Vec<Line>) {
+    let json = scratch(name).join("trace.ndjson");
+    let json_s = json.display().to_string();
+    let mut args = vec!["--no-tui", "--json", json_s.as_str()];
+    args.extend_from_slice(opts);
+    args.push("--");
+    args.extend_from_slice(cmd);
+    let run = gotrace(&args, timeout);
+    let lines = read_trace(&json);
+    (run, lines)
+}
+
 /// Parses an NDJSON trace with the typed schema (unknown fields are errors).
 pub fn read_trace(path: &Path) -> Vec<Line> {
     let text =

@@ -2,7 +2,7 @@
 //! (every lookup, stat and read delayed 20 ms), and the same reads on tmpfs.
 use std::{path::PathBuf, time::Duration};
 
-use gotrace_tests::{read_trace, require_root, scratch, summary_of, workload, Line};
+use gotrace_tests::{require_root, summary_of, trace_command, workload, Line};
 
 fn files() -> Vec<(&'static str, Vec<u8>)> {
     vec![
@@ -14,23 +14,15 @@ fn files() -> Vec<(&'static str, Vec<u8>)> {
 
 /// Runs the read workload over `dir` under gotrace.
 fn trace_reads(name: &str, dir: &std::path::Path) -> (gotrace_tests::Run, Vec<Line>) {
-    let json = scratch(name).join("trace.ndjson");
     let bin = workload("attrib").display().to_string();
-    let run = gotrace_tests::gotrace(
-        &[
-            "--no-tui",
-            "--json",
-            &json.display().to_string(),
-            "--",
-            &bin,
-            "-mode=read",
-            &format!("-dir={}", dir.display()),
-            "-rounds=2",
-        ],
+    let dir_arg = format!("-dir={}", dir.display());
+    let (run, lines) = trace_command(
+        name,
+        &[],
+        &[&bin, "-mode=read", &dir_arg, "-rounds=2"],
         Duration::from_secs(120),
     );
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
-    let lines = read_trace(&json);
     (run, lines)
 }
 

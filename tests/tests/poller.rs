@@ -1,18 +1,12 @@
 //! Root tests of the poller view: what a process really uses to wait for I/O.
 use std::time::Duration;
 
-use gotrace_tests::{gotrace, read_trace, require_root, scratch, summary_of, workload, Line, Run};
+use gotrace_tests::{require_root, summary_of, trace_command, workload, Line, Run};
 
 fn traced(name: &str, cmd: &[&str]) -> (Run, Vec<Line>) {
-    let json = scratch(name).join("trace.ndjson");
-    let mut args = vec!["--no-tui", "--json"];
-    let j = json.display().to_string();
-    args.push(&j);
-    args.push("--");
-    args.extend_from_slice(cmd);
-    let run = gotrace(&args, Duration::from_secs(60));
+    let (run, lines) = trace_command(name, &[], cmd, Duration::from_secs(60));
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
-    (run, read_trace(&json))
+    (run, lines)
 }
 
 #[test]

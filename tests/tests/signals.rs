@@ -3,25 +3,15 @@
 use std::time::{Duration, Instant};
 
 use gotrace_tests::{
-    gotrace, read_trace, require_root, scratch, summary_of, workload, Attached, Line, Run,
+    read_trace, require_root, scratch, summary_of, trace_command, workload, Attached, Line, Run,
 };
 
-fn sigchld_run(name: &str, args: &[&str]) -> (Run, Vec<Line>) {
-    let dir = scratch(name);
-    let json = dir.join("trace.ndjson");
-    let bin = workload("sigchld");
-    let mut full = vec!["--no-tui", "--json"];
-    let json_s = json.display().to_string();
-    full.push(&json_s);
-    full.extend_from_slice(args);
-    let bin_s = bin.display().to_string();
-    let mut cmd: Vec<&str> = full;
-    if let Some(pos) = cmd.iter().position(|a| *a == "--") {
-        cmd.insert(pos + 1, &bin_s);
-    }
-    let run = gotrace(&cmd, Duration::from_secs(60));
-    let lines = read_trace(&json);
-    (run, lines)
+/// Traces the sigchld workload with its `args`, gotrace getting `opts`.
+fn sigchld_run(name: &str, opts: &[&str], args: &[&str]) -> (Run, Vec<Line>) {
+    let bin = workload("sigchld").display().to_string();
+    let mut cmd = vec![bin.as_str()];
+    cmd.extend_from_slice(args);
+    trace_command(name, opts, &cmd, Duration::from_secs(60))
 }
 
 fn balanced(s: &gotrace_tests::schema::SigchldJson) -> bool {
@@ -129,7 +119,7 @@ fn ignored_sigchld_means_auto_reaped_children() {
     if !require_root("ignored_sigchld_means_auto_reaped_children") {
         return;
     }
-    let (run, lines) = sigchld_run("ignore", &["--", "-mode=ignore", "-children=3"]);
+    let (run, lines) = sigchld_run("ignore", &[], &["-mode=ignore", "-children=3"]);
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout.contains("wait errors 3"),
@@ -166,7 +156,7 @@ fn a_child_never_reaped_is_named() {
     if !require_root("a_child_never_reaped_is_named") {
         return;
     }
-    let (run, lines) = sigchld_run("noreap", &["--", "-mode=noreap"]);
+    let (run, lines) = sigchld_run("noreap", &[], &["-mode=noreap"]);
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
     let child: u32 = run
         .stdout
@@ -200,7 +190,7 @@ fn cmd_wait_hang_names_the_grandchild() {
     if !require_root("cmd_wait_hang_names_the_grandchild") {
         return;
     }
-    let (run, lines) = sigchld_run("hang", &["--duration", "3", "--", "-mode=hang"]);
+    let (run, lines) = sigchld_run("hang", &["--duration", "3"], &["-mode=hang"]);
     // The launched workload was still hung when the duration ended.
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
     let s = summary_of(&lines);
@@ -240,7 +230,7 @@ fn preemption_signals_are_counted_apart() {
     if !require_root("preemption_signals_are_counted_apart") {
         return;
     }
-    let (run, lines) = sigchld_run("busy", &["--", "-mode=busy", "-seconds=2"]);
+    let (run, lines) = sigchld_run("busy", &[], &["-mode=busy", "-seconds=2"]);
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
     let s = summary_of(&lines);
     assert!(
