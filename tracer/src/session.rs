@@ -327,9 +327,8 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     }
     let snapshot = sink.analyzer.snapshot(end_ns);
     let analyzer = &*sink.analyzer;
-    let summary_line = ndjson::summary_line(&snapshot, |e| {
-        (e.blocked_ns > 0).then(|| analyzer.cause_of(e.class, e.dev).to_string())
-    });
+    let summary_line =
+        ndjson::summary_line(&snapshot, |e| analyzer.call_cause(e).map(|c| c.to_string()));
     let summary = match (&header, &summary_line) {
         (Line::Header(h), Line::Summary(s)) => export::text::render(h, s),
         _ => String::new(),
@@ -654,9 +653,7 @@ impl Sink<'_> {
         }
         self.analyzer.on_event(&ev);
         let cause = match &ev {
-            Event::Syscall(s) if s.blocked_ns > 0 => {
-                Some(self.analyzer.cause_of(s.class, s.dev).to_string())
-            }
+            Event::Syscall(s) => self.analyzer.call_cause(s).map(|c| c.to_string()),
             _ => None,
         };
         if let Some(p) = self.perfetto.as_deref_mut() {

@@ -339,7 +339,8 @@ fn test(extra: &[String]) -> Result<()> {
             "-p",
             "xtask",
         ])
-        .args(["--lib", "--bins", "--tests"])
+        // Every test binary runs even when one fails, so the count is the whole story.
+        .args(["--lib", "--bins", "--tests", "--no-fail-fast"])
         .args(extra)
         .envs(envs)
         .env("GOTRACE_BIN", &gotrace);

@@ -407,7 +407,7 @@ impl Analyzer {
     fn on_slow_syscall(&mut self, s: &SyscallEvent) {
         self.slow_calls += 1;
         // A parked runtime thread's long wait is not a slow call anyone is waiting on.
-        if s.blocked_ns > 0 && self.cause_of(s.class, s.dev) == Cause::Idle {
+        if self.call_cause(s) == Some(Cause::Idle) {
             return;
         }
         if self.slowest.len() < SLOWEST_KEPT
@@ -653,6 +653,29 @@ impl Analyzer {
             class::NANOSLEEP | class::SLEEP => Cause::Sleep,
             _ => Cause::Other,
         }
+    }
+
+    /// What one call's time went to, by its largest part: on a CPU, waiting for a CPU
+    /// (the scheduler or the cgroup's quota) or what it blocked on. None for a call with
+    /// no split (it began before gotrace attached).
+    pub fn call_cause(&self, s: &SyscallEvent) -> Option<Cause> {
+        let parts = [
+            (s.blocked_ns, None),
+            (s.runq_throttled_ns, Some(Cause::CgroupThrottle)),
+            (
+                s.runq_ns.saturating_sub(s.runq_throttled_ns),
+                Some(Cause::Scheduler),
+            ),
+            (s.on_cpu_ns, Some(Cause::Cpu)),
+        ];
+        // The first of equal parts wins: blocked before waiting before running.
+        let (ns, cause) = parts
+            .into_iter()
+            .reduce(|best, p| if p.0 > best.0 { p } else { best })?;
+        if ns == 0 {
+            return None;
+        }
+        Some(cause.unwrap_or_else(|| self.cause_of(s.class, s.dev)))
     }
 
     /// (cause, ns) parts of the time of the syscalls `nr` selects (all when None).
@@ -1091,6 +1114,50 @@ mod tests {
         let d: Vec<u64> = s.slowest.iter().map(|e| e.duration_ns).collect();
         assert_eq!(d, [99, 80, 70, 60, 50, 30, 7, 6, 5, 4]);
         assert_eq!(s.slow_calls, 13);
+    }
+
+    #[test]
+    fn a_call_is_named_by_the_largest_part_of_its_time() {
+        let a = Analyzer::new(
+            TargetInfo {
+                pid: 1,
+                ..Default::default()
+            },
+            0,
+        );
+        let call = |on_cpu_ns, runq_ns, runq_throttled_ns, blocked_ns| SyscallEvent {
+            nr: 230,
+            class: class::SLEEP,
+            on_cpu_ns,
+            runq_ns,
+            runq_throttled_ns,
+            blocked_ns,
+            ..Default::default()
+        };
+        let cause = |s: SyscallEvent| a.call_cause(&s);
+        assert_eq!(cause(call(10, 5, 0, 20_000_000)), Some(Cause::Sleep));
+        // A sleep preempted before it slept, runnable until its timer fired.
+        assert_eq!(cause(call(10, 20_000_000, 0, 0)), Some(Cause::Scheduler));
+        assert_eq!(
+            cause(call(10, 20_000_000, 15_000_000, 0)),
+            Some(Cause::CgroupThrottle),
+            "15 ms of the 20 waiting for quota"
+        );
+        assert_eq!(
+            cause(call(10, 20_000_000, 5_000_000, 0)),
+            Some(Cause::Scheduler)
+        );
+        assert_eq!(cause(call(9_000, 10, 0, 100)), Some(Cause::Cpu));
+        assert_eq!(
+            cause(call(0, 0, 0, 0)),
+            None,
+            "no split: began before attach"
+        );
+        assert_eq!(
+            cause(call(7, 7, 0, 7)),
+            Some(Cause::Sleep),
+            "ties go to blocked"
+        );
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl<W: Write> PerfettoWriter<W> {
     }
 
     /// A decoded event; `start_ns` is the trace's time origin (`Snapshot.start_ns`),
-    /// `cause` what a syscall that blocked waited on (`Analyzer::cause_of`).
+    /// `cause` what most of a syscall's time went to (`Analyzer::call_cause`).
     pub fn on_event(&mut self, ev: &Event, start_ns: u64, cause: Option<&str>) {
         match ev {
             Event::Syscall(s) => {
