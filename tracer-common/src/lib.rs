@@ -173,9 +173,9 @@ pub const PROC_FLAG_PARENT_SIGCHLD_IGN: u32 = 4;
 pub const PROC_FLAG_PARENT_NOCLDWAIT: u32 = 8;
 
 /// x86_64 numbers of the wait calls whose returns are streamed.
-pub const NR_WAIT4: u32 = 61;
+pub const NR_WAIT4: u32 = nr::WAIT4;
 /// See [`NR_WAIT4`].
-pub const NR_WAITID: u32 = 247;
+pub const NR_WAITID: u32 = nr::WAITID;
 
 /// signal_generate results (include/trace/events/signal.h, enum trace_signal_result).
 pub mod signal_result {
@@ -379,6 +379,139 @@ pub mod class {
     /// clock_nanosleep.
     pub const SLEEP: u32 = 11;
     pub const OTHER: u32 = 12;
+}
+
+/// x86_64 syscall numbers gotrace classifies (arch/x86/entry/syscalls/syscall_64.tbl).
+pub mod nr {
+    pub const READ: u32 = 0;
+    pub const WRITE: u32 = 1;
+    pub const OPEN: u32 = 2;
+    pub const STAT: u32 = 4;
+    pub const FSTAT: u32 = 5;
+    pub const LSTAT: u32 = 6;
+    pub const POLL: u32 = 7;
+    pub const LSEEK: u32 = 8;
+    pub const IOCTL: u32 = 16;
+    pub const PREAD64: u32 = 17;
+    pub const PWRITE64: u32 = 18;
+    pub const READV: u32 = 19;
+    pub const WRITEV: u32 = 20;
+    pub const ACCESS: u32 = 21;
+    pub const SELECT: u32 = 23;
+    pub const NANOSLEEP: u32 = 35;
+    pub const SENDFILE: u32 = 40;
+    pub const WAIT4: u32 = 61;
+    pub const FLOCK: u32 = 73;
+    pub const FSYNC: u32 = 74;
+    pub const FDATASYNC: u32 = 75;
+    pub const TRUNCATE: u32 = 76;
+    pub const FTRUNCATE: u32 = 77;
+    pub const GETDENTS: u32 = 78;
+    pub const CHDIR: u32 = 80;
+    pub const RENAME: u32 = 82;
+    pub const MKDIR: u32 = 83;
+    pub const RMDIR: u32 = 84;
+    pub const CREAT: u32 = 85;
+    pub const LINK: u32 = 86;
+    pub const UNLINK: u32 = 87;
+    pub const SYMLINK: u32 = 88;
+    pub const READLINK: u32 = 89;
+    pub const CHMOD: u32 = 90;
+    pub const CHOWN: u32 = 92;
+    pub const FUTEX: u32 = 202;
+    pub const GETDENTS64: u32 = 217;
+    pub const CLOCK_NANOSLEEP: u32 = 230;
+    pub const EPOLL_WAIT: u32 = 232;
+    pub const WAITID: u32 = 247;
+    pub const OPENAT: u32 = 257;
+    pub const MKDIRAT: u32 = 258;
+    pub const NEWFSTATAT: u32 = 262;
+    pub const UNLINKAT: u32 = 263;
+    pub const RENAMEAT: u32 = 264;
+    pub const READLINKAT: u32 = 267;
+    pub const FCHMODAT: u32 = 268;
+    pub const FACCESSAT: u32 = 269;
+    pub const PSELECT6: u32 = 270;
+    pub const PPOLL: u32 = 271;
+    pub const SPLICE: u32 = 275;
+    pub const SYNC_FILE_RANGE: u32 = 277;
+    pub const UTIMENSAT: u32 = 280;
+    pub const EPOLL_PWAIT: u32 = 281;
+    pub const FALLOCATE: u32 = 285;
+    pub const PREADV: u32 = 295;
+    pub const PWRITEV: u32 = 296;
+    pub const RENAMEAT2: u32 = 316;
+    pub const COPY_FILE_RANGE: u32 = 326;
+    pub const PREADV2: u32 = 327;
+    pub const PWRITEV2: u32 = 328;
+    pub const STATX: u32 = 332;
+    pub const OPENAT2: u32 = 437;
+    pub const FACCESSAT2: u32 = 439;
+    pub const EPOLL_PWAIT2: u32 = 441;
+    pub const FUTEX_WAITV: u32 = 449;
+    pub const FUTEX_WAIT: u32 = 455;
+}
+
+/// What a syscall can wait on, as far as its number tells: the kernel classifies a
+/// returning call by it, and gotrace a call still in progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waits {
+    /// futex(2): a lock, a condition, or (see [`futex_parks`]) a parked thread.
+    Futex,
+    /// epoll, poll and select.
+    Poll,
+    /// wait4 and waitid.
+    Child,
+    /// nanosleep (for Go, the runtime's own usleep).
+    Nanosleep,
+    /// clock_nanosleep.
+    Sleep,
+    /// I/O on the file descriptor in the first argument.
+    Fd,
+    /// open: the new descriptor names the file.
+    Open,
+    /// stat, lstat, newfstatat: the `struct stat` buffer is this argument.
+    Stat(u8),
+    /// statx: the buffer is the fifth argument.
+    Statx,
+    /// Another call on a path.
+    Path,
+    Other,
+}
+
+/// See [`Waits`].
+#[inline(always)]
+pub fn waits_on(n: u32) -> Waits {
+    use nr::*;
+    match n {
+        FUTEX | FUTEX_WAITV | FUTEX_WAIT => Waits::Futex,
+        EPOLL_WAIT | EPOLL_PWAIT | EPOLL_PWAIT2 | POLL | PPOLL | SELECT | PSELECT6 => Waits::Poll,
+        WAIT4 | WAITID => Waits::Child,
+        NANOSLEEP => Waits::Nanosleep,
+        CLOCK_NANOSLEEP => Waits::Sleep,
+        READ | WRITE | PREAD64 | PWRITE64 | READV | WRITEV | PREADV | PWRITEV | PREADV2
+        | PWRITEV2 | FSYNC | FDATASYNC | FTRUNCATE | FALLOCATE | SYNC_FILE_RANGE | LSEEK
+        | GETDENTS | GETDENTS64 | FLOCK | IOCTL | FSTAT | SENDFILE | SPLICE | COPY_FILE_RANGE => {
+            Waits::Fd
+        }
+        OPEN | OPENAT | OPENAT2 | CREAT => Waits::Open,
+        STAT | LSTAT => Waits::Stat(1),
+        NEWFSTATAT => Waits::Stat(2),
+        STATX => Waits::Statx,
+        ACCESS | FACCESSAT | FACCESSAT2 | READLINK | READLINKAT | MKDIR | MKDIRAT | UNLINK
+        | UNLINKAT | RMDIR | RENAME | RENAMEAT | RENAMEAT2 | LINK | SYMLINK | CHDIR | TRUNCATE
+        | CHMOD | FCHMODAT | CHOWN | UTIMENSAT => Waits::Path,
+        _ => Waits::Other,
+    }
+}
+
+/// A futex(2) call that parks the thread for good: FUTEX_WAIT (0) or FUTEX_WAIT_BITSET
+/// (9) with no timeout (for Go, an idle M). futex_waitv and futex_wait (the new calls)
+/// are never taken for parking.
+#[inline(always)]
+pub fn futex_parks(n: u32, args: &[u64; 6]) -> bool {
+    let cmd = args[1] & 0x7f;
+    n == nr::FUTEX && (cmd == 0 || cmd == 9) && args[3] == 0
 }
 
 /// A (process, number) key: an epoll fd, an eventfd, an io_uring opcode.
