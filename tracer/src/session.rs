@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _, Result};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    analysis::{Analyzer, ExitStatus, TargetInfo},
+    analysis::{Analyzer, ExitStatus, InProgress, TargetInfo, ThreadState},
     cli::{Config, Display, TargetSpec},
     context,
     event::{self, Event},
@@ -208,7 +208,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             json_error = Some(e);
         }
     }
-    let mut watch = SystemWatch::new(analyzer.target().pid);
+    let mut watch = SystemWatch::new(analyzer.target().pid, cfg.slow_ns);
     if let Ok(m) = context::mounts::MountTable::read_live(analyzer.target().pid) {
         analyzer.on_mounts(m);
     }
@@ -310,6 +310,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     // Everything the kernel produced up to now, then the final aggregates.
     if !target_done {
         sink.catch_up(&mut events, &probe, &mut watch, true)?;
+    } else {
+        // Nothing is in progress in processes that are gone.
+        sink.analyzer.on_in_progress(Vec::new());
     }
     let end_ns = context::monotonic_ns();
     drop(events);
@@ -412,13 +415,66 @@ fn refresh(probe: &Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> R
     analyzer.on_thread_names(names);
     let go = analyzer.target().go_version.is_some();
     analyzer.on_system(watch.facts(go));
+    let calls = in_progress(probe, analyzer, watch.slow_ns);
+    analyzer.on_in_progress(calls);
     Ok(())
+}
+
+/// Most threads looked at per refresh: enough for any Go program, bounded for a runaway.
+const IN_PROGRESS_MAX_THREADS: usize = 4096;
+
+/// The calls the traced threads are in now, those in progress for `min_ns` or more, and
+/// what /proc says they wait on.
+fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgress> {
+    use context::inflight;
+    let proc = context::procfs::proc_root();
+    let now = context::monotonic_ns();
+    let mut out = Vec::new();
+    let mut looked = 0;
+    for pid in analyzer.live_pids() {
+        let Ok(tasks) = std::fs::read_dir(context::procfs::pid_path(proc, pid, "task")) else {
+            continue;
+        };
+        for tid in tasks.filter_map(|t| t.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+            looked += 1;
+            if looked > IN_PROGRESS_MAX_THREADS {
+                return out;
+            }
+            let Some(slot) = probe.in_flight(tid) else {
+                continue;
+            };
+            let mut p = InProgress::from_slot(&slot, pid, now);
+            if p.call.duration_ns < min_ns {
+                continue;
+            }
+            // /proc shows the arguments while the thread is still in the same call.
+            if let Some(c) = inflight::read_syscall(proc, pid, tid).filter(|c| c.nr == slot.nr) {
+                let w = inflight::classify(proc, pid, &c, analyzer.mounts());
+                p.call.args = c.args;
+                p.call.class = w.class;
+                p.call.dev = w.dev;
+                p.detail = w.detail;
+            }
+            if p.state == ThreadState::Blocked {
+                p.wchan = inflight::wchan(proc, pid, tid);
+            }
+            p.cause = analyzer.call_cause(&p.call);
+            let task = context::procfs::pid_path(proc, pid, "task").join(tid.to_string());
+            p.comm = std::fs::read_to_string(task.join("comm"))
+                .map(|c| c.trim_end().to_string())
+                .unwrap_or_default();
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// The target's cgroup, its throttling since tracing began, GOMAXPROCS and pressure,
 /// re-read at each refresh (a launched command may move to another cgroup).
 struct SystemWatch {
     pid: u32,
+    /// Calls in progress this long or longer are looked at (the slow threshold).
+    slow_ns: u64,
     cgroup: Option<context::cgroup::CgroupInfo>,
     baseline: Option<context::cgroup::CpuThrottle>,
     /// The last reading: the cgroup is read through /proc/PID/root, gone with the process.
@@ -430,9 +486,10 @@ struct SystemWatch {
 }
 
 impl SystemWatch {
-    fn new(pid: u32) -> SystemWatch {
+    fn new(pid: u32, slow_ns: u64) -> SystemWatch {
         let mut w = SystemWatch {
             pid,
+            slow_ns,
             cgroup: None,
             baseline: None,
             last: None,

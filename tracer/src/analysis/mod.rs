@@ -7,7 +7,7 @@ pub mod signals;
 
 use std::collections::BTreeMap;
 
-use tracer_common::{class, hist_bucket_high};
+use tracer_common::{class, hist_bucket_high, Inflight, THREAD_BLOCKED, THREAD_RUNQ};
 
 use crate::{
     event::{Event, ProcEvent, SyscallEvent},
@@ -211,6 +211,110 @@ pub struct Snapshot {
     pub syscall_causes: BTreeMap<u32, Attribution>,
     /// Which poller(s) the target uses, and what they do.
     pub poller: poller::PollerSummary,
+    /// Calls traced threads were in when last looked at, longest first.
+    pub in_progress: Vec<InProgress>,
+}
+
+/// What a thread was doing when it was looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadState {
+    /// On a CPU.
+    Running,
+    /// Runnable, waiting for a CPU.
+    Runnable,
+    /// Asleep.
+    Blocked,
+}
+
+impl std::fmt::Display for ThreadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ThreadState::Running => "running",
+            ThreadState::Runnable => "runnable",
+            ThreadState::Blocked => "blocked",
+        })
+    }
+}
+
+/// A syscall a traced thread was still in when it was looked at. A call that does not
+/// return never reaches the slow-call stream: this is how a hang shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InProgress {
+    pub comm: String,
+    /// The call so far: `duration_ns` is its time until it was looked at, split as a
+    /// finished call's is; `ret` is 0; `args`, `class` and `dev` are what /proc showed.
+    pub call: SyscallEvent,
+    pub state: ThreadState,
+    /// What it names: "fd 7 /mnt/c/src/x.go", a path, "epoll fd 4", "child 1234".
+    pub detail: Option<String>,
+    /// The kernel function it sleeps in.
+    pub wchan: Option<String>,
+    /// The largest part of its time so far (as [`Analyzer::call_cause`]).
+    pub cause: Option<Cause>,
+}
+
+/// A call in progress this long, not an idle wait, is worth a line of its own.
+pub const STUCK_NS: u64 = 1_000_000_000;
+
+impl Snapshot {
+    /// The calls in progress that are not parked runtime threads, longest first.
+    pub fn busy_in_progress(&self) -> impl Iterator<Item = &InProgress> {
+        self.in_progress
+            .iter()
+            .filter(|p| p.cause != Some(Cause::Idle))
+    }
+
+    /// The longest of them, when it has gone on for [`STUCK_NS`] or more.
+    pub fn stuck(&self) -> Option<&InProgress> {
+        self.busy_in_progress()
+            .next()
+            .filter(|p| p.call.duration_ns >= STUCK_NS)
+    }
+}
+
+impl InProgress {
+    /// The call in the kernel's in-flight slot of a thread of `tgid`, looked at at
+    /// `now_ns`: the stretch in its current state counts up to now.
+    pub fn from_slot(slot: &Inflight, tgid: u32, now_ns: u64) -> InProgress {
+        let mut call = SyscallEvent {
+            tid: slot.tid,
+            tgid,
+            nr: slot.nr,
+            start_ns: slot.start_ns,
+            duration_ns: now_ns.saturating_sub(slot.start_ns),
+            on_cpu_ns: slot.on_cpu_ns,
+            runq_ns: slot.runq_ns,
+            runq_throttled_ns: slot.runq_throttled_ns,
+            blocked_ns: slot.blocked_ns,
+            ..Default::default()
+        };
+        let stretch = now_ns.saturating_sub(slot.state_ns);
+        let state = match slot.state {
+            THREAD_RUNQ => {
+                call.runq_ns += stretch;
+                if slot.throttled != 0 {
+                    call.runq_throttled_ns += stretch;
+                }
+                ThreadState::Runnable
+            }
+            THREAD_BLOCKED => {
+                call.blocked_ns += stretch;
+                ThreadState::Blocked
+            }
+            _ => {
+                call.on_cpu_ns += stretch;
+                ThreadState::Running
+            }
+        };
+        InProgress {
+            comm: String::new(),
+            call,
+            state,
+            detail: None,
+            wchan: None,
+            cause: None,
+        }
+    }
 }
 
 /// Time the target spent waiting on one filesystem.
@@ -307,6 +411,7 @@ pub struct Analyzer {
     base_causes: Vec<RawCause>,
     /// (monotonic ns, cumulative attribution) at each kernel read, for the recent view.
     history: std::collections::VecDeque<(u64, Attribution)>,
+    in_progress: Vec<InProgress>,
 }
 
 /// How far back "recent" attribution looks.
@@ -633,6 +738,31 @@ impl Analyzer {
         self.system = facts;
     }
 
+    /// The traced processes still alive (as far as the events tell).
+    pub fn live_pids(&self) -> Vec<u32> {
+        self.processes
+            .values()
+            .filter(|p| p.exit.is_none() && p.exited_ns.is_none())
+            .map(|p| p.pid)
+            .collect()
+    }
+
+    /// The target's mount table, once read.
+    pub fn mounts(&self) -> Option<&crate::context::mounts::MountTable> {
+        self.mounts.as_ref()
+    }
+
+    /// The calls traced threads are in now (see [`InProgress`]).
+    pub fn on_in_progress(&mut self, mut calls: Vec<InProgress>) {
+        calls.sort_by(|a, b| {
+            b.call
+                .duration_ns
+                .cmp(&a.call.duration_ns)
+                .then(a.call.tid.cmp(&b.call.tid))
+        });
+        self.in_progress = calls;
+    }
+
     /// The cause of the blocked time of calls of one class on one device.
     pub fn cause_of(&self, cls: u32, dev: u32) -> Cause {
         match cls {
@@ -832,6 +962,7 @@ impl Analyzer {
                     .map(|s| syscalls::display_name(s.nr).into_owned())
                     .collect(),
             ),
+            in_progress: self.in_progress.clone(),
             syscall_causes: self
                 .stats
                 .iter()

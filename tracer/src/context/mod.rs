@@ -7,6 +7,7 @@ pub mod pressure;
 pub mod procfs;
 
 pub mod epoll;
+pub mod inflight;
 pub mod pipes;
 
 /// The running kernel's release (uname -r).

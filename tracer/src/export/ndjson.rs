@@ -5,17 +5,17 @@ use super::{
     anomaly_kind, anomaly_message,
     schema::{
         AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, EpollFdJson,
-        EpollInstanceJson, EpollJson, ExitJson, FsJson, Header, Line, PidCount, PollerJson,
-        ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson, SignalEventKind, SignalLine,
-        SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson, ThreadJson, UringJson,
-        UringOpJson, UringRingJson, FORMAT_VERSION,
+        EpollInstanceJson, EpollJson, ExitJson, FsJson, Header, InProgressJson, Line, PidCount,
+        PollerJson, ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson, SignalEventKind,
+        SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson, ThreadJson,
+        UringJson, UringOpJson, UringRingJson, FORMAT_VERSION,
     },
     text::signal_name,
 };
 use crate::{
     analysis::{
-        poller::PollerSummary, signals::SIGURG, Anomaly, Attribution, ExitStatus, Snapshot,
-        TargetInfo,
+        poller::PollerSummary, signals::SIGURG, Anomaly, Attribution, ExitStatus, InProgress,
+        Snapshot, TargetInfo,
     },
     errno,
     event::{GenerateResult, Handler, ProcEvent, SignalEvent, SyscallEvent, WaitEvent},
@@ -75,6 +75,28 @@ fn syscall_fields(ev: &SyscallEvent, start_ns: u64, cause: Option<String>) -> Sy
         blocked_ns: ev.blocked_ns,
         runq_throttled_ns: ev.runq_throttled_ns,
         cause,
+    }
+}
+
+fn in_progress_json(p: &InProgress, start_ns: u64) -> InProgressJson {
+    let c = &p.call;
+    InProgressJson {
+        ts_ns: rel(c.start_ns, start_ns),
+        pid: c.tgid,
+        tid: c.tid,
+        comm: p.comm.clone(),
+        nr: c.nr,
+        name: syscalls::display_name(c.nr).into_owned(),
+        elapsed_ns: c.duration_ns,
+        state: p.state.to_string(),
+        args: c.args,
+        on_cpu_ns: c.on_cpu_ns,
+        runq_ns: c.runq_ns,
+        blocked_ns: c.blocked_ns,
+        runq_throttled_ns: c.runq_throttled_ns,
+        cause: p.cause.as_ref().map(|c| c.to_string()),
+        detail: p.detail.clone(),
+        wchan: p.wchan.clone(),
     }
 }
 
@@ -356,6 +378,11 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
             })
             .collect(),
         poller: poller_json(&s.poller),
+        in_progress: s
+            .in_progress
+            .iter()
+            .map(|p| in_progress_json(p, s.start_ns))
+            .collect(),
     }))
 }
 

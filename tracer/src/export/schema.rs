@@ -63,9 +63,39 @@ pub struct SyscallLine {
     pub blocked_ns: u64,
     /// Of runq_ns, while the cgroup was throttled.
     pub runq_throttled_ns: u64,
-    /// What it waited on when it blocked ("fs:fuse", "futex", "netpoll", ...); null if it
-    /// did not block.
+    /// The largest part of its time: "cpu", "scheduler", "cgroup-throttle", or what it
+    /// blocked on ("fs:fuse", "futex", "netpoll", ...); null when it has no split.
     pub cause: Option<String>,
+}
+
+/// A syscall a traced thread was still in when tracing ended: a call that does not
+/// return is never a syscall line, so this is how a hang shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InProgressJson {
+    /// Entry time, ns since the trace started (negative: before it).
+    pub ts_ns: i64,
+    pub pid: u32,
+    pub tid: u32,
+    /// The thread's name.
+    pub comm: String,
+    pub nr: u32,
+    pub name: String,
+    /// Time in the call until tracing ended.
+    pub elapsed_ns: u64,
+    /// What the thread was doing at the end: "running", "runnable" or "blocked".
+    pub state: String,
+    pub args: [u64; 6],
+    pub on_cpu_ns: u64,
+    pub runq_ns: u64,
+    pub blocked_ns: u64,
+    pub runq_throttled_ns: u64,
+    /// As a syscall line's.
+    pub cause: Option<String>,
+    /// What it names: "fd 7 /mnt/c/src/x.go", a path, "epoll fd 4", "child 1234".
+    pub detail: Option<String>,
+    /// The kernel function it sleeps in ("pipe_read", "fuse_wait_answer").
+    pub wchan: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +277,10 @@ pub struct Summary {
     /// Run-queue time outside syscalls, per thread.
     pub threads: Vec<ThreadJson>,
     pub poller: PollerJson,
+    /// Calls in progress when tracing ended, for at least the slow threshold, longest
+    /// first.
+    #[serde(default)]
+    pub in_progress: Vec<InProgressJson>,
 }
 
 /// Which poller(s) the target really uses, and what they did.

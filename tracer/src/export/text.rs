@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{
     format_count, format_ns,
-    schema::{ExitJson, Header, PollerJson, Summary, SyscallLine},
+    schema::{ExitJson, Header, InProgressJson, PollerJson, Summary, SyscallLine},
 };
 
 /// Renders the end-of-trace summary.
@@ -39,6 +39,7 @@ pub fn render(h: &Header, s: &Summary) -> String {
     o.push('\n');
 
     render_attribution(&mut o, s);
+    render_in_progress(&mut o, s);
     render_table(&mut o, s);
     render_syscall_causes(&mut o, s);
     render_slowest(&mut o, h, s);
@@ -144,6 +145,52 @@ pub fn slow_call_text(e: &SyscallLine) -> String {
         e.name,
         e.tid
     )
+}
+
+/// The calls threads were still in at the end: what a hung program waits on. Parked
+/// runtime threads are counted, not listed.
+fn render_in_progress(o: &mut String, s: &Summary) {
+    let (idle, busy): (Vec<_>, Vec<_>) = s
+        .in_progress
+        .iter()
+        .partition(|p| p.cause.as_deref() == Some("idle"));
+    if busy.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\nin progress when tracing ended (longest first)");
+    for p in busy {
+        let _ = writeln!(o, "  {}", in_progress_text(p));
+    }
+    if !idle.is_empty() {
+        let _ = writeln!(
+            o,
+            "  and {} idle thread{} parked (runtime futex or nanosleep waits)",
+            idle.len(),
+            if idle.len() == 1 { "" } else { "s" }
+        );
+    }
+    o.push('\n');
+}
+
+/// "4.90 s  read             tid 1234     blocked  [pipe]  fd 3 /tmp/f  (pipe_read)"
+pub fn in_progress_text(p: &InProgressJson) -> String {
+    let mut line = format!(
+        "{:>10}  {:<16} tid {:<8} {:<8}",
+        format_ns(p.elapsed_ns),
+        p.name,
+        p.tid,
+        p.state
+    );
+    if let Some(c) = &p.cause {
+        let _ = write!(line, " [{c}]");
+    }
+    if let Some(d) = &p.detail {
+        let _ = write!(line, "  {d}");
+    }
+    if let Some(w) = &p.wchan {
+        let _ = write!(line, "  ({w})");
+    }
+    line
 }
 
 fn render_processes(o: &mut String, h: &Header, s: &Summary) {

@@ -331,6 +331,13 @@ impl Probe {
             .context("update the in-flight map")
     }
 
+    /// The syscall thread `tid` is in, as its in-flight slot holds it; None when it is
+    /// in none (or was never seen in one).
+    pub fn in_flight(&self, tid: u32) -> Option<Inflight> {
+        let slot = self.inflight.get(&(tid % INFLIGHT_SLOTS), 0).ok()?;
+        (slot.tid == tid && slot.nr < MAX_SYSCALLS).then_some(slot)
+    }
+
     /// The ring-buffer reader; can be taken once.
     pub fn take_events(&mut self) -> Result<EventReader> {
         let ring = self

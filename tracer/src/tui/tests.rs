@@ -8,9 +8,9 @@ use ratatui::{backend::TestBackend, style::Color, Terminal};
 use super::{render, App, LogEntry, LogKind, View};
 use crate::{
     analysis::{
-        Analyzer, Anomaly, Attribution, Cause, CgroupFacts, ExitStatus, FsRow, KernelCounters,
-        Preemption, RawSyscallStats, SigchldSummary, SignalCounts, Snapshot, SystemFacts,
-        TargetInfo, ThreadRow,
+        Analyzer, Anomaly, Attribution, Cause, CgroupFacts, ExitStatus, FsRow, InProgress,
+        KernelCounters, Preemption, RawSyscallStats, SigchldSummary, SignalCounts, Snapshot,
+        SystemFacts, TargetInfo, ThreadRow, ThreadState,
     },
     event::{Event, ProcEvent, SyscallEvent},
 };
@@ -198,6 +198,43 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
         ..Default::default()
     });
     let mut s = a.snapshot(duration_ns);
+    // One read stuck on the FUSE mount, a lock waiting for quota, a parked thread.
+    let call = |tid, nr, duration_ns, runq_ns, runq_throttled_ns, blocked_ns| SyscallEvent {
+        tid,
+        tgid: PID,
+        nr,
+        duration_ns,
+        runq_ns,
+        runq_throttled_ns,
+        blocked_ns,
+        ..Default::default()
+    };
+    s.in_progress = vec![
+        InProgress {
+            comm: "gopls".into(),
+            call: call(PID + 3, 0, 4_900 * MS, 2 * MS, 0, 4_897 * MS),
+            state: ThreadState::Blocked,
+            detail: Some("fd 7 /mnt/cache/pkg/mod/golang.org/x/tools@v0.28.0.zip".into()),
+            wchan: Some("fuse_wait_answer".into()),
+            cause: Some(Cause::Fs("fuse".into())),
+        },
+        InProgress {
+            comm: "gopls".into(),
+            call: call(PID + 4, 202, 150 * MS, 120 * MS, 110 * MS, 30 * MS),
+            state: ThreadState::Runnable,
+            detail: None,
+            wchan: None,
+            cause: Some(Cause::CgroupThrottle),
+        },
+        InProgress {
+            comm: "gopls".into(),
+            call: call(PID + 1, 202, 40 * SEC, 0, 0, 40 * SEC),
+            state: ThreadState::Blocked,
+            detail: None,
+            wchan: Some("futex_wait_queue".into()),
+            cause: Some(Cause::Idle),
+        },
+    ];
     s.attribution = Attribution::from_parts([
         (Cause::Fs("fuse".into()), 61 * SEC / 10),
         (Cause::CgroupThrottle, 22 * SEC / 10),

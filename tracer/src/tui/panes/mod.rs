@@ -63,8 +63,10 @@ pub fn overview(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         (false, false) => 5,
     };
     let alert = !roomy && !ctx.snap.anomalies.is_empty();
-    let [top, alert_area, table, bottom] = Layout::vertical([
+    let stuck = ctx.snap.stuck();
+    let [top, stuck_area, alert_area, table, bottom] = Layout::vertical([
         Constraint::Length(top_h),
+        Constraint::Length(u16::from(stuck.is_some())),
         Constraint::Length(u16::from(alert)),
         Constraint::Min(5),
         Constraint::Length(if roomy { area.height / 4 + 1 } else { 0 }),
@@ -78,6 +80,9 @@ pub fn overview(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         system_pane(frame, right, ctx.snap);
     } else {
         time_pane(frame, top, ctx.snap);
+    }
+    if let Some(p) = stuck {
+        threads::stuck_line(frame, stuck_area, p);
     }
     if alert {
         signals::alert_line(frame, alert_area, ctx.snap);

@@ -12,10 +12,10 @@ use super::{selectable, Ctx};
 use crate::{
     analysis::{
         poller::{PollerKind, PollerSummary},
-        ProcessInfo,
+        InProgress, ProcessInfo, STUCK_NS,
     },
     export::{format_count, format_ns},
-    tui::format::{alarm, dim, exit_text, truncate},
+    tui::format::{alarm, cause_color, dim, exit_text, truncate},
 };
 
 const COMM_WIDTH: u16 = 16;
@@ -25,12 +25,16 @@ pub fn threads(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let procs_h = (procs + 3).min(area.height / 3).max(4);
     let poller = poller_lines(&ctx.snap.poller);
     let poller_h = (poller.len() as u16 + 2).min(area.height / 4).max(3);
-    let [top, middle, bottom] = Layout::vertical([
+    let busy = ctx.snap.busy_in_progress().count().min(1_000) as u16;
+    let now_h = (busy.max(1) + 3).min(area.height / 4).max(4);
+    let [now, top, middle, bottom] = Layout::vertical([
+        Constraint::Length(now_h),
         Constraint::Min(5),
         Constraint::Length(poller_h),
         Constraint::Length(procs_h),
     ])
     .areas(area);
+    in_progress_table(frame, now, ctx);
     thread_table(frame, top, ctx);
     let title = Line::from(vec![
         Span::raw(" Poller "),
@@ -105,6 +109,108 @@ fn poller_lines(p: &PollerSummary) -> Vec<Line<'static>> {
         ));
     }
     out
+}
+
+/// What each thread is doing now: the calls in progress for the slow threshold or more,
+/// longest first; parked runtime threads are counted in the title.
+fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
+    let s = ctx.snap;
+    let idle = s.in_progress.len() - s.busy_in_progress().count();
+    let title = Line::from(vec![
+        Span::raw(" In a syscall now "),
+        Span::styled(
+            format!(
+                "· longest first · {idle} idle thread{} parked ",
+                if idle == 1 { "" } else { "s" }
+            ),
+            dim(),
+        ),
+    ]);
+    let block = Block::bordered().title(title);
+    if s.busy_in_progress().next().is_none() {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                "no thread has been in one call for the slow threshold",
+                dim(),
+            ))
+            .centered()
+            .block(block),
+            area,
+        );
+        return;
+    }
+    let widths = [8, COMM_WIDTH, 16, 10, 9, 16];
+    let header = Row::new([
+        Line::from("tid"),
+        Line::from("comm"),
+        Line::from("syscall"),
+        Line::from("for").right_aligned(),
+        Line::from("state"),
+        Line::from("cause"),
+        Line::from("on"),
+    ])
+    .style(Style::new().add_modifier(Modifier::BOLD));
+    let rows = s.busy_in_progress().map(|p| {
+        let for_ = format_ns(p.call.duration_ns);
+        let on = match (&p.detail, &p.wchan) {
+            (Some(d), Some(w)) => format!("{d}  ({w})"),
+            (Some(d), None) => d.clone(),
+            (None, Some(w)) => format!("({w})"),
+            (None, None) => String::new(),
+        };
+        Row::new([
+            Line::raw(p.call.tid.to_string()),
+            Line::raw(truncate(&p.comm, COMM_WIDTH as usize)),
+            Line::raw(crate::syscalls::display_name(p.call.nr).into_owned()),
+            if p.call.duration_ns >= STUCK_NS {
+                Line::styled(for_, alarm()).right_aligned()
+            } else {
+                Line::raw(for_).right_aligned()
+            },
+            Line::raw(p.state.to_string()),
+            match &p.cause {
+                Some(c) => Line::styled(c.to_string(), Style::new().fg(cause_color(c))),
+                None => Line::raw(""),
+            },
+            Line::raw(on),
+        ])
+    });
+    let constraints = widths
+        .iter()
+        .map(|&w| Constraint::Length(w))
+        .chain([Constraint::Min(0)]);
+    frame.render_widget(
+        Table::new(rows, constraints).header(header).block(block),
+        area,
+    );
+}
+
+/// "! tid 4242 (exact) in read for 4.90 s, blocked: pipe · fd 3 /tmp/ff (see 4)"
+pub fn stuck_line(frame: &mut Frame, area: Rect, p: &InProgress) {
+    let mut text = format!(
+        "tid {} ({}) in {} for {}, {}",
+        p.call.tid,
+        p.comm,
+        crate::syscalls::display_name(p.call.nr),
+        format_ns(p.call.duration_ns),
+        p.state
+    );
+    if let Some(c) = &p.cause {
+        text.push_str(&format!(": {c}"));
+    }
+    if let Some(d) = &p.detail {
+        text.push_str(&format!(" · {d}"));
+    }
+    let more = " (see 4)";
+    let w = (area.width as usize).saturating_sub(2 + more.len());
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled("! ", alarm()),
+            Span::styled(truncate(&text, w), alarm()),
+            Span::styled(more, dim()),
+        ])),
+        area,
+    );
 }
 
 fn thread_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {

@@ -1,0 +1,154 @@
+//! A call that never returns is never a slow-call line: gotrace reports the calls the
+//! threads are still in, with what they wait on, when tracing ends.
+use std::time::Duration;
+
+use gotrace_tests::{
+    require_root, schema::InProgressJson, schema::Summary, scratch, summary_of, trace_command,
+    workload, Line,
+};
+
+/// The trace's in-progress calls that are not parked runtime threads.
+fn busy(s: &Summary) -> Vec<&InProgressJson> {
+    s.in_progress
+        .iter()
+        .filter(|p| p.cause.as_deref() != Some("idle"))
+        .collect()
+}
+
+#[test]
+fn a_read_on_a_pipe_nobody_writes_is_named_with_its_file() {
+    if !require_root("a_read_on_a_pipe_nobody_writes_is_named_with_its_file") {
+        return;
+    }
+    let dir = scratch("stuck-fifo");
+    let fifo = dir.join("requests.fifo");
+    let c = std::ffi::CString::new(fifo.display().to_string()).expect("path");
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let bin = workload("stuck").display().to_string();
+    let fifo_s = fifo.display().to_string();
+    let (run, lines) = trace_command(
+        "stuck-fifo-trace",
+        &["--duration", "2"],
+        &[&bin, "-fifo", &fifo_s],
+        Duration::from_secs(60),
+    );
+    assert!(
+        run.stdout.contains("blocking"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let s = summary_of(&lines);
+    let Some(Line::Header(h)) = lines.first() else {
+        panic!("no header")
+    };
+    let b = busy(s);
+    let read = b
+        .first()
+        .unwrap_or_else(|| panic!("nothing in progress: {:?}", s.in_progress));
+    assert_eq!(read.name, "read", "{b:?}");
+    assert_eq!(read.pid, h.target.pid);
+    assert_eq!(read.state, "blocked", "{read:?}");
+    assert_eq!(read.cause.as_deref(), Some("pipe"), "{read:?}");
+    let fd = read.args[0];
+    assert_eq!(
+        read.detail.as_deref(),
+        Some(format!("fd {fd} {fifo_s}").as_str()),
+        "{read:?}"
+    );
+    // It began before the last second of a two-second trace and was still going.
+    assert!(read.elapsed_ns >= 1_000_000_000, "{read:?}");
+    assert!(read.elapsed_ns <= s.duration_ns + 1_000_000, "{read:?}");
+    assert!(
+        read.blocked_ns * 10 >= read.elapsed_ns * 9,
+        "a read that waits is blocked: {read:?}"
+    );
+    let split = read.on_cpu_ns + read.runq_ns + read.blocked_ns;
+    assert!(
+        split.abs_diff(read.elapsed_ns) < 1_000,
+        "the split adds up: {read:?}"
+    );
+    assert!(
+        read.wchan.as_deref().is_some_and(|w| w.contains("pipe")),
+        "{read:?}"
+    );
+    // Never a slow-call line: it did not return.
+    assert!(
+        !lines
+            .iter()
+            .any(|l| matches!(l, Line::Syscall(c) if c.name == "read" && c.tid == read.tid)),
+        "the read was streamed as if it had returned"
+    );
+    // The text summary leads with it and counts the parked runtime threads.
+    let text = &run.stdout;
+    let at = text
+        .find("in progress when tracing ended")
+        .unwrap_or_else(|| panic!("{text}"));
+    let section = &text[at..];
+    let first = section.lines().nth(1).expect("a call line");
+    assert!(
+        first.contains("read") && first.contains("[pipe]") && first.contains(&fifo_s),
+        "{section}"
+    );
+    assert!(
+        !section.lines().nth(1).unwrap_or("").contains("[idle]"),
+        "{section}"
+    );
+}
+
+#[test]
+fn an_open_that_hangs_on_fuse_is_the_filesystem_with_its_path() {
+    if !require_root("an_open_that_hangs_on_fuse_is_the_filesystem_with_its_path") {
+        return;
+    }
+    // Every lookup and read waits 8 s, longer than the trace: the open's path walk hangs.
+    // (The command, left running by gotrace, holds the test's output pipe until then.)
+    let fs = gotrace_tests::slowfs::SlowFs::mount(
+        &[("module.zip", vec![7u8; 8192])],
+        Duration::from_secs(8),
+    );
+    let file = fs.path().join("module.zip").display().to_string();
+    let bin = workload("stuck").display().to_string();
+    let (run, lines) = trace_command(
+        "stuck-fuse",
+        &["--duration", "2"],
+        &[&bin, "-file", &file],
+        Duration::from_secs(60),
+    );
+    let s = summary_of(&lines);
+    let b = busy(s);
+    let open = b
+        .first()
+        .unwrap_or_else(|| panic!("nothing in progress: {:?}\n{}", s.in_progress, run.stdout));
+    assert_eq!(open.name, "openat", "{b:?}");
+    assert_eq!(open.cause.as_deref(), Some("fs:fuse"), "{open:?}");
+    assert_eq!(open.state, "blocked", "{open:?}");
+    assert!(open.elapsed_ns >= 1_000_000_000, "{open:?}");
+    // The path, read from the process's memory while the call was in progress.
+    assert_eq!(open.detail.as_deref(), Some(file.as_str()), "{open:?}");
+    assert!(open.wchan.is_some(), "{open:?}");
+    assert!(
+        run.stdout.contains(&format!("[fs:fuse]  {file}")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_process_that_finishes_leaves_nothing_in_progress() {
+    if !require_root("a_process_that_finishes_leaves_nothing_in_progress") {
+        return;
+    }
+    let bin = workload("exact").display().to_string();
+    let (run, lines) = trace_command(
+        "stuck-none",
+        &[],
+        &[&bin, "-n", "100"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let s = summary_of(&lines);
+    assert!(s.in_progress.is_empty(), "{:?}", s.in_progress);
+    assert!(!run.stdout.contains("in progress when tracing ended"));
+}
