@@ -311,8 +311,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     if !target_done {
         sink.catch_up(&mut events, &probe, &mut watch, true)?;
     } else {
-        // Nothing is in progress in processes that are gone.
+        // Nothing is in progress in processes that are gone; the cgroup's throttling
+        // counters are read once more, up to the target's last moment.
         sink.analyzer.on_in_progress(Vec::new());
+        let go = sink.analyzer.target().go_version.is_some();
+        sink.analyzer.on_system(watch.facts(go));
     }
     let end_ns = context::monotonic_ns();
     drop(events);
@@ -483,6 +486,9 @@ struct SystemWatch {
     /// The runtime's variable, located once per executable (dev, inode): finding it
     /// reads the binary's symbol table.
     gomaxprocs_var: Option<((u64, u64), Option<context::goprocs::RuntimeGoMaxProcs>)>,
+    /// The cgroup's cpu.stat, open: readable after the process is gone.
+    throttle: Option<context::cgroup::ThrottleReader>,
+    pressure: Option<String>,
 }
 
 impl SystemWatch {
@@ -495,6 +501,8 @@ impl SystemWatch {
             last: None,
             gomaxprocs: None,
             gomaxprocs_var: None,
+            throttle: None,
+            pressure: None,
         };
         w.read_cgroup();
         w
@@ -514,7 +522,8 @@ impl SystemWatch {
             .as_ref()
             .is_none_or(|c| c.path != info.path || c.cpu_stat_path != info.cpu_stat_path);
         if moved {
-            self.baseline = context::cgroup::read_throttle(&info).ok();
+            self.throttle = context::cgroup::ThrottleReader::open(&info).ok();
+            self.baseline = self.throttle.as_ref().and_then(|t| t.read().ok());
             self.last = self.baseline;
         }
         self.cgroup = Some(info);
@@ -569,11 +578,7 @@ impl SystemWatch {
                 context::goprocs::Verdict::ExceedsQuota { .. }
             )
         });
-        if let Some(now) = self
-            .cgroup
-            .as_ref()
-            .and_then(|c| context::cgroup::read_throttle(c).ok())
-        {
+        if let Some(now) = self.throttle.as_ref().and_then(|t| t.read().ok()) {
             self.last = Some(now);
         }
         let cgroup = self.cgroup.as_ref().map(|c| {
@@ -588,13 +593,17 @@ impl SystemWatch {
                 nr_throttled: now.nr_throttled.saturating_sub(base.nr_throttled),
             }
         });
-        crate::analysis::SystemFacts {
+        let facts = crate::analysis::SystemFacts {
             cgroup,
             gomaxprocs: self.gomaxprocs,
             effective_cpus: Some(effective),
             gomaxprocs_exceeds_quota: exceeds,
-            pressure: pressure_line(&context::pressure::read_pressure_live(self.pid)),
-        }
+            // The last reading while the process lived.
+            pressure: pressure_line(&context::pressure::read_pressure_live(self.pid))
+                .or_else(|| self.pressure.take()),
+        };
+        self.pressure = facts.pressure.clone();
+        facts
     }
 }
 

@@ -366,12 +366,53 @@ pub fn read_cgroup_live(pid: u32) -> Result<CgroupInfo> {
 
 /// The throttling counters now: one small file read, cheap enough to call periodically.
 pub fn read_throttle(info: &CgroupInfo) -> Result<CpuThrottle> {
-    let parse = match info.version {
-        CgroupVersion::V1 => parse_cpu_stat_v1,
-        CgroupVersion::V2 => parse_cpu_stat_v2,
-    };
-    read_parsed(&info.cpu_stat_path, parse)?
-        .with_context(|| format!("{} does not exist", info.cpu_stat_path.display()))
+    ThrottleReader::open(info)?.read()
+}
+
+/// A cgroup's cpu.stat held open: read again after the process has exited (its
+/// /proc/PID/root path is gone by then, the cgroup is not), the counters include the
+/// throttling up to its last moment.
+#[derive(Debug)]
+pub struct ThrottleReader {
+    file: std::fs::File,
+    version: CgroupVersion,
+}
+
+impl ThrottleReader {
+    pub fn open(info: &CgroupInfo) -> Result<ThrottleReader> {
+        let file = std::fs::File::open(&info.cpu_stat_path)
+            .with_context(|| format!("opening {}", info.cpu_stat_path.display()))?;
+        Ok(ThrottleReader {
+            file,
+            version: info.version,
+        })
+    }
+
+    /// The counters now (cgroupfs files are generated anew on a read from offset 0).
+    pub fn read(&self) -> Result<CpuThrottle> {
+        use std::os::unix::fs::FileExt as _;
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0;
+        loop {
+            let n = self
+                .file
+                .read_at(&mut buf[len..], len as u64)
+                .context("reading cpu.stat")?;
+            if n == 0 {
+                break;
+            }
+            len += n;
+            if len == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+        }
+        let text = String::from_utf8_lossy(&buf[..len]);
+        let parsed = match self.version {
+            CgroupVersion::V1 => parse_cpu_stat_v1(&text),
+            CgroupVersion::V2 => parse_cpu_stat_v2(&text),
+        };
+        parsed.with_context(|| format!("malformed cpu.stat: {:?}", text.trim()))
+    }
 }
 
 /// Counts the CPUs in a kernel CPU list such as `0-3,8,10-11`
@@ -618,6 +659,18 @@ mod tests {
         assert_eq!(info.cpu_quota_cpus, None);
         assert!(info.cpu_stat_path.ends_with("app/web/cpu.stat"));
         assert_eq!(read_throttle(&info).unwrap().nr_periods, 1);
+        // Held open, cpu.stat is read anew each time, also once its path is gone (the
+        // process exited: /proc/PID/root with it).
+        let reader = ThrottleReader::open(&info).unwrap();
+        std::fs::write(
+            &info.cpu_stat_path,
+            "nr_periods 9\nnr_throttled 4\nthrottled_time 7000\n",
+        )
+        .unwrap();
+        let gone = info.cpu_stat_path.with_file_name("gone");
+        std::fs::rename(&info.cpu_stat_path, &gone).unwrap();
+        assert_eq!(reader.read().unwrap().nr_throttled, 4);
+        std::fs::rename(&gone, &info.cpu_stat_path).unwrap();
 
         // The cgroup v2 directory exists too on this hybrid.
         t.mkdir(&format!("proc/{PID}/root/sys/fs/cgroup/unified/app"));
