@@ -27,9 +27,11 @@ fn a_read_on_a_pipe_nobody_writes_is_named_with_its_file() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
     let bin = workload("stuck").display().to_string();
     let fifo_s = fifo.display().to_string();
+    let timeline = dir.join("timeline.json");
+    let timeline_s = timeline.display().to_string();
     let (run, lines) = trace_command(
         "stuck-fifo-trace",
-        &["--duration", "2"],
+        &["--duration", "2", "--perfetto", &timeline_s],
         &[&bin, "-fifo", &fifo_s],
         Duration::from_secs(60),
     );
@@ -80,6 +82,18 @@ fn a_read_on_a_pipe_nobody_writes_is_named_with_its_file() {
             .any(|l| matches!(l, Line::Syscall(c) if c.name == "read" && c.tid == read.tid)),
         "the read was streamed as if it had returned"
     );
+    // On the timeline, a slice up to the end, marked as in progress.
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&timeline).expect("timeline")).expect("JSON");
+    let slice = doc["traceEvents"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["cat"] == "syscall,in_progress" && e["tid"].as_u64() == Some(read.tid.into()))
+        .unwrap_or_else(|| panic!("no in-progress slice for tid {}", read.tid));
+    assert_eq!(slice["name"], "read");
+    assert_eq!(slice["args"]["detail"], format!("fd {fd} {fifo_s}"));
+    assert_eq!(slice["dur"].as_f64(), Some(read.elapsed_ns as f64 / 1e3));
     // The text summary leads with it and counts the parked runtime threads.
     let text = &run.stdout;
     let at = text

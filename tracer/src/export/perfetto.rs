@@ -86,6 +86,21 @@ struct SyscallArgs<'a> {
     blocked_ns: u64,
 }
 
+/// The args of a call still in progress when tracing ended.
+#[derive(Serialize)]
+struct InProgressArgs<'a> {
+    in_progress: bool,
+    args: [String; 6],
+    state: &'a str,
+    cause: Option<&'a str>,
+    detail: Option<&'a str>,
+    wchan: Option<&'a str>,
+    on_cpu_ns: u64,
+    runq_ns: u64,
+    runq_throttled_ns: u64,
+    blocked_ns: u64,
+}
+
 #[derive(Serialize)]
 struct NameArg<'a> {
     name: &'a str,
@@ -286,6 +301,31 @@ impl<W: Write> PerfettoWriter<W> {
             .iter()
             .map(|(&pid, c)| (pid, c.ts_ns as f64 / 1e3))
             .collect();
+        // Calls still in progress: slices up to the end, marked as such (the ones that hang).
+        for p in &summary.in_progress {
+            self.event(&TraceEvent {
+                name: &p.name,
+                cat: Some("syscall,in_progress"),
+                ph: "X",
+                ts: Some(us(p.ts_ns)),
+                dur: Some(p.elapsed_ns as f64 / 1e3),
+                pid: p.pid,
+                tid: Some(p.tid),
+                s: None,
+                args: InProgressArgs {
+                    in_progress: true,
+                    args: p.args.map(|a| format!("{a:#x}")),
+                    state: &p.state,
+                    cause: p.cause.as_deref(),
+                    detail: p.detail.as_deref(),
+                    wchan: p.wchan.as_deref(),
+                    on_cpu_ns: p.on_cpu_ns,
+                    runq_ns: p.runq_ns,
+                    runq_throttled_ns: p.runq_throttled_ns,
+                    blocked_ns: p.blocked_ns,
+                },
+            });
+        }
         for (pid, at) in ends {
             self.counter("run-queue", at, pid, 0.0);
             self.counter("cgroup-throttle", at, pid, 0.0);
