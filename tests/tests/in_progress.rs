@@ -149,6 +149,80 @@ fn an_open_that_hangs_on_fuse_is_the_filesystem_with_its_path() {
     );
 }
 
+/// Kills the process on drop, however the test ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_process_already_stuck_when_gotrace_attaches_is_named() {
+    if !require_root("a_process_already_stuck_when_gotrace_attaches_is_named") {
+        return;
+    }
+    let dir = scratch("stuck-attach");
+    let fifo = dir.join("jobs.fifo");
+    let c = std::ffi::CString::new(fifo.display().to_string()).expect("path");
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let fifo_s = fifo.display().to_string();
+    let mut child = std::process::Command::new(workload("stuck"))
+        .args(["-fifo", &fifo_s])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start stuck");
+    let out = child.stdout.take().expect("stdout");
+    let child = Killed(child);
+    let (_out, _) = gotrace_tests::wait_for_line(out, "blocking", Duration::from_secs(20));
+    // Well into its read before gotrace attaches.
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.0.id().to_string();
+    let json = dir.join("trace.ndjson");
+    let json_s = json.display().to_string();
+    let run = gotrace_tests::gotrace(
+        &[
+            "--no-tui",
+            "--json",
+            &json_s,
+            "--duration",
+            "1",
+            "--pid",
+            &pid,
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let lines = gotrace_tests::read_trace(&json);
+    let s = summary_of(&lines);
+    let b = busy(s);
+    let read = b
+        .iter()
+        .find(|p| p.name == "read")
+        .unwrap_or_else(|| panic!("no read in progress: {:?}", s.in_progress));
+    assert!(read.began_before_trace, "{read:?}");
+    assert_eq!(read.ts_ns, 0, "{read:?}");
+    assert!(
+        read.elapsed_ns >= 900_000_000,
+        "at least the trace: {read:?}"
+    );
+    assert_eq!(read.state, "blocked", "{read:?}");
+    assert_eq!(read.cause.as_deref(), Some("pipe"), "{read:?}");
+    assert_eq!(
+        read.detail.as_deref(),
+        Some(format!("fd {} {fifo_s}", read.args[0]).as_str()),
+        "{read:?}"
+    );
+    assert!(
+        run.stdout.contains(">1."),
+        "shown as a lower bound: {}",
+        run.stdout
+    );
+}
+
 #[test]
 fn a_process_that_finishes_leaves_nothing_in_progress() {
     if !require_root("a_process_that_finishes_leaves_nothing_in_progress") {

@@ -427,9 +427,12 @@ fn refresh(probe: &Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> R
 const IN_PROGRESS_MAX_THREADS: usize = 4096;
 
 /// The calls the traced threads are in now, those in progress for `min_ns` or more, and
-/// what /proc says they wait on.
+/// what /proc says they wait on. A thread that has not entered a syscall since tracing
+/// began but is in one has been in it since before: its call is taken from /proc, and
+/// its length is at least the trace's.
 fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgress> {
     use context::inflight;
+    use tracer_common::{INFLIGHT_NR_NONE, MAX_SYSCALLS};
     let proc = context::procfs::proc_root();
     let now = context::monotonic_ns();
     let mut out = Vec::new();
@@ -443,15 +446,39 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
             if looked > IN_PROGRESS_MAX_THREADS {
                 return out;
             }
-            let Some(slot) = probe.in_flight(tid) else {
-                continue;
+            let task = context::procfs::pid_path(proc, pid, "task").join(tid.to_string());
+            let slot = probe.in_flight(tid);
+            let mut p = match slot {
+                Some(s) if s.nr < MAX_SYSCALLS => InProgress::from_slot(&s, pid, now),
+                // Not seen entering a call since tracing began (a slot the scheduler
+                // hooks started, or none at all).
+                Some(s) if s.nr == INFLIGHT_NR_NONE && s.start_ns == 0 => {
+                    InProgress::before_trace(tid, pid, analyzer.start_ns(), now)
+                }
+                None => InProgress::before_trace(tid, pid, analyzer.start_ns(), now),
+                Some(_) => continue,
             };
-            let mut p = InProgress::from_slot(&slot, pid, now);
             if p.call.duration_ns < min_ns {
                 continue;
             }
+            let call = inflight::read_syscall(proc, pid, tid);
+            if p.began_before_trace {
+                let Some(c) = call else { continue };
+                // It may have entered a call just now: then the next refresh has it.
+                if probe.in_flight(tid).is_some_and(|s| s.nr < MAX_SYSCALLS) {
+                    continue;
+                }
+                p.call.nr = c.nr;
+                let state = std::fs::read_to_string(task.join("stat"))
+                    .ok()
+                    .and_then(|s| target::parse_stat_state(&s));
+                p.state = match state {
+                    Some('R') => ThreadState::Running,
+                    _ => ThreadState::Blocked,
+                };
+            }
             // /proc shows the arguments while the thread is still in the same call.
-            if let Some(c) = inflight::read_syscall(proc, pid, tid).filter(|c| c.nr == slot.nr) {
+            if let Some(c) = call.filter(|c| c.nr == p.call.nr) {
                 let w = inflight::classify(proc, pid, &c, analyzer.mounts());
                 p.call.args = c.args;
                 p.call.class = w.class;
@@ -461,8 +488,13 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
             if p.state == ThreadState::Blocked {
                 p.wchan = inflight::wchan(proc, pid, tid);
             }
-            p.cause = analyzer.call_cause(&p.call);
-            let task = context::procfs::pid_path(proc, pid, "task").join(tid.to_string());
+            p.cause = if p.began_before_trace {
+                // No split before tracing began: what it waits on, if it waits.
+                (p.state == ThreadState::Blocked)
+                    .then(|| analyzer.cause_of(p.call.class, p.call.dev))
+            } else {
+                analyzer.call_cause(&p.call)
+            };
             p.comm = std::fs::read_to_string(task.join("comm"))
                 .map(|c| c.trim_end().to_string())
                 .unwrap_or_default();

@@ -251,6 +251,9 @@ pub struct InProgress {
     pub wchan: Option<String>,
     /// The largest part of its time so far (as [`Analyzer::call_cause`]).
     pub cause: Option<Cause>,
+    /// In the call since before tracing began: `start_ns` is the trace's start and
+    /// `duration_ns` a lower bound; the split is not known.
+    pub began_before_trace: bool,
 }
 
 /// A call in progress this long, not an idle wait, is worth a line of its own.
@@ -313,6 +316,27 @@ impl InProgress {
             detail: None,
             wchan: None,
             cause: None,
+            began_before_trace: false,
+        }
+    }
+
+    /// A call thread `tid` of `tgid` has been in since before tracing began at
+    /// `trace_start_ns` (its number comes from /proc).
+    pub fn before_trace(tid: u32, tgid: u32, trace_start_ns: u64, now_ns: u64) -> InProgress {
+        InProgress {
+            comm: String::new(),
+            call: SyscallEvent {
+                tid,
+                tgid,
+                start_ns: trace_start_ns,
+                duration_ns: now_ns.saturating_sub(trace_start_ns),
+                ..Default::default()
+            },
+            state: ThreadState::Blocked,
+            detail: None,
+            wchan: None,
+            cause: None,
+            began_before_trace: true,
         }
     }
 }

@@ -97,6 +97,7 @@ fn in_progress_json(p: &InProgress, start_ns: u64) -> InProgressJson {
         cause: p.cause.as_ref().map(|c| c.to_string()),
         detail: p.detail.clone(),
         wchan: p.wchan.clone(),
+        began_before_trace: p.began_before_trace,
     }
 }
 

@@ -96,6 +96,10 @@ pub struct InProgressJson {
     pub detail: Option<String>,
     /// The kernel function it sleeps in ("pipe_read", "fuse_wait_answer").
     pub wchan: Option<String>,
+    /// In the call since before tracing began: `ts_ns` is 0, `elapsed_ns` a lower
+    /// bound, and the split is not known (zero).
+    #[serde(default)]
+    pub began_before_trace: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

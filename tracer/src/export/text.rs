@@ -157,7 +157,7 @@ fn render_in_progress(o: &mut String, s: &Summary) {
     if busy.is_empty() {
         return;
     }
-    let _ = writeln!(o, "\nin progress when tracing ended (longest first)");
+    let _ = writeln!(o, "in progress when tracing ended (longest first)");
     for p in busy {
         let _ = writeln!(o, "  {}", in_progress_text(p));
     }
@@ -174,9 +174,11 @@ fn render_in_progress(o: &mut String, s: &Summary) {
 
 /// "4.90 s  read             tid 1234     blocked  [pipe]  fd 3 /tmp/f  (pipe_read)"
 pub fn in_progress_text(p: &InProgressJson) -> String {
+    // Since before tracing began: at least this long.
+    let at_least = if p.began_before_trace { ">" } else { "" };
     let mut line = format!(
         "{:>10}  {:<16} tid {:<8} {:<8}",
-        format_ns(p.elapsed_ns),
+        format!("{at_least}{}", format_ns(p.elapsed_ns)),
         p.name,
         p.tid,
         p.state

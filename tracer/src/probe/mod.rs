@@ -331,11 +331,12 @@ impl Probe {
             .context("update the in-flight map")
     }
 
-    /// The syscall thread `tid` is in, as its in-flight slot holds it; None when it is
-    /// in none (or was never seen in one).
+    /// Thread `tid`'s in-flight slot: the syscall it is in (`nr` below MAX_SYSCALLS), or
+    /// none (`INFLIGHT_NR_NONE`; `start_ns` 0 when it has not entered one since
+    /// tracing began). None when the slot holds another thread or none.
     pub fn in_flight(&self, tid: u32) -> Option<Inflight> {
         let slot = self.inflight.get(&(tid % INFLIGHT_SLOTS), 0).ok()?;
-        (slot.tid == tid && slot.nr < MAX_SYSCALLS).then_some(slot)
+        (slot.tid == tid).then_some(slot)
     }
 
     /// The ring-buffer reader; can be taken once.

@@ -217,6 +217,7 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
             detail: Some("fd 7 /mnt/cache/pkg/mod/golang.org/x/tools@v0.28.0.zip".into()),
             wchan: Some("fuse_wait_answer".into()),
             cause: Some(Cause::Fs("fuse".into())),
+            began_before_trace: true,
         },
         InProgress {
             comm: "gopls".into(),
@@ -225,6 +226,7 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
             detail: None,
             wchan: None,
             cause: Some(Cause::CgroupThrottle),
+            began_before_trace: false,
         },
         InProgress {
             comm: "gopls".into(),
@@ -233,6 +235,7 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
             detail: None,
             wchan: Some("futex_wait_queue".into()),
             cause: Some(Cause::Idle),
+            began_before_trace: false,
         },
     ];
     s.attribution = Attribution::from_parts([

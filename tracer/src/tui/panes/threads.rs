@@ -151,7 +151,7 @@ fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     ])
     .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = s.busy_in_progress().map(|p| {
-        let for_ = format_ns(p.call.duration_ns);
+        let for_ = elapsed_text(p);
         let on = match (&p.detail, &p.wchan) {
             (Some(d), Some(w)) => format!("{d}  ({w})"),
             (Some(d), None) => d.clone(),
@@ -185,6 +185,12 @@ fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     );
 }
 
+/// How long a call has been in progress; ">" when it began before tracing did.
+fn elapsed_text(p: &InProgress) -> String {
+    let at_least = if p.began_before_trace { ">" } else { "" };
+    format!("{at_least}{}", format_ns(p.call.duration_ns))
+}
+
 /// "! tid 4242 (exact) in read for 4.90 s, blocked: pipe · fd 3 /tmp/ff (see 4)"
 pub fn stuck_line(frame: &mut Frame, area: Rect, p: &InProgress) {
     let mut text = format!(
@@ -192,7 +198,7 @@ pub fn stuck_line(frame: &mut Frame, area: Rect, p: &InProgress) {
         p.call.tid,
         p.comm,
         crate::syscalls::display_name(p.call.nr),
-        format_ns(p.call.duration_ns),
+        elapsed_text(p),
         p.state
     );
     if let Some(c) = &p.cause {
