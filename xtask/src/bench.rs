@@ -281,6 +281,7 @@ fn peer_check(tools: &Tools, plan: &Plan, config: SConfig) -> Result<(), String>
 enum SConfig {
     Untraced,
     Floor,
+    FloorClock,
     Gotrace,
     GotraceOther,
     Bpftrace,
@@ -288,9 +289,10 @@ enum SConfig {
     Strace,
 }
 
-const S_CONFIGS: [SConfig; 7] = [
+const S_CONFIGS: [SConfig; 8] = [
     SConfig::Untraced,
     SConfig::Floor,
+    SConfig::FloorClock,
     SConfig::Gotrace,
     SConfig::GotraceOther,
     SConfig::Bpftrace,
@@ -310,6 +312,7 @@ impl SConfig {
         match self {
             SConfig::Untraced => "untraced",
             SConfig::Floor => "floor (empty raw_tp enter+exit)",
+            SConfig::FloorClock => "floor + a clock read per hook",
             SConfig::Gotrace => "gotrace (summary, defaults)",
             SConfig::GotraceOther => "untraced, gotrace tracing another",
             SConfig::Bpftrace => "bpftrace (count + hist)",
@@ -369,7 +372,11 @@ fn run_s(
     match config {
         SConfig::Untraced => plain(&mut command(&argv)),
         SConfig::Floor => {
-            let _floor = FloorGuard::attach(&tools.floor)?;
+            let _floor = FloorGuard::attach(&tools.floor, false)?;
+            plain(&mut command(&argv))
+        }
+        SConfig::FloorClock => {
+            let _floor = FloorGuard::attach(&tools.floor, true)?;
             plain(&mut command(&argv))
         }
         SConfig::Gotrace => {
@@ -544,7 +551,7 @@ fn run_h(tools: &Tools, plan: &Plan, config: HConfig) -> Result<(HRun, Option<Go
     match config {
         HConfig::Untraced => Ok((client()?, None)),
         HConfig::Floor => {
-            let _floor = FloorGuard::attach(&tools.floor)?;
+            let _floor = FloorGuard::attach(&tools.floor, false)?;
             Ok((client()?, None))
         }
         HConfig::Gotrace => {
@@ -1060,8 +1067,13 @@ fn command_line(argv: &[OsString]) -> Result<String> {
 struct FloorGuard(Option<Running>);
 
 impl FloorGuard {
-    fn attach(helper: &Path) -> Result<FloorGuard> {
-        let mut r = Running::spawn(Command::new(helper).stdin(Stdio::piped()))?;
+    /// `clock`: the floor with a clock read per hook.
+    fn attach(helper: &Path, clock: bool) -> Result<FloorGuard> {
+        let mut cmd = Command::new(helper);
+        if clock {
+            cmd.arg("clock");
+        }
+        let mut r = Running::spawn(cmd.stdin(Stdio::piped()))?;
         r.wait_line("floor attached", ATTACH_TIMEOUT)?;
         Ok(FloorGuard(Some(r)))
     }
@@ -1804,6 +1816,19 @@ fn render_s(o: &mut String, r: &Report) {
             let _ = writeln!(o, "      note: {n}");
         }
     }
+    let added = |c: SConfig| r.s.iter().find(|x| x.config == c).and_then(|x| x.added_ns);
+    if let (Some(f), Some(fc), Some(g)) = (
+        added(SConfig::Floor),
+        added(SConfig::FloorClock),
+        added(SConfig::Gotrace),
+    ) {
+        let _ = writeln!(
+            o,
+            "  the two clock reads a timing tracer needs per call add {:+.1} ns to the floor; gotrace adds {:+.1} ns beyond the floor + clock",
+            fc - f,
+            g - fc
+        );
+    }
 }
 
 fn render_h(o: &mut String, r: &Report) {
@@ -1943,7 +1968,9 @@ run) shows up as spread.
   untraced; **gotrace** (`gotrace --no-tui --json FILE -- S`, summary mode at default
   settings); **the floor**: empty raw_tp programs on `sys_enter` and `sys_exit` held
   attached while S runs untraced (`tracer::probe::Floor`, by the `bench-floor` helper),
-  the cost of the hooks alone; **untraced while gotrace traces another process**
+  the cost of the hooks alone; **the floor + a clock read per hook**: the same programs
+  each calling `bpf_ktime_get_ns` once (`bench-floor clock`), the least any tracer that
+  times each call pays; **untraced while gotrace traces another process**
   (`gotrace --pid` on a sleeping `sleep`, attached before S starts); **bpftrace** with
   the same aggregation as gotrace's summary (per-syscall count and latency histogram for
   the target pid, `bpftrace -e '...' -c S`); **`perf trace -s -- S`**; **`strace -f -c

@@ -79,12 +79,22 @@ pub struct Floor {
 }
 
 impl Floor {
-    pub fn attach() -> Result<Floor> {
+    /// Empty programs on sys_enter and sys_exit; with `clock`, each reads the clock once
+    /// (bpf_ktime_get_ns), as any tracer that times calls must.
+    pub fn attach(clock: bool) -> Result<Floor> {
         let mut ebpf = EbpfLoader::new()
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
             .context("load the eBPF object")?;
-        for (prog, tp) in [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")] {
+        let progs = if clock {
+            [
+                ("floor_clock_enter", "sys_enter"),
+                ("floor_clock_exit", "sys_exit"),
+            ]
+        } else {
+            [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")]
+        };
+        for (prog, tp) in progs {
             attach_raw_tp(&mut ebpf, prog, tp)?;
         }
         Ok(Floor { _ebpf: ebpf })
