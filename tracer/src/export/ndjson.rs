@@ -387,7 +387,8 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
     }))
 }
 
-fn poller_json(p: &PollerSummary) -> PollerJson {
+/// The poller facts as the summary line has them.
+pub fn poller_json(p: &PollerSummary) -> PollerJson {
     PollerJson {
         kind: p.kind.label().into(),
         epoll: EpollJson {

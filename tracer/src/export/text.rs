@@ -300,15 +300,23 @@ fn render_poller(o: &mut String, p: &PollerJson) {
         return;
     }
     let _ = writeln!(o, "\npoller");
-    for e in p.epoll.instances.iter().take(4) {
+    for line in poller_lines(p, 4, 8) {
+        let _ = writeln!(o, "  {line}");
+    }
+}
+
+/// One line per epoll instance (the first `max_epoll`), the netpoll wakeups, one per
+/// io_uring opcode (the first `max_ops`) and per ring: the summary's and the dashboard's.
+pub fn poller_lines(p: &PollerJson, max_epoll: usize, max_ops: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in p.epoll.instances.iter().take(max_epoll) {
         let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
         for f in &e.fds {
             *kinds.entry(f.kind.as_str()).or_default() += 1;
         }
         let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        let _ = writeln!(
-            o,
-            "  epoll fd {} (pid {}): {} waits ({} polls) · {} ready, {} timed out · {} events · blocked {} (p50 {}, p99 {}) · fds: {}",
+        out.push(format!(
+            "epoll fd {} (pid {}): {} waits ({} polls) · {} ready, {} timed out · {} events · blocked {} (p50 {}, p99 {}) · fds: {}",
             e.epfd,
             e.pid,
             format_count(e.waits),
@@ -320,34 +328,32 @@ fn render_poller(o: &mut String, p: &PollerJson) {
             format_ns(e.p50_ns),
             format_ns(e.p99_ns),
             if kinds.is_empty() { "none".into() } else { kinds.join(", ") }
-        );
+        ));
     }
     if p.epoll.wakeups > 0 {
-        let _ = writeln!(
-            o,
-            "  netpoll wakeups (eventfd writes): {}",
+        out.push(format!(
+            "netpoll wakeups (eventfd writes): {}",
             format_count(p.epoll.wakeups)
-        );
+        ));
     }
-    for op in p.io_uring.ops.iter().take(8) {
-        let _ = writeln!(
-            o,
-            "  io_uring {:<12} {:>10} ops {:>6} errors · p50 {} · p99 {} · max {}",
+    for op in p.io_uring.ops.iter().take(max_ops) {
+        out.push(format!(
+            "io_uring {:<12} {:>10} ops {:>6} errors · p50 {} · p99 {} · max {}",
             op.opcode,
             format_count(op.count),
             format_count(op.errors),
             format_ns(op.p50_ns),
             format_ns(op.p99_ns),
             format_ns(op.max_ns)
-        );
+        ));
     }
     for r in &p.io_uring.rings {
-        let _ = writeln!(
-            o,
-            "  io_uring ring (pid {}): {} submitted, {} completed, max queue depth {}",
+        out.push(format!(
+            "io_uring ring (pid {}): {} submitted, {} completed, max queue depth {}",
             r.pid, r.submits, r.completes, r.max_queue_depth
-        );
+        ));
     }
+    out
 }
 
 /// "where the time went": the causes of syscall time and of run-queue time outside

@@ -59,49 +59,14 @@ pub fn poller_verdict(p: &PollerSummary) -> String {
     }
 }
 
-/// One line per epoll instance and io_uring opcode.
+/// One line per epoll instance and io_uring opcode, as the text summary has them.
 fn poller_lines(p: &PollerSummary) -> Vec<Line<'static>> {
-    let mut out = Vec::new();
-    for e in &p.epoll {
-        let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for f in &e.fds {
-            *kinds.entry(f.kind.as_str()).or_default() += 1;
-        }
-        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        out.push(Line::raw(format!(
-            "epoll fd {} (pid {}): {} waits, {} polls · {} ready, {} timed out · blocked {} (p50 {}, p99 {}) · fds: {}",
-            e.epfd,
-            e.pid,
-            format_count(e.waits),
-            format_count(e.polls),
-            format_count(e.ready),
-            format_count(e.timeouts),
-            format_ns(e.blocked_ns),
-            format_ns(e.p50_ns),
-            format_ns(e.p99_ns),
-            if kinds.is_empty() { "none".into() } else { kinds.join(", ") }
-        )));
-    }
-    if p.wakeups > 0 {
-        out.push(Line::styled(
-            format!(
-                "netpoll wakeups (eventfd writes): {}",
-                format_count(p.wakeups)
-            ),
-            dim(),
-        ));
-    }
-    for o in &p.uring_ops {
-        out.push(Line::raw(format!(
-            "io_uring {:<10} {} ops · {} errors · p50 {} · p99 {} · max {}",
-            o.name,
-            format_count(o.count),
-            format_count(o.errors),
-            format_ns(o.p50_ns),
-            format_ns(o.p99_ns),
-            format_ns(o.max_ns)
-        )));
-    }
+    let json = crate::export::ndjson::poller_json(p);
+    let mut out: Vec<Line<'static>> =
+        crate::export::text::poller_lines(&json, usize::MAX, usize::MAX)
+            .into_iter()
+            .map(Line::raw)
+            .collect();
     if out.is_empty() {
         out.push(Line::styled(
             "no epoll wait and no io_uring operation seen yet",
