@@ -228,6 +228,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         None => Duration::from_secs(1),
     });
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Event lines reach the file within this, so a gotrace killed outright loses little.
+    let mut flush_tick = tokio::time::interval(JSON_FLUSH_EVERY);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     let mut sink = Sink {
         analyzer: &mut analyzer,
@@ -289,6 +292,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             _ = sigint.recv() => break StopReason::Interrupted,
             _ = sigterm.recv() => break StopReason::Terminated,
             _ = sleep_until(deadline) => break StopReason::Duration,
+            _ = flush_tick.tick(), if sink.json.is_some() => sink.flush_json(),
             _ = tick.tick() => {
                 sink.flush_json();
                 if !target_done {
@@ -695,6 +699,9 @@ struct Sink<'a> {
     log: Option<Vec<tui::LogEntry>>,
     perfetto: Option<&'a mut export::perfetto::PerfettoWriter>,
 }
+
+/// How often the NDJSON file is flushed (a flush with nothing buffered writes nothing).
+const JSON_FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 /// How often the tick asks /proc who holds the pipes of a parent whose child exited.
 const PIPE_SCAN_EVERY: Duration = Duration::from_secs(2);
