@@ -441,6 +441,13 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
     let now = context::monotonic_ns();
     let mut out = Vec::new();
     let mut looked = 0;
+    // What /proc said of each call at the last refresh: a call that goes on is not
+    // looked up again (a program with many parked threads would cost a file read each).
+    let known: std::collections::HashMap<(u32, u64), &InProgress> = analyzer
+        .in_progress()
+        .iter()
+        .map(|p| ((p.call.tid, p.call.start_ns), p))
+        .collect();
     for pid in analyzer.live_pids() {
         let Ok(tasks) = std::fs::read_dir(context::procfs::pid_path(proc, pid, "task")) else {
             continue;
@@ -463,6 +470,25 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
                 Some(_) => continue,
             };
             if p.call.duration_ns < min_ns {
+                continue;
+            }
+            if let Some(k) = known
+                .get(&(tid, p.call.start_ns))
+                .filter(|k| k.began_before_trace == p.began_before_trace)
+                .filter(|k| p.began_before_trace || k.call.nr == p.call.nr)
+            {
+                p.call.nr = k.call.nr;
+                p.call.args = k.call.args;
+                p.call.class = k.call.class;
+                p.call.dev = k.call.dev;
+                p.detail = k.detail.clone();
+                p.wchan = k.wchan.clone();
+                p.comm = k.comm.clone();
+                if p.began_before_trace {
+                    p.state = k.state;
+                }
+                p.cause = call_cause(analyzer, &p);
+                out.push(p);
                 continue;
             }
             let call = inflight::read_syscall(proc, pid, tid);
@@ -492,13 +518,7 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
             if p.state == ThreadState::Blocked {
                 p.wchan = inflight::wchan(proc, pid, tid);
             }
-            p.cause = if p.began_before_trace {
-                // No split before tracing began: what it waits on, if it waits.
-                (p.state == ThreadState::Blocked)
-                    .then(|| analyzer.cause_of(p.call.class, p.call.dev))
-            } else {
-                analyzer.call_cause(&p.call)
-            };
+            p.cause = call_cause(analyzer, &p);
             p.comm = std::fs::read_to_string(task.join("comm"))
                 .map(|c| c.trim_end().to_string())
                 .unwrap_or_default();
@@ -506,6 +526,16 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
         }
     }
     out
+}
+
+/// The cause of a call in progress: as a finished call's, or for one that began before
+/// tracing (no split), what it waits on if it waits.
+fn call_cause(analyzer: &Analyzer, p: &InProgress) -> Option<crate::analysis::Cause> {
+    if p.began_before_trace {
+        (p.state == ThreadState::Blocked).then(|| analyzer.cause_of(p.call.class, p.call.dev))
+    } else {
+        analyzer.call_cause(&p.call)
+    }
 }
 
 /// The target's cgroup, its throttling since tracing began, GOMAXPROCS and pressure,

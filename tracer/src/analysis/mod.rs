@@ -776,6 +776,11 @@ impl Analyzer {
         self.mounts.as_ref()
     }
 
+    /// The calls in progress at the last look, longest first.
+    pub fn in_progress(&self) -> &[InProgress] {
+        &self.in_progress
+    }
+
     /// The calls traced threads are in now (see [`InProgress`]).
     pub fn on_in_progress(&mut self, mut calls: Vec<InProgress>) {
         calls.sort_by(|a, b| {
