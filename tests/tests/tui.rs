@@ -216,3 +216,47 @@ fn dashboard_keeps_the_final_numbers_and_sigterm_restores_the_terminal() {
     let s = t.wait_for(&["\n4\nPROMPT>"], Duration::from_secs(10));
     assert!(s.trim_end().ends_with("PROMPT>"), "{s}");
 }
+
+#[test]
+fn dashboard_names_the_call_a_stuck_program_is_in() {
+    if !require_root("dashboard_names_the_call_a_stuck_program_is_in") {
+        return;
+    }
+    let dir = gotrace_tests::scratch("tui-stuck");
+    let fifo = dir.join("q.fifo");
+    let c = std::ffi::CString::new(fifo.display().to_string()).expect("path");
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    let t = Tmux::start("gotrace-tui-stuck");
+    t.wait_for(&["PROMPT>"], Duration::from_secs(10));
+    let stuck = workload("stuck");
+    t.keys(&[
+        &format!(
+            "{} -- {} -fifo {}",
+            gotrace_bin().display(),
+            stuck.display(),
+            fifo.display()
+        ),
+        "Enter",
+    ]);
+    // The overview's alert names the call, what it waits on and the file, past a second.
+    let s = t.wait_for(
+        &["(stuck) in read for", "blocked: pipe"],
+        Duration::from_secs(30),
+    );
+    assert!(s.contains(&format!("fd 3 {}", fifo.display())), "{s}");
+    // The log says it once, and the threads view lists it.
+    t.keys(&["5"]);
+    t.wait_for(&["still in progress:", "[pipe]"], Duration::from_secs(10));
+    t.keys(&["4"]);
+    t.wait_for(
+        &["In a syscall now", "anon_pipe_read"],
+        Duration::from_secs(10),
+    );
+    t.keys(&["q"]);
+    let s = t.wait_for(
+        &["PROMPT>", "in progress when tracing ended"],
+        Duration::from_secs(20),
+    );
+    assert!(s.contains("[pipe]"), "{s}");
+}

@@ -238,6 +238,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         json_error: &mut json_error,
         log: dash.as_ref().map(|_| Vec::new()),
         perfetto: perfetto.as_mut(),
+        stuck_logged: std::collections::HashSet::new(),
     };
     let mut target_done = false;
     let mut last_pipe_scan: Option<std::time::Instant> = None;
@@ -728,6 +729,8 @@ struct Sink<'a> {
     /// Notable events for the dashboard's log, when there is a dashboard.
     log: Option<Vec<tui::LogEntry>>,
     perfetto: Option<&'a mut export::perfetto::PerfettoWriter>,
+    /// The calls in progress already logged as stuck (tid, entry time).
+    stuck_logged: std::collections::HashSet<(u32, u64)>,
 }
 
 /// How often the NDJSON file is flushed (a flush with nothing buffered writes nothing).
@@ -755,7 +758,29 @@ impl Sink<'_> {
         if let Some(p) = self.perfetto.as_deref_mut() {
             p.on_refresh(self.analyzer, context::monotonic_ns());
         }
+        self.log_stuck_calls();
         Ok(())
+    }
+
+    /// A log line, once, for each call that has been in progress for a second.
+    fn log_stuck_calls(&mut self) {
+        let Some(log) = self.log.as_mut() else { return };
+        let start = self.analyzer.start_ns();
+        let go = self.analyzer.target().go_version.is_some();
+        for p in self.analyzer.in_progress() {
+            if !p.stuck(go) || !self.stuck_logged.insert((p.call.tid, p.call.start_ns)) {
+                continue;
+            }
+            let line = ndjson::in_progress_json(p, start);
+            log.push(tui::LogEntry {
+                ts_ns: context::monotonic_ns().saturating_sub(start),
+                kind: tui::LogKind::Syscall,
+                text: format!(
+                    "still in progress: {}",
+                    export::text::in_progress_text(&line).trim_start()
+                ),
+            });
+        }
     }
 
     fn record(&mut self, bytes: &[u8]) {

@@ -267,11 +267,24 @@ impl Snapshot {
             .filter(|p| p.cause != Some(Cause::Idle))
     }
 
-    /// The longest of them, when it has gone on for [`STUCK_NS`] or more.
+    /// The longest of them worth an alert (see [`InProgress::stuck`]).
     pub fn stuck(&self) -> Option<&InProgress> {
-        self.busy_in_progress()
-            .next()
-            .filter(|p| p.call.duration_ns >= STUCK_NS)
+        let go = self.target.go_version.is_some();
+        self.in_progress.iter().find(|p| p.stuck(go))
+    }
+}
+
+impl InProgress {
+    /// In progress for [`STUCK_NS`] or more, and not the Go runtime waiting for work: in
+    /// a Go program every futex wait is the runtime's (an idle M, sysmon or the timer
+    /// thread asleep); goroutines block in the scheduler, not in the kernel.
+    pub fn stuck(&self, go: bool) -> bool {
+        self.call.duration_ns >= STUCK_NS
+            && match &self.cause {
+                Some(Cause::Idle) => false,
+                Some(Cause::Futex) => !go,
+                _ => true,
+            }
     }
 }
 
@@ -1318,6 +1331,30 @@ mod tests {
             Some(Cause::Sleep),
             "ties go to blocked"
         );
+    }
+
+    #[test]
+    fn a_call_in_progress_is_stuck_past_a_second_unless_the_runtime_waits() {
+        let p = |duration_ns, cause| InProgress {
+            comm: "app".into(),
+            call: SyscallEvent {
+                duration_ns,
+                ..Default::default()
+            },
+            state: ThreadState::Blocked,
+            detail: None,
+            wchan: None,
+            cause: Some(cause),
+            began_before_trace: false,
+        };
+        assert!(p(STUCK_NS, Cause::Pipe).stuck(true));
+        assert!(!p(STUCK_NS - 1, Cause::Pipe).stuck(true));
+        assert!(!p(10 * STUCK_NS, Cause::Idle).stuck(false));
+        // A futex wait is the Go runtime's own (sysmon, the timer thread); in a C program
+        // it is a lock.
+        assert!(!p(10 * STUCK_NS, Cause::Futex).stuck(true));
+        assert!(p(10 * STUCK_NS, Cause::Futex).stuck(false));
+        assert!(p(STUCK_NS, Cause::Fs("fuse".into())).stuck(true));
     }
 
     #[test]

@@ -78,7 +78,8 @@ fn syscall_fields(ev: &SyscallEvent, start_ns: u64, cause: Option<String>) -> Sy
     }
 }
 
-fn in_progress_json(p: &InProgress, start_ns: u64) -> InProgressJson {
+/// A call in progress as the summary line has it.
+pub fn in_progress_json(p: &InProgress, start_ns: u64) -> InProgressJson {
     let c = &p.call;
     InProgressJson {
         ts_ns: rel(c.start_ns, start_ns),
