@@ -194,7 +194,12 @@ fn dashboard_keeps_the_final_numbers_and_sigterm_restores_the_terminal() {
     t.wait_for(&["output: done sleep-retries="], Duration::from_secs(10));
     // SIGTERM (as from a supervisor or `kill`) ends gotrace: the terminal comes back.
     let pid = Command::new("pgrep")
-        .args(["-n", "-f", &format!("{} -- ", gotrace_bin().display())])
+        // This test's gotrace: the other tests run gotrace on other workloads meanwhile.
+        .args([
+            "-n",
+            "-f",
+            &format!("{} -- {}", gotrace_bin().display(), exact.display()),
+        ])
         .output()
         .expect("pgrep");
     let pid = String::from_utf8_lossy(&pid.stdout).trim().to_string();

@@ -260,11 +260,10 @@ pub struct InProgress {
 pub const STUCK_NS: u64 = 1_000_000_000;
 
 impl Snapshot {
-    /// The calls in progress that are not parked runtime threads, longest first.
+    /// The calls in progress that are not the runtime waiting for work, longest first.
     pub fn busy_in_progress(&self) -> impl Iterator<Item = &InProgress> {
-        self.in_progress
-            .iter()
-            .filter(|p| p.cause != Some(Cause::Idle))
+        let go = self.target.go_version.is_some();
+        self.in_progress.iter().filter(move |p| !p.runtime_wait(go))
     }
 
     /// The longest of them worth an alert (see [`InProgress::stuck`]).
@@ -279,12 +278,17 @@ impl InProgress {
     /// a Go program every futex wait is the runtime's (an idle M, sysmon or the timer
     /// thread asleep); goroutines block in the scheduler, not in the kernel.
     pub fn stuck(&self, go: bool) -> bool {
-        self.call.duration_ns >= STUCK_NS
-            && match &self.cause {
-                Some(Cause::Idle) => false,
-                Some(Cause::Futex) => !go,
-                _ => true,
-            }
+        self.call.duration_ns >= STUCK_NS && !self.runtime_wait(go)
+    }
+
+    /// A runtime thread waiting for work: parked (idle), or, in a Go program, any futex
+    /// wait.
+    pub fn runtime_wait(&self, go: bool) -> bool {
+        match &self.cause {
+            Some(Cause::Idle) => true,
+            Some(Cause::Futex) => go,
+            _ => false,
+        }
     }
 }
 

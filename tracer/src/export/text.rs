@@ -150,10 +150,17 @@ pub fn slow_call_text(e: &SyscallLine) -> String {
 /// The calls threads were still in at the end: what a hung program waits on. Parked
 /// runtime threads are counted, not listed.
 fn render_in_progress(o: &mut String, s: &Summary) {
-    let (idle, busy): (Vec<_>, Vec<_>) = s
-        .in_progress
-        .iter()
-        .partition(|p| p.cause.as_deref() == Some("idle"));
+    // In a Go program every futex wait is the runtime's own (an idle M, sysmon, the
+    // timer thread): goroutines block in the scheduler, not in the kernel.
+    let go = s.go_version.is_some();
+    let (idle, busy): (Vec<_>, Vec<_>) =
+        s.in_progress
+            .iter()
+            .partition(|p| match p.cause.as_deref() {
+                Some("idle") => true,
+                Some("futex") => go,
+                _ => false,
+            });
     if busy.is_empty() {
         return;
     }
@@ -164,7 +171,7 @@ fn render_in_progress(o: &mut String, s: &Summary) {
     if !idle.is_empty() {
         let _ = writeln!(
             o,
-            "  and {} idle thread{} parked (runtime futex or nanosleep waits)",
+            "  and {} runtime thread{} waiting for work (futex or nanosleep)",
             idle.len(),
             if idle.len() == 1 { "" } else { "s" }
         );

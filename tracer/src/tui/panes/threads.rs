@@ -85,7 +85,7 @@ fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         Span::raw(" In a syscall now "),
         Span::styled(
             format!(
-                "· longest first · {idle} idle thread{} parked ",
+                "· longest first · {idle} runtime thread{} waiting for work ",
                 if idle == 1 { "" } else { "s" }
             ),
             dim(),
