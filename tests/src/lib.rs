@@ -321,3 +321,22 @@ impl Attached {
         }
     }
 }
+
+/// A child process killed and reaped on drop, however the test ends.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Makes a named pipe (FIFO) at `path`; returns `path` as a string.
+pub fn mkfifo(path: &Path) -> String {
+    let s = path.display().to_string();
+    let c = std::ffi::CString::new(s.clone()).expect("a path without NUL");
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {s}");
+    s
+}

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use gotrace_tests::{
-    require_root, schema::InProgressJson, schema::Summary, scratch, summary_of, trace_command,
-    workload, Line,
+    mkfifo, require_root, schema::InProgressJson, schema::Summary, scratch, summary_of,
+    trace_command, workload, Killed, Line,
 };
 
 /// The trace's in-progress calls that are not parked runtime threads.
@@ -22,9 +22,7 @@ fn a_read_on_a_pipe_nobody_writes_is_named_with_its_file() {
     }
     let dir = scratch("stuck-fifo");
     let fifo = dir.join("requests.fifo");
-    let c = std::ffi::CString::new(fifo.display().to_string()).expect("path");
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    mkfifo(&fifo);
     let bin = workload("stuck").display().to_string();
     let fifo_s = fifo.display().to_string();
     let timeline = dir.join("timeline.json");
@@ -149,16 +147,6 @@ fn an_open_that_hangs_on_fuse_is_the_filesystem_with_its_path() {
     );
 }
 
-/// Kills the process on drop, however the test ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_process_already_stuck_when_gotrace_attaches_is_named() {
     if !require_root("a_process_already_stuck_when_gotrace_attaches_is_named") {
@@ -166,9 +154,7 @@ fn a_process_already_stuck_when_gotrace_attaches_is_named() {
     }
     let dir = scratch("stuck-attach");
     let fifo = dir.join("jobs.fifo");
-    let c = std::ffi::CString::new(fifo.display().to_string()).expect("path");
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    mkfifo(&fifo);
     let fifo_s = fifo.display().to_string();
     let mut child = std::process::Command::new(workload("stuck"))
         .args(["-fifo", &fifo_s])

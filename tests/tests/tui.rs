@@ -1,11 +1,11 @@
 //! The dashboard end to end: the real gotrace binary in a real terminal (tmux), tracing a
 //! real Go workload, driven with keys, and the terminal sane again after q.
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use gotrace_tests::{gotrace_bin, require_root, workload};
+use gotrace_tests::{gotrace_bin, require_root, workload, Killed};
 
 /// A tmux session running a plain shell, killed on drop.
 struct Tmux {
@@ -70,15 +70,6 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &self.name])
             .status();
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -229,9 +220,7 @@ fn dashboard_names_the_call_a_stuck_program_is_in() {
     }
     let dir = gotrace_tests::scratch("tui-stuck");
     let fifo = dir.join("q.fifo");
-    let c = std::ffi::CString::new(fifo.display().to_string()).expect("path");
-    // SAFETY: a NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+    gotrace_tests::mkfifo(&fifo);
     let t = Tmux::start("gotrace-tui-stuck");
     t.wait_for(&["PROMPT>"], Duration::from_secs(10));
     let stuck = workload("stuck");

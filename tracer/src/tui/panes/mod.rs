@@ -40,6 +40,15 @@ pub struct Ctx<'a> {
 }
 
 /// A table whose selected row shows reversed, behind a "›" mark.
+/// Table columns of these widths, then one taking the rest.
+fn columns(widths: &[u16]) -> Vec<Constraint> {
+    widths
+        .iter()
+        .map(|&w| Constraint::Length(w))
+        .chain([Constraint::Min(0)])
+        .collect()
+}
+
 fn selectable(table: Table<'_>) -> Table<'_> {
     table
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))

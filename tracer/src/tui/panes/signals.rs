@@ -194,10 +194,7 @@ fn signal_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             Line::raw(senders(c, who_w)),
         ])
     });
-    let constraints = widths
-        .iter()
-        .map(|&w| Constraint::Length(w))
-        .chain([Constraint::Min(0)]);
+    let constraints = super::columns(&widths);
     frame.render_widget(Table::new(rows, constraints).header(header), table_area);
 }
 

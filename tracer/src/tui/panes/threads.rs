@@ -8,7 +8,7 @@ use ratatui::{
     Frame,
 };
 
-use super::{selectable, Ctx};
+use super::{columns, selectable, Ctx};
 use crate::{
     analysis::{
         poller::{PollerKind, PollerSummary},
@@ -140,10 +140,7 @@ fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             Line::raw(on),
         ])
     });
-    let constraints = widths
-        .iter()
-        .map(|&w| Constraint::Length(w))
-        .chain([Constraint::Min(0)]);
+    let constraints = columns(&widths);
     frame.render_widget(
         Table::new(rows, constraints).header(header).block(block),
         area,
@@ -260,10 +257,7 @@ fn thread_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             ]),
         ])
     });
-    let constraints = widths
-        .iter()
-        .map(|&w| Constraint::Length(w))
-        .chain([Constraint::Min(0)]);
+    let constraints = columns(&widths);
     let table = selectable(Table::new(rows, constraints).header(header).block(block));
     let mut state =
         TableState::default().with_selected(Some(ctx.app.thread_sel.min(s.threads.len() - 1)));
@@ -311,10 +305,7 @@ fn process_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             Line::raw(truncate(&cmd, cmd_w)),
         ])
     });
-    let constraints = widths
-        .iter()
-        .map(|&w| Constraint::Length(w))
-        .chain([Constraint::Min(0)]);
+    let constraints = columns(&widths);
     frame.render_widget(
         Table::new(rows, constraints).header(header).block(block),
         area,
