@@ -226,3 +226,65 @@ fn a_process_that_finishes_leaves_nothing_in_progress() {
     assert!(s.in_progress.is_empty(), "{:?}", s.in_progress);
     assert!(!run.stdout.contains("in progress when tracing ended"));
 }
+
+#[test]
+fn a_followed_child_is_looked_at_and_one_not_followed_is_not() {
+    if !require_root("a_followed_child_is_looked_at_and_one_not_followed_is_not") {
+        return;
+    }
+    let dir = scratch("stuck-children");
+    let fifo = mkfifo(&dir.join("wait.fifo"));
+    // The shell waits on the FIFO; its child sleeps (a length no other test uses, to find
+    // and stop it after; its output away from the test's pipe, which it would hold open).
+    let script = format!("sleep 30.4242 >/dev/null 2>&1 & exec 3<>{fifo}; read -u 3 x");
+    for follow in [true, false] {
+        let opts: &[&str] = if follow {
+            &["--duration", "1.5"]
+        } else {
+            &["--duration", "1.5", "--no-follow"]
+        };
+        let (run, lines) = trace_command(
+            if follow {
+                "children-followed"
+            } else {
+                "children-not-followed"
+            },
+            opts,
+            &["bash", "-c", &script],
+            Duration::from_secs(60),
+        );
+        let _ = std::process::Command::new("pkill")
+            .args(["-f", "sleep 30.4242"])
+            .status();
+        let Some(Line::Header(h)) = lines.first() else {
+            panic!("no header: {}", run.stderr)
+        };
+        let s = summary_of(&lines);
+        let shell = s.in_progress.iter().find(|p| p.pid == h.target.pid);
+        assert_eq!(
+            shell.map(|p| (p.name.as_str(), p.cause.as_deref())),
+            Some(("read", Some("pipe"))),
+            "{:?}",
+            s.in_progress
+        );
+        let child: Vec<_> = s
+            .in_progress
+            .iter()
+            .filter(|p| p.pid != h.target.pid)
+            .collect();
+        if follow {
+            assert!(
+                child
+                    .iter()
+                    .any(|p| p.name == "clock_nanosleep" && p.cause.as_deref() == Some("sleep")),
+                "the followed child's sleep: {:?}",
+                s.in_progress
+            );
+        } else {
+            assert!(
+                child.is_empty(),
+                "a child not traced is not looked at: {child:?}"
+            );
+        }
+    }
+}

@@ -449,7 +449,12 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
         .iter()
         .map(|p| ((p.call.tid, p.call.start_ns), p))
         .collect();
-    for pid in analyzer.live_pids() {
+    // Children seen but not followed are not traced: their threads have no slots.
+    for pid in analyzer
+        .live_pids()
+        .into_iter()
+        .filter(|p| probe.is_target(*p))
+    {
         let Ok(tasks) = std::fs::read_dir(context::procfs::pid_path(proc, pid, "task")) else {
             continue;
         };

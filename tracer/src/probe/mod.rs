@@ -303,6 +303,15 @@ impl Probe {
         })
     }
 
+    /// Is `tgid` traced (the target, or a descendant when following)?
+    pub fn is_target(&self, tgid: u32) -> bool {
+        tgid < MAX_PID
+            && self
+                .targets
+                .get(&(tgid / 64), 0)
+                .is_ok_and(|w| w & (1u64 << (tgid % 64)) != 0)
+    }
+
     /// Makes `tgid` (all its threads) a target.
     pub fn add_target(&mut self, tgid: u32) -> Result<()> {
         if tgid == 0 || tgid >= MAX_PID {
