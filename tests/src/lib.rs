@@ -340,3 +340,18 @@ pub fn mkfifo(path: &Path) -> String {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {s}");
     s
 }
+
+/// Every streamed call's time is split whole: on a CPU, waiting for one, blocked.
+pub fn assert_splits_add_up(lines: &[Line]) {
+    for l in lines {
+        if let Line::Syscall(c) = l {
+            let parts = c.on_cpu_ns + c.runq_ns + c.blocked_ns;
+            assert!(
+                parts.abs_diff(c.duration_ns) <= 1_000,
+                "the split of a {} call does not add up to its {} ns: {c:?}",
+                c.name,
+                c.duration_ns
+            );
+        }
+    }
+}

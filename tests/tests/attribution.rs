@@ -127,7 +127,9 @@ fn trace_attached(name: &str, child: &mut Child) -> (gotrace_tests::Run, Vec<Lin
     assert!(status.success(), "workload failed: {status}");
     let run = g.finish(Duration::from_secs(60));
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
-    (run, read_trace(&json))
+    let lines = read_trace(&json);
+    gotrace_tests::assert_splits_add_up(&lines);
+    (run, lines)
 }
 
 #[test]

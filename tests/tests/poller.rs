@@ -1,11 +1,14 @@
 //! Root tests of the poller view: what a process really uses to wait for I/O.
 use std::time::Duration;
 
-use gotrace_tests::{require_root, summary_of, trace_command, workload, Line, Run};
+use gotrace_tests::{
+    assert_splits_add_up, require_root, summary_of, trace_command, workload, Line, Run,
+};
 
 fn traced(name: &str, cmd: &[&str]) -> (Run, Vec<Line>) {
     let (run, lines) = trace_command(name, &[], cmd, Duration::from_secs(60));
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    assert_splits_add_up(&lines);
     (run, lines)
 }
 

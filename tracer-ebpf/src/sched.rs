@@ -86,9 +86,9 @@ fn switch_out(ctx: &RawTracePointContext, tid: u32, tgid: u32, now: u64) {
         store(&mut slot.runq_throttled_ns, 0);
         store(&mut slot.blocked_ns, 0);
     }
-    if slot.state == THREAD_RUNNING && in_syscall(slot) {
-        slot.on_cpu_ns += now.saturating_sub(slot.state_ns);
-    }
+    // Normally the thread was running; a state still RUNQ or BLOCKED means a switch-in
+    // was missed, and the stretch goes where the thread was last seen.
+    close_stretch(slot, now);
     let preempt = ctx.arg::<u64>(0) & 0xff != 0;
     let prev_state = ctx.arg::<u64>(3) as u32;
     if preempt || prev_state == 0 {
@@ -103,6 +103,27 @@ fn switch_out(ctx: &RawTracePointContext, tid: u32, tgid: u32, now: u64) {
     let _ = tgid;
 }
 
+/// Ends the thread's current stretch at `now`: within a syscall, its time goes to the
+/// part its state says (on a CPU, waiting for one, or asleep), so the parts always add
+/// up to the call's length.
+#[inline(always)]
+pub fn close_stretch(slot: &mut Inflight, now: u64) {
+    if in_syscall(slot) {
+        let d = now.saturating_sub(slot.state_ns);
+        if slot.state == THREAD_RUNQ {
+            slot.runq_ns += d;
+            if slot.throttled != 0 {
+                slot.runq_throttled_ns += d;
+            }
+        } else if slot.state == THREAD_BLOCKED {
+            slot.blocked_ns += d;
+        } else {
+            slot.on_cpu_ns += d;
+        }
+    }
+    slot.state_ns = now;
+}
+
 #[inline(always)]
 fn switch_in(tid: u32, tgid: u32, now: u64) {
     let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
@@ -113,22 +134,17 @@ fn switch_in(tid: u32, tgid: u32, now: u64) {
     if slot.tid != tid {
         return;
     }
-    let d = now.saturating_sub(slot.state_ns);
-    if slot.state == THREAD_RUNQ {
+    if slot.state == THREAD_RUNQ && !in_syscall(slot) {
+        // Run-queue time outside syscalls.
+        let d = now.saturating_sub(slot.state_ns);
         let thr = if slot.throttled != 0 { d } else { 0 };
-        if in_syscall(slot) {
-            slot.runq_ns += d;
-            slot.runq_throttled_ns += thr;
-        } else {
-            add_thread_runq(tid, tgid, d, thr);
-        }
-    } else if slot.state == THREAD_BLOCKED && in_syscall(slot) {
-        // Woken without a wakeup we saw (e.g. before attach): count it as blocked.
-        slot.blocked_ns += d;
+        add_thread_runq(tid, tgid, d, thr);
     }
+    // Within a syscall: a wait for a CPU ends; or a sleep whose wakeup was not seen
+    // (e.g. before attach) ends, and counts as blocked.
+    close_stretch(slot, now);
     slot.state = THREAD_RUNNING;
     slot.throttled = 0;
-    slot.state_ns = now;
 }
 
 /// Run-queue time outside syscalls, per thread.
@@ -186,10 +202,7 @@ fn wakeup(task: u64) {
     }
     // SAFETY: no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
-    if in_syscall(slot) {
-        slot.blocked_ns += now.saturating_sub(slot.state_ns);
-    }
+    close_stretch(slot, now);
     slot.state = THREAD_RUNQ;
     slot.throttled = 0;
-    slot.state_ns = now;
 }

@@ -21,6 +21,7 @@ use crate::{
         SLOW_NS, STREAM_IDLE, SYSCALL_STATS,
     },
     poller,
+    sched::close_stretch,
 };
 
 /// Offset of r10 in x86_64 `struct pt_regs` (arch/x86/include/asm/ptrace.h): the 8 words
@@ -112,13 +113,12 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     let now = unsafe { bpf_ktime_get_ns() };
     let nr = slot.nr;
     let start = slot.start_ns;
-    let mut on_cpu = slot.on_cpu_ns;
-    if slot.state == THREAD_RUNNING {
-        on_cpu += now.saturating_sub(slot.state_ns);
-    }
+    // The last stretch: on a CPU, as the thread runs (or where it was last seen, if a
+    // switch-in was missed).
+    close_stretch(slot, now);
     let split = Split {
         duration: now.saturating_sub(start),
-        on_cpu,
+        on_cpu: slot.on_cpu_ns,
         runq: slot.runq_ns,
         runq_throttled: slot.runq_throttled_ns,
         blocked: slot.blocked_ns,
