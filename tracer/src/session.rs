@@ -560,6 +560,8 @@ struct SystemWatch {
     gomaxprocs_var: Option<((u64, u64), Option<context::goprocs::RuntimeGoMaxProcs>)>,
     /// The cgroup's cpu.stat, open: readable after the process is gone.
     throttle: Option<context::cgroup::ThrottleReader>,
+    /// The machine's CPU time when tracing began, for the steal share.
+    cpu_ticks: Option<context::steal::CpuTicks>,
     pressure: Option<String>,
 }
 
@@ -575,6 +577,7 @@ impl SystemWatch {
             gomaxprocs_var: None,
             throttle: None,
             pressure: None,
+            cpu_ticks: context::steal::read_cpu_ticks(context::procfs::proc_root()),
         };
         w.read_cgroup();
         w
@@ -665,7 +668,11 @@ impl SystemWatch {
                 nr_throttled: now.nr_throttled.saturating_sub(base.nr_throttled),
             }
         });
+        let cpu_steal = self.cpu_ticks.and_then(|base| {
+            context::steal::read_cpu_ticks(context::procfs::proc_root())?.steal_since(&base)
+        });
         let facts = crate::analysis::SystemFacts {
+            cpu_steal,
             cgroup,
             gomaxprocs: self.gomaxprocs,
             effective_cpus: Some(effective),

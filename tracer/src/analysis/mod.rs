@@ -383,6 +383,9 @@ pub struct SystemFacts {
     pub gomaxprocs_exceeds_quota: bool,
     /// PSI, e.g. "cpu some 12.3% · memory some 0.0% · io some 1.2% (avg10, cgroup)".
     pub pressure: Option<String>,
+    /// The machine's CPU steal time since tracing began, as a share of its CPU time
+    /// (0..1): a hypervisor running something else (context::steal).
+    pub cpu_steal: Option<f64>,
 }
 
 /// The target's cgroup.

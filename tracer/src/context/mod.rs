@@ -5,6 +5,7 @@ pub mod goprocs;
 pub mod mounts;
 pub mod pressure;
 pub mod procfs;
+pub mod steal;
 
 pub mod epoll;
 pub mod inflight;

@@ -357,6 +357,10 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
         effective_cpus: s.system.effective_cpus,
         gomaxprocs_exceeds_quota: s.system.gomaxprocs_exceeds_quota,
         pressure: s.system.pressure.clone(),
+        cpu_steal_share: s
+            .system
+            .cpu_steal
+            .map(|x| (x * 10_000.0).round() / 10_000.0),
         filesystems: s
             .filesystems
             .iter()

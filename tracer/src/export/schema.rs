@@ -277,6 +277,10 @@ pub struct Summary {
     pub effective_cpus: Option<f64>,
     pub gomaxprocs_exceeds_quota: bool,
     pub pressure: Option<String>,
+    /// The machine's CPU steal time while tracing, as a share of its CPU time (0..1): the
+    /// hypervisor running something else. Absent in traces from before it existed.
+    #[serde(default)]
+    pub cpu_steal_share: Option<f64>,
     pub filesystems: Vec<FsJson>,
     /// Run-queue time outside syscalls, per thread.
     pub threads: Vec<ThreadJson>,

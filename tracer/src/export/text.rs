@@ -269,7 +269,22 @@ fn render_system(o: &mut String, s: &Summary) {
     if let Some(p) = &s.pressure {
         let _ = writeln!(o, "pressure: {p}");
     }
+    if let Some(line) = steal_text(s.cpu_steal_share) {
+        let _ = writeln!(o, "{line}");
+    }
     let _ = writeln!(o, "poller: {}", poller_verdict(&s.poller));
+}
+
+/// Below this, CPU steal is not worth a line.
+const STEAL_WORTH_A_LINE: f64 = 0.005;
+
+/// "cpu steal 13.2%: ..." when the hypervisor took a noticeable share of the CPUs.
+pub fn steal_text(share: Option<f64>) -> Option<String> {
+    let share = share.filter(|s| *s >= STEAL_WORTH_A_LINE)?;
+    Some(format!(
+        "cpu steal {:.1}%: the hypervisor ran something else for that share of this VM's CPU time; a thread that loses its CPU this way looks, from inside, as if it were running (on-CPU time)",
+        share * 100.0
+    ))
 }
 
 /// "epoll (14 fds registered, 12 sockets); no io_uring", and the like.
@@ -656,6 +671,17 @@ mod tests {
             },
         );
         a.snapshot(2_000_000_000)
+    }
+
+    #[test]
+    fn cpu_steal_gets_a_line_from_half_a_percent() {
+        assert_eq!(steal_text(None), None);
+        assert_eq!(steal_text(Some(0.004)), None);
+        let line = steal_text(Some(0.132)).expect("a line");
+        assert!(
+            line.starts_with("cpu steal 13.2%: the hypervisor"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -303,6 +303,7 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
         effective_cpus: Some(2.0),
         gomaxprocs_exceeds_quota: true,
         pressure: Some("cpu some 31.0% · memory some 0.0% · io some 2.1% (avg10, cgroup)".into()),
+        cpu_steal: Some(0.082),
     };
     s.sigchld = SigchldSummary {
         exits: 40,

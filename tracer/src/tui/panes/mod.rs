@@ -236,6 +236,13 @@ fn system_pane(frame: &mut Frame, area: Rect, snap: &Snapshot) {
         }
         None => lines.push(Line::styled("cgroup: not known yet", dim())),
     }
+    // Before PSI, which the pane may have no room left for.
+    if let Some(s) = sys.cpu_steal.filter(|s| *s >= 0.005) {
+        lines.push(Line::styled(
+            truncate(&format!("CPU steal {:.1}% (hypervisor)", s * 100.0), w),
+            crate::tui::format::alarm(),
+        ));
+    }
     if let Some(p) = &sys.pressure {
         lines.push(Line::raw(truncate(&format!("PSI {p}"), w)));
     }
