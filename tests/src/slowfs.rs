@@ -384,7 +384,7 @@ impl Fs {
         let (size, mode, nlink) = if nodeid == FUSE_ROOT_ID {
             (0u64, libc::S_IFDIR | 0o555, 2u32)
         } else {
-            (self.file(nodeid)?.len() as u64, libc::S_IFREG | 0o444, 1)
+            (self.file(nodeid)?.len() as u64, libc::S_IFREG | 0o555, 1)
         };
         let (s, ns) = self.time;
         for v in [nodeid, size, size.div_ceil(512), s, s, s] {

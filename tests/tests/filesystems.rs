@@ -92,3 +92,30 @@ fn the_same_reads_on_tmpfs_show_no_slow_filesystem() {
         "no slow reads on tmpfs"
     );
 }
+
+#[test]
+fn a_program_run_from_a_slow_filesystem_is_that_filesystem() {
+    if !require_root("a_program_run_from_a_slow_filesystem_is_that_filesystem") {
+        return;
+    }
+    // `true` itself, on the slow FUSE filesystem: its execve waits on the lookup of its
+    // path and on reading it in (the loader and libc come from the root filesystem).
+    let program = std::fs::read("/bin/true").expect("read /bin/true");
+    let fs = gotrace_tests::slowfs::SlowFs::mount(&[("true", program)], Duration::from_millis(20));
+    let bin = fs.path().join("true").display().to_string();
+    let (run, lines) = trace_command("exec-fuse", &[], &[&bin], Duration::from_secs(60));
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    let s = summary_of(&lines);
+    let execve = s
+        .syscalls
+        .iter()
+        .find(|r| r.name == "execve")
+        .unwrap_or_else(|| panic!("no execve row: {}", run.stdout));
+    assert!(execve.blocked_ns >= 20_000_000, "{execve:?}");
+    let fuse = execve
+        .causes
+        .iter()
+        .find(|c| c.cause == "fs:fuse")
+        .unwrap_or_else(|| panic!("execve causes: {:?}", execve.causes));
+    assert!(fuse.share >= 0.5, "execve causes: {:?}", execve.causes);
+}

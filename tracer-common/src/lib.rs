@@ -96,7 +96,8 @@ pub struct KernelOffsets {
     pub task_mm: u32,
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
-    pub _pad: u32,
+    /// mm_struct.exe_file: the program an execve loaded.
+    pub mm_exe_file: u32,
 }
 
 /// Offsets for io_uring (0 when the kernel has no io_uring).
@@ -450,6 +451,8 @@ pub mod nr {
     pub const EPOLL_PWAIT2: u32 = 441;
     pub const FUTEX_WAITV: u32 = 449;
     pub const FUTEX_WAIT: u32 = 455;
+    pub const EXECVE: u32 = 59;
+    pub const EXECVEAT: u32 = 322;
 }
 
 /// What a syscall can wait on, as far as its number tells: the kernel classifies a
@@ -468,6 +471,8 @@ pub enum Waits {
     Sleep,
     /// I/O on the file descriptor in the first argument.
     Fd,
+    /// execve, execveat: loading a program (its file, once it returns).
+    Exec,
     /// open: the new descriptor names the file.
     Open,
     /// stat, lstat, newfstatat: the `struct stat` buffer is this argument.
@@ -495,6 +500,7 @@ pub fn waits_on(n: u32) -> Waits {
             Waits::Fd
         }
         OPEN | OPENAT | OPENAT2 | CREAT => Waits::Open,
+        EXECVE | EXECVEAT => Waits::Exec,
         STAT | LSTAT => Waits::Stat(1),
         NEWFSTATAT => Waits::Stat(2),
         STATX => Waits::Statx,

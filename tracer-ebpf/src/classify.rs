@@ -27,6 +27,9 @@ pub fn classify(nr: u32, ret: i64, args: &[u64; 6]) -> (u32, u32) {
         Waits::Sleep => (class::SLEEP, 0),
         Waits::Fd => file_class(args[0] as u32),
         Waits::Open if ret >= 0 => file_class(ret as u32),
+        // A new program: its time went to reading it in (and the loader), from the
+        // filesystem it lives on.
+        Waits::Exec if ret == 0 => exe_class(),
         // A successful stat names the file's device in the buffer it filled.
         Waits::Statx if ret == 0 => match statx_dev(args[4]) {
             Some(dev) => (class::FS, dev),
@@ -37,7 +40,7 @@ pub fn classify(nr: u32, ret: i64, args: &[u64; 6]) -> (u32, u32) {
             .unwrap_or_else(cwd_class),
         // Failed opens and stats, and other path-based calls: the cwd's filesystem, which
         // is where a relative path (go build's usual case) is looked up.
-        Waits::Open | Waits::Statx | Waits::Stat(_) | Waits::Path => cwd_class(),
+        Waits::Open | Waits::Exec | Waits::Statx | Waits::Stat(_) | Waits::Path => cwd_class(),
         Waits::Other => (class::OTHER, 0),
     }
 }
@@ -46,9 +49,31 @@ pub fn classify(nr: u32, ret: i64, args: &[u64; 6]) -> (u32, u32) {
 pub fn file_class(fd: u32) -> (u32, u32) {
     // SAFETY: no preconditions.
     let task = unsafe { bpf_get_current_task() };
-    let Some(inode) = file_inode(task, fd) else {
-        return (class::OTHER, 0);
-    };
+    match file_inode(task, fd) {
+        Some(inode) => inode_class(inode),
+        None => (class::OTHER, 0),
+    }
+}
+
+/// The program the current task runs: current->mm->exe_file->f_inode.
+#[inline(always)]
+fn exe_class() -> (u32, u32) {
+    // SAFETY: no preconditions.
+    let task = unsafe { bpf_get_current_task() };
+    let inode = read_kernel_u64(task, off!(task_mm))
+        .filter(|mm| *mm != 0)
+        .and_then(|mm| read_kernel_u64(mm, off!(mm_exe_file)))
+        .filter(|f| *f != 0)
+        .and_then(|f| read_kernel_u64(f, off!(file_inode)));
+    match inode {
+        Some(inode) => inode_class(inode),
+        None => (class::OTHER, 0),
+    }
+}
+
+/// A pipe, a socket, a character device, or a file on the filesystem with device `dev`.
+#[inline(always)]
+fn inode_class(inode: u64) -> (u32, u32) {
     let mode = read_kernel_u16(inode, off!(inode_mode)).unwrap_or(0) & S_IFMT;
     match mode {
         S_IFIFO => (class::PIPE, 0),

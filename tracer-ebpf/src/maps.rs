@@ -78,7 +78,7 @@ pub static OFFSETS: KernelOffsets = KernelOffsets {
     task_mm: 0,
     mm_arg_start: 0,
     mm_arg_end: 0,
-    _pad: 0,
+    mm_exe_file: 0,
 };
 
 /// One field of OFFSETS, read so that the load-time value is used.

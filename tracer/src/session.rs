@@ -127,6 +127,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     let start_unix_ns = context::unix_ns();
     let dashboard = cfg.display == Display::Live;
     let mut output: Option<std::os::fd::OwnedFd> = None;
+    // A launched command's mounts and cgroup are read before it runs: a short one may
+    // be gone before the loop's first look.
+    let mut early: Option<(SystemWatch, Option<context::mounts::MountTable>)> = None;
     let pidfd = match prepared {
         Prepared::Attach { tgid } => {
             let pidfd = PidFd::open(tgid)?;
@@ -176,6 +179,10 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 return Err(e);
             }
             let pidfd = pidfd?;
+            early = Some((
+                SystemWatch::new(pid, cfg.slow_ns),
+                context::mounts::MountTable::read_live(pid).ok(),
+            ));
             paused.release()?;
             info.pid = pid;
             pidfd
@@ -208,8 +215,14 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             json_error = Some(e);
         }
     }
-    let mut watch = SystemWatch::new(analyzer.target().pid, cfg.slow_ns);
-    if let Ok(m) = context::mounts::MountTable::read_live(analyzer.target().pid) {
+    let (mut watch, mounts) = match early {
+        Some(e) => e,
+        None => (
+            SystemWatch::new(analyzer.target().pid, cfg.slow_ns),
+            context::mounts::MountTable::read_live(analyzer.target().pid).ok(),
+        ),
+    };
+    if let Some(m) = mounts {
         analyzer.on_mounts(m);
     }
     let mut events = probe.take_events()?;

@@ -61,9 +61,11 @@ fn path_args(n: u32) -> Option<(Option<usize>, usize)> {
     use nr::*;
     match n {
         OPEN | CREAT | STAT | LSTAT | ACCESS | READLINK | MKDIR | UNLINK | RMDIR | RENAME
-        | LINK | CHDIR | TRUNCATE | CHMOD | CHOWN => Some((None, 0)),
+        | LINK | CHDIR | TRUNCATE | CHMOD | CHOWN | EXECVE => Some((None, 0)),
         OPENAT | OPENAT2 | NEWFSTATAT | STATX | MKDIRAT | UNLINKAT | RENAMEAT | RENAMEAT2
-        | READLINKAT | FCHMODAT | FACCESSAT | FACCESSAT2 | UTIMENSAT => Some((Some(0), 1)),
+        | READLINKAT | FCHMODAT | FACCESSAT | FACCESSAT2 | UTIMENSAT | EXECVEAT => {
+            Some((Some(0), 1))
+        }
         _ => None,
     }
 }
@@ -147,7 +149,7 @@ pub fn classify(proc_root: &Path, pid: u32, c: &ProcCall, mounts: Option<&MountT
         Waits::Nanosleep => simple(class::NANOSLEEP),
         Waits::Sleep => simple(class::SLEEP),
         Waits::Fd => classify_fd(proc_root, pid, c.args[0], mounts),
-        Waits::Open | Waits::Stat(_) | Waits::Statx | Waits::Path => {
+        Waits::Open | Waits::Exec | Waits::Stat(_) | Waits::Statx | Waits::Path => {
             classify_path(proc_root, pid, c, mounts)
         }
         Waits::Other => simple(class::OTHER),

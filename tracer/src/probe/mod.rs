@@ -198,6 +198,7 @@ fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         task_mm: off("task_struct", "mm")?,
         mm_arg_start: off("mm_struct", "arg_start")?,
         mm_arg_end: off("mm_struct", "arg_end")?,
+        mm_exe_file: off("mm_struct", "exe_file")?,
         ..Default::default()
     };
     if let Ok(t) = btf.member_offset("task_struct", "throttled") {
