@@ -33,7 +33,7 @@ pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
     if is_target((prev >> 32) as u32) {
         // SAFETY: no preconditions.
         now = unsafe { bpf_ktime_get_ns() };
-        switch_out(&ctx, prev as u32, (prev >> 32) as u32, now);
+        switch_out(&ctx, prev as u32, now);
     }
     let next: u64 = ctx.arg(2);
     let Some(next_tgid) = read_kernel_u32(next, off!(task_tgid)) else {
@@ -67,7 +67,7 @@ fn throttled(task: u64) -> bool {
 }
 
 #[inline(always)]
-fn switch_out(ctx: &RawTracePointContext, tid: u32, tgid: u32, now: u64) {
+fn switch_out(ctx: &RawTracePointContext, tid: u32, now: u64) {
     let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
         return;
     };
@@ -99,8 +99,6 @@ fn switch_out(ctx: &RawTracePointContext, tid: u32, tgid: u32, now: u64) {
         slot.state = THREAD_BLOCKED;
         slot.throttled = 0;
     }
-    slot.state_ns = now;
-    let _ = tgid;
 }
 
 /// Ends the thread's current stretch at `now`: within a syscall, its time goes to the

@@ -125,7 +125,6 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     };
     slot.nr = INFLIGHT_NR_NONE;
     slot.state = THREAD_RUNNING;
-    slot.state_ns = now;
 
     // sys_exit's TP_PROTO is (struct pt_regs *regs, long ret).
     let ret: i64 = ctx.arg(1);
