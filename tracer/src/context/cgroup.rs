@@ -364,11 +364,6 @@ pub fn read_cgroup_live(pid: u32) -> Result<CgroupInfo> {
     read_cgroup(proc_root(), pid)
 }
 
-/// The throttling counters now: one small file read, cheap enough to call periodically.
-pub fn read_throttle(info: &CgroupInfo) -> Result<CpuThrottle> {
-    ThrottleReader::open(info)?.read()
-}
-
 /// A cgroup's cpu.stat held open: read again after the process has exited (its
 /// /proc/PID/root path is gone by then, the cgroup is not), the counters include the
 /// throttling up to its last moment.
@@ -452,6 +447,11 @@ pub fn online_cpus() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The throttling counters of `info`'s cgroup now.
+    fn read_throttle(info: &CgroupInfo) -> Result<CpuThrottle> {
+        ThrottleReader::open(info)?.read()
+    }
     use crate::context::procfs::testing::{require_root, ChildGuard, TempCgroup, TempTree};
     use std::{
         process::Command,

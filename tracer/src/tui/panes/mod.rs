@@ -40,6 +40,19 @@ pub struct Ctx<'a> {
 }
 
 /// A table whose selected row shows reversed, behind a "›" mark.
+/// One red line: "! TEXT" cut to fit, then `more` (where to look) dimmed.
+fn alert(frame: &mut Frame, area: Rect, text: &str, more: &str) {
+    let w = (area.width as usize).saturating_sub(2 + more.len());
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled("! ", crate::tui::format::alarm()),
+            Span::styled(truncate(text, w), crate::tui::format::alarm()),
+            Span::styled(more.to_string(), dim()),
+        ])),
+        area,
+    );
+}
+
 /// Table columns of these widths, then one taking the rest.
 fn columns(widths: &[u16]) -> Vec<Constraint> {
     widths

@@ -258,13 +258,5 @@ pub fn alert_line(frame: &mut Frame, area: Rect, snap: &Snapshot) {
     } else {
         String::new()
     };
-    let w = (area.width as usize).saturating_sub(2 + more.len());
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled("! ", alarm()),
-            Span::styled(truncate(&anomaly_message(first), w), alarm()),
-            Span::styled(more, dim()),
-        ])),
-        area,
-    );
+    super::alert(frame, area, &anomaly_message(first), &more);
 }

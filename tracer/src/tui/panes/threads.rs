@@ -169,16 +169,7 @@ pub fn stuck_line(frame: &mut Frame, area: Rect, p: &InProgress) {
     if let Some(d) = &p.detail {
         text.push_str(&format!(" · {d}"));
     }
-    let more = " (see 4)";
-    let w = (area.width as usize).saturating_sub(2 + more.len());
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled("! ", alarm()),
-            Span::styled(truncate(&text, w), alarm()),
-            Span::styled(more, dim()),
-        ])),
-        area,
-    );
+    super::alert(frame, area, &text, " (see 4)");
 }
 
 fn thread_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
