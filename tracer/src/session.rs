@@ -476,7 +476,6 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
             if looked > IN_PROGRESS_MAX_THREADS {
                 return out;
             }
-            let task = context::procfs::pid_path(proc, pid, "task").join(tid.to_string());
             let slot = probe.in_flight(tid);
             let mut p = match slot {
                 Some(s) if s.nr < MAX_SYSCALLS => InProgress::from_slot(&s, pid, now),
@@ -510,6 +509,8 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
                 out.push(p);
                 continue;
             }
+            // A call seen for the first time: what /proc says of it.
+            let task = context::procfs::pid_path(proc, pid, "task").join(tid.to_string());
             let call = inflight::read_syscall(proc, pid, tid);
             if p.began_before_trace {
                 let Some(c) = call else { continue };
