@@ -169,6 +169,12 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             let pid = paused.pid();
             // Opened while the child waits, so the pid cannot be reused under us.
             let pidfd = PidFd::open(pid);
+            // Read before the child is traced: its wait for the release must stay short.
+            wait_in_read(pid);
+            early = Some((
+                SystemWatch::new(pid, cfg.slow_ns),
+                context::mounts::MountTable::read_live(pid).ok(),
+            ));
             if let Err(e) = probe
                 .expect_return(pid)
                 .and_then(|()| probe.add_target(pid))
@@ -179,10 +185,6 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 return Err(e);
             }
             let pidfd = pidfd?;
-            early = Some((
-                SystemWatch::new(pid, cfg.slow_ns),
-                context::mounts::MountTable::read_live(pid).ok(),
-            ));
             paused.release()?;
             info.pid = pid;
             pidfd
@@ -439,6 +441,19 @@ fn refresh(probe: &Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> R
     let calls = in_progress(probe, analyzer, watch.slow_ns);
     analyzer.on_in_progress(calls);
     Ok(())
+}
+
+/// Waits (a second at most) until the launched child waits in read() for its release:
+/// marked before it gets there, that read would be taken for one of the target's calls.
+fn wait_in_read(pid: u32) {
+    let proc = context::procfs::proc_root();
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while context::inflight::read_syscall(proc, pid, pid).map(|c| c.nr)
+        != Some(tracer_common::nr::READ)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 /// Most threads looked at per refresh: enough for any Go program, bounded for a runaway.
