@@ -471,10 +471,13 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
     let mut out = Vec::new();
     let mut looked = 0;
     // What /proc said of each call at the last refresh: a call that goes on is not
-    // looked up again (a program with many parked threads would cost a file read each).
+    // looked up again (a program with many parked threads would cost a file read each)
+    // once /proc has seen it asleep. Seen on a CPU or in the run queue, as a call just
+    // entered under load can be, /proc has neither its arguments nor where it sleeps.
     let known: std::collections::HashMap<(u32, u64), &InProgress> = analyzer
         .in_progress()
         .iter()
+        .filter(|p| p.wchan.is_some())
         .map(|p| ((p.call.tid, p.call.start_ns), p))
         .collect();
     // Children seen but not followed are not traced: their threads have no slots.
