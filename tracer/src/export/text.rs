@@ -338,7 +338,7 @@ pub fn poller_lines(p: &PollerJson, max_epoll: usize, max_ops: usize) -> Vec<Str
         }
         let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
         out.push(format!(
-            "epoll fd {} (pid {}): {} waits ({} polls) · {} ready, {} timed out · {} events · blocked {} (p50 {}, p99 {}) · fds: {}",
+            "epoll fd {} (pid {}): {} waits ({} polls) · {} ready, {} timed out · {} events · blocked {} (p50 {}, p99 {})",
             e.epfd,
             e.pid,
             format_count(e.waits),
@@ -349,6 +349,10 @@ pub fn poller_lines(p: &PollerJson, max_epoll: usize, max_ops: usize) -> Vec<Str
             format_ns(e.blocked_ns),
             format_ns(e.p50_ns),
             format_ns(e.p99_ns),
+        ));
+        // On a line of its own: the counts above grow, and a narrow pane cuts a line.
+        out.push(format!(
+            "  fds: {}",
             if kinds.is_empty() { "none".into() } else { kinds.join(", ") }
         ));
     }
