@@ -102,23 +102,6 @@ pub fn global_u32(v: &u32) -> u32 {
     unsafe { core::ptr::read_volatile(v) }
 }
 
-/// The (tgid, pid) of a task, loaded straight from its task_struct through a BTF
-/// pointer (a tp_btf argument): no helper call, where a helper's call and return cost
-/// ~17 ns each here (measured, with retpolines and SRSO's safe RET).
-#[inline(always)]
-pub fn task_ids(task: *const u8) -> (u32, u32) {
-    let (pid_off, tgid_off) = (off!(task_pid) as usize, off!(task_tgid) as usize);
-    // SAFETY: `task` is a task_struct pointer the verifier knows by its BTF type, and the
-    // offsets are its pid and tgid (pid_t) from the same BTF; each access is checked
-    // against it, and a faulting load reads 0 instead.
-    unsafe {
-        (
-            core::ptr::read_volatile(task.add(tgid_off) as *const u32),
-            core::ptr::read_volatile(task.add(pid_off) as *const u32),
-        )
-    }
-}
-
 /// Is this tgid traced? One inlined array access and a bit test.
 #[inline(always)]
 pub fn is_target(tgid: u32) -> bool {

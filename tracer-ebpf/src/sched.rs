@@ -2,7 +2,11 @@
 //! outside one): on a CPU, runnable but waiting for one (scheduler or cgroup throttling),
 //! or asleep. sched_switch ends a running stretch and starts a waiting one; sched_wakeup
 //! turns a sleep into a wait for a CPU; the next switch-in ends the wait.
-use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::raw_tracepoint,
+    programs::RawTracePointContext,
+};
 use tracer_common::{
     Inflight, ThreadStats, INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, THREAD_BLOCKED,
     THREAD_RUNNING, THREAD_RUNQ, THROTTLE_CFS_RQ, THROTTLE_TASK,
@@ -10,8 +14,7 @@ use tracer_common::{
 
 use crate::{
     maps::{
-        is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, task_ids, INFLIGHT,
-        THREAD_STATS,
+        is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT, THREAD_STATS,
     },
     off,
 };
@@ -21,27 +24,29 @@ fn in_syscall(slot: &Inflight) -> bool {
     slot.nr < MAX_SYSCALLS
 }
 
-// The scheduler hooks are tp_btf programs: their task arguments are BTF pointers, whose
-// fields load directly, with no helper call. sched_switch and sched_wakeup run for every
-// task on the machine.
-#[btf_tracepoint(function = "sched_switch")]
-pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
     // TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next,
     // unsigned int prev_state); prev is current.
-    let (prev_tgid, prev_tid) = task_ids(ctx.arg(1));
+    let prev = bpf_get_current_pid_tgid();
     let mut now = 0;
-    if is_target(prev_tgid) {
+    if is_target((prev >> 32) as u32) {
         // SAFETY: no preconditions.
         now = unsafe { bpf_ktime_get_ns() };
-        switch_out(&ctx, prev_tid, now);
+        switch_out(&ctx, prev as u32, now);
     }
-    let (next_tgid, next_tid) = task_ids(ctx.arg(2));
+    let next: u64 = ctx.arg(2);
+    let Some(next_tgid) = read_kernel_u32(next, off!(task_tgid)) else {
+        return 0;
+    };
     if is_target(next_tgid) {
         if now == 0 {
             // SAFETY: no preconditions.
             now = unsafe { bpf_ktime_get_ns() };
         }
-        switch_in(next_tid, next_tgid, now);
+        if let Some(tid) = read_kernel_u32(next, off!(task_pid)) {
+            switch_in(tid, next_tgid, now);
+        }
     }
     0
 }
@@ -62,7 +67,7 @@ fn throttled(task: u64) -> bool {
 }
 
 #[inline(always)]
-fn switch_out(ctx: &BtfTracePointContext, tid: u32, now: u64) {
+fn switch_out(ctx: &RawTracePointContext, tid: u32, now: u64) {
     let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
         return;
     };
@@ -89,7 +94,7 @@ fn switch_out(ctx: &BtfTracePointContext, tid: u32, now: u64) {
     if preempt || prev_state == 0 {
         // Still runnable (TASK_RUNNING): preempted, yielded, or throttled.
         slot.state = THREAD_RUNQ;
-        slot.throttled = throttled(ctx.arg::<*const u8>(1) as u64) as u32;
+        slot.throttled = throttled(ctx.arg(1)) as u32;
     } else {
         slot.state = THREAD_BLOCKED;
         slot.throttled = 0;
@@ -160,14 +165,14 @@ fn add_thread_runq(tid: u32, tgid: u32, d: u64, thr: u64) {
     let _ = THREAD_STATS.insert(&tid, &fresh, 0);
 }
 
-#[btf_tracepoint(function = "sched_wakeup")]
-pub fn sched_wakeup(ctx: BtfTracePointContext) -> i32 {
+#[raw_tracepoint(tracepoint = "sched_wakeup")]
+pub fn sched_wakeup(ctx: RawTracePointContext) -> i32 {
     wakeup(ctx.arg(0));
     0
 }
 
-#[btf_tracepoint(function = "sched_wakeup_new")]
-pub fn sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
+#[raw_tracepoint(tracepoint = "sched_wakeup_new")]
+pub fn sched_wakeup_new(ctx: RawTracePointContext) -> i32 {
     wakeup(ctx.arg(0));
     0
 }
@@ -175,11 +180,16 @@ pub fn sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
 /// TP_PROTO(struct task_struct *p): p is runnable again; a sleep ends, a wait for a CPU
 /// begins.
 #[inline(always)]
-fn wakeup(task: *const u8) {
-    let (tgid, tid) = task_ids(task);
+fn wakeup(task: u64) {
+    let Some(tgid) = read_kernel_u32(task, off!(task_tgid)) else {
+        return;
+    };
     if !is_target(tgid) {
         return;
     }
+    let Some(tid) = read_kernel_u32(task, off!(task_pid)) else {
+        return;
+    };
     let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
         return;
     };

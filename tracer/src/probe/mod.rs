@@ -11,7 +11,7 @@ use std::{
 use anyhow::{bail, Context as _, Result};
 use aya::{
     maps::{Array, HashMap as AyaHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{BtfTracePoint, RawTracePoint},
+    programs::RawTracePoint,
     Ebpf, EbpfLoader,
 };
 use tokio::io::unix::AsyncFd;
@@ -38,12 +38,11 @@ const URING_PROGRAMS: [(&str, &str); 3] = [
     ("io_uring_complete", "io_uring_complete"),
 ];
 
-/// The scheduler's tracepoints, attached as tp_btf (BTF-typed raw tracepoints): their
-/// task arguments are read without a helper call, on hooks that run for every task.
-const SCHED_PROGRAMS: [&str; 3] = ["sched_switch", "sched_wakeup", "sched_wakeup_new"];
-
 /// Raw tracepoints the programs attach to, by program name. raw_tp needs no tracefs.
-const PROGRAMS: [(&str, &str); 7] = [
+const PROGRAMS: [(&str, &str); 10] = [
+    ("sched_switch", "sched_switch"),
+    ("sched_wakeup", "sched_wakeup"),
+    ("sched_wakeup_new", "sched_wakeup_new"),
     ("sys_enter", "sys_enter"),
     ("sys_exit", "sys_exit"),
     ("sched_process_fork", "sched_process_fork"),
@@ -155,22 +154,6 @@ fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
     Ok(())
 }
 
-fn attach_tp_btf(ebpf: &mut Ebpf, prog: &str, btf: &aya::Btf) -> Result<()> {
-    let program: &mut BtfTracePoint = ebpf
-        .program_mut(prog)
-        .with_context(|| format!("program {prog} missing from the eBPF object"))?
-        .try_into()
-        .with_context(|| format!("program {prog} is not a BTF tracepoint"))?;
-    program
-        .load(prog, btf)
-        .map_err(|e| anyhow::anyhow!("{}", verifier_summary(&e)))
-        .with_context(|| format!("load program {prog}"))?;
-    program
-        .attach()
-        .with_context(|| format!("attach to tracepoint {prog} (tp_btf)"))?;
-    Ok(())
-}
-
 /// io_uring offsets, when the kernel has io_uring.
 fn uring_offsets(btf: &btf::Btf) -> Option<UringOffsets> {
     Some(UringOffsets {
@@ -277,10 +260,6 @@ impl Probe {
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
             .context("load the eBPF programs")?;
-        let kernel_btf = aya::Btf::from_sys_fs().context("read the kernel's BTF")?;
-        for prog in SCHED_PROGRAMS {
-            attach_tp_btf(&mut ebpf, prog, &kernel_btf)?;
-        }
         for (prog, tp) in PROGRAMS {
             attach_raw_tp(&mut ebpf, prog, tp)?;
         }
