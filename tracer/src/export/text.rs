@@ -353,7 +353,11 @@ pub fn poller_lines(p: &PollerJson, max_epoll: usize, max_ops: usize) -> Vec<Str
         // On a line of its own: the counts above grow, and a narrow pane cuts a line.
         out.push(format!(
             "  fds: {}",
-            if kinds.is_empty() { "none".into() } else { kinds.join(", ") }
+            if kinds.is_empty() {
+                "none".into()
+            } else {
+                kinds.join(", ")
+            }
         ));
     }
     if p.epoll.wakeups > 0 {

@@ -33,6 +33,43 @@ pub fn truncate(s: &str, width: usize) -> String {
     out
 }
 
+/// Cuts `s` to at most `width` columns by taking out its middle, marked "…": a path
+/// keeps its head and, at twice the length, its tail, where the file's name is.
+pub fn truncate_middle(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width < 3 {
+        return truncate(s, width);
+    }
+    let room = width - 1;
+    let head_w = room / 3;
+    let mut head = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > head_w {
+            break;
+        }
+        head.push(c);
+        used += w;
+    }
+    let tail_w = room - used;
+    let mut tail = Vec::new();
+    let mut used = 0;
+    for c in s.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w > tail_w {
+            break;
+        }
+        tail.push(c);
+        used += w;
+    }
+    head.push('…');
+    head.extend(tail.into_iter().rev());
+    head
+}
+
 /// Display width of a string.
 pub fn width(s: &str) -> usize {
     s.width()
@@ -248,6 +285,20 @@ mod tests {
         assert_eq!(truncate("syscall_400", 1), "…");
         assert_eq!(truncate("syscall_400", 0), "");
         assert_eq!(width(&truncate("µsµsµsµs", 5)), 5);
+    }
+
+    #[test]
+    fn middle_truncation_keeps_the_file_name() {
+        let d = "fd 3 /check/work/main/target/test-scratch/tui-stuck-24872/q.fifo";
+        assert_eq!(truncate_middle(d, 80), d);
+        let cut = truncate_middle(d, 40);
+        assert_eq!(width(&cut), 40, "{cut}");
+        assert!(cut.starts_with("fd 3 /check/"), "{cut}");
+        assert!(cut.ends_with("/tui-stuck-24872/q.fifo"), "{cut}");
+        assert_eq!(truncate_middle("abcdef", 2), "a…");
+        assert_eq!(truncate_middle("abcdef", 3), "…ef");
+        assert_eq!(truncate_middle("abcdef", 0), "");
+        assert_eq!(width(&truncate_middle("界界界界界界界界", 7)), 7);
     }
 
     #[test]

@@ -542,6 +542,10 @@ fn long_names_are_cut_not_wrapped() {
     s.syscalls[3].name = "syscall_400".into();
     s.threads[1].comm = "a-thread-name-of-thirty-two-chars!".into();
     s.processes[1].command = vec!["sh".into(), "-c".into(), "x".repeat(300)];
+    s.in_progress[0].detail = Some(format!(
+        "fd 7 /home/someone/{}/go/pkg/mod/golang.org/x/tools@v0.28.0.zip",
+        "nested/".repeat(12)
+    ));
     s.signals[0].senders = [(777, ("a-sender-with-a-very-long-comm-name".to_string(), 1))]
         .into_iter()
         .collect();
@@ -557,6 +561,16 @@ fn long_names_are_cut_not_wrapped() {
         }
         insta::assert_snapshot!(format!("long_names_{}_80x24", name(view)), text);
     }
+    // Wide enough for the kernel function and the file: a long path loses its middle,
+    // never the function before it nor the file's name at its end.
+    show(&mut app, View::Threads);
+    let text = screen(&app, 160, 48);
+    let row = text
+        .lines()
+        .find(|l| l.contains("fuse_wait_answer"))
+        .unwrap_or_else(|| panic!("the kernel function is shown whole:\n{text}"));
+    assert!(row.contains("fd 7 /home/someone/…"), "{row}");
+    assert!(row.contains("/x/tools@v0.28.0.zip"), "{row}");
 }
 
 #[test]

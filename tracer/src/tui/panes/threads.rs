@@ -15,10 +15,12 @@ use crate::{
         InProgress, ProcessInfo, STUCK_NS,
     },
     export::{format_count, format_ns},
-    tui::format::{alarm, cause_color, dim, exit_text, truncate},
+    tui::format::{alarm, cause_color, dim, exit_text, truncate, truncate_middle},
 };
 
 const COMM_WIDTH: u16 = 16;
+/// Kernel functions a call sleeps in: "anon_pipe_read", "futex_wait_queue", "ep_poll".
+const WCHAN_WIDTH: u16 = 18;
 
 pub fn threads(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let procs = ctx.snap.processes.len().min(1_000) as u16;
@@ -104,43 +106,59 @@ fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         );
         return;
     }
-    let widths = [8, COMM_WIDTH, 16, 10, 9, 16];
-    let header = Row::new([
-        Line::from("tid"),
-        Line::from("comm"),
-        Line::from("syscall"),
-        Line::from("for").right_aligned(),
-        Line::from("state"),
-        Line::from("cause"),
-        Line::from("on"),
-    ])
+    // The kernel function a call sleeps in has a column of its own, before the file it
+    // is on: a long path is cut in its middle, and never pushes the function off.
+    // On a narrow screen the call and its cause come first; those two columns are left
+    // out rather than squeezed to a few letters.
+    let inner = block.inner(area).width;
+    let widths = [8, COMM_WIDTH, 16, 10, 9, 16, WCHAN_WIDTH];
+    let fixed: u16 = widths.iter().map(|w| w + 1).sum();
+    let on_w = inner.saturating_sub(fixed) as usize;
+    let cols = if on_w >= 12 { widths.len() + 1 } else { 6 };
+    let header = Row::new(
+        [
+            Line::from("tid"),
+            Line::from("comm"),
+            Line::from("syscall"),
+            Line::from("for").right_aligned(),
+            Line::from("state"),
+            Line::from("cause"),
+            Line::from("sleeps in"),
+            Line::from("on"),
+        ]
+        .into_iter()
+        .take(cols),
+    )
     .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = s.busy_in_progress().map(|p| {
         let for_ = elapsed_text(p);
-        let on = match (&p.detail, &p.wchan) {
-            (Some(d), Some(w)) => format!("{d}  ({w})"),
-            (Some(d), None) => d.clone(),
-            (None, Some(w)) => format!("({w})"),
-            (None, None) => String::new(),
-        };
-        Row::new([
-            Line::raw(p.call.tid.to_string()),
-            Line::raw(truncate(&p.comm, COMM_WIDTH as usize)),
-            Line::raw(crate::syscalls::display_name(p.call.nr).into_owned()),
-            if p.call.duration_ns >= STUCK_NS {
-                Line::styled(for_, alarm()).right_aligned()
-            } else {
-                Line::raw(for_).right_aligned()
-            },
-            Line::raw(p.state.to_string()),
-            match &p.cause {
-                Some(c) => Line::styled(c.to_string(), Style::new().fg(cause_color(c))),
-                None => Line::raw(""),
-            },
-            Line::raw(on),
-        ])
+        Row::new(
+            vec![
+                Line::raw(p.call.tid.to_string()),
+                Line::raw(truncate(&p.comm, COMM_WIDTH as usize)),
+                Line::raw(crate::syscalls::display_name(p.call.nr).into_owned()),
+                if p.call.duration_ns >= STUCK_NS {
+                    Line::styled(for_, alarm()).right_aligned()
+                } else {
+                    Line::raw(for_).right_aligned()
+                },
+                Line::raw(p.state.to_string()),
+                match &p.cause {
+                    Some(c) => Line::styled(c.to_string(), Style::new().fg(cause_color(c))),
+                    None => Line::raw(""),
+                },
+                Line::raw(truncate(
+                    p.wchan.as_deref().unwrap_or(""),
+                    WCHAN_WIDTH as usize,
+                )),
+                Line::raw(truncate_middle(p.detail.as_deref().unwrap_or(""), on_w)),
+            ]
+            .into_iter()
+            .take(cols)
+            .collect::<Vec<_>>(),
+        )
     });
-    let constraints = columns(&widths);
+    let constraints = columns(&widths[..cols - 1]);
     frame.render_widget(
         Table::new(rows, constraints).header(header).block(block),
         area,
