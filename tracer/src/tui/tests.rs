@@ -571,6 +571,17 @@ fn long_names_are_cut_not_wrapped() {
         .unwrap_or_else(|| panic!("the kernel function is shown whole:\n{text}"));
     assert!(row.contains("fd 7 /home/someone/…"), "{row}");
     assert!(row.contains("/x/tools@v0.28.0.zip"), "{row}");
+    // The overview's alert too.
+    show(&mut app, View::Overview);
+    let text = screen(&app, 160, 48);
+    let alert = text
+        .lines()
+        .find(|l| l.contains("! tid 4245"))
+        .unwrap_or_else(|| panic!("the stuck call's alert:\n{text}"));
+    assert!(
+        alert.contains("fd 7 /home/") && alert.contains("/x/tools@v0.28.0.zip (see 4)"),
+        "{alert}"
+    );
 }
 
 #[test]

@@ -39,10 +39,9 @@ pub struct Ctx<'a> {
     pub rates: Rates,
 }
 
-/// A table whose selected row shows reversed, behind a "›" mark.
 /// One red line: "! TEXT" cut to fit, then `more` (where to look) dimmed.
 fn alert(frame: &mut Frame, area: Rect, text: &str, more: &str) {
-    let w = (area.width as usize).saturating_sub(2 + more.len());
+    let w = alert_room(area, more);
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled("! ", crate::tui::format::alarm()),
@@ -51,6 +50,11 @@ fn alert(frame: &mut Frame, area: Rect, text: &str, more: &str) {
         ])),
         area,
     );
+}
+
+/// The cells an alert's text has before `more`.
+fn alert_room(area: Rect, more: &str) -> usize {
+    (area.width as usize).saturating_sub(2 + crate::tui::format::width(more))
 }
 
 /// Table columns of these widths, then one taking the rest.
@@ -62,6 +66,7 @@ fn columns(widths: &[u16]) -> Vec<Constraint> {
         .collect()
 }
 
+/// A table whose selected row shows reversed, behind a "›" mark.
 fn selectable(table: Table<'_>) -> Table<'_> {
     table
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))

@@ -15,7 +15,7 @@ use crate::{
         InProgress, ProcessInfo, STUCK_NS,
     },
     export::{format_count, format_ns},
-    tui::format::{alarm, cause_color, dim, exit_text, truncate, truncate_middle},
+    tui::format::{alarm, cause_color, dim, exit_text, truncate, truncate_middle, width},
 };
 
 const COMM_WIDTH: u16 = 16;
@@ -184,10 +184,14 @@ pub fn stuck_line(frame: &mut Frame, area: Rect, p: &InProgress) {
     if let Some(c) = &p.cause {
         text.push_str(&format!(": {c}"));
     }
+    const MORE: &str = " (see 4)";
     if let Some(d) = &p.detail {
-        text.push_str(&format!(" · {d}"));
+        // The file's name is at the end of a long path: cut its middle.
+        let room = super::alert_room(area, MORE).saturating_sub(width(&text) + 3);
+        text.push_str(" · ");
+        text.push_str(&truncate_middle(d, room.max(12)));
     }
-    super::alert(frame, area, &text, " (see 4)");
+    super::alert(frame, area, &text, MORE);
 }
 
 fn thread_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
