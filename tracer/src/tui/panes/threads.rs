@@ -133,7 +133,7 @@ fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let rows = s.busy_in_progress().map(|p| {
         let for_ = elapsed_text(p);
         Row::new(
-            vec![
+            [
                 Line::raw(p.call.tid.to_string()),
                 Line::raw(truncate(&p.comm, COMM_WIDTH as usize)),
                 Line::raw(crate::syscalls::display_name(p.call.nr).into_owned()),
@@ -154,8 +154,7 @@ fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
                 Line::raw(truncate_middle(p.detail.as_deref().unwrap_or(""), on_w)),
             ]
             .into_iter()
-            .take(cols)
-            .collect::<Vec<_>>(),
+            .take(cols),
         )
     });
     let constraints = columns(&widths[..cols - 1]);
