@@ -178,6 +178,15 @@ mod tests {
             })
             .spawn()
             .expect("spawn sleep");
+        // spawn returns once the exec is past its point of no return, before the kernel
+        // has set up the new argv: until then cmdline is empty and the holder shows by its
+        // comm. Looked for once it is a `sleep 10` through and through.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while crate::target::read_cmdline(child.id()) != ["sleep", "10"]
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let me = std::process::id();
         let found = foreign_writers(Path::new("/proc"), &[me]);
         let _ = child.kill();
