@@ -587,9 +587,7 @@ struct SystemWatch {
     /// The last reading: the cgroup is read through /proc/PID/root, gone with the process.
     last: Option<context::cgroup::CpuThrottle>,
     gomaxprocs: Option<u32>,
-    /// The runtime's variable, located once per executable (dev, inode): finding it
-    /// reads the binary's symbol table.
-    gomaxprocs_var: Option<((u64, u64), Option<context::goprocs::RuntimeGoMaxProcs>)>,
+    gomaxprocs_reader: context::goprocs::GoMaxProcsReader,
     /// The cgroup's cpu.stat, open: readable after the process is gone.
     throttle: Option<context::cgroup::ThrottleReader>,
     /// The machine's CPU time when tracing began, for the steal share.
@@ -606,7 +604,7 @@ impl SystemWatch {
             baseline: None,
             last: None,
             gomaxprocs: None,
-            gomaxprocs_var: None,
+            gomaxprocs_reader: Default::default(),
             throttle: None,
             pressure: None,
             cpu_ticks: context::steal::read_cpu_ticks(context::procfs::proc_root()),
@@ -636,44 +634,17 @@ impl SystemWatch {
         self.cgroup = Some(info);
     }
 
-    /// GOMAXPROCS: the runtime's value, else the environment's (as
-    /// context::goprocs::read_gomaxprocs), with the variable located again only when the
-    /// process runs another executable.
-    fn read_gomaxprocs(&mut self) -> Option<u32> {
-        use std::os::unix::fs::MetadataExt as _;
-        let proc_root = std::path::Path::new("/proc");
-        let exe = std::fs::metadata(target::exe_of(self.pid))
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
-        if let Some(exe) = exe {
-            if self
-                .gomaxprocs_var
-                .as_ref()
-                .is_none_or(|(known, _)| *known != exe)
-            {
-                // An error (the process just exec'd, say) is tried again next time.
-                self.gomaxprocs_var =
-                    context::goprocs::RuntimeGoMaxProcs::locate(proc_root, self.pid)
-                        .ok()
-                        .map(|var| (exe, var));
-            }
-        }
-        let runtime = self
-            .gomaxprocs_var
-            .as_ref()
-            .and_then(|(_, v)| v.as_ref())
-            .and_then(|v| v.read().ok());
-        runtime.or_else(|| context::goprocs::gomaxprocs_env(proc_root, self.pid))
-    }
-
     /// `go`: the target is a Go program (its GOMAXPROCS can be read).
     fn facts(&mut self, go: bool) -> crate::analysis::SystemFacts {
         use context::cgroup::CgroupVersion;
         self.read_cgroup();
         if go && target::is_alive(self.pid) {
             // Keep the last value read while the process lived.
-            if let Some(g) = self.read_gomaxprocs() {
-                self.gomaxprocs = Some(g);
+            if let Some(g) = self
+                .gomaxprocs_reader
+                .read(context::procfs::proc_root(), self.pid)
+            {
+                self.gomaxprocs = Some(g.value);
             }
         }
         let online = context::cgroup::online_cpus();

@@ -156,16 +156,42 @@ impl RuntimeGoMaxProcs {
 /// The program's GOMAXPROCS: the runtime's value when it can be read, else the
 /// environment's; `None` when neither is known.
 pub fn read_gomaxprocs(proc_root: &Path, pid: u32) -> Option<GoMaxProcs> {
-    let found = |value, source| GoMaxProcs { value, source };
-    match gomaxprocs_runtime_in(proc_root, pid) {
-        Ok(Some(v)) => Some(found(v, GoMaxProcsSource::Runtime)),
-        _ => gomaxprocs_env(proc_root, pid).map(|v| found(v, GoMaxProcsSource::Environment)),
-    }
+    GoMaxProcsReader::default().read(proc_root, pid)
 }
 
-/// [`read_gomaxprocs`] on the real /proc.
-pub fn read_gomaxprocs_live(pid: u32) -> Option<GoMaxProcs> {
-    read_gomaxprocs(proc_root(), pid)
+/// [`read_gomaxprocs`] for a process read again and again: the runtime's variable is
+/// located once per executable (finding it reads the binary's symbol table), and again
+/// only when the process runs another one.
+#[derive(Debug, Default)]
+pub struct GoMaxProcsReader {
+    /// The executable (dev, inode) and its variable, if it has one.
+    var: Option<((u64, u64), Option<RuntimeGoMaxProcs>)>,
+}
+
+impl GoMaxProcsReader {
+    pub fn read(&mut self, proc_root: &Path, pid: u32) -> Option<GoMaxProcs> {
+        let exe = std::fs::metadata(pid_path(proc_root, pid, "exe"))
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if let Some(exe) = exe {
+            if self.var.as_ref().is_none_or(|(known, _)| *known != exe) {
+                // An error (the process just exec'd, say) is tried again next time.
+                self.var = RuntimeGoMaxProcs::locate(proc_root, pid)
+                    .ok()
+                    .map(|var| (exe, var));
+            }
+        }
+        let found = |value, source| GoMaxProcs { value, source };
+        let runtime = self
+            .var
+            .as_ref()
+            .and_then(|(_, v)| v.as_ref())
+            .and_then(|v| v.read().ok());
+        match runtime {
+            Some(v) => Some(found(v, GoMaxProcsSource::Runtime)),
+            None => gomaxprocs_env(proc_root, pid).map(|v| found(v, GoMaxProcsSource::Environment)),
+        }
+    }
 }
 
 /// Whether GOMAXPROCS fits the CPUs the program may use.
@@ -864,7 +890,7 @@ mod tests {
         assert_eq!(reported, 5);
         assert_eq!(gomaxprocs_runtime(child.pid()).unwrap(), Some(5));
         assert_eq!(gomaxprocs_env(proc_root(), child.pid()), None);
-        assert_eq!(read_gomaxprocs_live(child.pid()), from_runtime(5));
+        assert_eq!(read_gomaxprocs(proc_root(), child.pid()), from_runtime(5));
     }
 
     /// Real Go programs, built the default way (a static non-PIE executable).
@@ -890,6 +916,6 @@ mod tests {
         let (child, reported) = start(&bin, Some("2"), &[]);
         assert_eq!(reported, 2);
         assert_eq!(gomaxprocs_runtime(child.pid()).unwrap(), None);
-        assert_eq!(read_gomaxprocs_live(child.pid()), from_env(2));
+        assert_eq!(read_gomaxprocs(proc_root(), child.pid()), from_env(2));
     }
 }
