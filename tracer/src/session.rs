@@ -414,7 +414,7 @@ fn refresh(probe: &Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> R
     analyzer.on_poller(probe.read_poller()?);
     if target::is_alive(watch.pid) {
         let regs: Vec<(u32, u32, u32, String)> =
-            context::epoll::registrations(std::path::Path::new("/proc"), watch.pid)
+            context::epoll::registrations(context::procfs::proc_root(), watch.pid)
                 .into_iter()
                 .map(|r| (r.epfd, r.fd, r.events, r.kind))
                 .collect();
@@ -712,7 +712,7 @@ fn check_pipes(analyzer: &mut Analyzer) {
     if readers.is_empty() {
         return;
     }
-    let facts = context::pipes::foreign_writers(std::path::Path::new("/proc"), &readers)
+    let facts = context::pipes::foreign_writers(context::procfs::proc_root(), &readers)
         .into_iter()
         .map(|w| crate::analysis::PipeWriter {
             reader: w.reader,

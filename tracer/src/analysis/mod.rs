@@ -290,9 +290,7 @@ impl InProgress {
             _ => false,
         }
     }
-}
 
-impl InProgress {
     /// The call in the kernel's in-flight slot of a thread of `tgid`, looked at at
     /// `now_ns`: the stretch in its current state counts up to now.
     pub fn from_slot(slot: &Inflight, tgid: u32, now_ns: u64) -> InProgress {
