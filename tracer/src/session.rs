@@ -528,7 +528,6 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
                 continue;
             }
             // A call seen for the first time: what /proc says of it.
-            let task = context::procfs::pid_path(proc, pid, "task").join(tid.to_string());
             let call = inflight::read_syscall(proc, pid, tid);
             if p.began_before_trace {
                 let Some(c) = call else { continue };
@@ -537,9 +536,10 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
                     continue;
                 }
                 p.call.nr = c.nr;
-                let state = std::fs::read_to_string(task.join("stat"))
-                    .ok()
-                    .and_then(|s| target::parse_stat_state(&s));
+                let state =
+                    std::fs::read_to_string(context::procfs::task_path(proc, pid, tid, "stat"))
+                        .ok()
+                        .and_then(|s| target::parse_stat_state(&s));
                 p.state = match state {
                     Some('R') => ThreadState::Running,
                     _ => ThreadState::Blocked,
@@ -557,7 +557,7 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
                 p.wchan = inflight::wchan(proc, pid, tid);
             }
             p.cause = call_cause(analyzer, &p);
-            p.comm = std::fs::read_to_string(task.join("comm"))
+            p.comm = std::fs::read_to_string(context::procfs::task_path(proc, pid, tid, "comm"))
                 .map(|c| c.trim_end().to_string())
                 .unwrap_or_default();
             out.push(p);

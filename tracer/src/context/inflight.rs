@@ -15,7 +15,7 @@ use tracer_common::{class, futex_parks, nr, waits_on, Waits};
 
 use super::{
     mounts::{FsKind, MountTable},
-    procfs::pid_path,
+    procfs::{pid_path, task_path},
 };
 
 /// A call's number and argument registers, as `/proc/PID/task/TID/syscall` shows them.
@@ -39,17 +39,13 @@ pub fn parse_syscall(text: &str) -> Option<ProcCall> {
 
 /// The call thread `tid` of process `pid` is in, if it is in one.
 pub fn read_syscall(proc_root: &Path, pid: u32, tid: u32) -> Option<ProcCall> {
-    let path = pid_path(proc_root, pid, "task")
-        .join(tid.to_string())
-        .join("syscall");
+    let path = task_path(proc_root, pid, tid, "syscall");
     parse_syscall(&fs::read_to_string(path).ok()?)
 }
 
 /// The kernel function a sleeping thread waits in (`fuse_wait_answer`, `pipe_read`).
 pub fn wchan(proc_root: &Path, pid: u32, tid: u32) -> Option<String> {
-    let path = pid_path(proc_root, pid, "task")
-        .join(tid.to_string())
-        .join("wchan");
+    let path = task_path(proc_root, pid, tid, "wchan");
     let w = fs::read_to_string(path).ok()?;
     let w = w.trim();
     (!w.is_empty() && w != "0").then(|| w.to_string())

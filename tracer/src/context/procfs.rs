@@ -26,6 +26,13 @@ pub fn pid_path(proc_root: &Path, pid: u32, name: &str) -> PathBuf {
     proc_root.join(pid.to_string()).join(name)
 }
 
+/// `<proc_root>/<pid>/task/<tid>/<name>`: one thread's file.
+pub fn task_path(proc_root: &Path, pid: u32, tid: u32, name: &str) -> PathBuf {
+    pid_path(proc_root, pid, "task")
+        .join(tid.to_string())
+        .join(name)
+}
+
 /// `abs` re-rooted under `root`: `under("/proc/7/root", "/sys/fs/cgroup")` is
 /// `/proc/7/root/sys/fs/cgroup`. (`Path::join` with an absolute path would replace
 /// `root` instead.) `..` components are kept as they are: callers pass kernel-made paths.
