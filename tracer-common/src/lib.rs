@@ -27,7 +27,9 @@ pub mod maps {
     pub const EVENTFDS: &str = "EVENTFDS";
     /// Hash of io_ring_ctx pointer -> [`crate::UringCtx`], for rings of targets.
     pub const URING_CTX: &str = "URING_CTX";
-    /// Hash of io_kiocb pointer -> [`crate::UringReq`]: submitted, not yet completed.
+    /// Hash of a request (its io_kiocb pointer, or its user_data where the kernel
+    /// completes without naming the io_kiocb) -> [`crate::UringReq`]: submitted, not yet
+    /// completed.
     pub const URING_REQS: &str = "URING_REQS";
     /// Hash of [`crate::PollKey`] (tgid, opcode) -> [`crate::UringOpStats`].
     pub const URING_OPS: &str = "URING_OPS";
@@ -98,6 +100,17 @@ pub struct KernelOffsets {
     pub mm_arg_end: u32,
     /// mm_struct.exe_file: the program an execve loaded.
     pub mm_exe_file: u32,
+    /// task_struct.signal -> signal_struct.live: threads not yet exiting. Kernels whose
+    /// sched_process_exit passes no `group_dead` tell the last thread by `live == 0`.
+    pub task_signal: u32,
+    pub signal_live: u32,
+    /// task_struct.group_leader -> task_struct.start_time: with the tgid, names one
+    /// process for good (a tgid alone is reused).
+    pub task_group_leader: u32,
+    pub task_start_time: u32,
+    /// task_struct.__state: kernels whose sched_switch passes no `prev_state` (< 5.18).
+    pub task_state: u32,
+    pub _pad: u32,
 }
 
 /// Offsets for io_uring (0 when the kernel has no io_uring).
@@ -787,7 +800,7 @@ mod pod {
 const _: () = assert!(core::mem::size_of::<SyscallStats>() == 64 + 8 * HIST_BUCKETS);
 const _: () = assert!(core::mem::size_of::<Inflight>() == 128);
 const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 128);
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 112);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 136);
 const _: () = assert!(core::mem::size_of::<ThreadStats>() == 24);
 const _: () = assert!(core::mem::size_of::<CauseKey>() == 16);
 const _: () = assert!(core::mem::size_of::<CauseStats>() == 24);

@@ -79,6 +79,12 @@ pub static OFFSETS: KernelOffsets = KernelOffsets {
     mm_arg_start: 0,
     mm_arg_end: 0,
     mm_exe_file: 0,
+    task_signal: 0,
+    signal_live: 0,
+    task_group_leader: 0,
+    task_start_time: 0,
+    task_state: 0,
+    _pad: 0,
 };
 
 /// One field of OFFSETS, read so that the load-time value is used.

@@ -241,15 +241,33 @@ fn ring_of(ring: u64, adopt: bool) -> Option<*mut UringCtx> {
 
 #[raw_tracepoint(tracepoint = "io_uring_submit_req")]
 pub fn io_uring_submit_req(ctx: RawTracePointContext) -> i32 {
-    // TP_PROTO(struct io_kiocb *req)
+    // TP_PROTO(struct io_kiocb *req) (Debian's 6.12, 6.18); attached to
+    // io_uring_submit_sqe(struct io_kiocb *req, bool force_nonblock) where that is the
+    // name (Debian's 6.1). A request is known by its io_kiocb until it completes. Which
+    // variant fits is read from the kernel's BTF (probe::kernel).
     let req: u64 = ctx.arg(0);
-    let Some(ring) = read_kernel_u64(req, uoff!(req_ctx)) else {
-        return 0;
-    };
+    if let Some(ring) = read_kernel_u64(req, uoff!(req_ctx)) {
+        let opcode = read_kernel_u8(req, uoff!(req_opcode)).unwrap_or(0) as u32;
+        submit(ring, opcode, req);
+    }
+    0
+}
+
+#[raw_tracepoint(tracepoint = "io_uring_submit_sqe")]
+pub fn io_uring_submit_sqe_user_data(ctx: RawTracePointContext) -> i32 {
+    // TP_PROTO(void *ctx, void *req, u8 opcode, u64 user_data, u32 flags,
+    // bool force_nonblock, bool sq_thread) (5.15), whose io_uring_complete passes no
+    // request: a request is known by its user_data.
+    submit(ctx.arg(0), ctx.arg::<u64>(2) as u8 as u32, ctx.arg(3));
+    0
+}
+
+/// A request submitted to `ring`, known as `key` until it completes.
+#[inline(always)]
+fn submit(ring: u64, opcode: u32, key: u64) {
     let Some(c) = ring_of(ring, true) else {
-        return 0;
+        return;
     };
-    let opcode = read_kernel_u8(req, uoff!(req_opcode)).unwrap_or(0) as u32;
     // SAFETY: a value of URING_CTX; races between CPUs only blur the depth figures.
     let tgid = unsafe {
         (*c).submits += 1;
@@ -262,7 +280,7 @@ pub fn io_uring_submit_req(ctx: RawTracePointContext) -> i32 {
     // SAFETY: no preconditions.
     let ts_ns = unsafe { bpf_ktime_get_ns() };
     let _ = URING_REQS.insert(
-        &req,
+        &key,
         &UringReq {
             ts_ns,
             tgid,
@@ -270,20 +288,39 @@ pub fn io_uring_submit_req(ctx: RawTracePointContext) -> i32 {
         },
         0,
     );
-    0
 }
 
 #[raw_tracepoint(tracepoint = "io_uring_complete")]
 pub fn io_uring_complete(ctx: RawTracePointContext) -> i32 {
-    // TP_PROTO(struct io_ring_ctx *ctx, void *req, struct io_uring_cqe *cqe); runs in
-    // whatever context completes the request.
-    let ring: u64 = ctx.arg(0);
-    let Some(c) = ring_of(ring, false) else {
-        return 0;
-    };
-    let req: u64 = ctx.arg(1);
+    // TP_PROTO(struct io_ring_ctx *ctx, void *req, struct io_uring_cqe *cqe) (6.18); runs
+    // in whatever context completes the request.
     let cqe: u64 = ctx.arg(2);
     let res = read_kernel_u32(cqe, uoff!(cqe_res)).unwrap_or(0) as i32;
+    complete(ctx.arg(0), ctx.arg(1), res);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "io_uring_complete")]
+pub fn io_uring_complete_res(ctx: RawTracePointContext) -> i32 {
+    // TP_PROTO(void *ctx, void *req, u64 user_data, int res, unsigned cflags, u64 extra1,
+    // u64 extra2) (Debian's 6.1 and 6.12).
+    complete(ctx.arg(0), ctx.arg(1), ctx.arg::<u64>(3) as i32);
+    0
+}
+
+#[raw_tracepoint(tracepoint = "io_uring_complete")]
+pub fn io_uring_complete_user_data(ctx: RawTracePointContext) -> i32 {
+    // TP_PROTO(void *ctx, u64 user_data, int res, unsigned cflags) (5.15).
+    complete(ctx.arg(0), ctx.arg(1), ctx.arg::<u64>(2) as i32);
+    0
+}
+
+/// A request of `ring`, known as `key` since its submission, completed with `res`.
+#[inline(always)]
+fn complete(ring: u64, key: u64, res: i32) {
+    let Some(c) = ring_of(ring, false) else {
+        return;
+    };
     // SAFETY: a value of URING_CTX.
     unsafe {
         (*c).completes += 1;
@@ -292,19 +329,19 @@ pub fn io_uring_complete(ctx: RawTracePointContext) -> i32 {
     // SAFETY: no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     // SAFETY: the value is copied out before the entry is removed below.
-    let submitted = unsafe { URING_REQS.get(&req) }.copied();
+    let submitted = unsafe { URING_REQS.get(&key) }.copied();
     let (tgid, opcode, latency) = match submitted {
         Some(r) => (r.tgid, r.opcode, now.saturating_sub(r.ts_ns)),
         // SAFETY: a value of URING_CTX.
         None => (unsafe { (*c).tgid }, 0xff, 0),
     };
-    let _ = URING_REQS.remove(&req);
+    let _ = URING_REQS.remove(&key);
     let key = PollKey { tgid, id: opcode };
     if URING_OPS.get_ptr(&key).is_none() {
         let _ = URING_OPS.insert(&key, &URING_OP_ZERO, 0);
     }
     let Some(s) = URING_OPS.get_ptr_mut(&key) else {
-        return 0;
+        return;
     };
     let bucket = hist_bucket(latency);
     // SAFETY: a value of the map; races only lose counts.
@@ -321,5 +358,4 @@ pub fn io_uring_complete(ctx: RawTracePointContext) -> i32 {
             (*s).hist[bucket] += 1;
         }
     }
-    0
 }

@@ -5,7 +5,8 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns,
         bpf_probe_read_user_buf,
     },
-    macros::raw_tracepoint,
+    macros::{map, raw_tracepoint},
+    maps::LruHashMap,
     programs::RawTracePointContext,
 };
 use tracer_common::{
@@ -114,17 +115,63 @@ fn emit_exec(pid: u32, tgid: u32) {
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
-    // The exiting task is current; TP_PROTO is (struct task_struct *p, bool group_dead).
+    // The exiting task is current; TP_PROTO is (struct task_struct *p, bool group_dead)
+    // since Linux 6.16 (include/trace/events/sched.h).
+    let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
+    process_exit(|_, _| group_dead);
+    0
+}
+
+/// The same for kernels whose sched_process_exit passes only the task (before 6.16):
+/// do_exit has already counted this thread out of `signal->live` (kernel/exit.c), so the
+/// group is dead once `live` is 0. When a whole group exits at once (exit_group), every
+/// thread that reaches the tracepoint after the last decrement sees 0: the first of them
+/// is the one reported, the others are found in GROUP_DEAD.
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit_live(_ctx: RawTracePointContext) -> i32 {
+    process_exit(|task, tgid| {
+        let live = read_kernel_u64(task, off!(task_signal))
+            .and_then(|signal| read_kernel_u32(signal, off!(signal_live)));
+        if live != Some(0) {
+            return false;
+        }
+        let leader = read_kernel_u64(task, off!(task_group_leader)).unwrap_or(0);
+        let key = ProcessKey {
+            tgid,
+            _pad: 0,
+            start_ns: read_kernel_u64(leader, off!(task_start_time)).unwrap_or(0),
+        };
+        // BPF_NOEXIST: only the first thread to get here inserts.
+        GROUP_DEAD.insert(&key, &1, 1).is_ok()
+    });
+    0
+}
+
+/// One process for good: its tgid and its leader's start time.
+#[repr(C)]
+pub struct ProcessKey {
+    tgid: u32,
+    _pad: u32,
+    start_ns: u64,
+}
+
+/// Processes whose death was reported (sched_process_exit_live).
+#[map]
+static GROUP_DEAD: LruHashMap<ProcessKey, u8> = LruHashMap::with_max_entries(4096, 0);
+
+/// An exiting thread; `group_dead(task, tgid)` tells whether it ends its process.
+#[inline(always)]
+fn process_exit(group_dead: impl FnOnce(u64, u32) -> bool) {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
-    let group_dead = ctx.arg::<u64>(1) & 0xff != 0;
-    let target = is_target(tgid);
-    if !target && !group_dead {
-        return 0;
-    }
     let pid = pid_tgid as u32;
     // SAFETY: bpf_get_current_task has no preconditions.
     let task = unsafe { bpf_get_current_task() };
+    let group_dead = group_dead(task, tgid);
+    let target = is_target(tgid);
+    if !target && !group_dead {
+        return;
+    }
     let exit_code = read_kernel_u32(task, off!(task_exit_code)).unwrap_or(0);
     if target {
         let mut flags = if pid != tgid { PROC_FLAG_THREAD } else { 0 };
@@ -138,7 +185,6 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> i32 {
     if group_dead {
         child_exit(task, tgid, exit_code);
     }
-    0
 }
 
 /// SIGCHLD is what a thread group's death means to its parent: when the parent is a

@@ -27,17 +27,36 @@ fn in_syscall(slot: &Inflight) -> bool {
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
     // TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next,
-    // unsigned int prev_state); prev is current.
+    // unsigned int prev_state) since Linux 5.18; prev is current.
+    on_switch(&ctx, |_| ctx.arg::<u64>(3) as u32);
+    0
+}
+
+/// The same for kernels whose sched_switch passes no `prev_state` (before 5.18): the
+/// tracepoint itself read `prev->__state` at this point (include/trace/events/sched.h).
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch_state(ctx: RawTracePointContext) -> i32 {
+    on_switch(&ctx, |prev| {
+        read_kernel_u32(prev, off!(task_state)).unwrap_or(0)
+    });
+    0
+}
+
+/// A context switch: `prev_state(prev)` is the state the switched-out task leaves in.
+#[inline(always)]
+fn on_switch(ctx: &RawTracePointContext, prev_state: impl FnOnce(u64) -> u32) {
     let prev = bpf_get_current_pid_tgid();
     let mut now = 0;
     if is_target((prev >> 32) as u32) {
         // SAFETY: no preconditions.
         now = unsafe { bpf_ktime_get_ns() };
-        switch_out(&ctx, prev as u32, now);
+        let preempt = ctx.arg::<u64>(0) & 0xff != 0;
+        let task: u64 = ctx.arg(1);
+        switch_out(prev as u32, task, preempt, prev_state(task), now);
     }
     let next: u64 = ctx.arg(2);
     let Some(next_tgid) = read_kernel_u32(next, off!(task_tgid)) else {
-        return 0;
+        return;
     };
     if is_target(next_tgid) {
         if now == 0 {
@@ -48,7 +67,6 @@ pub fn sched_switch(ctx: RawTracePointContext) -> i32 {
             switch_in(tid, next_tgid, now);
         }
     }
-    0
 }
 
 /// Was this task taken off the CPU because its cgroup ran out of CPU quota?
@@ -67,7 +85,7 @@ fn throttled(task: u64) -> bool {
 }
 
 #[inline(always)]
-fn switch_out(ctx: &RawTracePointContext, tid: u32, now: u64) {
+fn switch_out(tid: u32, task: u64, preempt: bool, prev_state: u32, now: u64) {
     let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
         return;
     };
@@ -89,12 +107,10 @@ fn switch_out(ctx: &RawTracePointContext, tid: u32, now: u64) {
     // Normally the thread was running; a state still RUNQ or BLOCKED means a switch-in
     // was missed, and the stretch goes where the thread was last seen.
     close_stretch(slot, now);
-    let preempt = ctx.arg::<u64>(0) & 0xff != 0;
-    let prev_state = ctx.arg::<u64>(3) as u32;
     if preempt || prev_state == 0 {
         // Still runnable (TASK_RUNNING): preempted, yielded, or throttled.
         slot.state = THREAD_RUNQ;
-        slot.throttled = throttled(ctx.arg(1)) as u32;
+        slot.throttled = throttled(task) as u32;
     } else {
         slot.state = THREAD_BLOCKED;
         slot.throttled = 0;

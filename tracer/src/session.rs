@@ -120,8 +120,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     })?;
 
     // The trace's time origin: before the target becomes one, so no event precedes it.
-    for note in &probe.notes {
-        eprintln!("gotrace: note: {note}");
+    for f in probe.features.iter().filter(|f| !f.on) {
+        eprintln!(
+            "gotrace: {}",
+            export::text::feature_off_text(&f.name, &f.detail)
+        );
     }
     let start_ns = context::monotonic_ns();
     let start_unix_ns = context::unix_ns();
@@ -204,12 +207,14 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     let launched_pid = info.launched.then_some(info.pid);
     let mut analyzer = Analyzer::new(info, start_ns);
     analyzer.set_thresholds(cfg.thresholds);
+    analyzer.on_kernel_features(probe.features.clone());
     let mut json_error: Option<std::io::Error> = None;
     let facts = ndjson::HeaderFacts {
         kernel_release: context::kernel_release(),
         start_unix_ns,
         slow_threshold_ns: cfg.slow_ns,
         follow: cfg.follow,
+        features: probe.features.clone(),
     };
     let header = ndjson::header_line(analyzer.target(), &facts);
     if let Some(w) = json.as_mut() {
@@ -251,7 +256,20 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         analyzer: &mut analyzer,
         json: json.as_mut(),
         json_error: &mut json_error,
-        log: dash.as_ref().map(|_| Vec::new()),
+        // The dashboard hides what went to stderr: what this kernel cannot trace is its
+        // first log line.
+        log: dash.as_ref().map(|_| {
+            probe
+                .features
+                .iter()
+                .filter(|f| !f.on)
+                .map(|f| tui::LogEntry {
+                    ts_ns: 0,
+                    kind: tui::LogKind::Warning,
+                    text: export::text::feature_off_text(&f.name, &f.detail),
+                })
+                .collect()
+        }),
         perfetto: perfetto.as_mut(),
         stuck_logged: std::collections::HashSet::new(),
     };

@@ -213,6 +213,8 @@ pub struct Snapshot {
     pub poller: poller::PollerSummary,
     /// Calls traced threads were in when last looked at, longest first.
     pub in_progress: Vec<InProgress>,
+    /// What this kernel lets gotrace trace.
+    pub kernel_features: Vec<KernelFeature>,
 }
 
 /// What a thread was doing when it was looked at.
@@ -386,6 +388,17 @@ pub struct SystemFacts {
     pub cpu_steal: Option<f64>,
 }
 
+/// Something gotrace traces that depends on what the kernel offers: on, or off with the
+/// reason (probe::kernel decides; shown once in every output).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelFeature {
+    /// "io_uring", "signals", "cgroup_throttle", ...
+    pub name: String,
+    pub on: bool,
+    /// How it is traced on this kernel, or why it is not.
+    pub detail: String,
+}
+
 /// The target's cgroup.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CgroupFacts {
@@ -454,6 +467,7 @@ pub struct Analyzer {
     /// (monotonic ns, cumulative attribution) at each kernel read, for the recent view.
     history: std::collections::VecDeque<(u64, Attribution)>,
     in_progress: Vec<InProgress>,
+    kernel_features: Vec<KernelFeature>,
 }
 
 /// How far back "recent" attribution looks.
@@ -776,6 +790,11 @@ impl Analyzer {
     }
 
     /// cgroup, GOMAXPROCS and pressure facts.
+    /// What this kernel lets gotrace trace (probe::kernel), once at start.
+    pub fn on_kernel_features(&mut self, features: Vec<KernelFeature>) {
+        self.kernel_features = features;
+    }
+
     pub fn on_system(&mut self, facts: SystemFacts) {
         self.system = facts;
     }
@@ -1010,6 +1029,7 @@ impl Analyzer {
                     .collect(),
             ),
             in_progress: self.in_progress.clone(),
+            kernel_features: self.kernel_features.clone(),
             syscall_causes: self
                 .stats
                 .iter()

@@ -5,10 +5,10 @@ use super::{
     anomaly_kind, anomaly_message,
     schema::{
         AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, EpollFdJson,
-        EpollInstanceJson, EpollJson, ExitJson, FsJson, Header, InProgressJson, Line, PidCount,
-        PollerJson, ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson, SignalEventKind,
-        SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson, ThreadJson,
-        UringJson, UringOpJson, UringRingJson, FORMAT_VERSION,
+        EpollInstanceJson, EpollJson, ExitJson, FeatureJson, FsJson, Header, InProgressJson, Line,
+        PidCount, PollerJson, ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson,
+        SignalEventKind, SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary,
+        TargetJson, ThreadJson, UringJson, UringOpJson, UringRingJson, FORMAT_VERSION,
     },
     text::signal_name,
 };
@@ -29,6 +29,7 @@ pub struct HeaderFacts {
     pub start_unix_ns: u64,
     pub slow_threshold_ns: u64,
     pub follow: bool,
+    pub features: Vec<crate::analysis::KernelFeature>,
 }
 
 pub fn header_line(target: &TargetInfo, facts: &HeaderFacts) -> Line {
@@ -46,6 +47,19 @@ pub fn header_line(target: &TargetInfo, facts: &HeaderFacts) -> Line {
         start_unix_ns: facts.start_unix_ns,
         slow_threshold_ns: facts.slow_threshold_ns,
         follow: facts.follow,
+        features: facts
+            .features
+            .iter()
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    FeatureJson {
+                        on: f.on,
+                        detail: f.detail.clone(),
+                    },
+                )
+            })
+            .collect(),
     })
 }
 
@@ -556,6 +570,7 @@ mod tests {
             start_unix_ns: 0,
             slow_threshold_ns: 1_000_000,
             follow: true,
+            features: vec![],
         };
         let proc_ev = ProcEvent {
             pid: 50,

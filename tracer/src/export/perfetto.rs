@@ -541,6 +541,7 @@ mod tests {
             start_unix_ns: 5,
             slow_threshold_ns: 1_000_000,
             follow: true,
+            features: vec![],
         };
         let Line::Header(h) = ndjson::header_line(&target, &facts) else {
             panic!("not a header")

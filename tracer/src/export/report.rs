@@ -802,7 +802,7 @@ mod tests {
         );
         not("unknown-type.ndjson", &format!("{}\n{{\"type\":\"gc\"}}\n", lines[0]), "line 2: unknown variant `gc`, expected one of `header`, `syscall`, `process`, `signal`, `child`, `summary`");
         let bad_header = lines[0].replace("\"follow\":", "\"surprise\":1,\"follow\":");
-        not("extra-field.ndjson", &format!("{bad_header}\n"), "its header does not match format 1 (unknown field `surprise`, expected one of `format`, `gotrace_version`, `target`, `kernel_release`, `go_version`, `start_time`, `start_unix_ns`, `slow_threshold_ns`, `follow`)");
+        not("extra-field.ndjson", &format!("{bad_header}\n"), "its header does not match format 1 (unknown field `surprise`, expected one of `format`, `gotrace_version`, `target`, `kernel_release`, `go_version`, `start_time`, `start_unix_ns`, `slow_threshold_ns`, `follow`, `features`)");
         not(
             "format-0.ndjson",
             &format!("{}\n", lines[0].replace("\"format\":1", "\"format\":0")),

@@ -31,6 +31,19 @@ pub struct Header {
     pub start_unix_ns: u64,
     pub slow_threshold_ns: u64,
     pub follow: bool,
+    /// What this kernel lets gotrace trace, by feature name ("io_uring", "signals",
+    /// "cgroup_throttle", ...). Absent in traces from before it existed.
+    #[serde(default)]
+    pub features: std::collections::BTreeMap<String, FeatureJson>,
+}
+
+/// A feature that depends on the kernel: on, or off and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureJson {
+    pub on: bool,
+    /// How it is traced on this kernel, or why it is not.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -29,6 +29,9 @@ pub fn render(h: &Header, s: &Summary) -> String {
         let _ = writeln!(o, "target {}", exit_text(exit));
     }
     render_system(&mut o, s);
+    for (name, f) in h.features.iter().filter(|(_, f)| !f.on) {
+        let _ = writeln!(o, "{}", feature_off_text(name, &f.detail));
+    }
     if lost > 0 {
         let _ = writeln!(
             o,
@@ -273,6 +276,11 @@ fn render_system(o: &mut String, s: &Summary) {
         let _ = writeln!(o, "{line}");
     }
     let _ = writeln!(o, "poller: {}", poller_verdict(&s.poller));
+}
+
+/// "this kernel: io_uring is not traced (...)": a feature the kernel cannot feed.
+pub fn feature_off_text(name: &str, detail: &str) -> String {
+    format!("this kernel: {name} is not traced ({detail})")
 }
 
 /// Below this, CPU steal is not worth a line.
@@ -626,6 +634,7 @@ mod tests {
             start_unix_ns: 0,
             slow_threshold_ns: slow_ns,
             follow: false,
+            features: s.kernel_features.clone(),
         };
         let (Line::Header(h), Line::Summary(sum)) = (
             ndjson::header_line(&s.target, &facts),
@@ -679,6 +688,33 @@ mod tests {
             },
         );
         a.snapshot(2_000_000_000)
+    }
+
+    #[test]
+    fn a_feature_this_kernel_cannot_feed_gets_one_line_and_one_on_does_not() {
+        let mut s = snapshot();
+        s.kernel_features = vec![
+            crate::analysis::KernelFeature {
+                name: "io_uring".into(),
+                on: false,
+                detail: "this kernel has no io_uring tracepoints (CONFIG_IO_URING off?)".into(),
+            },
+            crate::analysis::KernelFeature {
+                name: "signals".into(),
+                on: true,
+                detail: "signal_generate + signal_deliver".into(),
+            },
+        ];
+        let out = text(&s, 1_000_000);
+        let lines: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("this kernel:"))
+            .collect();
+        assert_eq!(
+            lines,
+            ["this kernel: io_uring is not traced (this kernel has no io_uring tracepoints (CONFIG_IO_URING off?))"],
+            "{out}"
+        );
     }
 
     #[test]

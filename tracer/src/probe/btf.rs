@@ -88,6 +88,9 @@ pub struct Btf {
     strings: Vec<u8>,
     /// Struct name -> type id, built once so lookups need no table scan.
     structs: HashMap<String, u32>,
+    /// Tracepoint name -> parameter count of its `btf_trace_<name>` typedef's function
+    /// prototype, the hidden `void *__data` first parameter included.
+    tracepoints: HashMap<String, u16>,
 }
 
 /// Reads a little-endian u32 at `off`, or `None` if it would run past `buf`.
@@ -266,8 +269,10 @@ impl Btf {
             members,
             strings: str_sec.to_vec(),
             structs: HashMap::new(),
+            tracepoints: HashMap::new(),
         };
         btf.index_structs()?;
+        btf.index_tracepoints()?;
         Ok(btf)
     }
 
@@ -371,6 +376,41 @@ impl Btf {
             }
         }
         self.structs = index;
+        Ok(())
+    }
+
+    /// How many arguments the kernel passes to raw tracepoint `name` (what a raw_tp
+    /// program may read: reading past them makes the attach fail), from the
+    /// `btf_trace_<name>` typedef the kernel declares for every tracepoint
+    /// (include/linux/tracepoint.h). None when the kernel has no such tracepoint.
+    pub fn tracepoint_args(&self, name: &str) -> Option<u16> {
+        self.tracepoints.get(name).map(|n| n.saturating_sub(1))
+    }
+
+    /// Indexes the `btf_trace_<name>` typedefs: pointer to a function prototype.
+    fn index_tracepoints(&mut self) -> Result<()> {
+        let mut index = HashMap::new();
+        for ty in &self.types {
+            if ty.kind != KIND_TYPEDEF || ty.name_off == 0 {
+                continue;
+            }
+            let Some(tp) = self.name(ty.name_off)?.strip_prefix("btf_trace_") else {
+                continue;
+            };
+            // A dangling id is left out, not an error: offsets may still be found.
+            let Ok(ptr) = self.ty(ty.size_or_type) else {
+                continue;
+            };
+            if ptr.kind != KIND_PTR {
+                continue;
+            }
+            if let Ok(proto) = self.ty(ptr.size_or_type) {
+                if proto.kind == KIND_FUNC_PROTO {
+                    index.insert(tp.to_owned(), proto.vlen);
+                }
+            }
+        }
+        self.tracepoints = index;
         Ok(())
     }
 
@@ -694,6 +734,34 @@ mod tests {
     }
 
     #[test]
+    fn tracepoint_arguments_come_from_the_btf_trace_typedefs() {
+        let mut b = Builder::new();
+        let void_ptr = b.modifier("", KIND_PTR, 0);
+        let int = b.int("int", 4, 32);
+        // void (*)(void *__data, int, int)
+        let proto = b.raw(
+            "",
+            KIND_FUNC_PROTO,
+            false,
+            3,
+            0,
+            &[0, void_ptr, 0, int, 0, int],
+        );
+        let ptr = b.modifier("", KIND_PTR, proto);
+        b.modifier("btf_trace_sched_process_exit", KIND_TYPEDEF, ptr);
+        b.modifier("btf_trace_dangling", KIND_TYPEDEF, 999);
+        b.modifier("btf_trace_not_a_pointer", KIND_TYPEDEF, int);
+        b.modifier("not_a_tracepoint", KIND_TYPEDEF, ptr);
+        let btf = Btf::from_bytes(&b.build()).unwrap_or_else(|e| panic!("{e:#}"));
+        // The hidden __data parameter is not an argument.
+        assert_eq!(btf.tracepoint_args("sched_process_exit"), Some(2));
+        assert_eq!(btf.tracepoint_args("dangling"), None);
+        assert_eq!(btf.tracepoint_args("not_a_pointer"), None);
+        assert_eq!(btf.tracepoint_args("not_a_tracepoint"), None);
+        assert_eq!(btf.tracepoint_args("sched_switch"), None);
+    }
+
+    #[test]
     fn truncated_and_corrupt_inputs_never_panic() {
         let blob = synthetic();
         // The string section is last and the header covers the whole blob,
@@ -785,6 +853,11 @@ mod tests {
         let ti = off("task_struct", "thread_info");
         let flags = off("thread_info", "flags");
         assert_eq!(off("task_struct", "thread_info.flags"), ti + flags);
+
+        // Every kernel since 4.17 passes sys_enter (regs, id) and sched_wakeup (p).
+        assert_eq!(btf.tracepoint_args("sys_enter"), Some(2));
+        assert_eq!(btf.tracepoint_args("sched_wakeup"), Some(1));
+        assert_eq!(btf.tracepoint_args("no_such_tracepoint"), None);
 
         // Descending through a pointer is refused rather than misreported.
         let e = err_of(btf.member_offset("task_struct", "signal.rlim"));

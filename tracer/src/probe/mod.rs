@@ -1,6 +1,7 @@
 //! Loading and attaching the eBPF programs, privilege and kernel checks, the ring-buffer
 //! reader, and reads of the in-kernel aggregation maps.
 pub mod btf;
+pub mod kernel;
 
 use std::{
     io,
@@ -30,27 +31,6 @@ use crate::analysis::{
 
 /// The eBPF object built by build.rs from tracer-ebpf.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
-
-/// io_uring tracepoints: attached when the kernel has them (CONFIG_IO_URING).
-const URING_PROGRAMS: [(&str, &str); 3] = [
-    ("io_uring_create", "io_uring_create"),
-    ("io_uring_submit_req", "io_uring_submit_req"),
-    ("io_uring_complete", "io_uring_complete"),
-];
-
-/// Raw tracepoints the programs attach to, by program name. raw_tp needs no tracefs.
-const PROGRAMS: [(&str, &str); 10] = [
-    ("sched_switch", "sched_switch"),
-    ("sched_wakeup", "sched_wakeup"),
-    ("sched_wakeup_new", "sched_wakeup_new"),
-    ("sys_enter", "sys_enter"),
-    ("sys_exit", "sys_exit"),
-    ("sched_process_fork", "sched_process_fork"),
-    ("sched_process_exec", "sched_process_exec"),
-    ("sched_process_exit", "sched_process_exit"),
-    ("signal_generate", "signal_generate"),
-    ("signal_deliver", "signal_deliver"),
-];
 
 const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
 
@@ -154,14 +134,16 @@ fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
     Ok(())
 }
 
-/// io_uring offsets, when the kernel has io_uring.
-fn uring_offsets(btf: &btf::Btf) -> Option<UringOffsets> {
-    Some(UringOffsets {
-        req_ctx: btf.member_offset("io_kiocb", "ctx").ok()?,
-        req_opcode: btf.member_offset("io_kiocb", "opcode").ok()?,
-        cqe_res: btf.member_offset("io_uring_cqe", "res").ok()?,
+/// io_uring offsets, those this kernel has (kernel::plan uses a program only where the
+/// offsets it reads exist).
+fn uring_offsets(btf: &btf::Btf) -> UringOffsets {
+    let off = |s: &str, m: &str| btf.member_offset(s, m).unwrap_or(0);
+    UringOffsets {
+        req_ctx: off("io_kiocb", "ctx"),
+        req_opcode: off("io_kiocb", "opcode"),
+        cqe_res: off("io_uring_cqe", "res"),
         _pad: 0,
-    })
+    }
 }
 
 /// Offsets of the kernel struct fields the programs read, from the running kernel's BTF
@@ -199,6 +181,12 @@ fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         mm_arg_start: off("mm_struct", "arg_start")?,
         mm_arg_end: off("mm_struct", "arg_end")?,
         mm_exe_file: off("mm_struct", "exe_file")?,
+        task_signal: off("task_struct", "signal")?,
+        signal_live: off("signal_struct", "live")?,
+        task_group_leader: off("task_struct", "group_leader")?,
+        task_start_time: off("task_struct", "start_time")?,
+        // Read only where sched_switch passes no prev_state (kernel::plan checks it).
+        task_state: btf.member_offset("task_struct", "__state").unwrap_or(0),
         ..Default::default()
     };
     if let Ok(t) = btf.member_offset("task_struct", "throttled") {
@@ -231,8 +219,8 @@ pub struct Probe {
     eventfds: AyaHashMap<MapData, PollKey, u64>,
     uring_ctx: AyaHashMap<MapData, u64, UringCtx>,
     uring_ops: AyaHashMap<MapData, PollKey, UringOpStats>,
-    /// What could not be traced on this kernel, to tell the user once.
-    pub notes: Vec<String>,
+    /// What this kernel feeds and what it does not (kernel::plan).
+    pub features: Vec<crate::analysis::KernelFeature>,
     events: Option<RingBuf<MapData>>,
     /// How throttling is recognised on this kernel (THROTTLE_*).
     pub throttle_mode: u32,
@@ -249,30 +237,39 @@ impl Probe {
         let btf = btf::Btf::from_sys_fs().context("read the kernel's BTF")?;
         let offsets = kernel_offsets(&btf)?;
         let uring = uring_offsets(&btf);
+        let plan = kernel::plan(&btf, offsets.throttle_mode)?;
+        drop(btf);
         let follow: u32 = opts.follow.into();
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::SLOW_NS, &opts.slow_ns, true)
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::STREAM_IDLE, &u32::from(opts.stream_idle), true)
             .override_global(globals::OFFSETS, &offsets, true)
-            .override_global(globals::URING_OFFSETS, &uring.unwrap_or_default(), true)
+            .override_global(globals::URING_OFFSETS, &uring, true)
             .map_max_entries(maps::EVENTS, opts.ring_bytes)
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
             .context("load the eBPF programs")?;
-        for (prog, tp) in PROGRAMS {
-            attach_raw_tp(&mut ebpf, prog, tp)?;
+        for a in &plan.core {
+            attach_raw_tp(&mut ebpf, a.program, a.tracepoint)?;
         }
-        let mut notes = Vec::new();
-        if uring.is_some() {
-            for (prog, tp) in URING_PROGRAMS {
-                if let Err(e) = attach_raw_tp(&mut ebpf, prog, tp) {
-                    notes.push(format!("io_uring is not traced: {e:#}"));
-                    break;
+        let mut features = plan.features;
+        // An optional group that fails to attach is off, with the kernel's reason; the
+        // programs it did attach stay harmless (they only count for targets).
+        for (group, name) in [
+            (&plan.signals, kernel::feature::SIGNALS),
+            (&plan.uring, kernel::feature::IO_URING),
+        ] {
+            let Some(group) = group else { continue };
+            if let Err(e) = group
+                .iter()
+                .try_for_each(|a| attach_raw_tp(&mut ebpf, a.program, a.tracepoint))
+            {
+                if let Some(f) = features.iter_mut().find(|f| f.name == name) {
+                    f.on = false;
+                    f.detail = format!("{e:#}");
                 }
             }
-        } else {
-            notes.push("io_uring is not traced: this kernel's BTF has no io_uring structs".into());
         }
         let targets = take_map(&mut ebpf, maps::TARGETS)?;
         let inflight = take_map(&mut ebpf, maps::INFLIGHT)?;
@@ -297,7 +294,7 @@ impl Probe {
             eventfds,
             uring_ctx,
             uring_ops,
-            notes,
+            features,
             events,
             throttle_mode: offsets.throttle_mode,
             attach_time: started.elapsed(),

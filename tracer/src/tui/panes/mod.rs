@@ -261,6 +261,12 @@ fn system_pane(frame: &mut Frame, area: Rect, snap: &Snapshot) {
             crate::tui::format::alarm(),
         ));
     }
+    for f in snap.kernel_features.iter().filter(|f| !f.on) {
+        lines.push(Line::styled(
+            truncate(&format!("{} not traced on this kernel", f.name), w),
+            crate::tui::format::alarm(),
+        ));
+    }
     if let Some(p) = &sys.pressure {
         lines.push(Line::raw(truncate(&format!("PSI {p}"), w)));
     }
