@@ -107,9 +107,43 @@ pub fn preflight() -> Result<()> {
         bail!("needs root to load eBPF programs ({missing} missing): run it with sudo");
     }
     if !std::path::Path::new(BTF_PATH).exists() {
-        bail!("this kernel exposes no BTF ({BTF_PATH} is missing): gotrace needs a kernel built with CONFIG_DEBUG_INFO_BTF");
+        bail!("this kernel exposes no BTF ({BTF_PATH} is missing): gotrace needs a kernel built with CONFIG_DEBUG_INFO_BTF (Linux 5.15 or newer with BTF; WSL2 from 5.15.74)");
+    }
+    if !has_ring_buffer() {
+        bail!("this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+): gotrace needs Linux 5.15 or newer");
     }
     Ok(())
+}
+
+/// Can this kernel create a BPF ring buffer? Asked by creating the smallest one.
+fn has_ring_buffer() -> bool {
+    /// include/uapi/linux/bpf.h
+    const BPF_MAP_CREATE: libc::c_long = 0;
+    const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+    // The leading fields of union bpf_attr for BPF_MAP_CREATE; the kernel requires
+    // the bytes it knows past them to be zero.
+    let mut attr = [0u32; 18];
+    attr[0] = BPF_MAP_TYPE_RINGBUF;
+    // max_entries: the ring's size, a power of two and a multiple of the page size.
+    // SAFETY: sysconf has no preconditions.
+    attr[3] = u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    // SAFETY: bpf(2) reads `size_of_val(&attr)` bytes from a valid, initialised buffer.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_CREATE,
+            attr.as_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if fd < 0 {
+        // Only EINVAL says the map type is unknown; anything else (EPERM under a
+        // restrictive policy, ENOMEM) is left to the load to explain.
+        return std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL);
+    }
+    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+    unsafe { libc::close(fd as libc::c_int) };
+    true
 }
 
 fn unsafe_geteuid() -> u32 {
