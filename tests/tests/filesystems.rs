@@ -119,3 +119,96 @@ fn a_program_run_from_a_slow_filesystem_is_that_filesystem() {
         .unwrap_or_else(|| panic!("execve causes: {:?}", execve.causes));
     assert!(fuse.share >= 0.5, "execve causes: {:?}", execve.causes);
 }
+
+/// A source tree like a small Go module's: `packages` directories of `files` files each.
+fn make_tree(root: &std::path::Path, packages: usize, files: usize) {
+    for p in 0..packages {
+        let dir = root.join(format!("pkg{p}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+        for f in 0..files {
+            let body = format!("package pkg{p}\n\n// file {f}\nfunc F{f}() int {{ return {f} }}\n");
+            std::fs::write(dir.join(format!("f{f}.go")), body.repeat(8)).expect("write a file");
+        }
+    }
+}
+
+/// The time a trace spent blocked on filesystems of `kind`, and its row.
+fn fs_row<'a>(
+    s: &'a gotrace_tests::schema::Summary,
+    kind: &str,
+) -> Option<&'a gotrace_tests::schema::FsJson> {
+    s.filesystems.iter().find(|f| f.kind == kind)
+}
+
+/// WSL2's /mnt/c is a 9p mount (`aname=drvfs`); this VM's kernel has no 9p, so the kernel
+/// matrix's guests (Debian's kernels under QEMU, `cargo xtask test`) mount a real
+/// virtio-9p share at $GOTRACE_9P_DIR and run this there.
+#[test]
+#[ignore = "needs a 9p mount: runs in the kernel matrix's guests (cargo xtask test)"]
+fn a_build_like_walk_on_9p_is_the_filesystem_and_costs_more_than_tmpfs() {
+    if !require_root("a_build_like_walk_on_9p_is_the_filesystem_and_costs_more_than_tmpfs") {
+        return;
+    }
+    let mount = PathBuf::from(
+        std::env::var_os("GOTRACE_9P_DIR").expect("GOTRACE_9P_DIR names no 9p mount in this guest"),
+    );
+    let tree_9p = mount.join(format!("tree-{}", std::process::id()));
+    let tree_tmp = PathBuf::from(format!("/dev/shm/gotrace-tree-{}", std::process::id()));
+    for t in [&tree_9p, &tree_tmp] {
+        make_tree(t, 8, 25);
+    }
+    let walk = |name: &str, dir: &std::path::Path| {
+        let bin = workload("attrib").display().to_string();
+        let dir_arg = format!("-dir={}", dir.display());
+        let (run, lines) = trace_command(
+            name,
+            &[],
+            &[&bin, "-mode=walk", &dir_arg, "-rounds=2"],
+            Duration::from_secs(300),
+        );
+        assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("walked 400 files"), "{}", run.stdout);
+        (run, lines)
+    };
+    let (run, lines) = walk("walk-9p", &tree_9p);
+    let (_, tmp_lines) = walk("walk-tmpfs", &tree_tmp);
+    let _ = std::fs::remove_dir_all(&tree_9p);
+    let _ = std::fs::remove_dir_all(&tree_tmp);
+
+    let s = summary_of(&lines);
+    // The mount is named with its type, as a user would find it in /proc/mounts.
+    let row =
+        fs_row(s, "9p").unwrap_or_else(|| panic!("no 9p filesystem row: {:?}", s.filesystems));
+    assert_eq!(row.mount, mount.display().to_string(), "{row:?}");
+    assert_eq!(row.fstype, "9p", "{row:?}");
+    // Every file was stat'ed, opened and read over 9p, twice: each of those calls
+    // crossed to the host and back.
+    assert!(row.calls >= 400, "{row:?}");
+    for call in ["newfstatat", "openat", "read"] {
+        let r = s
+            .syscalls
+            .iter()
+            .find(|r| r.name == call)
+            .unwrap_or_else(|| panic!("no {call} row"));
+        assert!(
+            r.causes.iter().any(|c| c.cause == "fs:9p"),
+            "{call} causes: {:?}",
+            r.causes
+        );
+    }
+    assert!(
+        s.attribution.iter().any(|c| c.cause == "fs:9p"),
+        "where the time went: {:?}",
+        s.attribution
+    );
+    assert!(run.stdout.contains("fs:9p"), "{}", run.stdout);
+
+    // The same walk on tmpfs, in the same guest, waits on no filesystem as long.
+    let tmp = summary_of(&tmp_lines);
+    let tmp_ns = fs_row(tmp, "tmpfs").map_or(0, |r| r.ns);
+    eprintln!(
+        "walk of 400 files x2: 9p {} calls {} ns blocked; tmpfs {} ns blocked",
+        row.calls, row.ns, tmp_ns
+    );
+    assert!(row.ns > tmp_ns, "9p {} ns, tmpfs {tmp_ns} ns", row.ns);
+}

@@ -27,14 +27,6 @@ fn exact_args() -> Vec<String> {
     ]
 }
 
-fn go_version() -> String {
-    let out = Command::new(gotrace_tests::go_bin())
-        .args(["env", "GOVERSION"])
-        .output()
-        .expect("go env GOVERSION");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// The extra clock_nanosleep calls the workload made because a signal interrupted a
 /// sleep (it prints "done sleep-retries=N").
 fn sleep_retries(output: &str) -> u64 {
@@ -158,7 +150,10 @@ fn launch_counts_exactly() {
     assert_eq!(h.format, 1);
     assert!(h.target.launched);
     assert_eq!(h.target.command[0], exact.display().to_string());
-    assert_eq!(h.go_version.as_deref(), Some(go_version().as_str()));
+    assert_eq!(
+        h.go_version.as_deref(),
+        Some(gotrace_tests::go_version().as_str())
+    );
     assert_eq!(h.slow_threshold_ns, 1_000_000);
     check_exact_counts(&run.stdout, &lines, &run.stdout);
     let s = summary_of(&lines);
@@ -183,7 +178,7 @@ fn launch_counts_exactly() {
         .unwrap_or_default();
     assert!(
         first.starts_with(&format!("gotrace: pid {} (", h.target.pid))
-            && first.contains(&go_version()),
+            && first.contains(&gotrace_tests::go_version()),
         "summary header: {first}"
     );
     assert!(first.ends_with("0 lost records"), "summary header: {first}");

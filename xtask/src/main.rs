@@ -3,6 +3,7 @@
 //! `setup` installs what the build and the tests need, only when missing, so a fresh
 //! machine needs nothing but this repository, and a second run takes seconds.
 mod bench;
+mod kernels;
 
 use std::{
     env,
@@ -36,6 +37,11 @@ enum Task {
     },
     /// Set up, build, and run every test (root tests included).
     Test {
+        /// The kernel matrix: `all` (this machine's kernel, then Debian's 6.1 and 6.12
+        /// under QEMU), `host` (this machine's kernel only, for quick runs), or a list
+        /// such as `6.12`.
+        #[arg(long, default_value = "all")]
+        kernels: String,
         /// Extra arguments for `cargo test` (e.g. a test name filter).
         #[arg(last = true)]
         args: Vec<String>,
@@ -56,7 +62,7 @@ fn main() -> ExitCode {
             .and_then(|_| build_release())
             .map(|_| ()),
         Task::Demo { duration } => demo(&duration),
-        Task::Test { args } => test(&args),
+        Task::Test { kernels, args } => test(&kernels, &args),
         Task::Bench(args) => bench::run(&args),
     };
     match result {
@@ -236,7 +242,7 @@ pub fn setup(needs: &SetupNeeds) -> Result<Vec<(String, String)>> {
     Ok(envs)
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
@@ -308,14 +314,22 @@ fn demo(duration: &str) -> Result<()> {
     Ok(())
 }
 
-fn test(extra: &[String]) -> Result<()> {
-    let envs = setup(&SetupNeeds {
-        debian: vec![
-            ("bpftool", "bpftool"),
-            ("tmux", "tmux"),
-            ("taskset", "util-linux"),
-        ],
-    })?;
+fn test(kernels: &str, extra: &[String]) -> Result<()> {
+    let matrix = kernels::select(kernels)?;
+    let mut debian = vec![
+        ("bpftool", "bpftool"),
+        ("tmux", "tmux"),
+        ("taskset", "util-linux"),
+    ];
+    if !matrix.is_empty() {
+        debian.extend([
+            ("qemu-system-x86_64", "qemu-system-x86"),
+            ("busybox", "busybox-static"),
+            ("xz", "xz-utils"),
+            ("strip", "binutils"),
+        ]);
+    }
+    let envs = setup(&SetupNeeds { debian })?;
     if !is_root() {
         eprintln!("\n*** xtask: not root: the root tests load eBPF programs and will FAIL. Run `sudo cargo xtask test`. ***\n");
     }
@@ -342,9 +356,58 @@ fn test(extra: &[String]) -> Result<()> {
         // Every test binary runs even when one fails, so the count is the whole story.
         .args(["--lib", "--bins", "--tests", "--no-fail-fast"])
         .args(extra)
-        .envs(envs)
+        .envs(envs.clone())
         .env("GOTRACE_BIN", &gotrace);
-    let totals = run_counting_tests(&mut cmd)?;
+    let mut totals = run_counting_tests(&mut cmd)?;
+    let host = format!(
+        "this machine's kernel ({}): {} passed, {} failed, {} skipped",
+        works("uname", &["-r"]).unwrap_or_default().trim(),
+        totals.passed,
+        totals.failed,
+        totals.ignored
+    );
+    let mut report = vec![host];
+    if !matrix.is_empty() {
+        step("the kernel matrix: Debian's kernels under QEMU");
+        let payload = guest_payload(&envs, gotrace)?;
+        for k in matrix {
+            match kernels::run_kernel(k, &payload) {
+                Ok(r) => {
+                    report.push(format!(
+                        "kernel {} (Debian, under QEMU): {} passed, {} failed, {} skipped, in {} s{}",
+                        r.kernel,
+                        r.totals.passed,
+                        r.totals.failed,
+                        r.totals.ignored,
+                        r.elapsed.as_secs(),
+                        if r.problems.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "\n    {}\n    console: {}",
+                                r.problems.join("\n    "),
+                                r.console.display()
+                            )
+                        }
+                    ));
+                    totals.passed += r.totals.passed;
+                    totals.failed += r.totals.failed;
+                    totals.ignored += r.totals.ignored;
+                }
+                Err(e) => {
+                    report.push(format!(
+                        "kernel {} (Debian, under QEMU): could not run: {e:#}",
+                        k.name
+                    ));
+                    totals.failed += 1;
+                }
+            }
+        }
+    }
+    println!();
+    for line in &report {
+        println!("{line}");
+    }
     // One closing line for the whole run, whatever order cargo ran the binaries in.
     println!(
         "tests: {} passed, {} failed, {} skipped",
@@ -356,16 +419,43 @@ fn test(extra: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// What the kernel matrix's guests run: this build's gotrace and test binaries, every Go
+/// workload prebuilt, and the helper binaries the tests start.
+fn guest_payload(envs: &[(String, String)], gotrace: PathBuf) -> Result<kernels::Payload> {
+    let tests = kernels::test_executables(envs)?;
+    let mut extra = Vec::new();
+    for e in std::fs::read_dir(root().join("tests/workloads")).context("read tests/workloads")? {
+        let e = e?;
+        if e.path().join("main.go").exists() {
+            extra.push(build_workload(&e.file_name().to_string_lossy())?);
+        }
+    }
+    // Built with the tests (a [[bin]] of gotrace-tests, run through CARGO_BIN_EXE_*).
+    extra.push(root().join("target/debug/uring-workload"));
+    let go_version = Command::new(go_bin())
+        .args(["env", "GOVERSION"])
+        .output()
+        .context("go env GOVERSION")?;
+    Ok(kernels::Payload {
+        gotrace,
+        tests,
+        extra,
+        go_version: String::from_utf8_lossy(&go_version.stdout)
+            .trim()
+            .to_string(),
+    })
+}
+
 #[derive(Debug, Default, PartialEq, Eq)]
-struct TestTotals {
-    passed: u64,
-    failed: u64,
-    ignored: u64,
+pub struct TestTotals {
+    pub passed: u64,
+    pub failed: u64,
+    pub ignored: u64,
 }
 
 impl TestTotals {
     /// Adds a libtest line "test result: ok. 6 passed; 0 failed; 1 ignored; ...".
-    fn add_line(&mut self, line: &str) {
+    pub fn add_line(&mut self, line: &str) {
         let Some(rest) = line.strip_prefix("test result: ") else {
             return;
         };

@@ -7,6 +7,8 @@
 //	      goes to it), with a stat of each before reading
 //	files file I/O and sleeps only: write, read back and remove a temp file, sleep
 //	      50 ms, five times (no network at all)
+//	walk  what a build does to a source tree: walk -dir and its subdirectories, stat
+//	      and read every file, -rounds times
 //
 // With -wait-signal it prints "ready" and waits for SIGUSR1 first.
 package main
@@ -14,6 +16,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -45,6 +48,8 @@ func main() {
 		read(*dir, *rounds)
 	case "files":
 		files()
+	case "walk":
+		walk(*dir, *rounds)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", *mode)
 		os.Exit(1)
@@ -113,4 +118,30 @@ func read(dir string, rounds int) {
 		}
 	}
 	fmt.Printf("read %d bytes\n", n)
+}
+
+func walk(dir string, rounds int) {
+	files, n := 0, 0
+	for r := 0; r < rounds; r++ {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			if _, err := os.Stat(p); err != nil {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			files++
+			n += len(b)
+			return nil
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	fmt.Printf("walked %d files, %d bytes\n", files, n)
 }

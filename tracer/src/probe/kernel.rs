@@ -254,9 +254,11 @@ fn uring_plan(k: &dyn KernelFacts) -> std::result::Result<(Vec<Attach>, String),
             RequestKey::UserData,
             "requests matched by user_data",
         ),
-        Some(n) => return Err(format!(
+        Some(n) => {
+            return Err(format!(
             "this kernel's io_uring_complete passes {n} arguments, a shape gotrace does not know"
-        )),
+        ))
+        }
         None => return Err("this kernel has no io_uring_complete tracepoint".into()),
     };
     if submit_key != complete_key {
