@@ -397,6 +397,8 @@ pub fn test_executables(envs: &[(String, String)]) -> Result<BTreeMap<String, Pa
 }
 
 /// The guest's /init: mounts, modules, the 9p share, then each test binary in turn.
+/// Nothing is mounted over /tmp: the payload sits at its host paths, which may be
+/// under /tmp (a checkout there), and the initramfs is already in RAM.
 fn init_script(payload: &Payload, modules: &[&str]) -> String {
     let mut s = String::from(
         r#"#!/bin/busybox sh
@@ -407,7 +409,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/shm /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
+chmod 1777 /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 ip link set lo up 2>/dev/null
 echo "gotrace-guest: kernel $(uname -r)"
