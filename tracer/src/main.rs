@@ -36,7 +36,9 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("gotrace: {}", without_os_error_codes(&format!("{e:#}")));
+            // An error may quote what the target controls (its argv, a path).
+            let msg = without_os_error_codes(&format!("{e:#}"));
+            eprintln!("gotrace: {}", tracer::export::text::terminal_safe(&msg));
             ExitCode::from(1)
         }
     }

@@ -576,8 +576,9 @@ fn change(a: Option<u64>, b: Option<u64>) -> String {
 /// its event lines show is printed all the same). Errors are returned.
 pub fn run(cfg: &ReportConfig) -> Result<ExitCode> {
     let mut out = io::stdout().lock();
+    // A trace from elsewhere may carry anything in its argv and comm fields.
     let print = |out: &mut io::StdoutLock<'_>, s: &str| {
-        out.write_all(s.as_bytes())
+        out.write_all(text::terminal_safe(s).as_bytes())
             .and_then(|()| out.flush())
             .context("write the report")
     };

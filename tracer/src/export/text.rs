@@ -66,7 +66,7 @@ pub fn render(h: &Header, s: &Summary) -> String {
     if s.bad_records > 0 {
         let _ = writeln!(o, "warning: {} records could not be decoded", s.bad_records);
     }
-    o
+    terminal_safe(&o).into_owned()
 }
 
 fn render_table(o: &mut String, s: &Summary) {
@@ -276,6 +276,28 @@ fn render_system(o: &mut String, s: &Summary) {
         let _ = writeln!(o, "{line}");
     }
     let _ = writeln!(o, "poller: {}", poller_verdict(&s.poller));
+}
+
+/// `s` made safe to print on a terminal: control characters other than newline and tab
+/// (C0, DEL, and the C1 range that some terminals also obey) become visible escapes
+/// (`\x1b`, `\u{9b}`), so that what a traced process controls (its argv, its comm, a
+/// path) cannot move the cursor, retitle the window or feed the terminal a command.
+/// Idempotent: what it returns has nothing left to escape. JSON output keeps the exact
+/// bytes instead (serde escapes them as JSON does).
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            c if !unsafe_char(c) => out.push(c),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// "this kernel: io_uring is not traced (...)": a feature the kernel cannot feed.
@@ -715,6 +737,22 @@ mod tests {
             ["this kernel: io_uring is not traced (this kernel has no io_uring tracepoints (CONFIG_IO_URING off?))"],
             "{out}"
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert!(matches!(terminal_safe("plain\ttext\n"), std::borrow::Cow::Borrowed(_)));
+        let hostile = "sh -c exit\u{1b}]0;PWNED\u{7}\u{9b}31m\r\u{7f}";
+        let safe = terminal_safe(hostile);
+        assert_eq!(safe, "sh -c exit\\x1b]0;PWNED\\x07\\u{9b}31m\\x0d\\x7f");
+        assert!(!safe.chars().any(|c| c.is_control()));
+        assert_eq!(terminal_safe(&safe), safe, "idempotent");
+        // In the summary, where argv and comm are printed.
+        let mut snap = snapshot();
+        snap.target.command = vec!["sh".into(), "-c".into(), hostile.into()];
+        let out = text(&snap, 1_000_000);
+        assert!(out.contains("\\x1b]0;PWNED"), "{out}");
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{out:?}");
     }
 
     #[test]

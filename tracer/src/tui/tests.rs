@@ -641,3 +641,34 @@ fn tiny_terminals_do_not_panic() {
     let text = screen(&app, 30, 8);
     assert!(text.contains("too small"), "{text}");
 }
+
+#[test]
+fn what_the_target_controls_reaches_the_screen_escaped() {
+    // argv, comm, a child's command and a log line, each with a terminal escape: an OSC
+    // that retitles the window, a CSI through C1, a carriage return.
+    let hostile = "x\u{1b}]0;PWNED\u{7}\u{9b}2J\r";
+    let mut s = snapshot_with(10 * SEC);
+    s.target.command = vec!["sh".into(), "-c".into(), hostile.into()];
+    s.threads[1].comm = hostile.into();
+    s.processes[1].command = vec![hostile.into()];
+    let mut app = App::new(4);
+    app.on_snapshot(s);
+    app.push_log(LogEntry {
+        ts_ns: SEC,
+        kind: LogKind::Process,
+        text: format!("exec pid 5001: {hostile}"),
+    });
+    for view in View::ALL {
+        show(&mut app, view);
+        let mut t = Terminal::new(TestBackend::new(160, 48)).expect("test terminal");
+        t.draw(|f| render(f, &app)).expect("draw");
+        let buf = t.backend().buffer();
+        for cell in buf.content() {
+            assert!(
+                !cell.symbol().chars().any(char::is_control),
+                "{view:?}: a control character reached a cell: {:?}",
+                cell.symbol()
+            );
+        }
+    }
+}

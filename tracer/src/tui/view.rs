@@ -80,6 +80,24 @@ pub fn render(frame: &mut Frame, app: &App) {
     if app.help {
         render_help(frame, area);
     }
+    defuse(frame.buffer_mut());
+}
+
+/// Nothing reaches the terminal as a control character: the screen shows what the
+/// target controls (its argv, its threads' comm, paths), and ratatui writes a cell's
+/// text as it is, so an ESC there would be obeyed by the terminal. Each becomes U+FFFD,
+/// one cell wide like the cell it is in, so the layout stays as drawn.
+fn defuse(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(char::is_control) {
+            let shown: String = cell
+                .symbol()
+                .chars()
+                .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+                .collect();
+            cell.set_symbol(&shown);
+        }
+    }
 }
 
 fn render_header(
