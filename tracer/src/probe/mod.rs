@@ -560,8 +560,9 @@ fn first_line(s: &str) -> String {
 fn verifier_summary(e: &aya::programs::ProgramError) -> String {
     let text = e.to_string();
     if text.lines().count() > 1 {
-        let path = std::env::temp_dir().join("gotrace-verifier.log");
-        let saved = std::fs::write(&path, &text).is_ok();
+        let path =
+            std::env::temp_dir().join(format!("gotrace-verifier-{}.log", std::process::id()));
+        let saved = write_new_private(&path, &text).is_ok();
         let last = text
             .lines()
             .rev()
@@ -576,6 +577,20 @@ fn verifier_summary(e: &aya::programs::ProgramError) -> String {
         return format!("the kernel's verifier refused it ({last})");
     }
     text
+}
+
+/// Writes `text` to a file that must not exist yet, readable by root only. gotrace runs
+/// as root and the temp dir is everyone's: an existing file or a symlink planted there
+/// (to /etc/passwd, say) is refused, never written through (O_CREAT | O_EXCL does not
+/// follow a final symlink).
+fn write_new_private(path: &std::path::Path, text: &str) -> io::Result<()> {
+    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; raise it where that applies.
@@ -618,5 +633,35 @@ impl EventReader {
     /// The ring buffer's file descriptor (for diagnostics).
     pub fn raw_fd(&self) -> i32 {
         self.fd.get_ref().as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verifier_log_is_never_written_through_a_planted_symlink() {
+        let dir =
+            std::env::temp_dir().join(format!("gotrace-verifier-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").expect("victim");
+        let planted = dir.join("log");
+        std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
+        assert!(write_new_private(&planted, "verifier log").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
+        // An existing file is not taken over either; a new one is 0600.
+        assert!(write_new_private(&victim, "verifier log").is_err());
+        let fresh = dir.join("fresh");
+        write_new_private(&fresh, "verifier log").expect("a new file");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&fresh)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
