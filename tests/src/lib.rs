@@ -133,6 +133,8 @@ pub struct Run {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
+    /// The process's peak resident memory, when it was waited for with wait4.
+    pub max_rss_kib: Option<u64>,
 }
 
 impl Run {
@@ -147,6 +149,7 @@ impl From<Output> for Run {
             status: o.status,
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            max_rss_kib: None,
         }
     }
 }
@@ -182,9 +185,17 @@ pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Run {
         s
     });
     let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
+    let pid = child.id() as libc::pid_t;
+    let (status, max_rss_kib) = loop {
+        let mut raw = 0;
+        // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `pid` is our unreaped child; status and usage point to valid memory.
+        let r = unsafe { libc::wait4(pid, &mut raw, libc::WNOHANG, &mut usage) };
+        assert!(r >= 0, "wait4: {}", std::io::Error::last_os_error());
+        if r == pid {
+            use std::os::unix::process::ExitStatusExt as _;
+            break (ExitStatus::from_raw(raw), usage.ru_maxrss as u64);
         }
         if start.elapsed() > timeout {
             let _ = child.kill();
@@ -198,6 +209,7 @@ pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Run {
         status,
         stdout: String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned(),
         stderr: String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned(),
+        max_rss_kib: Some(max_rss_kib),
     }
 }
 
@@ -342,6 +354,7 @@ impl Attached {
             status,
             stdout: t.join().unwrap_or_default(),
             stderr: format!("{}{rest}", self.seen),
+            max_rss_kib: None,
         }
     }
 }

@@ -38,7 +38,8 @@ pub struct Args {
     #[arg(long)]
     pub no_tui: bool,
 
-    /// Write the trace as NDJSON to PATH ("-" for stdout).
+    /// Write the trace as NDJSON to PATH ("-" for stdout; a launched command's stdout
+    /// then goes to stderr, and the text summary too).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
 

@@ -112,6 +112,13 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         None => None,
     };
 
+    // Before anything is attached: from the banner on, a signal ends the trace with its
+    // summary, even one that arrives while it starts.
+    let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+    // A closed terminal (or ssh session) ends the trace as SIGTERM does: with the
+    // summary, the NDJSON's last line, and a launched command stopped.
+    let mut sighup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
     let mut probe = Probe::load(&ProbeOptions {
         slow_ns: cfg.slow_ns,
         follow: cfg.follow,
@@ -164,6 +171,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 &argv,
                 user.as_ref(),
                 capture.as_ref().map(|c| &c.0),
+                cfg.json.as_deref() == Some(std::path::Path::new("-")),
             )?;
             if let Some((c, rd)) = capture {
                 drop(c);
@@ -196,7 +204,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     eprintln!(
         "gotrace: tracing pid {} ({}){}, attached in {} ms; Ctrl-C to stop",
         info.pid,
-        info.command_line(),
+        export::text::terminal_safe(&info.command_line()),
         if cfg.follow {
             " and its descendants"
         } else {
@@ -233,8 +241,6 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         analyzer.on_mounts(m);
     }
     let mut events = probe.take_events()?;
-    let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let deadline = cfg.duration.map(|d| tokio::time::Instant::now() + d);
     let mut dash = if dashboard {
         Some(Dashboard::enter(cfg.refresh_hz)?)
@@ -325,6 +331,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             }
             _ = sigint.recv() => break StopReason::Interrupted,
             _ = sigterm.recv() => break StopReason::Terminated,
+            _ = sighup.recv() => break StopReason::Terminated,
             _ = sleep_until(deadline) => break StopReason::Duration,
             _ = flush_tick.tick(), if sink.json.is_some() => sink.flush_json(),
             _ = tick.tick() => {
@@ -349,11 +356,14 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     if !target_done {
         sink.catch_up(&mut events, &probe, &mut watch, true)?;
     } else {
-        // Nothing is in progress in processes that are gone; the cgroup's throttling
-        // counters are read once more, up to the target's last moment.
+        // Nothing is in progress in processes that are gone.
         sink.analyzer.on_in_progress(Vec::new());
-        let go = sink.analyzer.target().go_version.is_some();
-        sink.analyzer.on_system(watch.facts(go));
+    }
+    // The cgroup's throttling counters are read once more, up to the end (or the
+    // target's last moment).
+    let go = sink.analyzer.target().go_version.is_some();
+    if let Some(facts) = watch.final_facts(go) {
+        sink.analyzer.on_system(facts);
     }
     let end_ns = context::monotonic_ns();
     drop(events);
@@ -377,20 +387,24 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         (Line::Header(h), Line::Summary(s)) => export::text::render(h, s),
         _ => String::new(),
     };
-    let stdout_taken = cfg.json.as_deref() == Some(std::path::Path::new("-"));
-    if stdout_taken {
-        eprint!("{summary}");
-    } else {
-        let mut out = std::io::stdout().lock();
-        if let Err(e) = out.write_all(summary.as_bytes()).and_then(|()| out.flush()) {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                return Err(e).context("write the summary");
-            }
-        }
-    }
+    // The NDJSON's last line first: a terminal that is gone (SIGHUP) fails the text's
+    // write, and must not cost the file its summary.
     if let Some(w) = json.as_mut() {
         if let Err(e) = w.write(&summary_line).and_then(|()| w.flush()) {
             json_error.get_or_insert(e);
+        }
+    }
+    let stdout_taken = cfg.json.as_deref() == Some(std::path::Path::new("-"));
+    let written = if stdout_taken {
+        std::io::stderr().write_all(summary.as_bytes())
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(summary.as_bytes()).and_then(|()| out.flush())
+    };
+    // Nobody reads it any more (a closed pipe, a hung-up terminal): not an error.
+    if let Err(e) = written {
+        if !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::EIO)) {
+            return Err(e).context("write the summary");
         }
     }
     let mut perfetto_error = None;
@@ -403,12 +417,16 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         }
     }
     if let Some(e) = json_error {
-        let path = cfg
-            .json
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        bail!("writing {path} failed: {}", launch::strip_os_error(&e));
+        // `--json -` read by something that stopped reading (`| head -1`): it has what
+        // it wanted, and that is no failure.
+        if !(stdout_taken && e.kind() == std::io::ErrorKind::BrokenPipe) {
+            let path = cfg
+                .json
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            bail!("writing {path} failed: {}", launch::strip_os_error(&e));
+        }
     }
     if let (Some(e), Some(path)) = (perfetto_error, &cfg.perfetto) {
         bail!(
@@ -455,7 +473,9 @@ fn refresh(probe: &Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> R
         .collect();
     analyzer.on_thread_names(names);
     let go = analyzer.target().go_version.is_some();
-    analyzer.on_system(watch.facts(go));
+    if let Some(facts) = watch.facts(go) {
+        analyzer.on_system(facts);
+    }
     let calls = in_progress(probe, analyzer, watch.slow_ns);
     analyzer.on_in_progress(calls);
     Ok(())
@@ -594,12 +614,151 @@ fn call_cause(analyzer: &Analyzer, p: &InProgress) -> Option<crate::analysis::Ca
     }
 }
 
-/// The target's cgroup, its throttling since tracing began, GOMAXPROCS and pressure,
-/// re-read at each refresh (a launched command may move to another cgroup).
+/// The target's system facts (cgroup, throttling, GOMAXPROCS, pressure), read on a
+/// thread of their own. Reading them opens files the target controls (its cgroup files
+/// through /proc/PID/root), and a read that never returns (a FUSE file the target
+/// mounted in its own namespace) must not stop the event loop: the loop asks, and takes
+/// what has arrived; a reader that stops answering leaves the facts as last read.
 struct SystemWatch {
     pid: u32,
     /// Calls in progress this long or longer are looked at (the slow threshold).
     slow_ns: u64,
+    /// `go` for each request: the target is a Go program (its GOMAXPROCS is read).
+    requests: Option<std::sync::mpsc::SyncSender<bool>>,
+    answers: std::sync::mpsc::Receiver<crate::analysis::SystemFacts>,
+    /// When the unanswered request was made.
+    pending: Option<std::time::Instant>,
+    /// The reader's first answer, until the loop takes it.
+    first: Option<crate::analysis::SystemFacts>,
+    /// That the reader stopped answering was said.
+    stuck_said: bool,
+}
+
+/// How long the end of a trace (and a launched command's first read) waits for facts.
+const FACTS_WAIT: Duration = Duration::from_secs(1);
+/// A reader that has not answered for this long is said to be stuck.
+const FACTS_STUCK_AFTER: Duration = Duration::from_secs(2);
+
+impl SystemWatch {
+    /// Starts the reader; it reads the cgroup at once (a launched command's, before it
+    /// runs: a short one may be gone before the loop's first look), waited for here
+    /// for a second at most.
+    fn new(pid: u32, slow_ns: u64) -> SystemWatch {
+        SystemWatch::start(pid, slow_ns, move || {
+            let mut reader = FactsReader::new(pid);
+            move |go| reader.facts(go)
+        })
+    }
+
+    /// The watch over the reader `make` builds on the watch's thread.
+    fn start<R>(pid: u32, slow_ns: u64, make: impl FnOnce() -> R + Send + 'static) -> SystemWatch
+    where
+        R: FnMut(bool) -> crate::analysis::SystemFacts,
+    {
+        let (req_tx, req_rx) = std::sync::mpsc::sync_channel::<bool>(1);
+        let (ans_tx, ans_rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("gotrace-facts".into())
+            .spawn(move || {
+                let mut read = make();
+                if ans_tx.send(read(false)).is_err() {
+                    return;
+                }
+                for go in req_rx {
+                    if ans_tx.send(read(go)).is_err() {
+                        return;
+                    }
+                }
+            });
+        let mut w = SystemWatch {
+            pid,
+            slow_ns,
+            requests: spawned.is_ok().then_some(req_tx),
+            answers: ans_rx,
+            pending: Some(std::time::Instant::now()),
+            first: None,
+            stuck_said: false,
+        };
+        if let Err(e) = spawned {
+            eprintln!("gotrace: warning: cannot start the thread that reads the target's cgroup: {e}; those facts are off");
+            w.stuck_said = true;
+        } else if let Ok(f) = w.answers.recv_timeout(FACTS_WAIT) {
+            w.pending = None;
+            w.first = Some(f);
+        }
+        w
+    }
+
+    /// The newest facts that arrived since the last call (None: none yet), and a new
+    /// request when none is out.
+    fn facts(&mut self, go: bool) -> Option<crate::analysis::SystemFacts> {
+        let mut newest = self.first.take();
+        while let Ok(f) = self.answers.try_recv() {
+            newest = Some(f);
+            self.pending = None;
+        }
+        match self.pending {
+            None => {
+                self.ask(go);
+            }
+            Some(since) if since.elapsed() > FACTS_STUCK_AFTER => self.say_stuck(),
+            Some(_) => {}
+        }
+        newest
+    }
+
+    /// The facts as they are now, for the end of the trace: asked for and waited for
+    /// (a second or two at most). None when the reader does not answer.
+    fn final_facts(&mut self, go: bool) -> Option<crate::analysis::SystemFacts> {
+        let deadline = std::time::Instant::now() + 2 * FACTS_WAIT;
+        // An answer to a request made before now is not the last word: ask again once
+        // it is in.
+        let mut asked_now = false;
+        loop {
+            if self.pending.is_none() {
+                if !self.ask(go) {
+                    return None;
+                }
+                asked_now = true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.answers.recv_timeout(left) {
+                Ok(f) => {
+                    self.pending = None;
+                    if asked_now {
+                        return Some(f);
+                    }
+                }
+                Err(_) => {
+                    self.say_stuck();
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn ask(&mut self, go: bool) -> bool {
+        let sent = self
+            .requests
+            .as_ref()
+            .is_some_and(|r| r.try_send(go).is_ok());
+        if sent {
+            self.pending = Some(std::time::Instant::now());
+        }
+        sent
+    }
+
+    fn say_stuck(&mut self) {
+        if !self.stuck_said {
+            self.stuck_said = true;
+            eprintln!("gotrace: warning: reading the target's cgroup and system facts has not finished for {} s (a file the target controls does not answer): they stay as last read", FACTS_STUCK_AFTER.as_secs());
+        }
+    }
+}
+
+/// Reads the system facts; lives on the SystemWatch's thread.
+struct FactsReader {
+    pid: u32,
     cgroup: Option<context::cgroup::CgroupInfo>,
     baseline: Option<context::cgroup::CpuThrottle>,
     /// The last reading: the cgroup is read through /proc/PID/root, gone with the process.
@@ -611,13 +770,23 @@ struct SystemWatch {
     /// The machine's CPU time when tracing began, for the steal share.
     cpu_ticks: Option<context::steal::CpuTicks>,
     pressure: Option<String>,
+    /// The target's cgroup files were refused (and that was said).
+    cgroup_refused: bool,
 }
 
-impl SystemWatch {
-    fn new(pid: u32, slow_ns: u64) -> SystemWatch {
-        let mut w = SystemWatch {
+/// Was this read refused because the file was not what the kernel makes (see
+/// context::procfs::open_regular)?
+fn refused_as_untrusted(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+    })
+}
+
+impl FactsReader {
+    fn new(pid: u32) -> FactsReader {
+        let mut w = FactsReader {
             pid,
-            slow_ns,
             cgroup: None,
             baseline: None,
             last: None,
@@ -625,6 +794,7 @@ impl SystemWatch {
             gomaxprocs_reader: Default::default(),
             throttle: None,
             pressure: None,
+            cgroup_refused: false,
             cpu_ticks: context::steal::read_cpu_ticks(context::procfs::proc_root()),
         };
         w.read_cgroup();
@@ -637,8 +807,21 @@ impl SystemWatch {
         if !target::is_alive(self.pid) {
             return;
         }
-        let Ok(info) = context::cgroup::read_cgroup_live(self.pid) else {
-            return;
+        let info = match context::cgroup::read_cgroup_live(self.pid) {
+            Ok(info) => info,
+            Err(e) => {
+                // A file that is not what the kernel puts there (a FIFO, a device, a
+                // huge file: the target can shadow its cgroup files in its own mount
+                // namespace) turns the cgroup facts off, said once; tracing goes on.
+                if refused_as_untrusted(&e) && !self.cgroup_refused {
+                    self.cgroup_refused = true;
+                    eprintln!(
+                        "gotrace: warning: the target's cgroup facts are off: {}",
+                        crate::export::text::terminal_safe(&format!("{e:#}"))
+                    );
+                }
+                return;
+            }
         };
         let moved = self
             .cgroup
@@ -1084,4 +1267,69 @@ fn log_entry(line: &Line) -> Option<tui::LogEntry> {
         },
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::SystemFacts;
+
+    /// Facts told apart by their GOMAXPROCS.
+    fn facts(n: u32) -> SystemFacts {
+        SystemFacts {
+            gomaxprocs: Some(n),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_reader_that_stops_answering_holds_up_neither_the_loop_nor_the_end() {
+        // The reader answers its first read, then hangs as a read of a file the target
+        // serves itself (FUSE in its own mount namespace) would.
+        let (_keep, hang) = std::sync::mpsc::channel::<()>();
+        let mut calls = 0;
+        let mut w = SystemWatch::start(1, 0, move || {
+            move |_go| {
+                calls += 1;
+                if calls > 1 {
+                    let _ = hang.recv();
+                }
+                facts(calls)
+            }
+        });
+        assert_eq!(w.facts(true).and_then(|f| f.gomaxprocs), Some(1));
+        // Each refresh returns at once, with nothing new.
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            assert!(w.facts(true).is_none());
+            assert!(
+                t.elapsed() < Duration::from_millis(500),
+                "{:?}",
+                t.elapsed()
+            );
+        }
+        // The end waits a bounded time, then goes on with the facts as last read.
+        let t = std::time::Instant::now();
+        assert!(w.final_facts(true).is_none());
+        let took = t.elapsed();
+        assert!(took < 2 * FACTS_WAIT + Duration::from_secs(1), "{took:?}");
+        assert!(w.stuck_said);
+    }
+
+    #[test]
+    fn the_end_gets_a_reading_asked_for_at_the_end() {
+        let mut calls = 0;
+        let mut w = SystemWatch::start(1, 0, move || {
+            move |_go| {
+                calls += 1;
+                facts(calls)
+            }
+        });
+        // The first reading, then one asked for by this refresh, arriving in its time.
+        assert_eq!(w.facts(true).and_then(|f| f.gomaxprocs), Some(1));
+        // The end does not take that older answer: it asks again and waits for it.
+        let last = w.final_facts(true).and_then(|f| f.gomaxprocs);
+        assert_eq!(last, Some(3));
+        assert!(!w.stuck_said);
+    }
 }

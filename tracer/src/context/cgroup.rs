@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::{
     mounts::{Mount, MountTable},
-    procfs::{flat_keyed_u64, pid_path, proc_root, read_parsed, read_text, sys_root, under},
+    procfs::{self, flat_keyed_u64, pid_path, proc_root, read_parsed, read_text, sys_root, under},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -191,7 +191,7 @@ fn find_cgroup_dir(
     for who in [pid.to_string(), "self".to_string()] {
         let proc_dir = proc_root.join(&who);
         // A table we cannot read (self in a fixture tree, a process gone) is no answer.
-        let Ok(text) = std::fs::read_to_string(proc_dir.join("mountinfo")) else {
+        let Ok(text) = procfs::read_kernel_text(&proc_dir.join("mountinfo")) else {
             continue;
         };
         let fs_root = proc_dir.join("root");
@@ -375,7 +375,7 @@ pub struct ThrottleReader {
 
 impl ThrottleReader {
     pub fn open(info: &CgroupInfo) -> Result<ThrottleReader> {
-        let file = std::fs::File::open(&info.cpu_stat_path)
+        let file = procfs::open_regular(&info.cpu_stat_path)
             .with_context(|| format!("opening {}", info.cpu_stat_path.display()))?;
         Ok(ThrottleReader {
             file,
@@ -398,6 +398,13 @@ impl ThrottleReader {
             }
             len += n;
             if len == buf.len() {
+                // A real cpu.stat is a few hundred bytes.
+                if len as u64 >= procfs::KERNEL_FILE_LIMIT {
+                    bail!(
+                        "cpu.stat is larger than {} bytes",
+                        procfs::KERNEL_FILE_LIMIT
+                    );
+                }
                 buf.resize(buf.len() * 2, 0);
             }
         }
@@ -431,7 +438,7 @@ pub fn parse_cpu_list(text: &str) -> Option<usize> {
 
 /// Online CPUs from `<sys_root>/devices/system/cpu/online`.
 pub fn online_cpus_in(sys_root: &Path) -> Option<usize> {
-    let text = std::fs::read_to_string(sys_root.join("devices/system/cpu/online")).ok()?;
+    let text = procfs::read_kernel_text(&sys_root.join("devices/system/cpu/online")).ok()?;
     parse_cpu_list(&text).filter(|&n| n > 0)
 }
 

@@ -98,7 +98,7 @@ pub fn parse_pressure(text: &str) -> Option<Pressure> {
 
 /// Reads and parses one pressure file; `None` for every failure (see [`PressureSet`]).
 fn read_one(path: &Path) -> Option<Pressure> {
-    parse_pressure(&std::fs::read_to_string(path).ok()?)
+    parse_pressure(&crate::context::procfs::read_kernel_text(path).ok()?)
 }
 
 /// The files of cpu, memory and io pressure: in /proc/pressure, in a cgroup v2 directory.

@@ -47,15 +47,59 @@ pub fn under(root: &Path, abs: &Path) -> PathBuf {
     p
 }
 
+/// The most gotrace reads of one /proc, /sys or cgroup file: far more than any real one
+/// holds (a mountinfo of 10,000 mounts is about 1.5 MiB).
+pub const KERNEL_FILE_LIMIT: u64 = 4 << 20;
+
+/// Opens a file whose path a traced process may control (its cgroup files are reached
+/// through its own root, `/proc/PID/root`), so that it cannot hang or flood gotrace:
+/// opened non-blocking (a FIFO's open would wait for a writer), and refused unless it is
+/// a regular file (a FIFO, `/dev/zero`, a socket are not what the kernel puts there).
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// Reads at most `limit` bytes of a file opened with [`open_regular`]; a longer one is
+/// an error, not a truncated answer.
+pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    open_regular(path)?.take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// [`read_bounded`] with the kernel-file limit, as text.
+pub fn read_kernel_text(path: &Path) -> io::Result<String> {
+    String::from_utf8(read_bounded(path, KERNEL_FILE_LIMIT)?)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// Reads a whole text file, naming it in the error.
 pub fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    read_kernel_text(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Reads a file that may legitimately be absent (a controller file that a cgroup does
 /// not have, say): `Ok(None)` when it does not exist, an error for any other failure.
 pub fn read_text_if_exists(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
+    match read_kernel_text(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),

@@ -741,7 +741,10 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped_for_the_terminal() {
-        assert!(matches!(terminal_safe("plain\ttext\n"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            terminal_safe("plain\ttext\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
         let hostile = "sh -c exit\u{1b}]0;PWNED\u{7}\u{9b}31m\r\u{7f}";
         let safe = terminal_safe(hostile);
         assert_eq!(safe, "sh -c exit\\x1b]0;PWNED\\x07\\u{9b}31m\\x0d\\x7f");
@@ -752,7 +755,11 @@ mod tests {
         snap.target.command = vec!["sh".into(), "-c".into(), hostile.into()];
         let out = text(&snap, 1_000_000);
         assert!(out.contains("\\x1b]0;PWNED"), "{out}");
-        assert!(!out.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{out:?}");
+        assert!(
+            !out.chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{out:?}"
+        );
     }
 
     #[test]

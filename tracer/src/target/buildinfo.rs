@@ -51,11 +51,13 @@ pub struct GoBuildInfo {
 ///
 /// Only the parts of the file that are needed are read (seek + read).
 pub fn read_go_buildinfo(path: &Path) -> Result<Option<GoBuildInfo>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // Non-blocking, and refused unless regular: a FIFO given as the command would
+    // otherwise hold the open until something writes to it.
+    let file = crate::context::procfs::open_regular(path)
+        .with_context(|| format!("opening {}", path.display()))?;
     let meta = file
         .metadata()
         .with_context(|| format!("reading metadata of {}", path.display()))?;
-    ensure!(meta.is_file(), "{} is not a regular file", path.display());
     let mut src = FileSource {
         file,
         len: meta.len(),

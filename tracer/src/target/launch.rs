@@ -207,11 +207,16 @@ impl Capture {
     }
 }
 
+/// Forks the command, paused before its exec until [`Paused::release`]. Its output goes
+/// into `capture` when given; else, with `stdout_to_stderr` (the trace goes to gotrace's
+/// stdout), its stdout goes to gotrace's stderr, so it can neither mix into nor forge
+/// lines of the trace.
 pub fn spawn_paused(
     program: &Path,
     argv: &[OsString],
     user: Option<&User>,
     capture: Option<&Capture>,
+    stdout_to_stderr: bool,
 ) -> Result<Paused> {
     let redirect = capture.map(|c| (c.null.as_raw_fd(), c.out.as_raw_fd()));
     let shown = argv
@@ -298,6 +303,8 @@ pub fn spawn_paused(
                 if libc::dup2(null, 0) < 0 || libc::dup2(out, 1) < 0 || libc::dup2(out, 2) < 0 {
                     fail(err_wr.as_raw_fd());
                 }
+            } else if stdout_to_stderr && libc::dup2(2, 1) < 0 {
+                fail(err_wr.as_raw_fd());
             }
             // Rust ignores SIGPIPE; the command must get the default back.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -414,7 +421,7 @@ mod tests {
         let marker = dir.join("ran");
         let script = format!("touch {}", marker.display());
         let argv: Vec<OsString> = vec!["sh".into(), "-c".into(), script.into()];
-        let paused = spawn_paused(Path::new("/bin/sh"), &argv, None, None).expect("fork");
+        let paused = spawn_paused(Path::new("/bin/sh"), &argv, None, None, false).expect("fork");
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(!marker.exists(), "the child ran before it was released");
         let pid = paused.release().expect("exec");
@@ -434,7 +441,8 @@ mod tests {
             "-c".into(),
             "echo out; echo err >&2; cat".into(),
         ];
-        let paused = spawn_paused(Path::new("/bin/sh"), &argv, None, Some(&capture)).expect("fork");
+        let paused =
+            spawn_paused(Path::new("/bin/sh"), &argv, None, Some(&capture), false).expect("fork");
         drop(capture);
         let pid = paused.release().expect("exec");
         let mut text = String::new();
@@ -452,7 +460,7 @@ mod tests {
     fn exec_failure_is_reported() {
         let argv: Vec<OsString> = vec!["x".into()];
         // A directory passes no exec: execve fails with EACCES in the child.
-        let paused = spawn_paused(Path::new("/"), &argv, None, None).expect("fork");
+        let paused = spawn_paused(Path::new("/"), &argv, None, None, false).expect("fork");
         let e = paused.release().expect_err("exec of a directory must fail");
         assert_eq!(e.to_string(), "cannot execute 'x': Permission denied");
     }
