@@ -272,3 +272,64 @@ fn a_fifo_given_as_the_command_is_refused_at_once() {
         run.stderr
     );
 }
+
+/// A copy of a Go workload whose section headers say its .strtab is 2 GiB long; the file
+/// is extended to match, sparse, so the lie holds up to a size check. It still runs: the
+/// kernel loads programs by their segments, never their sections.
+fn executable_claiming_a_2_gib_string_table(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut elf = std::fs::read(gotrace_tests::workload("attrib")).expect("read the workload");
+    let u16_at = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]) as usize;
+    let u32_at = |b: &[u8], at: usize| {
+        u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")) as usize
+    };
+    let u64_at =
+        |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+    // ELF64 header: e_shoff at 0x28, e_shentsize at 0x3a, e_shnum at 0x3c.
+    let (shoff, shentsize, shnum) = (
+        u64_at(&elf, 0x28) as usize,
+        u16_at(&elf, 0x3a),
+        u16_at(&elf, 0x3c),
+    );
+    let header = |i: usize| shoff + i * shentsize;
+    // The string table is the one .symtab (SHT_SYMTAB = 2) links to.
+    let symtab = (0..shnum)
+        .find(|&i| u32_at(&elf, header(i) + 4) == 2)
+        .expect("the workload has a .symtab");
+    let strtab = header(u32_at(&elf, header(symtab) + 40));
+    let claimed: u64 = 2 << 30;
+    elf[strtab + 32..strtab + 40].copy_from_slice(&claimed.to_le_bytes());
+    let offset = u64_at(&elf, strtab + 24);
+    let path = dir.join("crafted");
+    std::fs::write(&path, &elf).expect("write the crafted copy");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open");
+    f.set_len((offset + claimed).max(elf.len() as u64))
+        .expect("extend, sparse");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[test]
+fn an_executable_that_lies_about_its_symbol_tables_costs_gotrace_nothing() {
+    if !require_root("an_executable_that_lies_about_its_symbol_tables_costs_gotrace_nothing") {
+        return;
+    }
+    let dir = gotrace_tests::scratch("crafted-elf");
+    let crafted = executable_claiming_a_2_gib_string_table(&dir);
+    let mut child = Command::new(&crafted)
+        .arg("-wait-signal")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run the crafted executable");
+    let out = child.stdout.take().expect("piped stdout");
+    let target = Killed(child);
+    let (_out, _) = wait_for_line(out, "ready", Duration::from_secs(30));
+    let (run, took) = trace_for_two_seconds(target.0.id());
+    drop(target);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_ended_on_time_with_a_summary(&run, took);
+}

@@ -166,7 +166,14 @@ pub fn read_gomaxprocs(proc_root: &Path, pid: u32) -> Option<GoMaxProcs> {
 pub struct GoMaxProcsReader {
     /// The executable (dev, inode) and its variable, if it has one.
     var: Option<((u64, u64), Option<RuntimeGoMaxProcs>)>,
+    /// The executable whose lookup failed, and how often: a file that cannot be read
+    /// (or is crafted to be expensive) is not read again at every refresh.
+    failed: Option<((u64, u64), u32)>,
 }
+
+/// Lookups of one executable that may fail (the process was exec'ing, say) before it
+/// is given up.
+const LOCATE_TRIES: u32 = 3;
 
 impl GoMaxProcsReader {
     pub fn read(&mut self, proc_root: &Path, pid: u32) -> Option<GoMaxProcs> {
@@ -174,11 +181,20 @@ impl GoMaxProcsReader {
             .ok()
             .map(|m| (m.dev(), m.ino()));
         if let Some(exe) = exe {
-            if self.var.as_ref().is_none_or(|(known, _)| *known != exe) {
-                // An error (the process just exec'd, say) is tried again next time.
-                self.var = RuntimeGoMaxProcs::locate(proc_root, pid)
-                    .ok()
-                    .map(|var| (exe, var));
+            let tries = match self.failed {
+                Some((known, n)) if known == exe => n,
+                _ => 0,
+            };
+            if self.var.as_ref().is_none_or(|(known, _)| *known != exe) && tries < LOCATE_TRIES {
+                // An error (the process just exec'd, say) is tried again next time, a
+                // few times.
+                match RuntimeGoMaxProcs::locate(proc_root, pid) {
+                    Ok(var) => self.var = Some((exe, var)),
+                    Err(_) => {
+                        self.var = None;
+                        self.failed = Some((exe, tries + 1));
+                    }
+                }
             }
         }
         let found = |value, source| GoMaxProcs { value, source };
@@ -434,6 +450,13 @@ impl<'a> Elf<'a> {
                 elf.phdrs.count = u64::from(e.u32(&s0, 44)?);
             }
         }
+        // Each header is one read: a crafted count must not make that billions.
+        for (what, count) in [("section", elf.shdrs.count), ("program", elf.phdrs.count)] {
+            ensure!(
+                count <= MAX_HEADERS,
+                "{count} {what} headers: not a real executable"
+            );
+        }
         Ok(elf)
     }
 
@@ -511,23 +534,77 @@ impl<'a> Elf<'a> {
             ".symtab entries of {entsize} bytes"
         );
         let strtab = self.section(u64::from(symtab.link))?;
-        let strings = self.bytes(strtab.offset, strtab.size)?;
-        let syms = self.bytes(symtab.offset, symtab.size)?;
-        let e = self.endian;
+        // The sizes come from a file the target controls: real tables are tens of MiB
+        // at most, and both are read a chunk at a time, never whole.
+        for (what, size) in [(".strtab", strtab.size), (".symtab", symtab.size)] {
+            ensure!(
+                size <= MAX_SYMBOL_TABLE,
+                "{what} claims {size} bytes, more than any real one ({MAX_SYMBOL_TABLE})"
+            );
+        }
         let mut wanted = name.as_bytes().to_vec();
         wanted.push(0);
-        for sym in syms.chunks_exact(usize::try_from(entsize)?) {
-            let name_at = usize::try_from(e.u32(sym, 0)?)?;
-            let named = strings
-                .get(name_at..)
-                .is_some_and(|s| s.starts_with(&wanted));
-            if named && e.u16(sym, 6)? != SHN_UNDEF {
-                return Ok(Some(e.u64(sym, 8)?));
+        // Where `name` stands in .strtab: a symbol is named by an offset into it (which
+        // may point into the tail of a longer name, so every occurrence counts).
+        let names = self.occurrences(strtab.offset, strtab.size, &wanted)?;
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let e = self.endian;
+        let entsize = usize::try_from(entsize)?;
+        let chunk = (READ_CHUNK / entsize).max(1) * entsize;
+        let mut at = 0u64;
+        while at < symtab.size {
+            let len = (chunk as u64).min(symtab.size - at);
+            let syms = self.bytes(symtab.offset + at, len)?;
+            for sym in syms.chunks_exact(entsize) {
+                let name_at = u64::from(e.u32(sym, 0)?);
+                if names.binary_search(&name_at).is_ok() && e.u16(sym, 6)? != SHN_UNDEF {
+                    return Ok(Some(e.u64(sym, 8)?));
+                }
             }
+            at += len;
         }
         Ok(None)
     }
+
+    /// The offsets (from `offset`, sorted) at which `needle` stands in the `size` bytes
+    /// at `offset`, read a chunk at a time; at most [`MAX_OCCURRENCES`].
+    fn occurrences(&self, offset: u64, size: u64, needle: &[u8]) -> Result<Vec<u64>> {
+        let mut found = Vec::new();
+        let overlap = needle.len() as u64 - 1;
+        let mut at = 0u64;
+        while at < size {
+            let len = (READ_CHUNK as u64).min(size - at);
+            let buf = self.bytes(offset + at, len)?;
+            for (i, w) in buf.windows(needle.len()).enumerate() {
+                if w == needle {
+                    ensure!(
+                        found.len() < MAX_OCCURRENCES,
+                        "the symbol name stands more than {MAX_OCCURRENCES} times in .strtab"
+                    );
+                    found.push(at + i as u64);
+                }
+            }
+            if at + len >= size {
+                break;
+            }
+            // The next chunk starts where a name cut at this one's end would.
+            at += len - overlap.min(len - 1);
+        }
+        Ok(found)
+    }
 }
+
+/// More headers than any real executable has (Go binaries have a few dozen sections).
+const MAX_HEADERS: u64 = 1 << 16;
+/// How much of a symbol table is read at a time.
+const READ_CHUNK: usize = 1 << 20;
+/// Larger than the symbol and string tables of any real executable (a 200 MB Go
+/// binary's are about 20 and 60 MB).
+const MAX_SYMBOL_TABLE: u64 = 512 << 20;
+/// A name that stands this often in .strtab is a crafted file.
+const MAX_OCCURRENCES: usize = 4096;
 
 #[cfg(test)]
 mod tests {
@@ -728,6 +805,44 @@ mod tests {
                 .unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn symbol_tables_are_read_in_chunks_and_implausible_ones_refused() {
+        // The wanted name straddles the first chunk's end of .strtab; a tail of a longer
+        // name ("xruntime.gomaxprocs") comes first and is no match for its own symbol.
+        let long = "x".repeat(READ_CHUNK - 7);
+        let syms = [(long.as_str(), 0x10), ("runtime.gomaxprocs", 0x5040)];
+        let bytes = build_elf(ET_EXEC, true, 0x400000, &syms);
+        let elf = Elf::parse(&bytes).unwrap();
+        assert_eq!(elf.symbol("runtime.gomaxprocs").unwrap(), Some(0x5040));
+        // Many symbols: .symtab spans several chunks.
+        let names: Vec<String> = (0..50_000).map(|i| format!("pkg.f{i}")).collect();
+        let mut many: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 0x10)).collect();
+        many.push(("runtime.gomaxprocs", 0x7777));
+        let bytes = build_elf(ET_EXEC, true, 0x400000, &many);
+        assert!(50_000 * SYM_SIZE > READ_CHUNK);
+        assert_eq!(
+            Elf::parse(&bytes)
+                .unwrap()
+                .symbol("runtime.gomaxprocs")
+                .unwrap(),
+            Some(0x7777)
+        );
+        // A .strtab that claims 2 GiB (section 2's sh_size, at 32 in its header) is
+        // refused before anything is read or allocated.
+        let mut crafted = build_elf(ET_EXEC, true, 0x400000, &syms);
+        let shoff = u64::from_le_bytes(crafted[40..48].try_into().unwrap()) as usize;
+        let size_at = shoff + 2 * SHDR_SIZE + 32;
+        crafted[size_at..size_at + 8].copy_from_slice(&(2u64 << 30).to_le_bytes());
+        let e = format!(
+            "{:#}",
+            Elf::parse(&crafted)
+                .unwrap()
+                .symbol("runtime.gomaxprocs")
+                .unwrap_err()
+        );
+        assert!(e.contains(".strtab claims 2147483648 bytes"), "{e}");
     }
 
     #[test]
