@@ -119,6 +119,21 @@ fn no_such_pid() {
 }
 
 #[test]
+fn a_kernel_thread_is_refused_in_one_line() {
+    if !require_root("a_kernel_thread_is_refused_in_one_line") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // pid 2 is kthreadd, the parent of every kernel thread.
+    assert_one_line(
+        &gotrace(&["--pid", "2", "--duration", "1"], T),
+        1,
+        "gotrace: process 2 (kthreadd) is a kernel thread: it makes no system calls to trace",
+    );
+    assert_nothing_left_behind();
+}
+
+#[test]
 fn pid_that_exits_during_attach() {
     if !require_root("pid_that_exits_during_attach") {
         return;

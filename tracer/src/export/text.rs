@@ -120,9 +120,18 @@ fn render_slowest(o: &mut String, h: &Header, s: &Summary) {
     if s.slowest.is_empty() {
         return;
     }
+    // The count is of the calls that reached gotrace: a lost record may have been one.
+    let lost = if s.lost_records > 0 {
+        format!(
+            "; {} records were lost, so there were more",
+            format_count(s.lost_records)
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "\nslowest calls ({} at or over {})",
+        "\nslowest calls ({} received at or over {}{lost})",
         format_count(s.slow_calls),
         format_ns(h.slow_threshold_ns)
     );

@@ -37,6 +37,13 @@ pub fn resolve_pid(pid: i32) -> Result<u32> {
     let tgid: u32 = field("Tgid:")
         .and_then(|t| t.parse().ok())
         .with_context(|| format!("no Tgid in /proc/{pid}/status"))?;
+    let kthread = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| parse_stat_kthread(&s));
+    if kthread == Some(true) {
+        let name = field("Name:").unwrap_or_default();
+        bail!("process {pid} ({name}) is a kernel thread: it makes no system calls to trace");
+    }
     Ok(tgid)
 }
 
@@ -136,6 +143,14 @@ pub fn parse_stat_state(stat: &str) -> Option<char> {
     stat_fields(stat)?.next()?.chars().next()
 }
 
+/// Is this /proc/PID/stat a kernel thread's (PF_KTHREAD in its flags, the 9th field;
+/// include/linux/sched.h)?
+pub fn parse_stat_kthread(stat: &str) -> Option<bool> {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let flags: u64 = stat_fields(stat)?.nth(6)?.parse().ok()?;
+    Some(flags & PF_KTHREAD != 0)
+}
+
 /// The parent pid from /proc/PID/stat.
 pub fn parse_stat_ppid(stat: &str) -> Option<u32> {
     stat_fields(stat)?.nth(1)?.parse().ok()
@@ -196,6 +211,18 @@ impl PidFd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_threads_are_told_by_their_stat_flags() {
+        // kthreadd on 6.18: flags 2129984 = 0x208040 (PF_KTHREAD | PF_NOFREEZE | ...).
+        let kthread = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0";
+        // A process whose comm holds ") " cannot fool the parse: fields start after
+        // the last ')'.
+        let user = "77 (a) S 1 2 3 4) S 1 77 77 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0";
+        assert_eq!(parse_stat_kthread(kthread), Some(true));
+        assert_eq!(parse_stat_kthread(user), Some(false));
+        assert_eq!(parse_stat_kthread("garbage"), None);
+    }
 
     #[test]
     fn stat_parsing_survives_odd_comms() {
