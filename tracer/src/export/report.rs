@@ -26,8 +26,11 @@ use super::{
 };
 use crate::cli::ReportConfig;
 
-/// A header line longer than this is not one (it is a few hundred bytes).
-const MAX_HEADER_BYTES: u64 = 1 << 20;
+/// The longest line a trace may have. A header is a few hundred bytes plus the target's
+/// argv, which the kernel bounds (ARG_MAX, a quarter of the stack limit: 2 MiB by
+/// default) and JSON escaping can make up to six times longer; event lines are smaller.
+/// A longer line is not gotrace's, and reading stops there: memory stays bounded.
+const MAX_LINE_BYTES: u64 = 64 << 20;
 
 /// What a trace file holds.
 #[derive(Debug, Clone)]
@@ -91,7 +94,7 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
 
     let mut buf = Vec::new();
     (&mut r)
-        .take(MAX_HEADER_BYTES)
+        .take(MAX_LINE_BYTES)
         .read_until(b'\n', &mut buf)
         .map_err(|e| read_error(path, e))?;
     let header = parse_header(&buf).map_err(|why| match why {
@@ -114,7 +117,8 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
     let mut number = 1u64;
     loop {
         buf.clear();
-        let n = r
+        let n = (&mut r)
+            .take(MAX_LINE_BYTES)
             .read_until(b'\n', &mut buf)
             .map_err(|e| read_error(path, e))?;
         if n == 0 {
@@ -122,6 +126,12 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
         }
         number += 1;
         let whole = buf.last() == Some(&b'\n');
+        if !whole && n as u64 >= MAX_LINE_BYTES {
+            return Err(not_trace(format!(
+                "line {number} is longer than {} MiB, more than any of gotrace's",
+                MAX_LINE_BYTES >> 20
+            )));
+        }
         let text = match std::str::from_utf8(&buf) {
             Ok(s) => s.trim(),
             Err(_) if !whole => {
@@ -195,14 +205,14 @@ fn parse_header(buf: &[u8]) -> Result<Header, HeaderError> {
     }
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
+        Err(_) if !whole && buf.len() as u64 >= MAX_LINE_BYTES => {
+            return Err(HeaderError::Not(format!(
+                "its first line is longer than {} MiB, more than any header",
+                MAX_LINE_BYTES >> 20
+            )))
+        }
         Err(_) if !whole && text.starts_with("{\"type\":\"header\"") => {
             return Err(HeaderError::Cut)
-        }
-        Err(e) if !whole && buf.len() as u64 >= MAX_HEADER_BYTES => {
-            return Err(HeaderError::Not(format!(
-                "its first line is not a JSON header ({})",
-                json_error(&e)
-            )))
         }
         Err(e) => {
             return Err(HeaderError::Not(format!(
@@ -648,6 +658,37 @@ mod tests {
 
     fn fixture_text(name: &str) -> String {
         std::fs::read_to_string(fixture(name)).expect("read fixture")
+    }
+
+    #[test]
+    fn a_complete_trace_with_a_huge_argv_in_its_header_is_read() {
+        // A target started with 1.9 MB of arguments (the kernel allows 2 MiB).
+        let text = fixture_text("exact-a.ndjson");
+        let (first, rest) = text.split_once('\n').expect("a header line");
+        let mut header: serde_json::Value = serde_json::from_str(first).expect("header JSON");
+        let args: Vec<String> = (0..1900)
+            .map(|i| format!("{i:04}{}", "a".repeat(996)))
+            .collect();
+        header["target"]["command"] = serde_json::json!(args);
+        let big = format!("{header}\n{rest}");
+        assert!(big.split('\n').next().map_or(0, str::len) > 1_900_000);
+        let p = scratch("huge-argv.ndjson", big.as_bytes());
+        let t = read_trace(&p).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(t.header.target.command.len(), 1900);
+        assert!(t.summary.is_some(), "the summary is read too");
+    }
+
+    #[test]
+    fn a_line_longer_than_any_of_gotraces_is_refused_not_read_whole() {
+        let text = fixture_text("exact-a.ndjson");
+        let (first, _) = text.split_once('\n').expect("a header line");
+        // 80 MiB without a newline after the header: read to the bound, then refused.
+        let mut data = format!("{first}\n").into_bytes();
+        data.extend(std::iter::repeat_n(b'x', 80 << 20));
+        let p = scratch("endless-line.ndjson", &data);
+        let e = format!("{:#}", read_trace(&p).err().expect("refused"));
+        assert!(e.contains("line 2 is longer than 64 MiB"), "{e}");
+        let _ = std::fs::remove_file(&p);
     }
 
     /// A scratch file with `content`.
