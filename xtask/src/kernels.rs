@@ -173,7 +173,7 @@ fn unpack_kernel(k: &Kernel) -> Result<(PathBuf, String)> {
         fs::create_dir_all(&debs).context("create target/kernels/debs")?;
         eprintln!("xtask: downloading {package} ({})", k.package);
         run(Command::new("apt-get")
-            .args(["download", "-qq", &package])
+            .args(["download", "-qq", "-o", "APT::Sandbox::User=root", &package])
             .current_dir(&debs))?;
         let deb = fs::read_dir(&debs)?
             .flatten()

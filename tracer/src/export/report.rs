@@ -686,7 +686,7 @@ mod tests {
         let mut data = format!("{first}\n").into_bytes();
         data.extend(std::iter::repeat_n(b'x', 80 << 20));
         let p = scratch("endless-line.ndjson", &data);
-        let e = format!("{:#}", read_trace(&p).err().expect("refused"));
+        let e = format!("{:#}", read_trace(&p).expect_err("refused"));
         assert!(e.contains("line 2 is longer than 64 MiB"), "{e}");
         let _ = std::fs::remove_file(&p);
     }
