@@ -166,6 +166,42 @@ fn pid_that_exits_during_attach() {
 }
 
 #[test]
+fn a_failed_attach_leaves_no_output_file_behind() {
+    if !require_root("a_failed_attach_leaves_no_output_file_behind") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = gotrace_tests::scratch("failed-attach");
+    let (json, perfetto) = (dir.join("t.ndjson"), dir.join("t.json"));
+    let (json_s, perfetto_s) = (json.display().to_string(), perfetto.display().to_string());
+    // The target outlives gotrace's start (its files are made then), then exits in the
+    // attach window the test hook holds open.
+    let mut target = Command::new("sleep").arg("2").spawn().expect("sleep");
+    let pid = target.id().to_string();
+    let child = gotrace_tests::gotrace_cmd(&[
+        "--no-tui",
+        "--pid",
+        &pid,
+        "--json",
+        &json_s,
+        "--perfetto",
+        &perfetto_s,
+    ])
+    .env("GOTRACE_TEST_ATTACH_DELAY_MS", "6000")
+    .spawn()
+    .expect("spawn");
+    let run = gotrace_tests::wait_with_timeout(child, T);
+    let _ = target.wait();
+    assert_one_line(
+        &run,
+        1,
+        &format!("gotrace: process {pid} exited during attach"),
+    );
+    assert!(!json.exists() && !perfetto.exists(), "files left behind");
+    assert_nothing_left_behind();
+}
+
+#[test]
 fn commands_that_cannot_run() {
     if !require_root("commands_that_cannot_run") {
         return;

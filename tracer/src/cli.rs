@@ -234,7 +234,7 @@ impl Args {
                     "--perfetto needs a file: stdout carries the summary".into(),
                 ));
             }
-            if self.json.as_ref() == Some(p) {
+            if self.json.as_deref().is_some_and(|j| same_file(j, p)) {
                 return Err(UsageError(
                     "--json and --perfetto cannot write the same file".into(),
                 ));
@@ -313,6 +313,30 @@ pub enum ParseOutcome {
     /// clap's own: --help, --version, or a malformed command line.
     Clap(clap::Error),
     Usage(UsageError),
+}
+
+/// Do two paths name one file, however they are spelled (`x` and `./x`, a symlinked
+/// directory)? An existing file is known by its device and inode; one still to be
+/// made, by its directory's canonical path and its name.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
+    }
+    let place = |p: &std::path::Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        Some((
+            std::fs::canonicalize(dir).ok()?,
+            p.file_name()?.to_os_string(),
+        ))
+    };
+    match (place(a), place(b)) {
+        (Some(pa), Some(pb)) => pa == pb,
+        _ => a == b,
+    }
 }
 
 #[cfg(test)]
@@ -403,6 +427,34 @@ mod tests {
             config(&["--pid", "1", "--perfetto", "t", "--json", "t"]).unwrap_err(),
             "--json and --perfetto cannot write the same file"
         );
+        // Spelled differently, the same file, existing or not.
+        let dir = std::env::temp_dir().join(format!("gotrace-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let new = dir.join("same.x").display().to_string();
+        let dotted = format!("{}/./same.x", dir.display());
+        assert_eq!(
+            config(&["--pid", "1", "--json", &new, "--perfetto", &dotted]).unwrap_err(),
+            "--json and --perfetto cannot write the same file"
+        );
+        std::fs::write(dir.join("same.x"), "").expect("write");
+        let linked = dir.join("link.x");
+        let _ = std::fs::remove_file(&linked);
+        std::fs::hard_link(dir.join("same.x"), &linked).expect("hard link");
+        assert_eq!(
+            config(&[
+                "--pid",
+                "1",
+                "--json",
+                &new,
+                "--perfetto",
+                &linked.display().to_string()
+            ])
+            .unwrap_err(),
+            "--json and --perfetto cannot write the same file"
+        );
+        let other = dir.join("other.x").display().to_string();
+        assert!(config(&["--pid", "1", "--json", &new, "--perfetto", &other]).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

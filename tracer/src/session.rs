@@ -91,6 +91,32 @@ fn prepare(cfg: &Config) -> Result<(Prepared, TargetInfo)> {
     }
 }
 
+/// Output files this run made, removed on drop unless kept.
+#[derive(Default)]
+struct CreatedFiles {
+    paths: Vec<std::path::PathBuf>,
+}
+
+impl CreatedFiles {
+    fn add(&mut self, path: Option<&std::path::Path>) {
+        if let Some(p) = path.filter(|p| p.as_os_str() != "-") {
+            self.paths.push(p.to_path_buf());
+        }
+    }
+
+    fn keep(&mut self) {
+        self.paths.clear();
+    }
+}
+
+impl Drop for CreatedFiles {
+    fn drop(&mut self) {
+        for p in &self.paths {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// Where the NDJSON goes.
 fn open_json(cfg: &Config) -> Result<Option<ndjson::NdjsonWriter>> {
     let Some(path) = &cfg.json else {
@@ -106,11 +132,19 @@ fn open_json(cfg: &Config) -> Result<Option<ndjson::NdjsonWriter>> {
 async fn trace(cfg: Config) -> Result<ExitCode> {
     probe::preflight()?;
     let (prepared, mut info) = prepare(&cfg)?;
+    // Opened before anything is loaded, so an unwritable path fails at once; removed
+    // again if tracing never starts, so a failed attach leaves no empty file behind
+    // for the next run to refuse.
+    let mut created = CreatedFiles::default();
     let mut json = open_json(&cfg)?;
+    if json.is_some() {
+        created.add(cfg.json.as_deref());
+    }
     let mut perfetto = match &cfg.perfetto {
         Some(p) => Some(export::perfetto::open(p, cfg.force)?),
         None => None,
     };
+    created.add(cfg.perfetto.as_deref());
 
     // Before anything is attached: from the banner on, a signal ends the trace with its
     // summary, even one that arrives while it starts.
@@ -212,6 +246,8 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         },
         probe.attach_time.as_millis()
     );
+    // Tracing has begun: what the files get from here on is the user's.
+    created.keep();
     let launched_pid = info.launched.then_some(info.pid);
     let mut analyzer = Analyzer::new(info, start_ns);
     analyzer.set_thresholds(cfg.thresholds);

@@ -100,15 +100,22 @@ pub fn format_count(n: u64) -> String {
 }
 
 /// Creates an output file safely when running as root: mode 0600, never through a
-/// symlink, and an existing file is kept unless `force`.
+/// symlink, and an existing file is kept unless `force`. With `force` an existing file
+/// is replaced, never written into: it is unlinked and a new one made (O_EXCL), so a
+/// hard link to it elsewhere keeps its old contents and no old mode survives.
 pub fn create_output(path: &Path, force: bool) -> Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    if force {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
+    if force
+        && path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_file())
+    {
+        std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
     }
+    let mut opts = OpenOptions::new();
+    opts.write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .create_new(true);
     match opts.open(path) {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -120,6 +127,11 @@ pub fn create_output(path: &Path, force: bool) -> Result<File> {
                     "{} is a symlink: refusing to write through it",
                     path.display()
                 );
+            }
+            if force {
+                // Something not a regular file (a directory, a FIFO), or one made again
+                // between the unlink and the create.
+                bail!("{} exists and is not a regular file", path.display());
             }
             bail!(
                 "{} already exists (use --force to overwrite it)",
@@ -170,7 +182,22 @@ mod tests {
         assert_eq!(mode, 0o600);
         let e = create_output(&p, false).expect_err("exists");
         assert!(e.to_string().contains("already exists (use --force"), "{e}");
-        drop(create_output(&p, true).expect("forced"));
+        // --force replaces: a hard link to the old file keeps its contents, and the new
+        // file is 0600 whatever the old one's mode was.
+        std::fs::write(&p, "old trace").expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let hard = dir.join("hard.ndjson");
+        let _ = std::fs::remove_file(&hard);
+        std::fs::hard_link(&p, &hard).expect("hard link");
+        {
+            use std::io::Write as _;
+            let mut f = create_output(&p, true).expect("forced");
+            f.write_all(b"new trace").expect("write");
+        }
+        assert_eq!(std::fs::read_to_string(&hard).expect("read"), "old trace");
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "new trace");
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
         let link = dir.join("link.ndjson");
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&p, &link).expect("symlink");
