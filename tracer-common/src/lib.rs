@@ -149,6 +149,8 @@ pub const COUNTER_LOST_RECORDS: u32 = 0;
 pub const COUNTER_UNMATCHED_EXITS: u32 = 1;
 /// A syscall entry that found its slot held by another in-flight thread.
 pub const COUNTER_SLOT_COLLISIONS: u32 = 2;
+/// A thread whose run-queue time found no room in THREAD_STATS (its time is lost).
+pub const COUNTER_THREADS_UNTRACKED: u32 = 3;
 /// Number of counters.
 pub const NUM_COUNTERS: u32 = 4;
 

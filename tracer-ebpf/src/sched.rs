@@ -8,13 +8,14 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use tracer_common::{
-    Inflight, ThreadStats, INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, THREAD_BLOCKED,
-    THREAD_RUNNING, THREAD_RUNQ, THROTTLE_CFS_RQ, THROTTLE_TASK,
+    Inflight, ThreadStats, COUNTER_THREADS_UNTRACKED, INFLIGHT_NR_NONE, INFLIGHT_SLOTS,
+    MAX_SYSCALLS, THREAD_BLOCKED, THREAD_RUNNING, THREAD_RUNQ, THROTTLE_CFS_RQ, THROTTLE_TASK,
 };
 
 use crate::{
     maps::{
-        is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT, THREAD_STATS,
+        bump, is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT,
+        THREAD_STATS,
     },
     off,
 };
@@ -178,7 +179,11 @@ fn add_thread_runq(tid: u32, tgid: u32, d: u64, thr: u64) {
         runq_ns: d,
         runq_throttled_ns: thr,
     };
-    let _ = THREAD_STATS.insert(&tid, &fresh, 0);
+    if THREAD_STATS.insert(&tid, &fresh, 0).is_err() {
+        // The table is full: userspace prunes exited threads, so only this many live
+        // ones fill it. Counted, and said, never silent.
+        bump(COUNTER_THREADS_UNTRACKED);
+    }
 }
 
 #[raw_tracepoint(tracepoint = "sched_wakeup")]

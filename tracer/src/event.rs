@@ -116,7 +116,7 @@ impl SyscallEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcEvent {
     pub pid: u32,
     pub tgid: u32,

@@ -331,7 +331,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 let Some(d) = dash.as_mut() else { break StopReason::TargetExited };
                 // The dashboard keeps the final numbers on screen until the user quits.
                 target_done = true;
-                sink.catch_up(&mut events, &probe, &mut watch, true)?;
+                sink.catch_up(&mut events, &mut probe, &mut watch, true)?;
                 if let Some(pid) = launched_pid {
                     if let Some(status) = launch::reap(pid) {
                         sink.analyzer.on_target_exit(ExitStatus::from_wait_status(status as u32));
@@ -378,7 +378,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                     if scan {
                         last_pipe_scan = Some(std::time::Instant::now());
                     }
-                    sink.catch_up(&mut events, &probe, &mut watch, scan)?;
+                    sink.catch_up(&mut events, &mut probe, &mut watch, scan)?;
                 }
                 if let Some(d) = dash.as_mut() {
                     d.take_log(&mut sink);
@@ -390,7 +390,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     };
     // Everything the kernel produced up to now, then the final aggregates.
     if !target_done {
-        sink.catch_up(&mut events, &probe, &mut watch, true)?;
+        sink.catch_up(&mut events, &mut probe, &mut watch, true)?;
     } else {
         // Nothing is in progress in processes that are gone.
         sink.analyzer.on_in_progress(Vec::new());
@@ -479,10 +479,14 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
 }
 
 /// Reads the kernel's aggregates and the system facts into the analyzer.
-fn refresh(probe: &Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> Result<()> {
+fn refresh(probe: &mut Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) -> Result<()> {
     let now = context::monotonic_ns();
     analyzer.on_stats(probe.read_stats()?, probe.read_counters()?);
+    // Exited threads' entries are read once more, then removed from the kernel's table.
+    let exited = analyzer.take_exited_threads();
     analyzer.on_time_split(probe.read_thread_stats()?, probe.read_causes()?, now);
+    analyzer.retire_threads(&exited);
+    probe.remove_thread_stats(&exited);
     analyzer.on_poller(probe.read_poller()?);
     if target::is_alive(watch.pid) {
         let regs: Vec<(u32, u32, u32, String)> =
@@ -998,7 +1002,7 @@ impl Sink<'_> {
     fn catch_up(
         &mut self,
         events: &mut probe::EventReader,
-        probe: &Probe,
+        probe: &mut Probe,
         watch: &mut SystemWatch,
         scan_pipes: bool,
     ) -> Result<()> {

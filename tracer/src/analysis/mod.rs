@@ -88,6 +88,9 @@ pub struct KernelCounters {
     pub unmatched_exits: u64,
     /// Entries whose in-flight slot was held by another thread (tid collision).
     pub slot_collisions: u64,
+    /// Threads whose run-queue time outside syscalls found no room in the kernel's
+    /// thread table (that time is not counted).
+    pub threads_untracked: u64,
 }
 
 /// What is known of the traced process.
@@ -468,6 +471,12 @@ pub struct Analyzer {
     history: std::collections::VecDeque<(u64, Attribution)>,
     in_progress: Vec<InProgress>,
     kernel_features: Vec<KernelFeature>,
+    /// Traced threads that exited since the kernel's thread table was last pruned.
+    exited_threads: Vec<u32>,
+    /// The last run-queue figures of exited threads, whose kernel entries are gone.
+    retired_threads: Vec<RawThreadStats>,
+    /// What the kernel's thread table held at the last read.
+    live_threads: Vec<RawThreadStats>,
 }
 
 /// How far back "recent" attribution looks.
@@ -612,6 +621,7 @@ impl Analyzer {
     }
 
     fn on_exit(&mut self, p: &ProcEvent) {
+        self.exited_threads.push(p.pid);
         // A process ends with the last of its threads.
         if !p.group_dead {
             return;
@@ -697,14 +707,38 @@ impl Analyzer {
         self.history.clear();
     }
 
+    /// Threads that exited since the last call: their kernel table entries can go, once
+    /// their last figures are in (see [`Analyzer::retire_threads`]).
+    pub fn take_exited_threads(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.exited_threads)
+    }
+
+    /// Keeps the last figures of the exited threads `tids` (from the latest
+    /// [`Analyzer::on_time_split`]): their kernel entries are about to be removed, which
+    /// keeps the kernel's thread table for the living.
+    pub fn retire_threads(&mut self, tids: &[u32]) {
+        let gone: std::collections::HashSet<u32> = tids.iter().copied().collect();
+        let (retired, live) = std::mem::take(&mut self.live_threads)
+            .into_iter()
+            .partition(|t| gone.contains(&t.tid));
+        self.live_threads = live;
+        self.retired_threads.extend::<Vec<_>>(retired);
+    }
+
     /// The latest per-thread run-queue times and blocked-call causes (cumulative), read
-    /// at `now_ns`; also remembered for the recent view.
+    /// at `now_ns`; also remembered for the recent view. Threads retired earlier are
+    /// added to what the kernel still holds.
     pub fn on_time_split(
         &mut self,
         threads: Vec<RawThreadStats>,
         causes: Vec<RawCause>,
         now_ns: u64,
     ) {
+        self.live_threads = threads.clone();
+        let threads: Vec<RawThreadStats> = threads
+            .into_iter()
+            .chain(self.retired_threads.iter().cloned())
+            .collect();
         self.thread_stats = threads
             .iter()
             .map(
@@ -1380,6 +1414,56 @@ mod tests {
         assert!(!p(10 * STUCK_NS, Cause::Futex).stuck(true));
         assert!(p(10 * STUCK_NS, Cause::Futex).stuck(false));
         assert!(p(STUCK_NS, Cause::Fs("fuse".into())).stuck(true));
+    }
+
+    #[test]
+    fn exited_threads_keep_their_run_queue_time_after_their_kernel_entries_go() {
+        let mut a = Analyzer::new(
+            TargetInfo {
+                pid: 100,
+                ..Default::default()
+            },
+            0,
+        );
+        let t = |tid, runq_ns| RawThreadStats {
+            tid,
+            tgid: 100,
+            runq_ns,
+            runq_throttled_ns: 0,
+        };
+        a.on_time_split(vec![t(100, 5), t(101, 7)], Vec::new(), 1);
+        a.on_event(&Event::Exit(ProcEvent {
+            pid: 101,
+            tgid: 100,
+            thread: true,
+            ..Default::default()
+        }));
+        // The refresh: the exited thread's entry is read once more, then retired.
+        let exited = a.take_exited_threads();
+        assert_eq!(exited, [101]);
+        a.on_time_split(vec![t(100, 6), t(101, 9)], Vec::new(), 2);
+        a.retire_threads(&exited);
+        assert!(a.take_exited_threads().is_empty());
+        // The kernel no longer holds 101; its time is still counted, once.
+        a.on_time_split(vec![t(100, 8)], Vec::new(), 3);
+        let snap = a.snapshot(4);
+        let runq = |tid| {
+            snap.threads
+                .iter()
+                .filter(|r| r.tid == tid)
+                .map(|r| r.runq_ns)
+                .sum::<u64>()
+        };
+        assert_eq!((runq(100), runq(101)), (8, 9));
+        a.on_time_split(vec![t(100, 8)], Vec::new(), 5);
+        assert_eq!(
+            a.snapshot(6)
+                .threads
+                .iter()
+                .filter(|r| r.tid == 101)
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -264,6 +264,7 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
         duration_ns: s.duration_ns,
         go_version: s.target.go_version.clone(),
         lost_records: s.counters.lost_records,
+        threads_untracked: s.counters.threads_untracked,
         unmatched_exits: s.counters.unmatched_exits,
         total_calls: s.total_calls,
         total_errors: s.total_errors,
@@ -562,6 +563,7 @@ mod tests {
                 lost_records: 5,
                 unmatched_exits: 1,
                 slot_collisions: 0,
+                threads_untracked: 0,
             },
         );
         a.on_target_exit(ExitStatus::Code(3));

@@ -259,6 +259,10 @@ pub struct Summary {
     pub go_version: Option<String>,
     /// Records the kernel could not hand over (ring buffer full).
     pub lost_records: u64,
+    /// Threads whose run-queue time outside syscalls found no room in the kernel's
+    /// thread table. Absent in traces from before it existed.
+    #[serde(default)]
+    pub threads_untracked: u64,
     /// Calls already in progress when tracing began (not counted).
     pub unmatched_exits: u64,
     pub total_calls: u64,

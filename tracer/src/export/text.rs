@@ -63,6 +63,13 @@ pub fn render(h: &Header, s: &Summary) -> String {
             if s.unmatched_exits == 1 { "is" } else { "are" }
         );
     }
+    if s.threads_untracked > 0 {
+        let _ = writeln!(
+            o,
+            "warning: {}",
+            threads_untracked_text(s.threads_untracked)
+        );
+    }
     if s.bad_records > 0 {
         let _ = writeln!(o, "warning: {} records could not be decoded", s.bad_records);
     }
@@ -307,6 +314,15 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// What the kernel's full thread table cost (tracer_common::COUNTER_THREADS_UNTRACKED).
+pub fn threads_untracked_text(n: u64) -> String {
+    format!(
+        "{} thread{} found no room in the kernel's thread table (16,384 threads alive at once): their run-queue time outside syscalls is not counted",
+        format_count(n),
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 /// "this kernel: io_uring is not traced (...)": a feature the kernel cannot feed.
@@ -716,6 +732,7 @@ mod tests {
                 lost_records: 0,
                 unmatched_exits: 2,
                 slot_collisions: 0,
+                threads_untracked: 0,
             },
         );
         a.snapshot(2_000_000_000)

@@ -19,9 +19,9 @@ use tokio::io::unix::AsyncFd;
 use tracer_common::{
     globals, maps, CauseKey, CauseStats, EpollStats, Inflight, KernelOffsets, PollKey,
     SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats, COUNTER_LOST_RECORDS,
-    COUNTER_SLOT_COLLISIONS, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK,
-    INFLIGHT_SLOTS, MAX_PID, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED, THROTTLE_CFS_RQ,
-    THROTTLE_TASK,
+    COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
+    INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_PID, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED,
+    THROTTLE_CFS_RQ, THROTTLE_TASK,
 };
 
 use crate::analysis::{
@@ -454,6 +454,16 @@ impl Probe {
         Ok(out)
     }
 
+    /// Forgets exited threads' entries in the thread table (their last figures were
+    /// read): it holds 16,384 threads, and a long trace of a program that starts and
+    /// ends threads would otherwise fill it.
+    pub fn remove_thread_stats(&mut self, tids: &[u32]) {
+        for tid in tids {
+            // Absent (the thread never waited for a CPU outside a syscall) is fine.
+            let _ = self.thread_stats.remove(tid);
+        }
+    }
+
     /// Calls that blocked, by (syscall, class, device), summed over CPUs.
     pub fn read_causes(&self) -> Result<Vec<RawCause>> {
         let mut out = Vec::new();
@@ -537,6 +547,7 @@ impl Probe {
             lost_records: vals[COUNTER_LOST_RECORDS as usize],
             unmatched_exits: vals[COUNTER_UNMATCHED_EXITS as usize],
             slot_collisions: vals[COUNTER_SLOT_COLLISIONS as usize],
+            threads_untracked: vals[COUNTER_THREADS_UNTRACKED as usize],
         })
     }
 }

@@ -110,6 +110,7 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
             lost_records: 0,
             unmatched_exits: 3,
             slot_collisions: 0,
+            threads_untracked: 0,
         },
     );
     for (i, (nr, d, ret)) in [

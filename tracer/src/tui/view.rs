@@ -199,6 +199,17 @@ fn rates_line(snap: Option<&Snapshot>, rates: &Rates) -> Line<'static> {
             alarm(),
         ));
     }
+    let untracked = s.counters.threads_untracked;
+    if untracked > 0 {
+        spans.push(Span::styled(
+            format!(" !! {} THREADS UNTRACKED ", format_count(untracked)),
+            Style::new()
+                .fg(Color::White)
+                .bg(Color::Red)
+                .add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(" thread table full · ", alarm()));
+    }
     let rate = |r: Option<f64>| r.map_or_else(|| "-".to_string(), format_rate);
     spans.push(Span::raw(format!(
         " {} calls/s · {} slow/s · {} preempt/s · {} calls, {} errors, {} in syscalls",
