@@ -381,8 +381,13 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                     sink.catch_up(&mut events, &mut probe, &mut watch, scan)?;
                 }
                 if let Some(d) = dash.as_mut() {
-                    d.take_log(&mut sink);
-                    d.app.on_snapshot(sink.analyzer.snapshot(context::monotonic_ns()));
+                    // Once the target is gone the numbers are final: the snapshot made
+                    // then stays (making one costs in proportion to all the processes
+                    // and threads ever seen), and the screen is only drawn again.
+                    if !target_done {
+                        d.take_log(&mut sink);
+                        d.app.on_snapshot(sink.analyzer.snapshot(context::monotonic_ns()));
+                    }
                     d.draw()?;
                 }
             }
