@@ -185,30 +185,29 @@ fn rates_line(snap: Option<&Snapshot>, rates: &Rates) -> Line<'static> {
         return Line::default();
     };
     let mut spans = Vec::new();
-    let lost = s.counters.lost_records;
-    if lost > 0 {
-        spans.push(Span::styled(
-            format!(" !! {} LOST RECORDS ", format_count(lost)),
-            Style::new()
-                .fg(Color::White)
-                .bg(Color::Red)
-                .add_modifier(Modifier::BOLD),
-        ));
-        spans.push(Span::styled(
-            " ring buffer full: event lists incomplete, counts exact · ",
-            alarm(),
-        ));
-    }
-    let untracked = s.counters.threads_untracked;
-    if untracked > 0 {
-        spans.push(Span::styled(
-            format!(" !! {} THREADS UNTRACKED ", format_count(untracked)),
-            Style::new()
-                .fg(Color::White)
-                .bg(Color::Red)
-                .add_modifier(Modifier::BOLD),
-        ));
-        spans.push(Span::styled(" thread table full · ", alarm()));
+    // What the kernel could not hand over: loud, before anything else.
+    for (n, what, note) in [
+        (
+            s.counters.lost_records,
+            "LOST RECORDS",
+            "ring buffer full: event lists incomplete, counts exact",
+        ),
+        (
+            s.counters.threads_untracked,
+            "THREADS UNTRACKED",
+            "thread table full",
+        ),
+    ] {
+        if n > 0 {
+            spans.push(Span::styled(
+                format!(" !! {} {what} ", format_count(n)),
+                Style::new()
+                    .fg(Color::White)
+                    .bg(Color::Red)
+                    .add_modifier(Modifier::BOLD),
+            ));
+            spans.push(Span::styled(format!(" {note} · "), alarm()));
+        }
     }
     let rate = |r: Option<f64>| r.map_or_else(|| "-".to_string(), format_rate);
     spans.push(Span::raw(format!(
@@ -220,7 +219,7 @@ fn rates_line(snap: Option<&Snapshot>, rates: &Rates) -> Line<'static> {
         format_count(s.total_errors),
         format_ns(s.total_ns),
     )));
-    if lost == 0 {
+    if s.counters.lost_records == 0 {
         spans.push(Span::styled(" · 0 lost", dim()));
     }
     if s.bad_records > 0 {
