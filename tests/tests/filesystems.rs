@@ -12,18 +12,29 @@ fn files() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// Runs the read workload over `dir` under gotrace.
-fn trace_reads(name: &str, dir: &std::path::Path) -> (gotrace_tests::Run, Vec<Line>) {
+/// Runs the attrib workload's `mode` (read, walk) over `dir` under gotrace.
+fn trace_attrib(
+    name: &str,
+    mode: &str,
+    dir: &std::path::Path,
+    timeout: Duration,
+) -> (gotrace_tests::Run, Vec<Line>) {
     let bin = workload("attrib").display().to_string();
+    let mode_arg = format!("-mode={mode}");
     let dir_arg = format!("-dir={}", dir.display());
     let (run, lines) = trace_command(
         name,
         &[],
-        &[&bin, "-mode=read", &dir_arg, "-rounds=2"],
-        Duration::from_secs(120),
+        &[&bin, &mode_arg, &dir_arg, "-rounds=2"],
+        timeout,
     );
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
     (run, lines)
+}
+
+/// Runs the read workload over `dir` under gotrace.
+fn trace_reads(name: &str, dir: &std::path::Path) -> (gotrace_tests::Run, Vec<Line>) {
+    trace_attrib(name, "read", dir, Duration::from_secs(120))
 }
 
 #[test]
@@ -158,15 +169,7 @@ fn a_build_like_walk_on_9p_is_the_filesystem_and_costs_more_than_tmpfs() {
         make_tree(t, 8, 25);
     }
     let walk = |name: &str, dir: &std::path::Path| {
-        let bin = workload("attrib").display().to_string();
-        let dir_arg = format!("-dir={}", dir.display());
-        let (run, lines) = trace_command(
-            name,
-            &[],
-            &[&bin, "-mode=walk", &dir_arg, "-rounds=2"],
-            Duration::from_secs(300),
-        );
-        assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+        let (run, lines) = trace_attrib(name, "walk", dir, Duration::from_secs(300));
         assert!(run.stdout.contains("walked 400 files"), "{}", run.stdout);
         (run, lines)
     };

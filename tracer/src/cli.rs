@@ -240,7 +240,7 @@ impl Args {
                 ));
             }
         }
-        let stdout_json = self.json.as_deref() == Some(std::path::Path::new("-"));
+        let stdout_json = json_to_stdout(self.json.as_deref());
         let display = if self.no_tui || !stdout_is_tty || stdout_json {
             Display::Summary
         } else {
@@ -313,6 +313,12 @@ pub enum ParseOutcome {
     /// clap's own: --help, --version, or a malformed command line.
     Clap(clap::Error),
     Usage(UsageError),
+}
+
+/// `--json -`: the trace goes to stdout (and the summary, and a launched command's
+/// stdout, go to stderr).
+pub fn json_to_stdout(json: Option<&std::path::Path>) -> bool {
+    json.is_some_and(|p| p.as_os_str() == "-")
 }
 
 /// Do two paths name one file, however they are spelled (`x` and `./x`, a symlinked

@@ -205,7 +205,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 &argv,
                 user.as_ref(),
                 capture.as_ref().map(|c| &c.0),
-                cfg.json.as_deref() == Some(std::path::Path::new("-")),
+                crate::cli::json_to_stdout(cfg.json.as_deref()),
             )?;
             if let Some((c, rd)) = capture {
                 drop(c);
@@ -435,7 +435,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             json_error.get_or_insert(e);
         }
     }
-    let stdout_taken = cfg.json.as_deref() == Some(std::path::Path::new("-"));
+    let stdout_taken = crate::cli::json_to_stdout(cfg.json.as_deref());
     let written = if stdout_taken {
         std::io::stderr().write_all(summary.as_bytes())
     } else {
