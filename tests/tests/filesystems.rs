@@ -96,12 +96,20 @@ fn the_same_reads_on_tmpfs_show_no_slow_filesystem() {
         "no slow filesystem: {:?}",
         s.filesystems
     );
-    assert!(
-        !lines
-            .iter()
-            .any(|l| matches!(l, Line::Syscall(c) if c.name == "read")),
-        "no slow reads on tmpfs"
-    );
+    // A read may still be slow for want of a CPU (a loaded machine, a guest under TCG):
+    // what tmpfs guarantees is that none of them waited on the filesystem.
+    let blamed: Vec<_> = lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Syscall(c)
+                if c.name == "read" && c.cause.as_deref().is_some_and(|k| k.starts_with("fs:")) =>
+            {
+                Some(c)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(blamed.is_empty(), "slow reads blamed on tmpfs: {blamed:?}");
 }
 
 #[test]

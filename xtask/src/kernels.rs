@@ -111,6 +111,8 @@ pub struct KernelResult {
     /// Why tests failed or did not run, one line each.
     pub problems: Vec<String>,
     pub console: PathBuf,
+    /// What the failed tests printed (libtest's `---- name stdout ----` sections), bounded.
+    pub failures: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -581,6 +583,50 @@ fn results(console: &str, finished: bool) -> (TestTotals, Vec<String>) {
     (totals, problems)
 }
 
+/// The most lines of one failed test's output the report repeats from a console.
+const FAILURE_LINES: usize = 40;
+
+/// What each failed test printed, from libtest's `---- name stdout ----` sections, so the
+/// report says why without the console (which CI does not keep).
+fn failure_output(console: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in console.lines().map(|l| l.trim_end_matches('\r')) {
+        let section = line.starts_with("---- ") && line.ends_with(" ----");
+        let ends = section || line == "failures:" || line.starts_with("test result:");
+        if ends {
+            if let Some(lines) = current.take() {
+                out.push(bounded(&lines));
+            }
+        }
+        if section {
+            current = Some(vec![line]);
+        } else if let Some(lines) = current.as_mut() {
+            lines.push(line);
+        }
+    }
+    if let Some(lines) = current {
+        out.push(bounded(&lines));
+    }
+    out
+}
+
+fn bounded(lines: &[&str]) -> String {
+    let end = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .map_or(0, |i| i + 1);
+    let lines = &lines[..end];
+    let mut s = lines[..lines.len().min(FAILURE_LINES)].join("\n");
+    if lines.len() > FAILURE_LINES {
+        s.push_str(&format!(
+            "\n({} more lines in the console)",
+            lines.len() - FAILURE_LINES
+        ));
+    }
+    s
+}
+
 /// Runs the guest tests on one kernel.
 pub fn run_kernel(k: &Kernel, payload: &Payload) -> Result<KernelResult> {
     let started = Instant::now();
@@ -601,6 +647,7 @@ pub fn run_kernel(k: &Kernel, payload: &Payload) -> Result<KernelResult> {
     let finished = boot(&vmlinuz, &initramfs, &share, &console)?;
     let text = String::from_utf8_lossy(&fs::read(&console).unwrap_or_default()).into_owned();
     let (mut totals, problems) = results(&text, finished);
+    let failures = failure_output(&text);
     if !problems.is_empty() && totals.failed == 0 {
         totals.failed += 1;
     }
@@ -610,6 +657,7 @@ pub fn run_kernel(k: &Kernel, payload: &Payload) -> Result<KernelResult> {
         totals,
         problems,
         console,
+        failures,
         elapsed: started.elapsed(),
     })
 }
@@ -668,6 +716,30 @@ mod tests {
         );
         assert!(all.contains("9p NOT mounted"), "{all}");
         assert!(all.contains("did not power off"), "{all}");
+    }
+
+    #[test]
+    fn a_failed_tests_output_is_repeated_from_the_console() {
+        let mut console = String::from(
+            "test a ... FAILED\r\ntest b ... ok\r\n\r\nfailures:\r\n\r\n\
+             ---- a stdout ----\r\nthread 'a' panicked at tests/x.rs:1:2:\r\nno slow reads\r\n\r\n",
+        );
+        console.push_str("---- c stdout ----\r\n");
+        for i in 0..100 {
+            console.push_str(&format!("line {i}\r\n"));
+        }
+        console.push_str(
+            "\r\nfailures:\r\n    a\r\n    c\r\n\r\ntest result: FAILED. 1 passed; 2 failed\r\n",
+        );
+        let f = failure_output(&console);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(
+            f[0],
+            "---- a stdout ----\nthread 'a' panicked at tests/x.rs:1:2:\nno slow reads"
+        );
+        assert!(f[1].starts_with("---- c stdout ----\nline 0\n"), "{}", f[1]);
+        assert!(f[1].ends_with("(61 more lines in the console)"), "{}", f[1]);
+        assert!(failure_output("test a ... ok\r\ntest result: ok.").is_empty());
     }
 
     #[test]

@@ -384,9 +384,13 @@ fn test(kernels: &str, extra: &[String]) -> Result<()> {
                             String::new()
                         } else {
                             format!(
-                                "\n    {}\n    console: {}",
+                                "\n    {}\n    console: {}{}",
                                 r.problems.join("\n    "),
-                                r.console.display()
+                                r.console.display(),
+                                r.failures
+                                    .iter()
+                                    .map(|f| format!("\n      {}", f.replace('\n', "\n      ")))
+                                    .collect::<String>()
                             )
                         }
                     ));
