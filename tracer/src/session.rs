@@ -337,14 +337,13 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                         sink.analyzer.on_target_exit(ExitStatus::from_wait_status(status as u32));
                     }
                 }
-                let exit = sink.analyzer.snapshot(context::monotonic_ns()).target_exit;
-                d.app.set_target_exited(match exit {
+                d.app.set_target_exited(match sink.analyzer.target_exit() {
                     Some(ExitStatus::Code(c)) => format!("exited with code {c}"),
                     Some(ExitStatus::Signal(sig)) => format!("killed by signal {sig}"),
                     None => "exited".into(),
                 });
                 d.take_log(&mut sink);
-                d.app.on_snapshot(sink.analyzer.snapshot(context::monotonic_ns()));
+                d.app.on_snapshot(sink.analyzer.dashboard_snapshot(context::monotonic_ns()));
                 d.draw()?;
             }
             key = next_terminal_event(&mut keys) => {
@@ -353,7 +352,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                     tui::Action::Quit => break StopReason::Interrupted,
                     tui::Action::Reset => {
                         sink.analyzer.reset(context::monotonic_ns());
-                        d.app.on_snapshot(sink.analyzer.snapshot(context::monotonic_ns()));
+                        d.app.on_snapshot(sink.analyzer.dashboard_snapshot(context::monotonic_ns()));
                         d.draw()?;
                     }
                     tui::Action::None => {}
@@ -382,11 +381,10 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 }
                 if let Some(d) = dash.as_mut() {
                     // Once the target is gone the numbers are final: the snapshot made
-                    // then stays (making one costs in proportion to all the processes
-                    // and threads ever seen), and the screen is only drawn again.
+                    // then stays, and the screen is only drawn again.
                     if !target_done {
                         d.take_log(&mut sink);
-                        d.app.on_snapshot(sink.analyzer.snapshot(context::monotonic_ns()));
+                        d.app.on_snapshot(sink.analyzer.dashboard_snapshot(context::monotonic_ns()));
                     }
                     d.draw()?;
                 }

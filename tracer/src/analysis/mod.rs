@@ -187,7 +187,12 @@ pub struct Snapshot {
     pub slow_calls: u64,
     /// The slowest streamed calls, slowest first.
     pub slowest: Vec<SyscallEvent>,
+    /// In pid order; the dashboard's snapshot holds only the running ones and the
+    /// latest to end (see [`Analyzer::dashboard_snapshot`]).
     pub processes: Vec<ProcessInfo>,
+    /// Every process seen, and those still running (whatever `processes` holds).
+    pub processes_seen: usize,
+    pub processes_running: usize,
     pub threads_created: u64,
     pub counters: KernelCounters,
     /// Records that arrived but could not be decoded.
@@ -206,7 +211,8 @@ pub struct Snapshot {
     pub recent_attribution: Attribution,
     /// Filesystems the target waited on.
     pub filesystems: Vec<FsRow>,
-    /// Per-thread run-queue time outside syscalls, most first.
+    /// Per-thread run-queue time outside syscalls, most first (in the dashboard's
+    /// snapshot, the exited threads only down to the busiest [`RETIRED_SHOWN`]).
     pub threads: Vec<ThreadRow>,
     /// cgroup, GOMAXPROCS and pressure facts about the target.
     pub system: SystemFacts,
@@ -465,7 +471,7 @@ pub struct Analyzer {
     raw_poller: poller::RawPoller,
     /// Kernel aggregates at the last reset (they are cumulative in the kernel).
     base_stats: Vec<RawSyscallStats>,
-    base_threads: Vec<RawThreadStats>,
+    base_threads: std::collections::HashMap<u32, RawThreadStats>,
     base_causes: Vec<RawCause>,
     /// (monotonic ns, cumulative attribution) at each kernel read, for the recent view.
     history: std::collections::VecDeque<(u64, Attribution)>,
@@ -474,9 +480,46 @@ pub struct Analyzer {
     /// Traced threads that exited since the kernel's thread table was last pruned.
     exited_threads: Vec<u32>,
     /// The last run-queue figures of exited threads, whose kernel entries are gone.
-    retired_threads: Vec<RawThreadStats>,
+    retired: RetiredThreads,
+    /// Processes alive as far as the events tell (an index of `processes`).
+    live: std::collections::BTreeSet<u32>,
+    /// The latest processes to end, newest last (at most [`ENDED_SHOWN`]).
+    ended: std::collections::VecDeque<u32>,
     /// What the kernel's thread table held at the last read.
     live_threads: Vec<RawThreadStats>,
+}
+
+/// Ended processes the dashboard lists beside the running ones.
+pub const ENDED_SHOWN: usize = 100;
+/// Running processes the dashboard lists (in pid order).
+pub const LIVE_SHOWN: usize = 1_000;
+/// Senders and receivers of each signal the dashboard names.
+pub const PEERS_SHOWN: usize = 8;
+/// Exited threads the dashboard lists beside the living ones (the busiest).
+pub const RETIRED_SHOWN: usize = 100;
+
+/// Exited threads' last run-queue figures (since any reset): all of them for the final
+/// summary, their sums and the busiest for each refresh, which never goes over them all.
+#[derive(Debug, Default)]
+struct RetiredThreads {
+    all: Vec<ThreadRow>,
+    runq_ns: u64,
+    runq_throttled_ns: u64,
+    /// The busiest, most first, at most [`RETIRED_SHOWN`].
+    top: Vec<ThreadRow>,
+}
+
+impl RetiredThreads {
+    fn add(&mut self, t: ThreadRow) {
+        self.runq_ns += t.runq_ns;
+        self.runq_throttled_ns += t.runq_throttled_ns;
+        let pos = self.top.partition_point(|x| x.runq_ns >= t.runq_ns);
+        if pos < RETIRED_SHOWN {
+            self.top.insert(pos, t.clone());
+            self.top.truncate(RETIRED_SHOWN);
+        }
+        self.all.push(t);
+    }
 }
 
 /// How far back "recent" attribution looks.
@@ -504,6 +547,7 @@ impl Analyzer {
             },
         );
         Analyzer {
+            live: [target.pid].into_iter().collect(),
             target,
             start_ns,
             processes,
@@ -524,6 +568,11 @@ impl Analyzer {
     /// Has the root target exited?
     pub fn target_exited(&self) -> bool {
         self.target_exit.is_some()
+    }
+
+    /// How the root target ended, if it has.
+    pub fn target_exit(&self) -> Option<ExitStatus> {
+        self.target_exit
     }
 
     /// A record that could not be decoded.
@@ -599,6 +648,7 @@ impl Analyzer {
             self.threads_created += 1;
             return;
         }
+        self.live.insert(p.tgid);
         self.processes.insert(
             p.tgid,
             ProcessInfo {
@@ -630,21 +680,38 @@ impl Analyzer {
         let proc = self.process_entry(p.tgid, &p.comm);
         proc.exited_ns = Some(p.ts_ns);
         proc.exit = Some(status);
+        self.ended(p.tgid);
         if p.tgid == self.target.pid {
             self.target_exit = Some(status);
         }
     }
 
+    /// `pid` is no longer running.
+    fn ended(&mut self, pid: u32) {
+        if self.live.remove(&pid) {
+            // A pid used again ends again: listed once, as its latest.
+            self.ended.retain(|&p| p != pid);
+            self.ended.push_back(pid);
+            if self.ended.len() > ENDED_SHOWN {
+                self.ended.pop_front();
+            }
+        }
+    }
+
     fn process_entry(&mut self, tgid: u32, comm: &str) -> &mut ProcessInfo {
-        self.processes.entry(tgid).or_insert_with(|| ProcessInfo {
-            pid: tgid,
-            parent: None,
-            comm: comm.to_string(),
-            command: Vec::new(),
-            started_ns: None,
-            exited_ns: None,
-            execs: 0,
-            exit: None,
+        let live = &mut self.live;
+        self.processes.entry(tgid).or_insert_with(|| {
+            live.insert(tgid);
+            ProcessInfo {
+                pid: tgid,
+                parent: None,
+                comm: comm.to_string(),
+                command: Vec::new(),
+                started_ns: None,
+                exited_ns: None,
+                execs: 0,
+                exit: None,
+            }
         })
     }
 
@@ -673,6 +740,7 @@ impl Analyzer {
         if let Some(p) = self.processes.get_mut(&self.target.pid) {
             p.exit = Some(status);
         }
+        self.ended(self.target.pid);
     }
 
     /// The latest kernel aggregates (they are cumulative: each read replaces the last).
@@ -694,7 +762,12 @@ impl Analyzer {
     /// causes, run-queue times, slow calls and signals. Lost records stay counted.
     pub fn reset(&mut self, now_ns: u64) {
         self.base_stats = self.raw_stats.clone();
-        self.base_threads = self.raw_threads.clone();
+        self.base_threads = self
+            .raw_threads
+            .iter()
+            .map(|t| (t.tid, t.clone()))
+            .collect();
+        self.retired = RetiredThreads::default();
         self.base_causes = self.raw_causes.clone();
         self.stats.clear();
         self.thread_stats.clear();
@@ -718,40 +791,54 @@ impl Analyzer {
     /// keeps the kernel's thread table for the living.
     pub fn retire_threads(&mut self, tids: &[u32]) {
         let gone: std::collections::HashSet<u32> = tids.iter().copied().collect();
-        let (retired, live) = std::mem::take(&mut self.live_threads)
+        let (retired, live): (Vec<_>, Vec<_>) = std::mem::take(&mut self.live_threads)
             .into_iter()
             .partition(|t| gone.contains(&t.tid));
         self.live_threads = live;
-        self.retired_threads.extend::<Vec<_>>(retired);
+        self.thread_stats.retain(|t| !gone.contains(&t.tid));
+        for t in retired {
+            let t = self.since_reset(&t);
+            let comm = self.thread_names.get(&t.tid).cloned().unwrap_or_default();
+            self.retired.add(ThreadRow {
+                tid: t.tid,
+                pid: t.tgid,
+                comm,
+                runq_ns: t.runq_ns,
+                runq_throttled_ns: t.runq_throttled_ns,
+            });
+        }
     }
 
-    /// The latest per-thread run-queue times and blocked-call causes (cumulative), read
-    /// at `now_ns`; also remembered for the recent view. Threads retired earlier are
-    /// added to what the kernel still holds.
+    /// A thread's figures since the last reset.
+    fn since_reset(&self, t: &RawThreadStats) -> RawThreadStats {
+        match self.base_threads.get(&t.tid) {
+            Some(b) => RawThreadStats {
+                runq_ns: t.runq_ns.saturating_sub(b.runq_ns),
+                runq_throttled_ns: t.runq_throttled_ns.saturating_sub(b.runq_throttled_ns),
+                ..t.clone()
+            },
+            None => t.clone(),
+        }
+    }
+
+    /// The latest per-thread run-queue times and blocked-call causes (cumulative) of the
+    /// threads the kernel's table holds, read at `now_ns`; also remembered for the recent
+    /// view. Threads retired earlier are kept apart (see [`Analyzer::retire_threads`]).
     pub fn on_time_split(
         &mut self,
         threads: Vec<RawThreadStats>,
         causes: Vec<RawCause>,
         now_ns: u64,
     ) {
+        self.thread_stats = if self.base_threads.is_empty() {
+            threads.clone()
+        } else {
+            threads.iter().map(|t| self.since_reset(t)).collect()
+        };
         self.live_threads = threads.clone();
-        let threads: Vec<RawThreadStats> = threads
-            .into_iter()
-            .chain(self.retired_threads.iter().cloned())
-            .collect();
-        self.thread_stats = threads
-            .iter()
-            .map(
-                |t| match self.base_threads.iter().find(|b| b.tid == t.tid) {
-                    Some(b) => RawThreadStats {
-                        runq_ns: t.runq_ns.saturating_sub(b.runq_ns),
-                        runq_throttled_ns: t.runq_throttled_ns.saturating_sub(b.runq_throttled_ns),
-                        ..t.clone()
-                    },
-                    None => t.clone(),
-                },
-            )
-            .collect();
+        let live = &self.live;
+        self.signals
+            .settle(now_ns, self.thresholds, |p| live.contains(&p));
         self.causes = causes
             .iter()
             .map(|c| {
@@ -835,11 +922,7 @@ impl Analyzer {
 
     /// The traced processes still alive (as far as the events tell).
     pub fn live_pids(&self) -> Vec<u32> {
-        self.processes
-            .values()
-            .filter(|p| p.exit.is_none() && p.exited_ns.is_none())
-            .map(|p| p.pid)
-            .collect()
+        self.live.iter().copied().collect()
     }
 
     /// The target's mount table, once read.
@@ -929,13 +1012,13 @@ impl Analyzer {
         // Blocked time the kernel could not file under a cause (its map was full).
         parts.push((Cause::Other, blocked_total.saturating_sub(classified)));
         if nr.is_none() {
+            let (mut runq, mut throttled) = (self.retired.runq_ns, self.retired.runq_throttled_ns);
             for t in &self.thread_stats {
-                parts.push((
-                    Cause::Scheduler,
-                    t.runq_ns.saturating_sub(t.runq_throttled_ns),
-                ));
-                parts.push((Cause::CgroupThrottle, t.runq_throttled_ns));
+                runq += t.runq_ns;
+                throttled += t.runq_throttled_ns;
             }
+            parts.push((Cause::Scheduler, runq.saturating_sub(throttled)));
+            parts.push((Cause::CgroupThrottle, throttled));
         }
         parts
     }
@@ -984,7 +1067,8 @@ impl Analyzer {
         v
     }
 
-    fn threads(&self) -> Vec<ThreadRow> {
+    /// The living threads, then the exited ones: all of them, or the busiest.
+    fn threads(&self, retired: &[ThreadRow]) -> Vec<ThreadRow> {
         let mut v: Vec<ThreadRow> = self
             .thread_stats
             .iter()
@@ -995,12 +1079,49 @@ impl Analyzer {
                 runq_ns: t.runq_ns,
                 runq_throttled_ns: t.runq_throttled_ns,
             })
+            .chain(retired.iter().cloned())
             .collect();
         v.sort_by(|a, b| b.runq_ns.cmp(&a.runq_ns).then(a.tid.cmp(&b.tid)));
         v
     }
 
+    /// Everything, for the summary and the exports.
     pub fn snapshot(&self, now_ns: u64) -> Snapshot {
+        self.snapshot_of(
+            now_ns,
+            self.processes.values().cloned().collect(),
+            self.threads(&self.retired.all),
+            self.signals.signals(),
+        )
+    }
+
+    /// What the dashboard shows at each refresh, at a cost that follows what is running
+    /// rather than everything ever seen: the running processes (up to
+    /// [`LIVE_SHOWN`]) and the latest to end, the living threads and the busiest exited
+    /// ones, a few senders and receivers of each signal. The totals are whole.
+    pub fn dashboard_snapshot(&mut self, now_ns: u64) -> Snapshot {
+        let processes = self
+            .live
+            .iter()
+            .take(LIVE_SHOWN)
+            .chain(self.ended.iter().rev().filter(|p| !self.live.contains(p)))
+            .filter_map(|p| self.processes.get(p).cloned())
+            .collect();
+        self.snapshot_of(
+            now_ns,
+            processes,
+            self.threads(&self.retired.top),
+            self.signals.signals_brief(PEERS_SHOWN),
+        )
+    }
+
+    fn snapshot_of(
+        &self,
+        now_ns: u64,
+        processes: Vec<ProcessInfo>,
+        threads: Vec<ThreadRow>,
+        signals: Vec<SignalCounts>,
+    ) -> Snapshot {
         let mut syscalls: Vec<SyscallRow> = self
             .stats
             .iter()
@@ -1036,12 +1157,14 @@ impl Analyzer {
             syscalls,
             slow_calls: self.slow_calls,
             slowest: self.slowest.clone(),
-            processes: self.processes.values().cloned().collect(),
+            processes,
+            processes_seen: self.processes.len(),
+            processes_running: self.live.len(),
             threads_created: self.threads_created,
             counters: self.counters,
             bad_records: self.bad_records,
             target_exit: self.target_exit,
-            signals: self.signals.signals(),
+            signals,
             preemption: self.signals.preemption(),
             sigchld: self.signals.sigchld_summary(now_ns, self.thresholds),
             anomalies: self.signals.anomalies(now_ns, self.thresholds),
@@ -1051,7 +1174,7 @@ impl Analyzer {
                 _ => self.attribution(),
             },
             filesystems: self.filesystems(),
-            threads: self.threads(),
+            threads,
             system: self.system.clone(),
             poller: self.poller.summary(
                 &self.raw_poller,
@@ -1514,5 +1637,69 @@ mod tests {
         assert_eq!(child.command, ["ls", "-l"]);
         assert_eq!(child.exit, Some(ExitStatus::Code(2)));
         assert_eq!(child.execs, 1);
+    }
+
+    #[test]
+    fn the_dashboards_snapshot_follows_what_runs_not_all_that_ran() {
+        let mut a = Analyzer::new(
+            TargetInfo {
+                pid: 100,
+                ..Default::default()
+            },
+            0,
+        );
+        let p = |pid: u32, ts_ns: u64| ProcEvent {
+            pid,
+            tgid: pid,
+            parent_tgid: 100,
+            ts_ns,
+            group_dead: true,
+            comm: format!("kid{pid}"),
+            ..Default::default()
+        };
+        let t = |tid, runq_ns| RawThreadStats {
+            tid,
+            tgid: tid,
+            runq_ns,
+            runq_throttled_ns: runq_ns / 4,
+        };
+        // 5,000 short-lived children, each a thread of its own with run-queue time, in
+        // refreshes of 50; 10 more still running.
+        let mut ts = 1;
+        for wave in 0..100u32 {
+            let pids: Vec<u32> = (0..50).map(|i| 1_000 + wave * 50 + i).collect();
+            for &pid in &pids {
+                ts += 1;
+                a.on_event(&Event::Fork(p(pid, ts)));
+                a.on_event(&Event::Exit(p(pid, ts + 1)));
+            }
+            let exited = a.take_exited_threads();
+            a.on_time_split(
+                pids.iter().map(|&pid| t(pid, pid as u64)).collect(),
+                Vec::new(),
+                ts,
+            );
+            a.retire_threads(&exited);
+        }
+        for pid in 9_000..9_010 {
+            a.on_event(&Event::Fork(p(pid, ts)));
+        }
+        a.on_time_split(vec![t(100, 1), t(9_000, 2)], Vec::new(), ts);
+        let full = a.snapshot(ts);
+        let dash = a.dashboard_snapshot(ts);
+        assert_eq!(full.processes.len(), 5_011);
+        assert_eq!((dash.processes_seen, dash.processes_running), (5_011, 11));
+        assert_eq!(dash.processes.len(), 11 + ENDED_SHOWN);
+        // Running first, in pid order, then the latest to end.
+        assert!(dash.processes[..11].iter().all(|p| p.exit.is_none()));
+        assert_eq!(dash.processes[11].pid, 5_999);
+        assert_eq!(full.threads.len(), 5_002);
+        assert_eq!(dash.threads.len(), 2 + RETIRED_SHOWN);
+        // The busiest exited threads are the ones shown, and every figure adds up alike.
+        assert_eq!(dash.threads[0].tid, 5_999);
+        assert_eq!(dash.attribution, full.attribution);
+        let runq: u64 = full.threads.iter().map(|t| t.runq_ns).sum();
+        assert_eq!(runq, (1_000..6_000u64).sum::<u64>() + 3);
+        assert_eq!(a.live_pids().len(), 11);
     }
 }

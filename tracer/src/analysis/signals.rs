@@ -5,7 +5,7 @@
 //! Records from different CPUs can arrive slightly out of order, and pids are reused, so
 //! each child pid has a history of lifecycles and every event finds the lifecycle it
 //! belongs to by time rather than by arrival.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::event::{
     GenerateResult, Handler, ProcEvent, SignalEvent, WaitEvent, CLD_DUMPED, CLD_EXITED, CLD_KILLED,
@@ -134,6 +134,9 @@ pub struct SignalCounts {
     pub senders: BTreeMap<u32, (String, u64)>,
     /// Receiving process -> count.
     pub receivers: BTreeMap<u32, u64>,
+    /// Senders and receivers left out of a brief copy ([`SignalTracker::signals_brief`]).
+    pub senders_more: usize,
+    pub receivers_more: usize,
 }
 
 /// Totals of the SIGCHLD lifecycle.
@@ -239,6 +242,85 @@ pub struct SignalTracker {
     /// Order in which child pids were first seen, for stable output.
     order: Vec<u32>,
     pipe_writers: Vec<PipeWriter>,
+    /// What the lives that can no longer change added up to.
+    settled: Settled,
+}
+
+/// A life settles once nothing more can happen to it (exited, reaped, its SIGCHLD's fate
+/// known) and this long has passed since its exit, for records that arrive late.
+pub const SETTLE_AFTER_NS: u64 = 5_000_000_000;
+
+/// The settled lives, folded: what the summary and the anomalies need of them, so that
+/// neither goes over every child ever seen.
+#[derive(Debug, Default)]
+struct Settled {
+    lives: u64,
+    /// Their part of the lifecycle totals (none is undelivered, unsent or unreaped).
+    summary: SigchldSummary,
+    by_parent: HashMap<u32, ParentTally>,
+    /// Parents with something to report (coalesced, ignored or slow reaps).
+    notable: BTreeSet<u32>,
+    /// Parents with exited children that were running at the last settle.
+    parents: BTreeSet<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SlowestReap {
+    latency_ns: u64,
+    exit_ns: u64,
+    pid: u32,
+    comm: String,
+}
+
+impl SlowestReap {
+    fn of(l: &ChildLife, latency_ns: u64) -> SlowestReap {
+        SlowestReap {
+            latency_ns,
+            exit_ns: l.exit_ns.unwrap_or(0),
+            pid: l.pid,
+            comm: l.comm.clone(),
+        }
+    }
+
+    /// Slower, or as slow and earlier.
+    fn beats(&self, o: &SlowestReap) -> bool {
+        (
+            self.latency_ns,
+            std::cmp::Reverse(self.exit_ns),
+            std::cmp::Reverse(self.pid),
+        ) > (
+            o.latency_ns,
+            std::cmp::Reverse(o.exit_ns),
+            std::cmp::Reverse(o.pid),
+        )
+    }
+
+    fn keep_slowest(slot: &mut Option<SlowestReap>, c: SlowestReap) {
+        if slot.as_ref().is_none_or(|m| c.beats(m)) {
+            *slot = Some(c);
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct ParentTally {
+    exits: u64,
+    coalesced: u64,
+    ignored: u64,
+    /// Always 0 once settled.
+    undelivered: u64,
+    slow: u64,
+    /// The slowest reap (the earliest exit of those as slow).
+    slowest: Option<SlowestReap>,
+    /// The latest exit: (pid, comm, exit ns).
+    last_exit: Option<(u32, String, u64)>,
+}
+
+/// Is nothing more to happen to this life?
+fn is_final(l: &ChildLife) -> bool {
+    l.exit_ns.is_some()
+        && (l.disposition.auto_reaps() || l.reaped.is_some())
+        && !matches!(l.fate(), SigchldFate::Undelivered | SigchldFate::NotSent)
 }
 
 fn is_exit_code(si_code: i32) -> bool {
@@ -380,7 +462,67 @@ impl SignalTracker {
         self.pipe_writers = facts;
     }
 
-    /// Every lifecycle, in the order children were first seen.
+    /// Folds the lives that can no longer change into the totals (each refresh), so
+    /// that what is read at each refresh follows the children still in motion.
+    /// `running`: is a parent still running?
+    pub fn settle(&mut self, now_ns: u64, th: Thresholds, running: impl Fn(u32) -> bool) {
+        let mut emptied = false;
+        for lives in self.children.values_mut() {
+            let before = lives.len();
+            let mut kept = Vec::with_capacity(before);
+            for l in lives.drain(..) {
+                if is_final(&l)
+                    && now_ns.saturating_sub(l.exit_ns.unwrap_or(now_ns)) >= SETTLE_AFTER_NS
+                {
+                    self.settled.add(&l, th);
+                } else {
+                    kept.push(l);
+                }
+            }
+            *lives = kept;
+            emptied |= lives.is_empty() && before > 0;
+        }
+        if emptied {
+            self.children.retain(|_, lives| !lives.is_empty());
+            let children = &self.children;
+            self.order.retain(|p| children.contains_key(p));
+        }
+        self.settled.parents.retain(|&p| running(p));
+    }
+
+    /// How many lives have been settled, and how many are still open.
+    pub fn life_counts(&self) -> (u64, usize) {
+        (
+            self.settled.lives,
+            self.children.values().map(Vec::len).sum(),
+        )
+    }
+
+    /// [`Self::signals`] with at most `n` senders and receivers each.
+    pub fn signals_brief(&self, n: usize) -> Vec<SignalCounts> {
+        self.signals
+            .values()
+            .map(|c| SignalCounts {
+                senders: c
+                    .senders
+                    .iter()
+                    .take(n)
+                    .map(|(k, v)| (*k, v.clone()))
+                    .collect(),
+                receivers: c.receivers.iter().take(n).map(|(k, v)| (*k, *v)).collect(),
+                senders_more: c.senders.len().saturating_sub(n),
+                receivers_more: c.receivers.len().saturating_sub(n),
+                signo: c.signo,
+                generated: c.generated,
+                delivered: c.delivered,
+                ignored: c.ignored,
+                already_pending: c.already_pending,
+                failed: c.failed,
+            })
+            .collect()
+    }
+
+    /// The lifecycles not settled yet, in the order children were first seen.
     pub fn children(&self) -> impl Iterator<Item = &ChildLife> {
         self.order
             .iter()
@@ -394,6 +536,7 @@ impl SignalTracker {
             .children()
             .filter(|l| l.exit_ns.is_some() && l.parent != 0)
             .map(|l| l.parent)
+            .chain(self.settled.parents.iter().copied())
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -410,7 +553,7 @@ impl SignalTracker {
     }
 
     pub fn sigchld_summary(&self, now_ns: u64, th: Thresholds) -> SigchldSummary {
-        let mut s = SigchldSummary::default();
+        let mut s = self.settled.summary.clone();
         for l in self.children() {
             if l.sigchld.is_some() {
                 s.generated += 1;
@@ -443,15 +586,28 @@ impl SignalTracker {
     /// The anomalies, most important first.
     pub fn anomalies(&self, now_ns: u64, th: Thresholds) -> Vec<Anomaly> {
         let mut out = Vec::new();
-        let mut per_parent: BTreeMap<u32, (u64, u64, u64, u64)> = BTreeMap::new(); // exits, coalesced, ignored, undelivered
+        // The open lives, then the settled ones' tallies, per parent.
+        let mut per_parent: BTreeMap<u32, ParentTally> = BTreeMap::new();
         for l in self.children().filter(|l| l.exit_ns.is_some()) {
             let e = per_parent.entry(l.parent).or_default();
-            e.0 += 1;
+            e.exits += 1;
             match l.fate() {
-                SigchldFate::Coalesced => e.1 += 1,
-                SigchldFate::Ignored if l.disposition == Disposition::Ignore => e.2 += 1,
-                SigchldFate::Undelivered => e.3 += 1,
+                SigchldFate::Coalesced => e.coalesced += 1,
+                SigchldFate::Ignored if l.disposition == Disposition::Ignore => e.ignored += 1,
+                SigchldFate::Undelivered => e.undelivered += 1,
                 _ => {}
+            }
+            if let Some(lat) = l.reap_latency_ns().filter(|&lat| lat >= th.slow_reap_ns) {
+                e.slow += 1;
+                SlowestReap::keep_slowest(&mut e.slowest, SlowestReap::of(l, lat));
+            }
+        }
+        for &parent in &self.settled.notable {
+            per_parent.entry(parent).or_default();
+        }
+        for (parent, e) in per_parent.iter_mut() {
+            if let Some(t) = self.settled.by_parent.get(parent) {
+                e.merge(t);
             }
         }
         for l in self.children().filter(|l| is_unreaped(l, now_ns, th)) {
@@ -467,7 +623,13 @@ impl SignalTracker {
                 .children()
                 .filter(|l| l.parent == w.reader && l.exit_ns.is_some())
                 .last()
-                .map(|l| (l.pid, l.comm.clone()));
+                .map(|l| (l.pid, l.comm.clone()))
+                .or_else(|| {
+                    let t = self.settled.by_parent.get(&w.reader)?;
+                    t.last_exit
+                        .as_ref()
+                        .map(|(pid, comm, _)| (*pid, comm.clone()))
+                });
             // A live child of the reader writing to it is ordinary; a writer that
             // outlived the reader's exited child is what keeps a Cmd.Wait from returning.
             if exited_child.is_some() && w.holder_ppid != w.reader {
@@ -480,55 +642,103 @@ impl SignalTracker {
                 });
             }
         }
-        for (&parent, &(exits, coalesced, ignored, undelivered)) in &per_parent {
-            if undelivered > 0 {
+        for (&parent, e) in &per_parent {
+            if e.undelivered > 0 {
                 out.push(Anomaly::Undelivered {
                     parent,
-                    count: undelivered,
+                    count: e.undelivered,
                 });
             }
-            if coalesced > 0 {
+            if e.coalesced > 0 {
                 out.push(Anomaly::Coalesced {
                     parent,
-                    exits,
-                    coalesced,
+                    exits: e.exits,
+                    coalesced: e.coalesced,
                 });
             }
-            if ignored > 0 {
+            if e.ignored > 0 {
                 out.push(Anomaly::Ignored {
                     parent,
-                    children: ignored,
+                    children: e.ignored,
                 });
             }
         }
-        let mut slow: BTreeMap<u32, Anomaly> = BTreeMap::new();
-        for l in self.children() {
-            let Some(lat) = l.reap_latency_ns().filter(|&lat| lat >= th.slow_reap_ns) else {
-                continue;
-            };
-            let e = slow.entry(l.parent).or_insert(Anomaly::SlowReap {
-                parent: l.parent,
-                count: 0,
-                pid: l.pid,
-                comm: l.comm.clone(),
-                latency_ns: 0,
-            });
-            if let Anomaly::SlowReap {
-                count,
-                pid,
-                comm,
-                latency_ns,
-                ..
-            } = e
-            {
-                *count += 1;
-                if lat > *latency_ns {
-                    (*pid, *comm, *latency_ns) = (l.pid, l.comm.clone(), lat);
-                }
+        for (&parent, e) in &per_parent {
+            if let Some(r) = e.slowest.clone() {
+                out.push(Anomaly::SlowReap {
+                    parent,
+                    count: e.slow,
+                    pid: r.pid,
+                    comm: r.comm,
+                    latency_ns: r.latency_ns,
+                });
             }
         }
-        out.extend(slow.into_values());
         out
+    }
+}
+
+impl ParentTally {
+    fn merge(&mut self, o: &ParentTally) {
+        self.exits += o.exits;
+        self.coalesced += o.coalesced;
+        self.ignored += o.ignored;
+        self.undelivered += o.undelivered;
+        self.slow += o.slow;
+        if let Some(x) = &o.slowest {
+            SlowestReap::keep_slowest(&mut self.slowest, x.clone());
+        }
+        if let Some(x) = &o.last_exit {
+            if self.last_exit.as_ref().is_none_or(|m| x.2 > m.2) {
+                self.last_exit = Some(x.clone());
+            }
+        }
+    }
+}
+
+impl Settled {
+    /// Folds one final life in (see [`is_final`]).
+    fn add(&mut self, l: &ChildLife, th: Thresholds) {
+        self.lives += 1;
+        let s = &mut self.summary;
+        s.exits += 1;
+        if l.sigchld.is_some() {
+            s.generated += 1;
+        }
+        match l.fate() {
+            SigchldFate::Delivered => s.delivered += 1,
+            SigchldFate::Coalesced => s.coalesced += 1,
+            SigchldFate::Ignored => s.ignored += 1,
+            SigchldFate::Failed => s.failed += 1,
+            SigchldFate::Undelivered | SigchldFate::NotSent => {}
+        }
+        s.reaped += 1;
+        if l.disposition.auto_reaps() {
+            s.auto_reaped += 1;
+        } else {
+            s.max_reap_latency_ns = s.max_reap_latency_ns.max(l.reap_latency_ns().unwrap_or(0));
+        }
+        let t = self.by_parent.entry(l.parent).or_default();
+        t.exits += 1;
+        match l.fate() {
+            SigchldFate::Coalesced => t.coalesced += 1,
+            SigchldFate::Ignored if l.disposition == Disposition::Ignore => t.ignored += 1,
+            _ => {}
+        }
+        let exit_ns = l.exit_ns.unwrap_or(0);
+        if t.last_exit.as_ref().is_none_or(|e| e.2 <= exit_ns) {
+            t.last_exit = Some((l.pid, l.comm.clone(), exit_ns));
+        }
+        if let Some(lat) = l.reap_latency_ns().filter(|&lat| lat >= th.slow_reap_ns) {
+            t.slow += 1;
+            SlowestReap::keep_slowest(&mut t.slowest, SlowestReap::of(l, lat));
+        }
+        if t.coalesced + t.ignored + t.slow > 0 {
+            self.notable.insert(l.parent);
+        }
+        if l.parent != 0 {
+            self.parents.insert(l.parent);
+        }
     }
 }
 
@@ -609,6 +819,104 @@ mod tests {
 
     fn balanced(s: &SigchldSummary) -> bool {
         s.exits == s.delivered + s.coalesced + s.ignored + s.undelivered + s.failed + s.not_sent
+    }
+
+    /// Many children of every kind: delivered, coalesced, slow to reap, ignored by a
+    /// SIG_IGN parent, undelivered, never reaped, a pid reused.
+    fn busy_history(t: &mut SignalTracker) {
+        for pid in 1_000..4_000u32 {
+            let ts = pid as u64 * 1_000_000;
+            let mut e = exit(pid, ts);
+            if pid % 7 == 0 {
+                e.parent_tgid = PARENT + 7;
+                e.parent_ignores_sigchld = true;
+                t.on_child_exit(&e);
+                t.on_generate(&generate(pid, ts + 1, GenerateResult::Ignored), true);
+                continue;
+            }
+            t.on_child_exit(&e);
+            let coalesced = pid % 5 == 0;
+            let r = if coalesced {
+                GenerateResult::AlreadyPending
+            } else {
+                GenerateResult::Delivered
+            };
+            t.on_generate(&generate(pid, ts + 1, r), true);
+            if !coalesced && pid % 101 != 0 {
+                t.on_deliver(&deliver(pid, ts + 2));
+            }
+            if pid % 211 != 0 {
+                // Every 13th is reaped late.
+                let late = if pid % 13 == 0 { 300_000_000 } else { 1_000 };
+                t.on_wait(&reap(pid, ts + late));
+            }
+        }
+        // The first pid again, a second life.
+        t.on_child_exit(&exit(1_001, 5_000_000_000_000));
+    }
+
+    #[test]
+    fn settled_lives_read_as_they_did_open() {
+        let th = Thresholds::default();
+        let now = 5_000_000_000_000 + 2 * SETTLE_AFTER_NS;
+        let mut open = SignalTracker::default();
+        busy_history(&mut open);
+        let mut settled = SignalTracker::default();
+        busy_history(&mut settled);
+        // Settled twice: at a time that leaves the latest lives open, then later.
+        settled.settle(3_000 * 1_000_000 + SETTLE_AFTER_NS, th, |_| true);
+        let (done, left) = settled.life_counts();
+        assert!(done > 1_000 && left > 1_000, "{done} settled, {left} open");
+        settled.settle(now, th, |_| true);
+        assert_eq!(
+            settled.sigchld_summary(now, th),
+            open.sigchld_summary(now, th)
+        );
+        assert_eq!(settled.anomalies(now, th), open.anomalies(now, th));
+        assert_eq!(
+            settled.parents_with_exited_children(),
+            open.parents_with_exited_children()
+        );
+        // What stays open is what can still change: undelivered, unreaped, the new life.
+        let (done, left) = settled.life_counts();
+        let can_change = open.children().filter(|l| !is_final(l)).count();
+        assert_eq!(left, can_change);
+        assert_eq!(done as usize + left, open.children().count());
+        assert!(left < 100, "{left} open");
+        let s = open.sigchld_summary(now, th);
+        assert!(
+            s.coalesced > 0 && s.ignored > 0 && s.undelivered > 0 && s.unreaped > 0,
+            "{s:?}"
+        );
+        assert!(
+            open.anomalies(now, th)
+                .iter()
+                .any(|a| matches!(a, Anomaly::SlowReap { count, .. } if *count > 100)),
+            "{:?}",
+            open.anomalies(now, th)
+        );
+        // A parent that ended is no longer where a hang can be.
+        settled.settle(now, th, |p| p != PARENT + 7);
+        assert!(!settled
+            .parents_with_exited_children()
+            .contains(&(PARENT + 7)));
+    }
+
+    #[test]
+    fn a_brief_copy_names_a_few_peers_and_counts_the_rest() {
+        let mut t = SignalTracker::default();
+        busy_history(&mut t);
+        let full = t.signals();
+        let brief = t.signals_brief(8);
+        assert_eq!(full.len(), brief.len());
+        let (f, b) = (&full[0], &brief[0]);
+        assert!(f.senders.len() > 8);
+        assert_eq!(b.senders.len(), 8);
+        assert_eq!(b.senders_more, f.senders.len() - 8);
+        assert_eq!(
+            (b.generated, b.delivered, b.already_pending),
+            (f.generated, f.delivered, f.already_pending)
+        );
     }
 
     #[test]

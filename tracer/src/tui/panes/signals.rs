@@ -132,7 +132,16 @@ fn senders(c: &SignalCounts, w: usize) -> String {
         .iter()
         .map(|(pid, (comm, n))| format!("{}[{pid}]×{n}", truncate(comm, 16)))
         .collect();
-    let receivers: Vec<String> = c.receivers.keys().map(|p| p.to_string()).collect();
+    let mut receivers: Vec<String> = c.receivers.keys().map(|p| p.to_string()).collect();
+    let mut senders = senders;
+    for (list, more) in [
+        (&mut senders, c.senders_more),
+        (&mut receivers, c.receivers_more),
+    ] {
+        if more > 0 {
+            list.push(format!("+{more}"));
+        }
+    }
     truncate(
         &format!("{} → {}", senders.join(", "), receivers.join(", ")),
         w,

@@ -286,11 +286,19 @@ fn process_state(p: &ProcessInfo) -> Line<'static> {
 
 fn process_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let s = ctx.snap;
-    let running = s.processes.iter().filter(|p| p.exit.is_none()).count();
+    // The dashboard's snapshot holds the running processes and the latest to end.
+    let shown = if s.processes.len() < s.processes_seen {
+        format!(", {} shown", s.processes.len())
+    } else {
+        String::new()
+    };
     let block = Block::bordered().title(Line::from(vec![
         Span::raw(" Processes "),
         Span::styled(
-            format!("· {} seen, {running} running ", s.processes.len()),
+            format!(
+                "· {} seen, {} running{shown} ",
+                s.processes_seen, s.processes_running
+            ),
             dim(),
         ),
     ]));
