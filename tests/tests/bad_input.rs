@@ -347,3 +347,179 @@ fn unwritable_json_path() {
     );
     assert_nothing_left_behind();
 }
+
+/// Processes whose argv holds `arg`.
+fn processes_with_arg(arg: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == arg.as_bytes()))
+        })
+        .collect()
+}
+
+/// Waits (up to 10 s) until no process has `arg` in its argv.
+fn assert_no_process_with_arg(arg: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let left = processes_with_arg(arg);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "processes left running: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn send(pid: u32, sig: i32) {
+    // SAFETY: kill(2) with a pid this test started.
+    assert_eq!(
+        unsafe { libc::kill(pid as i32, sig) },
+        0,
+        "kill {pid} {sig}"
+    );
+}
+
+/// SIGINT, SIGTERM and SIGHUP at each moment of gotrace's start (at once, while its
+/// programs are loaded but not yet attached, once tracing) end it on time with its
+/// summary, leave no program in the kernel and no launched command behind.
+#[test]
+fn signals_at_any_moment_of_startup_end_gotrace_cleanly() {
+    if !require_root("signals_at_any_moment_of_startup_end_gotrace_cleanly") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let arg = format!("{}", 900_000 + std::process::id() % 99_999);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // At once: before or while gotrace sets itself up.
+        let child = gotrace_tests::gotrace_cmd(&["--no-tui", "--", "sleep", &arg])
+            .spawn()
+            .expect("spawn gotrace");
+        send(child.id(), sig);
+        let run = gotrace_tests::wait_with_timeout(child, T);
+        // Before its handlers are in place the signal's default action ends it, which
+        // is all right: nothing is attached or launched yet.
+        let by_the_signal = std::os::unix::process::ExitStatusExt::signal(&run.status) == Some(sig);
+        assert!(
+            run.code() == 0 || by_the_signal,
+            "signal {sig} at once: {:?}\n{}",
+            run.status,
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert_no_process_with_arg(&arg);
+
+        // While attaching: the programs are loaded, the test hook holds the attach.
+        let target = gotrace_tests::Killed(Command::new("sleep").arg(&arg).spawn().expect("sleep"));
+        let child = gotrace_tests::gotrace_cmd(&["--no-tui", "--pid", &target.0.id().to_string()])
+            .env("GOTRACE_TEST_ATTACH_DELAY_MS", "1500")
+            .spawn()
+            .expect("spawn gotrace");
+        let start = std::time::Instant::now();
+        while loaded_gotrace_programs().len() < 5 {
+            assert!(start.elapsed() < T, "gotrace's programs never loaded");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        send(child.id(), sig);
+        let run = gotrace_tests::wait_with_timeout(child, T);
+        assert_eq!(
+            run.code(),
+            0,
+            "signal {sig} while attaching: {}",
+            run.stderr
+        );
+        assert!(run.stdout.contains("syscall"), "no summary: {}", run.stdout);
+        drop(target);
+        assert_nothing_left_behind();
+
+        // Once tracing: the launched command is stopped with it.
+        let g = gotrace_tests::Attached::start(&["--no-tui", "--", "sleep", &arg]);
+        send(g.child.id(), sig);
+        let run = g.finish(T);
+        assert_eq!(run.code(), 0, "signal {sig} while tracing: {}", run.stderr);
+        assert!(run.stdout.contains("syscall"), "no summary: {}", run.stdout);
+        assert_no_process_with_arg(&arg);
+        assert_nothing_left_behind();
+    }
+}
+
+/// A trace file on a filesystem that fills up: gotrace says so in one line and exits 1,
+/// the summary on stdout is whole, and what reached the file reads as a cut trace.
+#[test]
+fn a_full_disk_ends_with_a_clear_error_and_a_readable_file() {
+    if !require_root("a_full_disk_ends_with_a_clear_error_and_a_readable_file") {
+        return;
+    }
+    let dir = scratch("full-disk");
+    let c = std::ffi::CString::new(dir.display().to_string()).expect("path");
+    // SAFETY: mount(2) of a fresh tmpfs on a directory this test made; NUL-terminated
+    // strings that outlive the call.
+    let rc = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            c.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            c"size=128k".as_ptr().cast(),
+        )
+    };
+    assert_eq!(rc, 0, "mount tmpfs: {}", std::io::Error::last_os_error());
+    struct Unmount(std::ffi::CString);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            // SAFETY: umount2(2) of the tmpfs mounted above.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    let _unmount = Unmount(c);
+    let json = dir.join("trace.ndjson");
+    let bin = gotrace_tests::workload("exact").display().to_string();
+    let run = gotrace(
+        &[
+            "--no-tui",
+            "--slow",
+            "0",
+            "--json",
+            &json.display().to_string(),
+            "--",
+            &bin,
+            "-goroutines=2",
+            "-n=5000",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(run.code(), 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some(
+            format!(
+                "gotrace: writing {} failed: No space left on device",
+                json.display()
+            )
+            .as_str()
+        ),
+        "{}",
+        run.stderr
+    );
+    let getppid = gotrace_tests::text_row(&run.stdout, "getppid");
+    assert_eq!(getppid.get(1).copied(), Some("10,000"), "{}", run.stdout);
+    let report = Command::new(gotrace_bin())
+        .arg("report")
+        .arg(&json)
+        .output()
+        .expect("gotrace report");
+    let (out, err) = (
+        String::from_utf8_lossy(&report.stdout),
+        String::from_utf8_lossy(&report.stderr),
+    );
+    assert_eq!(report.status.code(), Some(1), "{err}");
+    assert!(err.contains("has no summary"), "{err}");
+    assert!(out.contains("event lines show"), "{out}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -279,6 +279,39 @@ fn attach_counts_exactly_and_ends_when_the_target_exits() {
 }
 
 #[test]
+fn two_gotraces_on_one_target_both_count_exactly() {
+    if !require_root("two_gotraces_on_one_target_both_count_exactly") {
+        return;
+    }
+    let (mut target, mut out) = start_waiting_exact(&[]);
+    let pid = target.id().to_string();
+    let dir = scratch("two-on-one");
+    let jsons = [dir.join("a.ndjson"), dir.join("b.ndjson")];
+    let gs: Vec<Attached> = jsons
+        .iter()
+        .map(|j| {
+            Attached::start(&[
+                "--no-tui",
+                "--json",
+                &j.display().to_string(),
+                "--pid",
+                &pid,
+            ])
+        })
+        .collect();
+    signal(target.id(), libc::SIGUSR1);
+    let status = target.wait().expect("wait target");
+    assert!(status.success(), "workload failed: {status}");
+    let mut workload_output = String::new();
+    std::io::Read::read_to_string(&mut out, &mut workload_output).expect("workload output");
+    for (g, json) in gs.into_iter().zip(&jsons) {
+        let run = g.finish(Duration::from_secs(60));
+        assert_eq!(run.code(), 0, "gotrace exit: {}", run.stderr);
+        check_exact_counts(&run.stdout, &read_trace(json), &workload_output);
+    }
+}
+
+#[test]
 fn sigterm_ends_with_a_summary_and_leaves_the_target_running() {
     if !require_root("sigterm_ends_with_a_summary_and_leaves_the_target_running") {
         return;
