@@ -414,6 +414,8 @@ fn signals_at_any_moment_of_startup_end_gotrace_cleanly() {
         );
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
         assert_no_process_with_arg(&arg);
+        // Also before the next part: the programs it counts must be the next gotrace's.
+        assert_nothing_left_behind();
 
         // While attaching: the programs are loaded, the test hook holds the attach.
         let target = gotrace_tests::Killed(Command::new("sleep").arg(&arg).spawn().expect("sleep"));
@@ -421,6 +423,7 @@ fn signals_at_any_moment_of_startup_end_gotrace_cleanly() {
             .env("GOTRACE_TEST_ATTACH_DELAY_MS", "1500")
             .spawn()
             .expect("spawn gotrace");
+        // Its handlers are installed before its programs are loaded.
         let start = std::time::Instant::now();
         while loaded_gotrace_programs().len() < 5 {
             assert!(start.elapsed() < T, "gotrace's programs never loaded");
