@@ -830,11 +830,7 @@ impl Analyzer {
         causes: Vec<RawCause>,
         now_ns: u64,
     ) {
-        self.thread_stats = if self.base_threads.is_empty() {
-            threads.clone()
-        } else {
-            threads.iter().map(|t| self.since_reset(t)).collect()
-        };
+        self.thread_stats = threads.iter().map(|t| self.since_reset(t)).collect();
         self.live_threads = threads.clone();
         let live = &self.live;
         self.signals
@@ -1099,7 +1095,7 @@ impl Analyzer {
     /// rather than everything ever seen: the running processes (up to
     /// [`LIVE_SHOWN`]) and the latest to end, the living threads and the busiest exited
     /// ones, a few senders and receivers of each signal. The totals are whole.
-    pub fn dashboard_snapshot(&mut self, now_ns: u64) -> Snapshot {
+    pub fn dashboard_snapshot(&self, now_ns: u64) -> Snapshot {
         let processes = self
             .live
             .iter()

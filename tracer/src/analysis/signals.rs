@@ -307,7 +307,7 @@ struct ParentTally {
     exits: u64,
     coalesced: u64,
     ignored: u64,
-    /// Always 0 once settled.
+    /// Always 0 once settled (see [`is_final`]).
     undelivered: u64,
     slow: u64,
     /// The slowest reap (the earliest exit of those as slow).
@@ -474,7 +474,7 @@ impl SignalTracker {
                 if is_final(&l)
                     && now_ns.saturating_sub(l.exit_ns.unwrap_or(now_ns)) >= SETTLE_AFTER_NS
                 {
-                    self.settled.add(&l, th);
+                    self.settled.add(&l, now_ns, th);
                 } else {
                     kept.push(l);
                 }
@@ -555,30 +555,7 @@ impl SignalTracker {
     pub fn sigchld_summary(&self, now_ns: u64, th: Thresholds) -> SigchldSummary {
         let mut s = self.settled.summary.clone();
         for l in self.children() {
-            if l.sigchld.is_some() {
-                s.generated += 1;
-            }
-            if l.exit_ns.is_none() {
-                continue;
-            }
-            s.exits += 1;
-            match l.fate() {
-                SigchldFate::Delivered => s.delivered += 1,
-                SigchldFate::Coalesced => s.coalesced += 1,
-                SigchldFate::Ignored => s.ignored += 1,
-                SigchldFate::Undelivered => s.undelivered += 1,
-                SigchldFate::Failed => s.failed += 1,
-                SigchldFate::NotSent => s.not_sent += 1,
-            }
-            if l.disposition.auto_reaps() {
-                s.auto_reaped += 1;
-                s.reaped += 1;
-            } else if l.reaped.is_some() {
-                s.reaped += 1;
-                s.max_reap_latency_ns = s.max_reap_latency_ns.max(l.reap_latency_ns().unwrap_or(0));
-            } else if is_unreaped(l, now_ns, th) {
-                s.unreaped += 1;
-            }
+            s.add(l, now_ns, th);
         }
         s
     }
@@ -589,18 +566,7 @@ impl SignalTracker {
         // The open lives, then the settled ones' tallies, per parent.
         let mut per_parent: BTreeMap<u32, ParentTally> = BTreeMap::new();
         for l in self.children().filter(|l| l.exit_ns.is_some()) {
-            let e = per_parent.entry(l.parent).or_default();
-            e.exits += 1;
-            match l.fate() {
-                SigchldFate::Coalesced => e.coalesced += 1,
-                SigchldFate::Ignored if l.disposition == Disposition::Ignore => e.ignored += 1,
-                SigchldFate::Undelivered => e.undelivered += 1,
-                _ => {}
-            }
-            if let Some(lat) = l.reap_latency_ns().filter(|&lat| lat >= th.slow_reap_ns) {
-                e.slow += 1;
-                SlowestReap::keep_slowest(&mut e.slowest, SlowestReap::of(l, lat));
-            }
+            per_parent.entry(l.parent).or_default().add(l, th);
         }
         for &parent in &self.settled.notable {
             per_parent.entry(parent).or_default();
@@ -678,7 +644,58 @@ impl SignalTracker {
     }
 }
 
+impl SigchldSummary {
+    /// Counts one life in.
+    fn add(&mut self, l: &ChildLife, now_ns: u64, th: Thresholds) {
+        if l.sigchld.is_some() {
+            self.generated += 1;
+        }
+        if l.exit_ns.is_none() {
+            return;
+        }
+        self.exits += 1;
+        match l.fate() {
+            SigchldFate::Delivered => self.delivered += 1,
+            SigchldFate::Coalesced => self.coalesced += 1,
+            SigchldFate::Ignored => self.ignored += 1,
+            SigchldFate::Undelivered => self.undelivered += 1,
+            SigchldFate::Failed => self.failed += 1,
+            SigchldFate::NotSent => self.not_sent += 1,
+        }
+        if l.disposition.auto_reaps() {
+            self.auto_reaped += 1;
+            self.reaped += 1;
+        } else if l.reaped.is_some() {
+            self.reaped += 1;
+            self.max_reap_latency_ns = self
+                .max_reap_latency_ns
+                .max(l.reap_latency_ns().unwrap_or(0));
+        } else if is_unreaped(l, now_ns, th) {
+            self.unreaped += 1;
+        }
+    }
+}
+
 impl ParentTally {
+    /// Counts one exited life in.
+    fn add(&mut self, l: &ChildLife, th: Thresholds) {
+        self.exits += 1;
+        match l.fate() {
+            SigchldFate::Coalesced => self.coalesced += 1,
+            SigchldFate::Ignored if l.disposition == Disposition::Ignore => self.ignored += 1,
+            SigchldFate::Undelivered => self.undelivered += 1,
+            _ => {}
+        }
+        if let Some(lat) = l.reap_latency_ns().filter(|&lat| lat >= th.slow_reap_ns) {
+            self.slow += 1;
+            SlowestReap::keep_slowest(&mut self.slowest, SlowestReap::of(l, lat));
+        }
+        let exit_ns = l.exit_ns.unwrap_or(0);
+        if self.last_exit.as_ref().is_none_or(|e| e.2 <= exit_ns) {
+            self.last_exit = Some((l.pid, l.comm.clone(), exit_ns));
+        }
+    }
+
     fn merge(&mut self, o: &ParentTally) {
         self.exits += o.exits;
         self.coalesced += o.coalesced;
@@ -698,41 +715,12 @@ impl ParentTally {
 
 impl Settled {
     /// Folds one final life in (see [`is_final`]).
-    fn add(&mut self, l: &ChildLife, th: Thresholds) {
+    /// (Such a life is reaped, so `now_ns` cannot make it unreaped.)
+    fn add(&mut self, l: &ChildLife, now_ns: u64, th: Thresholds) {
         self.lives += 1;
-        let s = &mut self.summary;
-        s.exits += 1;
-        if l.sigchld.is_some() {
-            s.generated += 1;
-        }
-        match l.fate() {
-            SigchldFate::Delivered => s.delivered += 1,
-            SigchldFate::Coalesced => s.coalesced += 1,
-            SigchldFate::Ignored => s.ignored += 1,
-            SigchldFate::Failed => s.failed += 1,
-            SigchldFate::Undelivered | SigchldFate::NotSent => {}
-        }
-        s.reaped += 1;
-        if l.disposition.auto_reaps() {
-            s.auto_reaped += 1;
-        } else {
-            s.max_reap_latency_ns = s.max_reap_latency_ns.max(l.reap_latency_ns().unwrap_or(0));
-        }
+        self.summary.add(l, now_ns, th);
         let t = self.by_parent.entry(l.parent).or_default();
-        t.exits += 1;
-        match l.fate() {
-            SigchldFate::Coalesced => t.coalesced += 1,
-            SigchldFate::Ignored if l.disposition == Disposition::Ignore => t.ignored += 1,
-            _ => {}
-        }
-        let exit_ns = l.exit_ns.unwrap_or(0);
-        if t.last_exit.as_ref().is_none_or(|e| e.2 <= exit_ns) {
-            t.last_exit = Some((l.pid, l.comm.clone(), exit_ns));
-        }
-        if let Some(lat) = l.reap_latency_ns().filter(|&lat| lat >= th.slow_reap_ns) {
-            t.slow += 1;
-            SlowestReap::keep_slowest(&mut t.slowest, SlowestReap::of(l, lat));
-        }
+        t.add(l, th);
         if t.coalesced + t.ignored + t.slow > 0 {
             self.notable.insert(l.parent);
         }
