@@ -154,6 +154,13 @@ impl From<Output> for Run {
     }
 }
 
+/// Sends `sig` to a process the test started.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a process this test started.
+    let rc = unsafe { libc::kill(pid as i32, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
 /// Runs gotrace to completion (killing it after `timeout`).
 pub fn gotrace(args: &[&str], timeout: Duration) -> Run {
     let child = gotrace_cmd(args).spawn().expect("spawn gotrace");

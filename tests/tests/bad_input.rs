@@ -377,15 +377,6 @@ fn assert_no_process_with_arg(arg: &str) {
     }
 }
 
-fn send(pid: u32, sig: i32) {
-    // SAFETY: kill(2) with a pid this test started.
-    assert_eq!(
-        unsafe { libc::kill(pid as i32, sig) },
-        0,
-        "kill {pid} {sig}"
-    );
-}
-
 /// SIGINT, SIGTERM and SIGHUP at each moment of gotrace's start (at once, while its
 /// programs are loaded but not yet attached, once tracing) end it on time with its
 /// summary, leave no program in the kernel and no launched command behind.
@@ -401,7 +392,7 @@ fn signals_at_any_moment_of_startup_end_gotrace_cleanly() {
         let child = gotrace_tests::gotrace_cmd(&["--no-tui", "--", "sleep", &arg])
             .spawn()
             .expect("spawn gotrace");
-        send(child.id(), sig);
+        gotrace_tests::signal(child.id(), sig);
         let run = gotrace_tests::wait_with_timeout(child, T);
         // Before its handlers are in place the signal's default action ends it, which
         // is all right: nothing is attached or launched yet.
@@ -429,7 +420,7 @@ fn signals_at_any_moment_of_startup_end_gotrace_cleanly() {
             assert!(start.elapsed() < T, "gotrace's programs never loaded");
             std::thread::sleep(Duration::from_millis(20));
         }
-        send(child.id(), sig);
+        gotrace_tests::signal(child.id(), sig);
         let run = gotrace_tests::wait_with_timeout(child, T);
         assert_eq!(
             run.code(),
@@ -443,7 +434,7 @@ fn signals_at_any_moment_of_startup_end_gotrace_cleanly() {
 
         // Once tracing: the launched command is stopped with it.
         let g = gotrace_tests::Attached::start(&["--no-tui", "--", "sleep", &arg]);
-        send(g.child.id(), sig);
+        gotrace_tests::signal(g.child.id(), sig);
         let run = g.finish(T);
         assert_eq!(run.code(), 0, "signal {sig} while tracing: {}", run.stderr);
         assert!(run.stdout.contains("syscall"), "no summary: {}", run.stdout);

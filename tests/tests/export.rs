@@ -12,8 +12,8 @@ use std::{
 };
 
 use gotrace_tests::{
-    gotrace, gotrace_bin, read_trace, require_root, scratch, summary_of, wait_for_line, workload,
-    Attached, Line, Run,
+    gotrace, gotrace_bin, read_trace, require_root, scratch, signal, summary_of, wait_for_line,
+    workload, Attached, Line, Run,
 };
 use serde_json::Value;
 
@@ -165,12 +165,6 @@ fn start_lingering_exact() -> (
     let out = child.stdout.take().expect("stdout");
     let (reader, _) = wait_for_line(out, "ready", Duration::from_secs(20));
     (child, reader)
-}
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: sending a signal to a process this test started.
-    let rc = unsafe { libc::kill(pid as i32, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
 /// Attaches gotrace (with `extra` options) to a lingering exact workload and lets it do

@@ -218,8 +218,7 @@ fn sighup_ends_the_trace_with_its_summary_and_stops_the_launched_command() {
         .and_then(|r| r.split_whitespace().next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no pid in {}", g.banner()));
-    // SAFETY: kill with a valid signal number.
-    assert_eq!(unsafe { libc::kill(g.child.id() as i32, libc::SIGHUP) }, 0);
+    gotrace_tests::signal(g.child.id(), libc::SIGHUP);
     let started = Instant::now();
     let run = g.finish(Duration::from_secs(30));
     assert!(

@@ -7,7 +7,7 @@ use std::{
 };
 
 use gotrace_tests::{
-    gotrace, read_trace, require_root, row, schema::ProcessEventKind, scratch, summary_of,
+    gotrace, read_trace, require_root, row, schema::ProcessEventKind, scratch, signal, summary_of,
     text_row, wait_for_line, workload, Attached, Line,
 };
 
@@ -217,12 +217,6 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: sending a signal to a process this test started.
-    let rc = unsafe { libc::kill(pid as i32, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
 /// Running, not gone and not a zombie.
