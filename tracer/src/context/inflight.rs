@@ -176,7 +176,7 @@ fn classify_fd(proc_root: &Path, pid: u32, fd: u64, mounts: Option<&MountTable>)
             // A named pipe or a device node on a local filesystem. Only local files are
             // looked at: a stat on a FUSE or network file asks its server, which may be
             // the very thing that hangs.
-            Some(m) if !remote(&m.kind()) => {
+            Some(m) if !FsKind::is_remote(&m.kind()) => {
                 use std::os::unix::fs::FileTypeExt;
                 let path = pid_path(proc_root, pid, "fd").join(fd.to_string());
                 match fs::metadata(path).map(|md| md.file_type()) {
@@ -195,19 +195,6 @@ fn classify_fd(proc_root: &Path, pid: u32, fd: u64, mounts: Option<&MountTable>)
         dev: class_dev.1,
         detail,
     }
-}
-
-/// Filesystems whose files live on another machine or in another process.
-fn remote(kind: &FsKind) -> bool {
-    matches!(
-        kind,
-        FsKind::Drvfs
-            | FsKind::NineP
-            | FsKind::Virtiofs
-            | FsKind::Fuse
-            | FsKind::Nfs
-            | FsKind::Cifs
-    )
 }
 
 fn classify_path(proc_root: &Path, pid: u32, c: &ProcCall, mounts: Option<&MountTable>) -> Waiting {

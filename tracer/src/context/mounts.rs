@@ -102,6 +102,20 @@ impl FsKind {
         }
     }
 
+    /// Filesystems whose files live on another machine, in another OS or in another
+    /// process: every operation may cross that boundary.
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self,
+            FsKind::Drvfs
+                | FsKind::NineP
+                | FsKind::Virtiofs
+                | FsKind::Fuse
+                | FsKind::Nfs
+                | FsKind::Cifs
+        )
+    }
+
     /// The label used in reports, as in the cause `fs:<label>`.
     pub fn label(&self) -> String {
         match self {
