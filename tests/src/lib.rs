@@ -154,6 +154,72 @@ impl From<Output> for Run {
     }
 }
 
+/// A v1 cpu cgroup with a CFS quota, removed on drop (its processes are killed first).
+pub struct QuotaCgroup {
+    dir: PathBuf,
+}
+
+impl QuotaCgroup {
+    pub fn new(name: &str, quota_us: u64, period_us: u64) -> QuotaCgroup {
+        let dir = PathBuf::from(format!(
+            "/sys/fs/cgroup/cpu/gotrace-{name}-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("CANNOT CREATE a v1 cpu cgroup at {}: {e}", dir.display()));
+        std::fs::write(dir.join("cpu.cfs_period_us"), period_us.to_string()).expect("set period");
+        std::fs::write(dir.join("cpu.cfs_quota_us"), quota_us.to_string()).expect("set quota");
+        QuotaCgroup { dir }
+    }
+
+    pub fn add(&self, pid: u32) {
+        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+            .expect("move into the cgroup");
+    }
+
+    /// The cgroup's directory in the cpu hierarchy.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn throttled_ns(&self) -> u64 {
+        let stat = std::fs::read_to_string(self.dir.join("cpu.stat")).expect("cpu.stat");
+        stat.lines()
+            .find_map(|l| l.strip_prefix("throttled_time "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("throttled_time in cpu.stat")
+    }
+
+    /// The cgroup's path in its hierarchy, as /proc/PID/cgroup shows it.
+    pub fn path(&self) -> String {
+        format!(
+            "/{}",
+            self.dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for QuotaCgroup {
+    fn drop(&mut self) {
+        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
+            for p in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: killing what this test put in its own cgroup.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+        }
+        // rmdir succeeds once the killed processes are gone.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// Sends `sig` to a process the test started.
 pub fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) on a process this test started.

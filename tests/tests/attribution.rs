@@ -1,74 +1,14 @@
 //! Root tests of latency attribution on the real kernel: a real cgroup v1 CPU quota,
 //! real CPU contention, a real slow FUSE filesystem.
 use std::{
-    path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
 use gotrace_tests::{
     read_trace, require_root, schema::Summary, scratch, summary_of, wait_for_line, workload,
-    Attached, Line,
+    Attached, Line, QuotaCgroup,
 };
-
-/// A v1 cpu cgroup with a CFS quota, removed on drop (its processes are killed first).
-struct QuotaCgroup {
-    dir: PathBuf,
-}
-
-impl QuotaCgroup {
-    fn new(name: &str, quota_us: u64, period_us: u64) -> QuotaCgroup {
-        let dir = PathBuf::from(format!(
-            "/sys/fs/cgroup/cpu/gotrace-{name}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("CANNOT CREATE a v1 cpu cgroup at {}: {e}", dir.display()));
-        std::fs::write(dir.join("cpu.cfs_period_us"), period_us.to_string()).expect("set period");
-        std::fs::write(dir.join("cpu.cfs_quota_us"), quota_us.to_string()).expect("set quota");
-        QuotaCgroup { dir }
-    }
-
-    fn add(&self, pid: u32) {
-        std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())
-            .expect("move into the cgroup");
-    }
-
-    fn throttled_ns(&self) -> u64 {
-        let stat = std::fs::read_to_string(self.dir.join("cpu.stat")).expect("cpu.stat");
-        stat.lines()
-            .find_map(|l| l.strip_prefix("throttled_time "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("throttled_time in cpu.stat")
-    }
-
-    fn path(&self) -> String {
-        format!(
-            "/{}",
-            self.dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-        )
-    }
-}
-
-impl Drop for QuotaCgroup {
-    fn drop(&mut self) {
-        if let Ok(procs) = std::fs::read_to_string(self.dir.join("cgroup.procs")) {
-            for p in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: killing what this test put in its own cgroup.
-                unsafe { libc::kill(p, libc::SIGKILL) };
-            }
-        }
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
 
 /// Starts the attrib workload waiting for SIGUSR1.
 fn start_waiting(

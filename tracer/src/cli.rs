@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
     name = "gotrace",
     version,
     about = "Trace a Go program's syscalls with eBPF and say where its time goes",
-    after_help = "Examples:\n  sudo gotrace --pid 1234\n  sudo gotrace -- ./server --port 8080\n  sudo gotrace --pid 1234 --duration 10 --no-tui --json trace.ndjson\n  sudo gotrace --perfetto trace.json -- ./server\n  gotrace report trace.ndjson\n  gotrace report before.ndjson after.ndjson",
+    after_help = "Examples:\n  sudo gotrace --pid 1234\n  sudo gotrace -- ./server --port 8080\n  sudo gotrace --pid 1234 --duration 10 --no-tui --json trace.ndjson\n  sudo gotrace --perfetto trace.json -- ./server\n  gotrace report trace.ndjson\n  gotrace report before.ndjson after.ndjson\n  gotrace doctor ~/src/app",
     // `gotrace report x` is the subcommand; `gotrace -- report` launches a program
     // named report; tracing options before `report` are an error, not ignored.
     args_conflicts_with_subcommands = true
@@ -86,6 +86,29 @@ pub struct Args {
 pub enum Sub {
     /// Print the summary of a saved trace (from --json), or compare two; needs no root.
     Report(ReportArgs),
+    /// Check a Go environment (the go on PATH, GOOS, GOROOT, caches on slow or
+    /// cross-OS filesystems, cgroup limits, WSL): what is wrong, why, and the fix.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The Go project to check (default: the current directory).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also run `go build ./...` in DIR under gotrace (needs root) and say where the
+    /// build's time went, by filesystem and cause.
+    #[arg(long)]
+    pub build: bool,
+
+    /// Read the mount table from FILE instead of /proc/self/mountinfo (fixtures).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub mountinfo: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -106,6 +129,8 @@ pub enum Invocation {
     Trace(Config),
     /// Read saved traces.
     Report(ReportConfig),
+    /// Check a Go environment.
+    Doctor(crate::doctor::DoctorConfig),
 }
 
 /// `gotrace report`.
@@ -179,6 +204,12 @@ impl Args {
                     json: r.json,
                 }))
             }
+            Some(Sub::Doctor(d)) => Ok(Invocation::Doctor(crate::doctor::DoctorConfig {
+                dir: d.dir.unwrap_or_else(|| PathBuf::from(".")),
+                json: d.json,
+                build: d.build,
+                mountinfo: d.mountinfo,
+            })),
             None => self.into_config(stdout_is_tty).map(Invocation::Trace),
         }
     }

@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod context;
+pub mod doctor;
 pub mod errno;
 pub mod event;
 pub mod export;

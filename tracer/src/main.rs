@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         Invocation::Trace(cfg) => tracer::run(cfg),
         // Reads files only: no root, no preflight.
         Invocation::Report(r) => tracer::export::report::run(&r),
+        // Needs no root, except for --build.
+        Invocation::Doctor(d) => tracer::doctor::run(&d),
     };
     match result {
         Ok(code) => code,
