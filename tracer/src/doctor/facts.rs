@@ -421,7 +421,12 @@ pub fn place_of(path: &Path, mounts: &MountTable) -> Option<Place> {
     let resolved = path
         .ancestors()
         .find_map(|p| std::fs::canonicalize(p).ok())?;
-    let m = mounts.by_path(&resolved)?;
+    place_in(mounts, &resolved)
+}
+
+/// The place of a resolved path in a mount table.
+pub fn place_in(mounts: &MountTable, resolved: &Path) -> Option<Place> {
+    let m = mounts.by_path(resolved)?;
     let kind = m.kind();
     Some(Place {
         mount_point: m.mount_point.clone(),
@@ -909,6 +914,36 @@ mod tests {
         );
         assert!(matches!(classify(b""), BinKind::Unknown { .. }));
         assert!(matches!(classify(b"hello"), BinKind::Unknown { .. }));
+    }
+
+    /// Mount tables as WSL shows them (abridged from real ones).
+    const WSL1: &str = "2 0 0:2 / / rw,noatime - lxfs rootfs rw\n\
+        12 2 0:26 / /mnt/c rw,noatime shared:7 - drvfs C:\\134 rw,case=off\n";
+    const WSL2_9P: &str = "87 82 8:32 / / rw,relatime - ext4 /dev/sdc rw,discard,errors=remount-ro\n\
+        98 87 0:58 / /mnt/c rw,noatime - 9p C:\\134 rw,dirsync,aname=drvfs;path=C:\\;uid=1000;gid=1000;symlinkroot=/mnt/,mmap,access=client,msize=262144,trans=virtio\n\
+        120 87 0:70 / /mnt/wslg/distro ro,relatime - 9p none ro,aname=mnt/wslg/distro,mmap,trans=fd,rfd=4,wfd=4\n";
+    const WSL2_VIRTIOFS: &str = "87 82 8:32 / / rw,relatime - ext4 /dev/sdc rw\n\
+        130 87 0:80 / /mnt/d rw,relatime - virtiofs drvfsD rw\n";
+
+    #[test]
+    fn windows_drives_are_found_in_every_wsl_mount_table() {
+        for (name, table, drive, kind) in [
+            ("WSL1", WSL1, "/mnt/c/Users/u/go", "drvfs"),
+            ("WSL2 9p", WSL2_9P, "/mnt/c/Users/u/go", "drvfs"),
+            ("WSL2 virtiofs", WSL2_VIRTIOFS, "/mnt/d/src/app", "drvfs"),
+        ] {
+            let mounts = MountTable::from_mountinfo(table);
+            let p = place_in(&mounts, Path::new(drive)).unwrap();
+            assert!(p.windows_drive && p.remote, "{name}: {p:?}");
+            assert_eq!(p.kind, kind, "{name}");
+            let home = place_in(&mounts, Path::new("/home/u/src")).unwrap();
+            assert!(!home.windows_drive && !home.remote, "{name}: {home:?}");
+        }
+        // WSLg's own 9p share is remote, but not a Windows drive.
+        let mounts = MountTable::from_mountinfo(WSL2_9P);
+        let wslg = place_in(&mounts, Path::new("/mnt/wslg/distro/x")).unwrap();
+        assert!(wslg.remote && !wslg.windows_drive, "{wslg:?}");
+        assert_eq!(wslg.kind, "9p");
     }
 
     #[test]
