@@ -19,7 +19,7 @@ fn balanced(s: &gotrace_tests::schema::SigchldJson) -> bool {
 }
 
 fn proc_state(pid: u32) -> Option<char> {
-    tracer::target::parse_stat_state(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    tracer::tracee::parse_stat_state(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 #[test]

@@ -221,7 +221,7 @@ impl Drop for KillOnDrop {
 
 /// Running, not gone and not a zombie.
 fn alive(pid: u32) -> bool {
-    tracer::target::is_alive(pid)
+    tracer::tracee::is_alive(pid)
 }
 
 #[test]

@@ -305,7 +305,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 tgid: r.tgid,
                 ts_ns: r.ts_ns,
                 comm: comm_str(&r.comm),
-                argv: crate::target::parse_cmdline(&r.args[..n]),
+                argv: crate::tracee::parse_cmdline(&r.args[..n]),
                 argv_truncated: r.args_total > n as u64,
             }))
         }

@@ -12,7 +12,7 @@ pub mod export;
 pub mod probe;
 pub mod session;
 pub mod syscalls;
-pub mod target;
+pub mod tracee;
 pub mod tui;
 
 pub use session::run;

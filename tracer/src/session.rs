@@ -16,7 +16,7 @@ use crate::{
         schema::{Line, ProcessEventKind},
     },
     probe::{self, Probe, ProbeOptions},
-    target::{self, launch, PidFd},
+    tracee::{self, launch, PidFd},
     tui,
 };
 
@@ -54,14 +54,14 @@ enum Prepared {
 fn prepare(cfg: &Config) -> Result<(Prepared, TargetInfo)> {
     match &cfg.target {
         TargetSpec::Attach(pid) => {
-            let tgid = target::resolve_pid(*pid as i32)?;
+            let tgid = tracee::resolve_pid(*pid as i32)?;
             if tgid != *pid {
                 eprintln!("gotrace: {pid} is a thread of process {tgid}: tracing the process");
             }
             let info = TargetInfo {
                 pid: tgid,
-                command: target::read_cmdline(tgid),
-                go_version: target::go_version(&target::exe_of(tgid)),
+                command: tracee::read_cmdline(tgid),
+                go_version: tracee::go_version(&tracee::exe_of(tgid)),
                 launched: false,
             };
             Ok((Prepared::Attach { tgid }, info))
@@ -76,7 +76,7 @@ fn prepare(cfg: &Config) -> Result<(Prepared, TargetInfo)> {
                     .iter()
                     .map(|a| a.to_string_lossy().into_owned())
                     .collect(),
-                go_version: target::go_version(&program),
+                go_version: tracee::go_version(&program),
                 launched: true,
             };
             Ok((
@@ -179,7 +179,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             let pidfd = PidFd::open(tgid)?;
             probe.add_target(tgid)?;
             if cfg.follow {
-                for d in target::descendants(tgid) {
+                for d in tracee::descendants(tgid) {
                     probe.add_target(d)?;
                 }
             }
@@ -491,7 +491,7 @@ fn refresh(probe: &mut Probe, analyzer: &mut Analyzer, watch: &mut SystemWatch) 
     analyzer.retire_threads(&exited);
     probe.remove_thread_stats(&exited);
     analyzer.on_poller(probe.read_poller()?);
-    if target::is_alive(watch.pid) {
+    if tracee::is_alive(watch.pid) {
         let regs: Vec<(u32, u32, u32, String)> =
             context::epoll::registrations(context::procfs::proc_root(), watch.pid)
                 .into_iter()
@@ -620,7 +620,7 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
                 let state =
                     std::fs::read_to_string(context::procfs::task_path(proc, pid, tid, "stat"))
                         .ok()
-                        .and_then(|s| target::parse_stat_state(&s));
+                        .and_then(|s| tracee::parse_stat_state(&s));
                 p.state = match state {
                     Some('R') => ThreadState::Running,
                     _ => ThreadState::Blocked,
@@ -847,7 +847,7 @@ impl FactsReader {
     fn read_cgroup(&mut self) {
         // An exited process is shown in the root cgroup (kernel/cgroup/cgroup.c,
         // cgroup_exit): keep what was read while it lived.
-        if !target::is_alive(self.pid) {
+        if !tracee::is_alive(self.pid) {
             return;
         }
         let info = match context::cgroup::read_cgroup_live(self.pid) {
@@ -882,7 +882,7 @@ impl FactsReader {
     fn facts(&mut self, go: bool) -> crate::analysis::SystemFacts {
         use context::cgroup::CgroupVersion;
         self.read_cgroup();
-        if go && target::is_alive(self.pid) {
+        if go && tracee::is_alive(self.pid) {
             // Keep the last value read while the process lived.
             if let Some(g) = self
                 .gomaxprocs_reader
@@ -1056,7 +1056,7 @@ impl Sink<'_> {
             // The kernel read argv at exec time; /proc only when it had to cut it (the
             // process may be gone by now: short-lived children often are).
             let argv = if p.argv_truncated {
-                Some(target::read_cmdline(p.tgid))
+                Some(tracee::read_cmdline(p.tgid))
                     .filter(|a| !a.is_empty())
                     .unwrap_or_else(|| p.argv.clone())
             } else {
@@ -1067,7 +1067,7 @@ impl Sink<'_> {
             if p.tgid == self.analyzer.target().pid {
                 // The target ran a new program (a wrapper such as taskset or sh exec'd it).
                 self.analyzer
-                    .on_go_version(target::go_version(&target::exe_of(p.tgid)));
+                    .on_go_version(tracee::go_version(&tracee::exe_of(p.tgid)));
             }
         }
         self.analyzer.on_event(&ev);

@@ -126,13 +126,13 @@ pub fn foreign_writers(proc_root: &Path, readers: &[u32]) -> Vec<ForeignWriter> 
 
 fn read_ppid(proc_root: &Path, pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    crate::target::parse_stat_ppid(&stat)
+    crate::tracee::parse_stat_ppid(&stat)
 }
 
 fn command_of(proc_root: &Path, pid: u32) -> String {
     let dir = proc_root.join(pid.to_string());
     if let Ok(raw) = fs::read(dir.join("cmdline")) {
-        let args = crate::target::parse_cmdline(&raw);
+        let args = crate::tracee::parse_cmdline(&raw);
         if !args.is_empty() {
             return args.join(" ");
         }
@@ -182,7 +182,7 @@ mod tests {
         // has set up the new argv: until then cmdline is empty and the holder shows by its
         // comm. Looked for once it is a `sleep 10` through and through.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while crate::target::read_cmdline(child.id()) != ["sleep", "10"]
+        while crate::tracee::read_cmdline(child.id()) != ["sleep", "10"]
             && std::time::Instant::now() < deadline
         {
             std::thread::sleep(std::time::Duration::from_millis(1));

@@ -294,7 +294,7 @@ pub fn gather(project: &Path, mountinfo: Option<&Path>) -> Result<Facts> {
         gomaxprocs,
         cc,
         wsl,
-        via_sudo: matches!(crate::target::launch::invoking_user(), Ok(Some(_))),
+        via_sudo: matches!(crate::tracee::launch::invoking_user(), Ok(Some(_))),
         inotify_max_user_watches: read_small(Path::new("/proc/sys/fs/inotify/max_user_watches"))
             .and_then(|s| s.trim().parse().ok()),
     })
@@ -444,7 +444,7 @@ pub fn binary(path: &Path, mounts: &MountTable) -> Binary {
         Err(why) => BinKind::Unknown { why },
     };
     let go_version = matches!(kind, BinKind::Native)
-        .then(|| crate::target::go_version(&resolved))
+        .then(|| crate::tracee::go_version(&resolved))
         .flatten();
     Binary {
         fs: place_of(&resolved, mounts).unwrap_or(Place {
@@ -550,7 +550,7 @@ pub fn run_bounded_as(
         .stderr(Stdio::piped())
         .process_group(0);
     if as_invoking_user {
-        if let Ok(Some(user)) = crate::target::launch::invoking_user() {
+        if let Ok(Some(user)) = crate::tracee::launch::invoking_user() {
             cmd.uid(user.uid).gid(user.gid);
         }
     }
@@ -809,7 +809,7 @@ impl ScratchDir {
     /// As root through sudo, commands run as the invoking user: give them the directory
     /// and what is in it.
     fn hand_to_invoking_user(&self) {
-        if let Ok(Some(user)) = crate::target::launch::invoking_user() {
+        if let Ok(Some(user)) = crate::tracee::launch::invoking_user() {
             for p in std::iter::once(self.0.clone()).chain(
                 std::fs::read_dir(&self.0)
                     .into_iter()

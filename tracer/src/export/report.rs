@@ -177,7 +177,7 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
 /// readable by root only (0600), which `report`, run without sudo, meets first.
 fn read_error(path: &Path, e: io::Error) -> anyhow::Error {
     let e = if e.kind() == io::ErrorKind::PermissionDenied {
-        let why = crate::target::launch::strip_os_error(&e);
+        let why = crate::tracee::launch::strip_os_error(&e);
         io::Error::new(e.kind(), format!("{why} (gotrace creates its files readable by their owner only: use sudo, or chown the file)"))
     } else {
         e
