@@ -220,6 +220,30 @@ impl Drop for QuotaCgroup {
     }
 }
 
+/// Waits until `cond` holds, checking every 10 ms; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "waited {timeout:?} for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a thread of process `pid` is blocked in syscall `nr` now: the first field of
+/// /proc/PID/task/TID/syscall is the number of the call a sleeping thread is in
+/// ("running" while on a CPU).
+pub fn in_syscall(pid: u32, nr: i64) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("syscall"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+            == Some(nr)
+    })
+}
+
 /// Sends `sig` to a process the test started.
 pub fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) on a process this test started.

@@ -213,8 +213,11 @@ fn sigkill_leaves_a_trace_report_can_read() {
     let dir = scratch("export-sigkill");
     let json = dir.join("trace.ndjson");
     let (mut target, mut g) = attach_and_work(&json, &[]);
-    // The event lines reach the file within 200 ms: a second is plenty.
-    std::thread::sleep(Duration::from_millis(1000));
+    // Killed once the workload's slow sleeps have reached the file.
+    gotrace_tests::wait_until("the sleeps in the trace", Duration::from_secs(30), || {
+        std::fs::read_to_string(&json)
+            .is_ok_and(|t| t.matches("\"name\":\"clock_nanosleep\"").count() >= SLEEPS)
+    });
     signal(g.child.id(), libc::SIGKILL);
     let _ = g.child.wait();
     let _ = target.kill();

@@ -165,8 +165,12 @@ fn a_process_already_stuck_when_gotrace_attaches_is_named() {
     let out = child.stdout.take().expect("stdout");
     let child = Killed(child);
     let (_out, _) = gotrace_tests::wait_for_line(out, "blocking", Duration::from_secs(20));
-    // Well into its read before gotrace attaches.
-    std::thread::sleep(Duration::from_millis(300));
+    // In its read of the FIFO before gotrace attaches.
+    gotrace_tests::wait_until(
+        "the workload to block in read",
+        Duration::from_secs(20),
+        || gotrace_tests::in_syscall(child.0.id(), libc::SYS_read),
+    );
     let pid = child.0.id().to_string();
     let json = dir.join("trace.ndjson");
     let json_s = json.display().to_string();

@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use gotrace_tests::{
-    read_trace, require_root, scratch, summary_of, trace_command, workload, Attached, Line, Run,
+    read_trace, require_root, schema::ChildEventKind, scratch, summary_of, trace_command,
+    workload, Attached, Line, Run,
 };
 
 /// Traces the sigchld workload with its `args`, gotrace getting `opts`.
@@ -56,7 +57,11 @@ fn coalesced_sigchld_is_reported_and_balances() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // Its 50 children have all exited while it is stopped (the trace shows their exits,
+    // none reaped since).
+    gotrace_tests::wait_until("the 50 children to exit", Duration::from_secs(30), || {
+        unreaped_exits(&json, pid) >= 50
+    });
     // SAFETY: sending SIGCONT to the workload this test started.
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
     let run = g.finish(Duration::from_secs(60));
@@ -251,4 +256,23 @@ fn preemption_signals_are_counted_apart() {
         "SIGURG lines in the trace"
     );
     assert!(run.stdout.contains("preemption (SIGURG"), "{}", run.stdout);
+}
+
+/// Children of `parent` the trace so far shows exited and not reaped.
+fn unreaped_exits(json: &std::path::Path, parent: u32) -> usize {
+    let text = std::fs::read_to_string(json).unwrap_or_default();
+    let mut open = std::collections::HashSet::new();
+    // Only whole lines: the last one may be half written.
+    for l in text.lines().filter(|l| l.ends_with('}')) {
+        if let Ok(Line::Child(c)) = serde_json::from_str::<Line>(l) {
+            if c.parent != parent {
+                continue;
+            }
+            match c.event {
+                ChildEventKind::Exit => open.insert(c.pid),
+                ChildEventKind::Reaped => open.remove(&c.pid),
+            };
+        }
+    }
+    open.len()
 }

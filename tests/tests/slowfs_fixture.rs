@@ -175,14 +175,23 @@ fn drop_does_not_hang_with_a_file_open_or_a_read_in_flight() {
     let fs = SlowFs::mount(&[("a", vec![7; 8192])], Duration::from_millis(500));
     let path = fs.path().to_path_buf();
     let mut f = std::fs::File::open(path.join("a")).expect("open a");
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        let _ = tid_tx.send(unsafe { libc::gettid() });
         let mut buf = [0u8; 4096];
         let first = f.read(&mut buf).map(|n| n > 0);
         // Reads after the server is gone fail, they do not hang.
         let later = f.read(&mut buf);
         (first, later.map_err(|e| e.raw_os_error()))
     });
-    std::thread::sleep(Duration::from_millis(100));
+    // Dropped while the read waits for the server's answer.
+    let tid = tid_rx.recv().expect("the reader's tid");
+    let syscall = format!("/proc/self/task/{tid}/syscall");
+    gotrace_tests::wait_until("the read to be in flight", Duration::from_secs(10), || {
+        std::fs::read_to_string(&syscall)
+            .is_ok_and(|s| s.split_whitespace().next() == Some(&libc::SYS_read.to_string()))
+    });
     let t = Instant::now();
     drop(fs);
     let took = t.elapsed();

@@ -422,7 +422,19 @@ mod tests {
         let script = format!("touch {}", marker.display());
         let argv: Vec<OsString> = vec!["sh".into(), "-c".into(), script.into()];
         let paused = spawn_paused(Path::new("/bin/sh"), &argv, None, None, false).expect("fork");
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        // Held: blocked reading its release pipe, not yet sh.
+        let syscall = format!("/proc/{}/syscall", paused.pid());
+        let read_nr = libc::SYS_read.to_string();
+        let start = std::time::Instant::now();
+        while !std::fs::read_to_string(&syscall)
+            .is_ok_and(|s| s.split_whitespace().next() == Some(&read_nr))
+        {
+            assert!(
+                start.elapsed().as_secs() < 10,
+                "the paused child never waited"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(!marker.exists(), "the child ran before it was released");
         let pid = paused.release().expect("exec");
         let mut status = 0;

@@ -264,21 +264,23 @@ mod tests {
 
     #[test]
     fn descendants_finds_grandchildren() {
+        use std::io::BufRead as _;
+        // sh forks sleep and prints its pid: once the line is read, both exist.
         let mut child = std::process::Command::new("sh")
-            .args(["-c", "sleep 5 & wait"])
+            .args(["-c", "sleep 30 & echo $!; wait"])
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("spawn sh");
-        let me = std::process::id();
-        let mut found = Vec::new();
-        for _ in 0..100 {
-            found = descendants(me);
-            if found.len() >= 2 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        for &p in &found {
-            // SAFETY: signalling our own descendants.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("read the grandchild's pid");
+        let grandchild: u32 = line.trim().parse().expect("a pid");
+        let found = descendants(std::process::id());
+        // Only this test's own child and grandchild are signalled: other tests run in
+        // this process too, and their children are theirs.
+        for p in [grandchild, child.id()] {
+            // SAFETY: signalling the processes this test started.
             unsafe { libc::kill(p as i32, libc::SIGKILL) };
         }
         let _ = child.wait();
@@ -287,6 +289,9 @@ mod tests {
             "child {} not in {found:?}",
             child.id()
         );
-        assert!(found.len() >= 2, "grandchild (sleep) not found: {found:?}");
+        assert!(
+            found.contains(&grandchild),
+            "grandchild {grandchild} not in {found:?}"
+        );
     }
 }
