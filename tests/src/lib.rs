@@ -72,7 +72,13 @@ pub fn require_root(test: &str) -> bool {
         return true;
     }
     if std::env::var("GOTRACE_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("\n*** SKIPPED {test}: needs root to load eBPF programs (GOTRACE_SKIP_ROOT_TESTS=1) ***\n");
+        // Written to the process's stderr, not through eprintln!, which the test harness
+        // captures and shows only for failures: a skip must be seen.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPED {test}: needs root to load eBPF programs (GOTRACE_SKIP_ROOT_TESTS=1) ***\n"
+        );
         return false;
     }
     panic!("ROOT TEST {test} CANNOT RUN: it loads eBPF programs and needs root. Run `sudo cargo xtask test`, or set GOTRACE_SKIP_ROOT_TESTS=1 to skip root tests on purpose.");
