@@ -10,11 +10,17 @@
 //! moved by the load bias for a PIE, through /proc/PID/mem.
 use std::{
     fs::File,
+    io::{Read, Seek},
     os::unix::fs::{FileExt as _, MetadataExt as _},
     path::Path,
 };
 
-use anyhow::{bail, ensure, Context as _, Result};
+use anyhow::{anyhow, bail, ensure, Context as _, Result};
+use object::{
+    elf::{FileHeader64, SectionHeader64, Sym64, ET_DYN, PT_LOAD, SHN_UNDEF, SHT_SYMTAB},
+    read::elf::{FileHeader as _, ProgramHeader as _, SectionHeader as _, Sym as _},
+    Endian as _, Endianness, ReadCache, ReadRef as _,
+};
 use serde::Serialize;
 
 use super::procfs::{pid_path, proc_root, read_text};
@@ -89,11 +95,12 @@ impl RuntimeGoMaxProcs {
         // since been replaced or deleted.
         let exe =
             File::open(&exe_link).with_context(|| format!("opening {}", exe_link.display()))?;
-        let elf = Elf::parse(&exe).with_context(|| format!("reading {}", exe_link.display()))?;
-        let Some(vaddr) = elf.symbol(SYMBOL)? else {
+        let reading = || format!("reading {}", exe_link.display());
+        let mut elf = Exe::parse(&exe).with_context(reading)?;
+        let Some(vaddr) = elf.symbol(SYMBOL).with_context(reading)? else {
             return Ok(None);
         };
-        let bias = if elf.e_type == ET_DYN {
+        let bias = if elf.is_pie() {
             let maps = read_text(&pid_path(proc_root, pid, "maps"))?;
             let ino = exe.metadata()?.ino();
             // The path is compared too when the link reads (it does for a real /proc):
@@ -103,7 +110,8 @@ impl RuntimeGoMaxProcs {
             let start = exe_mapping_start(&maps, ino, path.as_deref())
                 .with_context(|| format!("no mapping of the executable in pid {pid}'s maps"))?;
             let lowest = elf
-                .lowest_load_vaddr()?
+                .lowest_load_vaddr()
+                .with_context(reading)?
                 .context("a PIE without PT_LOAD segments")?;
             start
                 .checked_sub(lowest & !(page_size() - 1))
@@ -122,7 +130,7 @@ impl RuntimeGoMaxProcs {
             mem,
             mem_path,
             addr,
-            little_endian: elf.little_endian,
+            little_endian: elf.endian.is_little_endian(),
         }))
     }
 
@@ -299,284 +307,147 @@ fn page_size() -> u64 {
         .unwrap_or(4096)
 }
 
-// ELF64, just enough to find a symbol and the load segments (the System V gABI,
-// "Object Files"; include/uapi/linux/elf.h).
+// The executable, read with `object` through a cache that reads a range at a time. The file
+// is the traced program's and may be crafted: every size it states is bounded before a
+// range of that size is read, and the symbol tables are read a chunk at a time, the cache
+// emptied between chunks, never whole.
 
-const ET_DYN: u16 = 3;
-const PT_LOAD: u32 = 1;
-const SHT_SYMTAB: u32 = 2;
-const SHN_UNDEF: u16 = 0;
-const EHDR_SIZE: usize = 64;
-const PHDR_SIZE: usize = 56;
-const SHDR_SIZE: usize = 64;
-const SYM_SIZE: usize = 24;
-
-/// Random access to a file's bytes: the executable, or bytes in memory in tests.
-trait ReadAt {
-    fn size(&self) -> Result<u64>;
-    fn bytes_at(&self, offset: u64, len: usize) -> Result<Vec<u8>>;
+/// An ELF64 executable: its header, copied out of the cache so that the cache can be
+/// emptied.
+struct Exe<R: Read + Seek> {
+    data: ReadCache<R>,
+    header: FileHeader64<Endianness>,
+    endian: Endianness,
 }
 
-impl ReadAt for File {
-    fn size(&self) -> Result<u64> {
-        Ok(self.metadata()?.len())
+impl<R: Read + Seek> Exe<R> {
+    fn parse(src: R) -> Result<Exe<R>> {
+        let data = ReadCache::new(src);
+        let header = *FileHeader64::<Endianness>::parse(&data).context("not a 64-bit ELF file")?;
+        let endian = header.endian()?;
+        Ok(Exe {
+            data,
+            header,
+            endian,
+        })
     }
 
-    fn bytes_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0; len];
-        self.read_exact_at(&mut buf, offset)?;
-        Ok(buf)
-    }
-}
-
-impl ReadAt for Vec<u8> {
-    fn size(&self) -> Result<u64> {
-        Ok(self.len() as u64)
+    fn is_pie(&self) -> bool {
+        self.header.e_type(self.endian) == ET_DYN
     }
 
-    fn bytes_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        let start = usize::try_from(offset)?;
-        let end = start.checked_add(len).context("range overflows")?;
-        Ok(self.get(start..end).context("past the end")?.to_vec())
-    }
-}
-
-/// Fixed-size integers in the file's byte order.
-#[derive(Clone, Copy)]
-struct Endian {
-    little: bool,
-}
-
-impl Endian {
-    fn bytes<const N: usize>(buf: &[u8], at: usize) -> Result<[u8; N]> {
-        buf.get(at..at + N)
-            .and_then(|b| b.try_into().ok())
-            .context("truncated ELF structure")
+    /// `len` bytes at `offset`. The cache checks the range against the file's size before
+    /// allocating: a corrupt header must not make us allocate gigabytes.
+    fn bytes(&self, offset: u64, len: u64) -> Result<&[u8]> {
+        self.data.read_bytes_at(offset, len).map_err(|()| {
+            anyhow!("cannot read ELF range {offset:#x}+{len:#x}: past the end of the file, or unreadable")
+        })
     }
 
-    /// The integer of `N` bytes at `at`, decoded by `le` or `be`.
-    fn int<const N: usize, T>(
-        self,
-        buf: &[u8],
-        at: usize,
-        le: fn([u8; N]) -> T,
-        be: fn([u8; N]) -> T,
-    ) -> Result<T> {
-        let b = Self::bytes(buf, at)?;
-        Ok(if self.little { le(b) } else { be(b) })
-    }
-
-    fn u16(self, buf: &[u8], at: usize) -> Result<u16> {
-        self.int(buf, at, u16::from_le_bytes, u16::from_be_bytes)
-    }
-
-    fn u32(self, buf: &[u8], at: usize) -> Result<u32> {
-        self.int(buf, at, u32::from_le_bytes, u32::from_be_bytes)
-    }
-
-    fn u64(self, buf: &[u8], at: usize) -> Result<u64> {
-        self.int(buf, at, u64::from_le_bytes, u64::from_be_bytes)
-    }
-}
-
-/// A table of `count` entries of `entsize` bytes at `offset`.
-#[derive(Clone, Copy)]
-struct Table {
-    offset: u64,
-    entsize: usize,
-    count: u64,
-}
-
-struct Elf<'a> {
-    src: &'a dyn ReadAt,
-    size: u64,
-    endian: Endian,
-    little_endian: bool,
-    e_type: u16,
-    phdrs: Table,
-    shdrs: Table,
-}
-
-/// A section header's fields that matter here.
-struct Section {
-    sh_type: u32,
-    offset: u64,
-    size: u64,
-    link: u32,
-    entsize: u64,
-}
-
-impl<'a> Elf<'a> {
-    fn parse(src: &'a dyn ReadAt) -> Result<Elf<'a>> {
-        let size = src.size()?;
-        ensure!(size >= EHDR_SIZE as u64, "not an ELF file: {size} bytes");
-        let h = src.bytes_at(0, EHDR_SIZE)?;
-        ensure!(h.starts_with(b"\x7fELF"), "not an ELF file");
-        ensure!(h[4] == 2, "not a 64-bit ELF file (class {})", h[4]);
-        let little_endian = match h[5] {
-            1 => true,
-            2 => false,
-            d => bail!("unknown ELF byte order {d}"),
-        };
-        let e = Endian {
-            little: little_endian,
-        };
-        let mut elf = Elf {
-            src,
-            size,
-            endian: e,
-            little_endian,
-            e_type: e.u16(&h, 16)?,
-            phdrs: Table {
-                offset: e.u64(&h, 32)?,
-                entsize: usize::from(e.u16(&h, 54)?),
-                count: u64::from(e.u16(&h, 56)?),
-            },
-            shdrs: Table {
-                offset: e.u64(&h, 40)?,
-                entsize: usize::from(e.u16(&h, 58)?),
-                count: u64::from(e.u16(&h, 60)?),
-            },
-        };
-        // Extended numbering (gABI): with 0 sections counted in the header, or PN_XNUM
-        // (0xffff) program headers, the real counts are in section 0.
-        const PN_XNUM: u64 = 0xffff;
-        if elf.shdrs.offset != 0 && (elf.shdrs.count == 0 || elf.phdrs.count == PN_XNUM) {
-            let s0 = elf.entry(elf.shdrs, SHDR_SIZE, 0)?;
-            if elf.shdrs.count == 0 {
-                elf.shdrs.count = e.u64(&s0, 32)?;
-            }
-            if elf.phdrs.count == PN_XNUM {
-                elf.phdrs.count = u64::from(e.u32(&s0, 44)?);
-            }
-        }
-        // Each header is one read: a crafted count must not make that billions.
-        for (what, count) in [("section", elf.shdrs.count), ("program", elf.phdrs.count)] {
+    /// `object` reads a header table in one read: a crafted count must not make that
+    /// gigabytes. An unreadable count fails again, with `object`'s message, when the table
+    /// is read.
+    fn check_count(count: object::Result<usize>, what: &str) -> Result<()> {
+        if let Ok(count) = count {
             ensure!(
-                count <= MAX_HEADERS,
+                count as u64 <= MAX_HEADERS,
                 "{count} {what} headers: not a real executable"
             );
         }
-        Ok(elf)
-    }
-
-    /// `len` bytes at `offset`, checked against the file's size first (a corrupt header
-    /// must not make us allocate gigabytes).
-    fn bytes(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let end = offset.checked_add(len).context("ELF range overflows")?;
-        ensure!(
-            end <= self.size,
-            "ELF range {offset:#x}+{len:#x} is past the end of the file"
-        );
-        self.src.bytes_at(offset, usize::try_from(len)?)
-    }
-
-    /// Entry `i` of `table`, whose entries must hold at least `min` bytes.
-    fn entry(&self, table: Table, min: usize, i: u64) -> Result<Vec<u8>> {
-        ensure!(
-            table.entsize >= min,
-            "ELF table entries of {} bytes",
-            table.entsize
-        );
-        let at = (table.entsize as u64)
-            .checked_mul(i)
-            .and_then(|o| o.checked_add(table.offset))
-            .context("ELF table offset overflows")?;
-        self.bytes(at, min as u64)
-    }
-
-    fn section(&self, i: u64) -> Result<Section> {
-        let s = self.entry(self.shdrs, SHDR_SIZE, i)?;
-        let e = self.endian;
-        Ok(Section {
-            sh_type: e.u32(&s, 4)?,
-            offset: e.u64(&s, 24)?,
-            size: e.u64(&s, 32)?,
-            link: e.u32(&s, 40)?,
-            entsize: e.u64(&s, 56)?,
-        })
+        Ok(())
     }
 
     /// The lowest p_vaddr of the PT_LOAD segments.
     fn lowest_load_vaddr(&self) -> Result<Option<u64>> {
-        let mut lowest: Option<u64> = None;
-        for i in 0..self.phdrs.count {
-            let p = self.entry(self.phdrs, PHDR_SIZE, i)?;
-            if self.endian.u32(&p, 0)? == PT_LOAD {
-                let vaddr = self.endian.u64(&p, 16)?;
-                lowest = Some(lowest.map_or(vaddr, |l| l.min(vaddr)));
-            }
-        }
-        Ok(lowest)
+        let (h, e) = (&self.header, self.endian);
+        Self::check_count(h.phnum(e, &self.data), "program")?;
+        let phdrs = h
+            .program_headers(e, &self.data)
+            .context("program headers")?;
+        Ok(phdrs
+            .iter()
+            .filter(|p| p.p_type(e) == PT_LOAD)
+            .map(|p| p.p_vaddr(e))
+            .min())
     }
 
     /// The value (link-time virtual address) of the defined symbol `name` in .symtab;
     /// `None` without a .symtab or without the symbol.
-    fn symbol(&self, name: &str) -> Result<Option<u64>> {
-        let mut found = None;
-        for i in 0..self.shdrs.count {
-            let s = self.section(i)?;
-            if s.sh_type == SHT_SYMTAB {
-                found = Some(s);
-                break;
-            }
-        }
-        let Some(symtab) = found else {
+    fn symbol(&mut self, name: &str) -> Result<Option<u64>> {
+        let (h, e) = (&self.header, self.endian);
+        Self::check_count(h.shnum(e, &self.data), "section")?;
+        let sections = h
+            .section_headers(e, &self.data)
+            .context("section headers")?;
+        let Some(symtab) = sections
+            .iter()
+            .find(|s| s.sh_type(e) == SHT_SYMTAB)
+            .copied()
+        else {
             return Ok(None);
         };
-        let entsize = if symtab.entsize == 0 {
-            SYM_SIZE as u64
-        } else {
-            symtab.entsize
-        };
+        let strtab = *sections
+            .get(symtab.sh_link(e) as usize)
+            .context(".symtab links to no section")?;
+        let entsize = symtab.sh_entsize(e);
         ensure!(
-            entsize >= SYM_SIZE as u64,
+            entsize == 0 || entsize == SYM_SIZE as u64,
             ".symtab entries of {entsize} bytes"
         );
-        let strtab = self.section(u64::from(symtab.link))?;
-        // The sizes come from a file the target controls: real tables are tens of MiB
-        // at most, and both are read a chunk at a time, never whole.
-        for (what, size) in [(".strtab", strtab.size), (".symtab", symtab.size)] {
+        // Real tables are tens of MiB at most, and both are read a chunk at a time.
+        let range = |what: &str, s: &SectionHeader64<Endianness>| {
+            let size = s.sh_size(e);
             ensure!(
                 size <= MAX_SYMBOL_TABLE,
                 "{what} claims {size} bytes, more than any real one ({MAX_SYMBOL_TABLE})"
             );
-        }
+            s.file_range(e)
+                .with_context(|| format!("{what} has no file data"))
+        };
+        let (str_off, str_size) = range(".strtab", &strtab)?;
+        let (sym_off, sym_size) = range(".symtab", &symtab)?;
         let mut wanted = name.as_bytes().to_vec();
         wanted.push(0);
         // Where `name` stands in .strtab: a symbol is named by an offset into it (which
         // may point into the tail of a longer name, so every occurrence counts).
-        let names = self.occurrences(strtab.offset, strtab.size, &wanted)?;
+        let names = self.occurrences(str_off, str_size, &wanted)?;
         if names.is_empty() {
             return Ok(None);
         }
-        let e = self.endian;
-        let entsize = usize::try_from(entsize)?;
-        let chunk = (READ_CHUNK / entsize).max(1) * entsize;
-        let mut at = 0u64;
-        while at < symtab.size {
-            let len = (chunk as u64).min(symtab.size - at);
-            let syms = self.bytes(symtab.offset + at, len)?;
-            for sym in syms.chunks_exact(entsize) {
-                let name_at = u64::from(e.u32(sym, 0)?);
-                if names.binary_search(&name_at).is_ok() && e.u16(sym, 6)? != SHN_UNDEF {
-                    return Ok(Some(e.u64(sym, 8)?));
-                }
+        let per_chunk = READ_CHUNK / SYM_SIZE;
+        let count = usize::try_from(sym_size / SYM_SIZE as u64)?;
+        let mut at = 0;
+        while at < count {
+            let n = per_chunk.min(count - at);
+            let offset = sym_off.saturating_add((at * SYM_SIZE) as u64);
+            let syms: &[Sym64<Endianness>] = self.data.read_slice_at(offset, n).map_err(|()| {
+                anyhow!(".symtab at {offset:#x}: past the end of the file, or unreadable")
+            })?;
+            let found = syms
+                .iter()
+                .find(|s| {
+                    names.binary_search(&u64::from(s.st_name(e))).is_ok()
+                        && s.st_shndx(e) != SHN_UNDEF
+                })
+                .map(|s| s.st_value(e));
+            self.data.clear();
+            if found.is_some() {
+                return Ok(found);
             }
-            at += len;
+            at += n;
         }
         Ok(None)
     }
 
     /// The offsets (from `offset`, sorted) at which `needle` stands in the `size` bytes
     /// at `offset`, read a chunk at a time; at most [`MAX_OCCURRENCES`].
-    fn occurrences(&self, offset: u64, size: u64, needle: &[u8]) -> Result<Vec<u64>> {
+    fn occurrences(&mut self, offset: u64, size: u64, needle: &[u8]) -> Result<Vec<u64>> {
         let mut found = Vec::new();
         let overlap = needle.len() as u64 - 1;
         let mut at = 0u64;
         while at < size {
             let len = (READ_CHUNK as u64).min(size - at);
-            let buf = self.bytes(offset + at, len)?;
+            let buf = self.bytes(offset.saturating_add(at), len)?;
             for (i, w) in buf.windows(needle.len()).enumerate() {
                 if w == needle {
                     ensure!(
@@ -586,6 +457,7 @@ impl<'a> Elf<'a> {
                     found.push(at + i as u64);
                 }
             }
+            self.data.clear();
             if at + len >= size {
                 break;
             }
@@ -596,6 +468,8 @@ impl<'a> Elf<'a> {
     }
 }
 
+/// The size of an ELF64 symbol, the only .symtab entry size accepted.
+const SYM_SIZE: usize = size_of::<Sym64<Endianness>>();
 /// More headers than any real executable has (Go binaries have a few dozen sections).
 const MAX_HEADERS: u64 = 1 << 16;
 /// How much of a symbol table is read at a time.
@@ -611,7 +485,7 @@ mod tests {
     use super::*;
     use crate::context::procfs::testing::{workspace, ChildGuard, TempTree};
     use std::{
-        io::{BufRead as _, BufReader},
+        io::{BufRead as _, BufReader, Cursor},
         path::PathBuf,
         process::{Command, Stdio},
         sync::Mutex,
@@ -748,6 +622,7 @@ mod tests {
         f[..4].copy_from_slice(b"\x7fELF");
         f[4] = 2;
         f[5] = if little { 1 } else { 2 };
+        f[6] = 1; // EV_CURRENT
         put(&mut f, 16, little, u64::from(e_type), 2);
         put(&mut f, 32, little, phoff as u64, 8);
         put(&mut f, 40, little, shoff as u64, 8);
@@ -774,6 +649,14 @@ mod tests {
     }
 
     const ET_EXEC: u16 = 2;
+    const EHDR_SIZE: usize = 64;
+    const PHDR_SIZE: usize = 56;
+    const SHDR_SIZE: usize = 64;
+
+    /// An executable in memory.
+    fn parse(bytes: &[u8]) -> Result<Exe<Cursor<&[u8]>>> {
+        Exe::parse(Cursor::new(bytes))
+    }
 
     #[test]
     fn elf_symbols() {
@@ -784,9 +667,9 @@ mod tests {
         ];
         for little in [true, false] {
             let bytes = build_elf(ET_EXEC, little, 0x400000, &syms);
-            let elf = Elf::parse(&bytes).unwrap();
-            assert_eq!(elf.little_endian, little);
-            assert_eq!(elf.e_type, ET_EXEC);
+            let mut elf = parse(&bytes).unwrap();
+            assert_eq!(elf.endian.is_little_endian(), little);
+            assert!(!elf.is_pie());
             assert_eq!(elf.symbol("runtime.gomaxprocs").unwrap(), Some(0x5040));
             assert_eq!(elf.symbol("runtime.GOMAXPROCS").unwrap(), Some(0x1000));
             // A prefix of a name is not the name; undefined symbols do not count.
@@ -799,10 +682,7 @@ mod tests {
         bare[60..62].copy_from_slice(&[0, 0]);
         bare[40..48].copy_from_slice(&[0; 8]);
         assert_eq!(
-            Elf::parse(&bare)
-                .unwrap()
-                .symbol("runtime.gomaxprocs")
-                .unwrap(),
+            parse(&bare).unwrap().symbol("runtime.gomaxprocs").unwrap(),
             None
         );
     }
@@ -814,7 +694,7 @@ mod tests {
         let long = "x".repeat(READ_CHUNK - 7);
         let syms = [(long.as_str(), 0x10), ("runtime.gomaxprocs", 0x5040)];
         let bytes = build_elf(ET_EXEC, true, 0x400000, &syms);
-        let elf = Elf::parse(&bytes).unwrap();
+        let mut elf = parse(&bytes).unwrap();
         assert_eq!(elf.symbol("runtime.gomaxprocs").unwrap(), Some(0x5040));
         // Many symbols: .symtab spans several chunks.
         let names: Vec<String> = (0..50_000).map(|i| format!("pkg.f{i}")).collect();
@@ -823,10 +703,7 @@ mod tests {
         let bytes = build_elf(ET_EXEC, true, 0x400000, &many);
         const { assert!(50_000 * SYM_SIZE > READ_CHUNK) };
         assert_eq!(
-            Elf::parse(&bytes)
-                .unwrap()
-                .symbol("runtime.gomaxprocs")
-                .unwrap(),
+            parse(&bytes).unwrap().symbol("runtime.gomaxprocs").unwrap(),
             Some(0x7777)
         );
         // A .strtab that claims 2 GiB (section 2's sh_size, at 32 in its header) is
@@ -837,7 +714,7 @@ mod tests {
         crafted[size_at..size_at + 8].copy_from_slice(&(2u64 << 30).to_le_bytes());
         let e = format!(
             "{:#}",
-            Elf::parse(&crafted)
+            parse(&crafted)
                 .unwrap()
                 .symbol("runtime.gomaxprocs")
                 .unwrap_err()
@@ -848,15 +725,14 @@ mod tests {
     #[test]
     fn malformed_elf_is_an_error_not_a_panic() {
         let good = build_elf(ET_EXEC, true, 0x400000, &[("runtime.gomaxprocs", 0x5040)]);
-        assert!(Elf::parse(&b"#!/bin/sh\n".to_vec()).is_err());
-        assert!(Elf::parse(&vec![0u8; 64]).is_err());
+        assert!(parse(b"#!/bin/sh\n").is_err());
+        assert!(parse(&[0u8; 64]).is_err());
         let mut class32 = good.clone();
         class32[4] = 1;
-        assert!(Elf::parse(&class32).is_err());
+        assert!(parse(&class32).is_err());
         // Every truncation either fails cleanly or still finds the symbol.
         for len in 0..good.len() {
-            let cut = good[..len].to_vec();
-            if let Ok(elf) = Elf::parse(&cut) {
+            if let Ok(mut elf) = parse(&good[..len]) {
                 let _ = elf.symbol("runtime.gomaxprocs");
                 let _ = elf.lowest_load_vaddr();
             }
@@ -864,10 +740,23 @@ mod tests {
         // Absurd offsets and sizes.
         let mut huge = good.clone();
         huge[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(Elf::parse(&huge).unwrap().symbol("x").is_err());
-        let mut tiny_entries = good;
+        assert!(parse(&huge).unwrap().symbol("x").is_err());
+        let mut tiny_entries = good.clone();
         tiny_entries[58..60].copy_from_slice(&8u16.to_le_bytes());
-        assert!(Elf::parse(&tiny_entries).unwrap().symbol("x").is_err());
+        assert!(parse(&tiny_entries).unwrap().symbol("x").is_err());
+        // Extended numbering (e_shnum 0): section 0's sh_size says a million sections,
+        // refused before the table is read.
+        let mut many = good.clone();
+        many[60..62].copy_from_slice(&[0, 0]);
+        let shoff = u64::from_le_bytes(many[40..48].try_into().unwrap()) as usize;
+        many[shoff + 32..shoff + 40].copy_from_slice(&(1u64 << 20).to_le_bytes());
+        let e = format!("{:#}", parse(&many).unwrap().symbol("x").unwrap_err());
+        assert!(e.contains("1048576 section headers"), "{e}");
+        // A .symtab whose entries are not ELF64 symbols.
+        let mut odd_entries = good;
+        let entsize_at = shoff + SHDR_SIZE + 56;
+        odd_entries[entsize_at..entsize_at + 8].copy_from_slice(&32u64.to_le_bytes());
+        assert!(parse(&odd_entries).unwrap().symbol("x").is_err());
     }
 
     /// A fake process: exe (a built ELF), maps, and mem (a sparse file with the value
@@ -923,6 +812,21 @@ mod tests {
         assert!(gomaxprocs_runtime_in(&proc, 5).is_err());
         // No process.
         assert!(gomaxprocs_runtime_in(&proc, 6).is_err());
+        // Stripped: no .symtab (its section made SHT_PROGBITS), so no symbol.
+        let mut stripped = build_elf(ET_EXEC, true, 0x400000, &[("runtime.gomaxprocs", 0x10)]);
+        let shoff = u64::from_le_bytes(stripped[40..48].try_into().unwrap()) as usize;
+        stripped[shoff + SHDR_SIZE + 4] = 1;
+        t.write("proc/7/exe", stripped);
+        assert_eq!(gomaxprocs_runtime_in(&proc, 7).unwrap(), None);
+        // Not ELF, or cut short: an error, and the environment is used.
+        let elf = build_elf(ET_EXEC, true, 0x400000, &[("runtime.gomaxprocs", 0x10)]);
+        for (pid, exe) in [(8, &b"#!/bin/sh\n"[..]), (9, &elf[..elf.len() - 1])] {
+            t.write(&format!("proc/{pid}/exe"), exe);
+            t.write(&format!("proc/{pid}/environ"), b"GOMAXPROCS=4\0");
+            let e = gomaxprocs_runtime_in(&proc, pid).unwrap_err();
+            assert!(format!("{e:#}").contains("reading"), "{e:#}");
+            assert_eq!(read_gomaxprocs(&proc, pid), from_env(4));
+        }
     }
 
     /// This test binary: an ELF with a .symtab (Rust keeps one), not Go.
@@ -1020,7 +924,7 @@ mod tests {
     fn real_go_program_pie() {
         let bin = build_gomaxprocs("pie", &["-buildmode=pie"]);
         let exe = File::open(&bin).unwrap();
-        assert_eq!(Elf::parse(&exe).unwrap().e_type, ET_DYN, "a PIE is ET_DYN");
+        assert!(Exe::parse(&exe).unwrap().is_pie(), "a PIE is ET_DYN");
         check_runtime_values(&bin);
     }
 

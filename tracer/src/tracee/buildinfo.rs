@@ -1,9 +1,10 @@
 //! Reads the Go toolchain version and module information that the Go linker
 //! embeds in an ELF binary (the `.go.buildinfo` data), like `go version -m`.
 //!
-//! This follows Go's `src/debug/buildinfo/buildinfo.go` (locating and decoding
-//! the blob) and `runtime/debug.ParseBuildInfo` (parsing the module info text).
-//! It depends only on `std` and `anyhow`.
+//! The ELF structures (header, sections, segments) are read with the `object`
+//! crate. The blob is Go's own format, decoded here following Go's
+//! `src/debug/buildinfo/buildinfo.go` (locating and decoding the blob) and
+//! `runtime/debug.ParseBuildInfo` (parsing the module info text).
 //!
 //! Layout of the blob (16-byte aligned, 32-byte header):
 //!
@@ -22,13 +23,17 @@
 //! sequence of newline-terminated, tab-separated lines: `path\t...`,
 //! `mod\t...`, `dep\t...`, `=>\t...` and `build\tKEY=VALUE`.
 //!
-//! When reading from a path only the ELF header, the header tables, the
-//! section-name table (or the relevant names) and the build info itself are
-//! read, using seek + read; the file is never loaded as a whole.
+//! The binary is the traced program's and may be crafted. It is read through an
+//! [`object::ReadCache`], a range at a time and never whole: the ELF header, the
+//! header tables, the section names and the build info. Every size taken from
+//! the file is bounded before a range of that size is read, and long ranges are
+//! searched a chunk at a time, the cache emptied between chunks.
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use object::elf::{FileHeader32, FileHeader64, PF_W, PF_X, PT_LOAD};
+use object::read::elf::{FileHeader, ProgramHeader as _, SectionHeader as _};
+use object::{Endian as _, Endianness, FileKind, ReadCache, ReadRef as _};
+use std::io::{Cursor, Read, Seek};
 use std::path::Path;
 
 /// Build information embedded in a Go binary.
@@ -49,25 +54,18 @@ pub struct GoBuildInfo {
 /// `.go.buildinfo` section or no build info magic in it), and `Err` for
 /// unreadable files, non-ELF files and malformed data.
 ///
-/// Only the parts of the file that are needed are read (seek + read).
+/// Only the parts of the file that are needed are read.
 pub fn read_go_buildinfo(path: &Path) -> Result<Option<GoBuildInfo>> {
     // Non-blocking, and refused unless regular: a FIFO given as the command would
     // otherwise hold the open until something writes to it.
     let file = crate::context::procfs::open_regular(path)
         .with_context(|| format!("opening {}", path.display()))?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("reading metadata of {}", path.display()))?;
-    let mut src = FileSource {
-        file,
-        len: meta.len(),
-    };
-    parse_source(&mut src).with_context(|| format!("reading Go build info from {}", path.display()))
+    parse(file).with_context(|| format!("reading Go build info from {}", path.display()))
 }
 
 /// Same as [`read_go_buildinfo`], on the bytes of an ELF file already in memory.
 pub fn parse_go_buildinfo(elf: &[u8]) -> Result<Option<GoBuildInfo>> {
-    parse_source(&mut SliceSource(elf)).context("reading Go build info")
+    parse(Cursor::new(elf)).context("reading Go build info")
 }
 
 // ---------------------------------------------------------------------------
@@ -89,568 +87,415 @@ const MAX_VERSION_LEN: u64 = 4 << 10;
 const MAX_MODINFO_LEN: u64 = 16 << 20;
 /// Largest program/section header table read into memory.
 const MAX_HEADER_TABLE_LEN: u64 = 16 << 20;
-/// Section-name tables up to this size are read at once; larger ones are
-/// consulted name by name.
-const MAX_EAGER_STRTAB_LEN: u64 = 1 << 20;
 /// Chunk size for the magic search (a multiple of BUILDINFO_ALIGN).
 const SEARCH_CHUNK: u64 = 1 << 20;
 /// Without section headers, how far into each writable segment to search for
 /// the magic (the linker puts the build info at the start of the data segment).
 const MAX_SEGMENT_SEARCH: u64 = 16 << 20;
 
-const ELFCLASS32: u8 = 1;
-const ELFCLASS64: u8 = 2;
-const ELFDATA2LSB: u8 = 1;
-const ELFDATA2MSB: u8 = 2;
-const PT_LOAD: u32 = 1;
-const PF_X: u32 = 0x1;
-const PF_W: u32 = 0x2;
-const SHT_NOBITS: u32 = 8;
-const SHN_UNDEF: u64 = 0;
-const SHN_XINDEX: u64 = 0xffff;
-const PN_XNUM: u64 = 0xffff;
-
 // ---------------------------------------------------------------------------
-// Byte sources
+// The ELF file
 
-/// Random access to the bytes of the file being parsed.
-trait Source {
-    fn len(&self) -> u64;
-    /// Fills `buf` from `off`; the caller has checked the range against `len()`.
-    fn read_exact_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()>;
-}
-
-struct SliceSource<'a>(&'a [u8]);
-
-impl Source for SliceSource<'_> {
-    fn len(&self) -> u64 {
-        self.0.len() as u64
-    }
-
-    fn read_exact_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
-        let start = usize::try_from(off).context("offset does not fit in memory")?;
-        let end = start
-            .checked_add(buf.len())
-            .ok_or_else(|| anyhow!("range end overflows"))?;
-        let data = self
-            .0
-            .get(start..end)
-            .ok_or_else(|| anyhow!("range {start:#x}..{end:#x} is out of bounds"))?;
-        buf.copy_from_slice(data);
-        Ok(())
+/// The build info of the ELF file read from `src`.
+fn parse<R: Read + Seek>(src: R) -> Result<Option<GoBuildInfo>> {
+    let data = ReadCache::new(src);
+    match FileKind::parse(&data) {
+        Ok(FileKind::Elf32) => Elf::<FileHeader32<Endianness>, R>::parse(data)?.buildinfo(),
+        Ok(FileKind::Elf64) => Elf::<FileHeader64<Endianness>, R>::parse(data)?.buildinfo(),
+        Ok(other) => bail!("not an ELF file ({other:?})"),
+        Err(e) => bail!("not an ELF file: {e}"),
     }
 }
 
-struct FileSource {
-    file: File,
-    len: u64,
-}
-
-impl Source for FileSource {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_exact_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
-        self.file.seek(SeekFrom::Start(off))?;
-        self.file.read_exact(buf)?;
-        Ok(())
-    }
-}
-
-/// Reads `len` bytes at file offset `off`, checking the range against the file
-/// size first. Callers cap `len` before calling.
-fn read_vec(src: &mut dyn Source, off: u64, len: u64, what: &str) -> Result<Vec<u8>> {
-    let end = off
-        .checked_add(len)
-        .ok_or_else(|| anyhow!("{what}: range {off:#x}+{len:#x} overflows"))?;
-    let file_len = src.len();
-    ensure!(
-        end <= file_len,
-        "{what}: bytes {off:#x}..{end:#x} lie beyond the end of the file ({file_len:#x} bytes)"
-    );
-    let n = usize::try_from(len).with_context(|| format!("{what}: length {len} is too large"))?;
-    let mut buf = vec![0u8; n];
-    src.read_exact_at(off, &mut buf)
-        .with_context(|| format!("{what}: reading {len} bytes at offset {off:#x}"))?;
-    Ok(buf)
-}
-
-// ---------------------------------------------------------------------------
-// Fixed-width field access
-
-fn field<const N: usize>(b: &[u8], off: usize) -> Result<[u8; N]> {
-    off.checked_add(N)
-        .and_then(|end| b.get(off..end))
-        .and_then(|s| <[u8; N]>::try_from(s).ok())
-        .ok_or_else(|| {
-            anyhow!(
-                "field of {N} bytes at offset {off} is outside a {}-byte record",
-                b.len()
-            )
-        })
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Endian {
-    big: bool,
-}
-
-impl Endian {
-    fn u16(self, b: &[u8], off: usize) -> Result<u16> {
-        let a = field::<2>(b, off)?;
-        Ok(if self.big {
-            u16::from_be_bytes(a)
-        } else {
-            u16::from_le_bytes(a)
-        })
-    }
-
-    fn u32(self, b: &[u8], off: usize) -> Result<u32> {
-        let a = field::<4>(b, off)?;
-        Ok(if self.big {
-            u32::from_be_bytes(a)
-        } else {
-            u32::from_le_bytes(a)
-        })
-    }
-
-    fn u64(self, b: &[u8], off: usize) -> Result<u64> {
-        let a = field::<8>(b, off)?;
-        Ok(if self.big {
-            u64::from_be_bytes(a)
-        } else {
-            u64::from_le_bytes(a)
-        })
-    }
-
-    /// A target-sized word (address, offset or size): 4 or 8 bytes.
-    fn word(self, is64: bool, b: &[u8], off: usize) -> Result<u64> {
-        if is64 {
-            self.u64(b, off)
-        } else {
-            self.u32(b, off).map(u64::from)
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// ELF structures
-
-#[derive(Debug, Clone)]
-struct ElfHeader {
-    is64: bool,
-    endian: Endian,
-    phoff: u64,
-    phentsize: u64,
-    phnum: u64,
-    shoff: u64,
-    shentsize: u64,
-    shnum: u64,
-    shstrndx: u64,
-}
-
-#[derive(Debug, Clone)]
-struct SectionHeader {
-    name: u32,
-    typ: u32,
-    addr: u64,
-    offset: u64,
-    size: u64,
-    link: u32,
-    info: u32,
-}
-
-#[derive(Debug, Clone)]
-struct Segment {
-    typ: u32,
-    flags: u32,
-    offset: u64,
-    vaddr: u64,
-    filesz: u64,
-}
-
-/// A file-backed range that holds (or may hold) the build info blob.
+/// A file-backed range that holds (or may hold) the build info blob: the
+/// `.go.buildinfo` section or the file-backed part of a PT_LOAD segment.
 #[derive(Debug, Clone)]
 struct Region {
     offset: u64,
     size: u64,
     vaddr: u64,
+    /// The segment's p_flags (0 for a section).
+    flags: u32,
     what: &'static str,
-}
-
-impl Region {
-    /// File offset of position `pos` within the region.
-    fn file_offset(&self, pos: u64) -> Result<u64> {
-        self.offset.checked_add(pos).ok_or_else(|| {
-            anyhow!(
-                "{}: file offset {:#x}+{pos:#x} overflows",
-                self.what,
-                self.offset
-            )
-        })
-    }
-}
-
-fn read_elf_header(src: &mut dyn Source) -> Result<ElfHeader> {
-    let len = src.len();
-    ensure!(len >= 16, "not an ELF file: only {len} bytes");
-    let ident: [u8; 16] = field(&read_vec(src, 0, 16, "ELF identification")?, 0)?;
-    ensure!(
-        ident[..4] == *b"\x7fELF",
-        "not an ELF file (magic bytes {:02x?})",
-        &ident[..4]
-    );
-    let is64 = match ident[4] {
-        ELFCLASS32 => false,
-        ELFCLASS64 => true,
-        c => bail!("unsupported ELF class {c}"),
-    };
-    let endian = match ident[5] {
-        ELFDATA2LSB => Endian { big: false },
-        ELFDATA2MSB => Endian { big: true },
-        d => bail!("unsupported ELF data encoding {d}"),
-    };
-    let ehsize = if is64 { 64 } else { 52 };
-    let h = read_vec(src, 0, ehsize, "ELF header")?;
-    let e = endian;
-    let hdr = if is64 {
-        ElfHeader {
-            is64,
-            endian,
-            phoff: e.u64(&h, 32)?,
-            shoff: e.u64(&h, 40)?,
-            phentsize: e.u16(&h, 54)?.into(),
-            phnum: e.u16(&h, 56)?.into(),
-            shentsize: e.u16(&h, 58)?.into(),
-            shnum: e.u16(&h, 60)?.into(),
-            shstrndx: e.u16(&h, 62)?.into(),
-        }
-    } else {
-        ElfHeader {
-            is64,
-            endian,
-            phoff: e.u32(&h, 28)?.into(),
-            shoff: e.u32(&h, 32)?.into(),
-            phentsize: e.u16(&h, 42)?.into(),
-            phnum: e.u16(&h, 44)?.into(),
-            shentsize: e.u16(&h, 46)?.into(),
-            shnum: e.u16(&h, 48)?.into(),
-            shstrndx: e.u16(&h, 50)?.into(),
-        }
-    };
-    Ok(hdr)
-}
-
-/// Reads a table of `num` entries of `entsize` bytes at `off`.
-fn read_table(
-    src: &mut dyn Source,
-    off: u64,
-    num: u64,
-    entsize: u64,
-    min_entsize: u64,
-    what: &str,
-) -> Result<Vec<u8>> {
-    ensure!(
-        entsize >= min_entsize,
-        "{what}: entry size {entsize} is smaller than {min_entsize}"
-    );
-    let total = num
-        .checked_mul(entsize)
-        .ok_or_else(|| anyhow!("{what}: {num} entries of {entsize} bytes overflow"))?;
-    ensure!(
-        total <= MAX_HEADER_TABLE_LEN,
-        "{what}: {num} entries of {entsize} bytes exceed the {MAX_HEADER_TABLE_LEN}-byte limit"
-    );
-    read_vec(src, off, total, what)
-}
-
-fn entry(table: &[u8], index: u64, entsize: u64) -> Result<&[u8]> {
-    let start = index
-        .checked_mul(entsize)
-        .and_then(|s| usize::try_from(s).ok())
-        .ok_or_else(|| anyhow!("table entry {index} offset overflows"))?;
-    let end = usize::try_from(entsize)
-        .ok()
-        .and_then(|n| start.checked_add(n))
-        .ok_or_else(|| anyhow!("table entry {index} end overflows"))?;
-    table
-        .get(start..end)
-        .ok_or_else(|| anyhow!("table entry {index} is outside the table"))
-}
-
-fn parse_section_header(h: &ElfHeader, b: &[u8]) -> Result<SectionHeader> {
-    let e = h.endian;
-    if h.is64 {
-        Ok(SectionHeader {
-            name: e.u32(b, 0)?,
-            typ: e.u32(b, 4)?,
-            addr: e.u64(b, 16)?,
-            offset: e.u64(b, 24)?,
-            size: e.u64(b, 32)?,
-            link: e.u32(b, 40)?,
-            info: e.u32(b, 44)?,
-        })
-    } else {
-        Ok(SectionHeader {
-            name: e.u32(b, 0)?,
-            typ: e.u32(b, 4)?,
-            addr: e.u32(b, 12)?.into(),
-            offset: e.u32(b, 16)?.into(),
-            size: e.u32(b, 20)?.into(),
-            link: e.u32(b, 24)?,
-            info: e.u32(b, 28)?,
-        })
-    }
-}
-
-fn parse_segment(h: &ElfHeader, b: &[u8]) -> Result<Segment> {
-    let e = h.endian;
-    if h.is64 {
-        Ok(Segment {
-            typ: e.u32(b, 0)?,
-            flags: e.u32(b, 4)?,
-            offset: e.u64(b, 8)?,
-            vaddr: e.u64(b, 16)?,
-            filesz: e.u64(b, 32)?,
-        })
-    } else {
-        Ok(Segment {
-            typ: e.u32(b, 0)?,
-            offset: e.u32(b, 4)?.into(),
-            vaddr: e.u32(b, 8)?.into(),
-            filesz: e.u32(b, 16)?.into(),
-            flags: e.u32(b, 24)?,
-        })
-    }
-}
-
-/// Reads the section header table, resolving extended numbering (section
-/// count, name-table index and segment count stored in section 0). Updates
-/// `h.shnum`, `h.shstrndx` and `h.phnum` accordingly. Returns an empty list
-/// when the file has no section header table.
-fn read_section_headers(src: &mut dyn Source, h: &mut ElfHeader) -> Result<Vec<SectionHeader>> {
-    if h.shoff == 0 {
-        h.shnum = 0;
-        return Ok(Vec::new());
-    }
-    let min_entsize = if h.is64 { 64 } else { 40 };
-    if h.shnum == 0 {
-        // Extended numbering: the real count is in section 0's sh_size.
-        let s0 = read_table(
-            src,
-            h.shoff,
-            1,
-            h.shentsize,
-            min_entsize,
-            "section header 0",
-        )?;
-        h.shnum = parse_section_header(h, &s0)?.size;
-        if h.shnum == 0 {
-            return Ok(Vec::new());
-        }
-    }
-    let table = read_table(
-        src,
-        h.shoff,
-        h.shnum,
-        h.shentsize,
-        min_entsize,
-        "section header table",
-    )?;
-    let mut sections = Vec::new();
-    for i in 0..h.shnum {
-        let s = parse_section_header(h, entry(&table, i, h.shentsize)?)
-            .with_context(|| format!("section header {i}"))?;
-        sections.push(s);
-    }
-    if let Some(s0) = sections.first() {
-        if h.shstrndx == SHN_XINDEX {
-            h.shstrndx = s0.link.into();
-        }
-        if h.phnum == PN_XNUM {
-            h.phnum = s0.info.into();
-        }
-    }
-    Ok(sections)
-}
-
-/// Reads the PT_LOAD entries of the program header table.
-fn read_load_segments(src: &mut dyn Source, h: &ElfHeader) -> Result<Vec<Segment>> {
-    if h.phoff == 0 || h.phnum == 0 {
-        return Ok(Vec::new());
-    }
-    let min_entsize = if h.is64 { 56 } else { 32 };
-    let table = read_table(
-        src,
-        h.phoff,
-        h.phnum,
-        h.phentsize,
-        min_entsize,
-        "program header table",
-    )?;
-    let mut segs = Vec::new();
-    for i in 0..h.phnum {
-        let p = parse_segment(h, entry(&table, i, h.phentsize)?)
-            .with_context(|| format!("program header {i}"))?;
-        if p.typ == PT_LOAD {
-            segs.push(p);
-        }
-    }
-    Ok(segs)
-}
-
-/// Reads `len` bytes at virtual address `addr`, which must lie entirely in the
-/// file-backed part of one PT_LOAD segment.
-fn read_vaddr(
-    src: &mut dyn Source,
-    segs: &[Segment],
-    addr: u64,
-    len: u64,
-    what: &str,
-) -> Result<Vec<u8>> {
-    let seg = segs
-        .iter()
-        .find(|s| addr >= s.vaddr && addr - s.vaddr < s.filesz)
-        .ok_or_else(|| {
-            anyhow!(
-                "{what}: address {addr:#x} is not in the file-backed part of any PT_LOAD segment"
-            )
-        })?;
-    let rel = addr - seg.vaddr;
-    let avail = seg.filesz - rel;
-    ensure!(
-        len <= avail,
-        "{what}: {len} bytes at address {addr:#x} run past the end of the PT_LOAD segment \
-         at {:#x} (file size {:#x})",
-        seg.vaddr,
-        seg.filesz
-    );
-    let off = seg
-        .offset
-        .checked_add(rel)
-        .ok_or_else(|| anyhow!("{what}: file offset of address {addr:#x} overflows"))?;
-    read_vec(src, off, len, what)
-}
-
-/// Section names: the whole table when small, else looked up one by one.
-enum Names {
-    Loaded(Vec<u8>),
-    Lazy { offset: u64, size: u64 },
-}
-
-impl Names {
-    fn is(&self, src: &mut dyn Source, name_off: u32, want: &[u8]) -> Result<bool> {
-        let start = u64::from(name_off);
-        match self {
-            Names::Loaded(table) => {
-                let Ok(start) = usize::try_from(start) else {
-                    return Ok(false);
-                };
-                Ok(start
-                    .checked_add(want.len())
-                    .and_then(|end| table.get(start..end))
-                    == Some(want))
-            }
-            Names::Lazy { offset, size } => {
-                let want_len = want.len() as u64;
-                match start.checked_add(want_len) {
-                    Some(end) if end <= *size => {}
-                    _ => return Ok(false),
-                }
-                let off = offset
-                    .checked_add(start)
-                    .ok_or_else(|| anyhow!("section name offset overflows"))?;
-                Ok(read_vec(src, off, want_len, "section name")? == want)
-            }
-        }
-    }
 }
 
 /// Where to look for the build info.
 enum Lookup {
     /// The `.go.buildinfo` section.
-    Section(SectionHeader),
-    /// Sections exist and are named, but none is `.go.buildinfo`.
+    Section(Region),
+    /// Sections exist and are named, but none is `.go.buildinfo` (or it is empty).
     NoSection,
     /// No section header table or no section names: search the segments.
     NoSectionNames,
 }
 
-fn find_buildinfo_section(
-    src: &mut dyn Source,
-    h: &ElfHeader,
-    sections: &[SectionHeader],
-) -> Result<Lookup> {
-    if sections.is_empty() || h.shstrndx == SHN_UNDEF {
-        return Ok(Lookup::NoSectionNames);
-    }
-    let strtab = usize::try_from(h.shstrndx)
-        .ok()
-        .and_then(|i| sections.get(i))
-        .ok_or_else(|| {
-            anyhow!(
-                "section name table index {} is out of range ({} sections)",
-                h.shstrndx,
-                sections.len()
-            )
-        })?;
-    ensure!(
-        strtab.typ != SHT_NOBITS,
-        "section name table (section {}) has no file data",
-        h.shstrndx
-    );
-    let names = if strtab.size <= MAX_EAGER_STRTAB_LEN {
-        Names::Loaded(read_vec(
-            src,
-            strtab.offset,
-            strtab.size,
-            "section name table",
-        )?)
-    } else {
-        let end = strtab.offset.checked_add(strtab.size);
-        ensure!(
-            end.is_some_and(|end| end <= src.len()),
-            "section name table at {:#x} (size {:#x}) lies beyond the end of the file",
-            strtab.offset,
-            strtab.size
-        );
-        Names::Lazy {
-            offset: strtab.offset,
-            size: strtab.size,
-        }
-    };
-    for s in sections {
-        if names.is(src, s.name, BUILDINFO_SECTION)? {
-            return Ok(Lookup::Section(s.clone()));
-        }
-    }
-    Ok(Lookup::NoSection)
+/// An ELF file of either class, its header copied out of the cache so that the
+/// cache can be emptied.
+struct Elf<H, R: Read + Seek> {
+    header: H,
+    endian: Endianness,
+    data: ReadCache<R>,
+    len: u64,
 }
 
-// ---------------------------------------------------------------------------
-// Locating and decoding the build info blob
-
-/// Returns the offset within `r` of the first 16-byte-aligned (by virtual
-/// address) occurrence of the magic in the first `limit` bytes of `r`.
-fn search_magic(src: &mut dyn Source, r: &Region, limit: u64) -> Result<Option<u64>> {
-    let end = r.size.min(limit);
-    let mut pos = (BUILDINFO_ALIGN - r.vaddr % BUILDINFO_ALIGN) % BUILDINFO_ALIGN;
-    let magic_len = BUILDINFO_MAGIC.len() as u64;
-    while pos < end && end - pos >= magic_len {
-        let chunk_len = SEARCH_CHUNK.min(end - pos);
-        let chunk = read_vec(src, r.file_offset(pos)?, chunk_len, r.what)?;
-        // `pos` is aligned and SEARCH_CHUNK is a multiple of the alignment, so
-        // aligned addresses are at multiples of 16 within the chunk.
-        let hit = chunk
-            .chunks(BUILDINFO_ALIGN as usize)
-            .position(|c| c.starts_with(BUILDINFO_MAGIC));
-        if let Some(i) = hit {
-            return Ok(Some(pos + i as u64 * BUILDINFO_ALIGN));
-        }
-        pos += chunk_len;
+impl<H: FileHeader<Endian = Endianness>, R: Read + Seek> Elf<H, R> {
+    fn parse(data: ReadCache<R>) -> Result<Self> {
+        let header = *H::parse(&data).context("ELF header")?;
+        let endian = header.endian().context("ELF header")?;
+        let len = (&data)
+            .len()
+            .map_err(|()| anyhow!("cannot get the size of the file"))?;
+        Ok(Elf {
+            header,
+            endian,
+            data,
+            len,
+        })
     }
-    Ok(None)
+
+    /// `len` bytes at position `pos` of `r`. Callers bound `len` first; the
+    /// cache checks the range against the file size before allocating.
+    fn read(&self, r: &Region, pos: u64, len: u64) -> Result<&[u8]> {
+        let what = r.what;
+        ensure!(
+            pos.checked_add(len).is_some_and(|end| end <= r.size),
+            "{what}: {len} bytes at offset {pos:#x} run past its end ({:#x} bytes)",
+            r.size
+        );
+        let off = r
+            .offset
+            .checked_add(pos)
+            .ok_or_else(|| anyhow!("{what}: file offset {:#x}+{pos:#x} overflows", r.offset))?;
+        self.data.read_bytes_at(off, len).map_err(|()| {
+            anyhow!(
+                "{what}: bytes {off:#x}+{len:#x} lie beyond the end of the file ({:#x} bytes) \
+                 or cannot be read",
+                self.len
+            )
+        })
+    }
+
+    /// Fails unless `r` lies within the file.
+    fn check_in_file(&self, r: &Region) -> Result<()> {
+        ensure!(
+            r.offset
+                .checked_add(r.size)
+                .is_some_and(|end| end <= self.len),
+            "{} at offset {:#x} (size {:#x}) lies beyond the end of the file ({:#x} bytes)",
+            r.what,
+            r.offset,
+            r.size,
+            self.len
+        );
+        Ok(())
+    }
+
+    /// `object` reads a header table whole: refuse a table of `count` entries
+    /// of `T` that could be larger than any real one before it does.
+    fn check_table<T>(count: object::Result<usize>, what: &str) -> Result<()> {
+        // An unreadable count fails again, with `object`'s message, when the
+        // table is read.
+        if let Ok(count) = count {
+            let len = count.saturating_mul(size_of::<T>()) as u64;
+            ensure!(
+                len <= MAX_HEADER_TABLE_LEN,
+                "{what}: {count} entries exceed the {MAX_HEADER_TABLE_LEN}-byte limit"
+            );
+        }
+        Ok(())
+    }
+
+    /// The PT_LOAD segments, as regions.
+    fn load_segments(&self) -> Result<Vec<Region>> {
+        let (h, e) = (&self.header, self.endian);
+        Self::check_table::<H::ProgramHeader>(h.phnum(e, &self.data), "program header table")?;
+        let phdrs = h
+            .program_headers(e, &self.data)
+            .context("program header table")?;
+        Ok(phdrs
+            .iter()
+            .filter(|p| p.p_type(e) == PT_LOAD)
+            .map(|p| {
+                let (offset, size) = p.file_range(e);
+                Region {
+                    offset,
+                    size,
+                    vaddr: p.p_vaddr(e).into(),
+                    flags: p.p_flags(e),
+                    what: "PT_LOAD segment",
+                }
+            })
+            .collect())
+    }
+
+    /// Finds the `.go.buildinfo` section by name.
+    fn find_section(&mut self) -> Result<Lookup> {
+        let (h, e) = (self.header, self.endian);
+        Self::check_table::<H::SectionHeader>(h.shnum(e, &self.data), "section header table")?;
+        let sections = h
+            .section_headers(e, &self.data)
+            .context("section header table")?
+            .to_vec();
+        // Once the table is read, this fails only for index 0 (SHN_UNDEF).
+        let Some(names) = h
+            .shstrndx(e, &self.data)
+            .ok()
+            .filter(|_| !sections.is_empty())
+        else {
+            return Ok(Lookup::NoSectionNames);
+        };
+        let (names_off, names_size) = sections
+            .get(names as usize)
+            .ok_or_else(|| {
+                anyhow!(
+                    "section name table index {names} is out of range ({} sections)",
+                    sections.len()
+                )
+            })?
+            .file_range(e)
+            .ok_or_else(|| anyhow!("section name table (section {names}) has no file data"))?;
+        let names = Region {
+            offset: names_off,
+            size: names_size,
+            vaddr: 0,
+            flags: 0,
+            what: "section name table",
+        };
+        self.check_in_file(&names)?;
+        // One name at a time, only as many bytes as the wanted name: a crafted
+        // table cannot make this read (or keep) more than that per section.
+        let want = BUILDINFO_SECTION;
+        for s in &sections {
+            let at = u64::from(s.sh_name(e));
+            let fits = at
+                .checked_add(want.len() as u64)
+                .is_some_and(|end| end <= names.size);
+            let found = fits && self.read(&names, at, want.len() as u64)? == want;
+            self.data.clear();
+            if !found {
+                continue;
+            }
+            if s.sh_size(e).into() == 0 {
+                return Ok(Lookup::NoSection);
+            }
+            let (offset, size) = s
+                .file_range(e)
+                .context("section .go.buildinfo has no file data (SHT_NOBITS)")?;
+            let r = Region {
+                offset,
+                size,
+                vaddr: s.sh_addr(e).into(),
+                flags: 0,
+                what: "section .go.buildinfo",
+            };
+            self.check_in_file(&r)?;
+            return Ok(Lookup::Section(r));
+        }
+        Ok(Lookup::NoSection)
+    }
+
+    fn buildinfo(&mut self) -> Result<Option<GoBuildInfo>> {
+        match self.find_section()? {
+            Lookup::NoSection => Ok(None),
+            Lookup::Section(r) => match self.search_magic(&r, u64::MAX)? {
+                None => Ok(None),
+                Some(pos) => self.decode_blob(&r, pos).map(Some),
+            },
+            Lookup::NoSectionNames => {
+                // Like older Go: look in the writable, non-executable data
+                // segments for the aligned magic.
+                let segs = self.load_segments()?;
+                for seg in segs
+                    .iter()
+                    .filter(|s| s.flags & (PF_W | PF_X) == PF_W && s.size > 0)
+                {
+                    self.check_in_file(seg)?;
+                    if let Some(pos) = self.search_magic(seg, MAX_SEGMENT_SEARCH)? {
+                        return self.decode_blob(seg, pos).map(Some);
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------
+    // Locating and decoding the build info blob
+
+    /// Returns the offset within `r` of the first 16-byte-aligned (by virtual
+    /// address) occurrence of the magic in the first `limit` bytes of `r`.
+    fn search_magic(&mut self, r: &Region, limit: u64) -> Result<Option<u64>> {
+        let end = r.size.min(limit);
+        let mut pos = (BUILDINFO_ALIGN - r.vaddr % BUILDINFO_ALIGN) % BUILDINFO_ALIGN;
+        let magic_len = BUILDINFO_MAGIC.len() as u64;
+        while pos < end && end - pos >= magic_len {
+            let chunk_len = SEARCH_CHUNK.min(end - pos);
+            // `pos` is aligned and SEARCH_CHUNK is a multiple of the alignment,
+            // so aligned addresses are at multiples of 16 within the chunk.
+            let hit = self
+                .read(r, pos, chunk_len)?
+                .chunks(BUILDINFO_ALIGN as usize)
+                .position(|c| c.starts_with(BUILDINFO_MAGIC));
+            self.data.clear();
+            if let Some(i) = hit {
+                return Ok(Some(pos + i as u64 * BUILDINFO_ALIGN));
+            }
+            pos += chunk_len;
+        }
+        Ok(None)
+    }
+
+    /// Reads a uvarint-length-prefixed string at offset `*pos` in `r`,
+    /// advancing `*pos` past it.
+    fn read_inline_string(
+        &self,
+        r: &Region,
+        pos: &mut u64,
+        max_len: u64,
+        what: &str,
+    ) -> Result<&[u8]> {
+        let remaining = r.size.saturating_sub(*pos);
+        ensure!(
+            remaining > 0,
+            "{what}: length prefix at offset {:#x} is past the end of {}",
+            *pos,
+            r.what
+        );
+        let prefix = self.read(r, *pos, remaining.min(10))?;
+        let (len, n) = uvarint(prefix).ok_or_else(|| {
+            anyhow!(
+                "{what}: invalid length prefix at offset {:#x} of {}",
+                *pos,
+                r.what
+            )
+        })?;
+        *pos += n as u64;
+        ensure!(
+            len <= max_len,
+            "{what}: implausible length {len} (limit {max_len})"
+        );
+        let data = self.read(r, *pos, len).context(what.to_string())?;
+        *pos += len;
+        Ok(data)
+    }
+
+    /// Pre-1.18 format: reads the Go string whose header (data pointer, length)
+    /// is at virtual address `addr`.
+    fn read_go_string(
+        &self,
+        segs: &[Region],
+        ptr: Ptr,
+        addr: u64,
+        max_len: u64,
+        what: &str,
+    ) -> Result<&[u8]> {
+        let hdr = self
+            .read_vaddr(segs, addr, 2 * ptr.size as u64, what)
+            .with_context(|| format!("{what}: reading the string header"))?;
+        let data_addr = ptr.read(hdr, 0)?;
+        let data_len = ptr.read(hdr, ptr.size)?;
+        if data_len == 0 {
+            return Ok(&[]);
+        }
+        ensure!(
+            data_len <= max_len,
+            "{what}: implausible length {data_len} (limit {max_len})"
+        );
+        self.read_vaddr(segs, data_addr, data_len, what)
+            .with_context(|| format!("{what}: reading the string data"))
+    }
+
+    /// Reads `len` bytes at virtual address `addr`, which must lie entirely in
+    /// the file-backed part of one PT_LOAD segment.
+    fn read_vaddr(&self, segs: &[Region], addr: u64, len: u64, what: &str) -> Result<&[u8]> {
+        let seg = segs
+            .iter()
+            .find(|s| addr >= s.vaddr && addr - s.vaddr < s.size)
+            .ok_or_else(|| {
+                anyhow!(
+                    "{what}: address {addr:#x} is not in the file-backed part of any PT_LOAD \
+                     segment"
+                )
+            })?;
+        self.read(seg, addr - seg.vaddr, len)
+            .context(what.to_string())
+    }
+
+    /// Decodes the blob whose magic is at offset `pos` of region `r`.
+    fn decode_blob(&self, r: &Region, pos: u64) -> Result<GoBuildInfo> {
+        let hdr = self
+            .read(r, pos, BUILDINFO_HEADER_SIZE)
+            .context("build info header")?;
+        let (ptr_size, flags) = (hdr[14], hdr[15]);
+        let (version, modinfo) = if flags & FLAGS_VERSION_INLINE != 0 {
+            // Go >= 1.18: strings inline after the header.
+            let mut p = pos + BUILDINFO_HEADER_SIZE;
+            let version = self.read_inline_string(r, &mut p, MAX_VERSION_LEN, "Go version")?;
+            let modinfo = self.read_inline_string(r, &mut p, MAX_MODINFO_LEN, "module info")?;
+            (version, modinfo)
+        } else {
+            // Go < 1.18: pointers to Go string headers, resolved through the
+            // program's virtual address space.
+            let size = match ptr_size {
+                4 | 8 => usize::from(ptr_size),
+                n => bail!("invalid pointer size {n} in build info header"),
+            };
+            let ptr = Ptr {
+                size,
+                endian: if flags & FLAGS_ENDIAN_BIG != 0 {
+                    Endianness::Big
+                } else {
+                    Endianness::Little
+                },
+            };
+            let vers_addr = ptr.read(hdr, 16)?;
+            let mod_addr = ptr.read(hdr, 16 + size)?;
+            let segs = self.load_segments()?;
+            let version =
+                self.read_go_string(&segs, ptr, vers_addr, MAX_VERSION_LEN, "Go version")?;
+            let modinfo = if mod_addr == 0 {
+                &[]
+            } else {
+                self.read_go_string(&segs, ptr, mod_addr, MAX_MODINFO_LEN, "module info")?
+            };
+            (version, modinfo)
+        };
+        ensure!(
+            !version.is_empty(),
+            "the Go version in the build info is empty"
+        );
+        let (main_path, settings) = parse_modinfo(strip_modinfo_sentinels(modinfo))?;
+        Ok(GoBuildInfo {
+            version: lossy(version),
+            main_path,
+            settings,
+        })
+    }
+}
+
+/// A pointer of the Go program: its size and byte order are the blob's.
+#[derive(Debug, Clone, Copy)]
+struct Ptr {
+    size: usize,
+    endian: Endianness,
+}
+
+impl Ptr {
+    fn read(self, b: &[u8], off: usize) -> Result<u64> {
+        let field = off
+            .checked_add(self.size)
+            .and_then(|end| b.get(off..end))
+            .ok_or_else(|| {
+                anyhow!(
+                    "pointer at offset {off} is outside a {}-byte record",
+                    b.len()
+                )
+            })?;
+        Ok(match <[u8; 8]>::try_from(field) {
+            Ok(a) => self.endian.read_u64(a),
+            Err(_) => self.endian.read_u32(field.try_into()?).into(),
+        })
+    }
 }
 
 /// Go's binary.Uvarint: value and number of bytes, None if truncated or
@@ -669,204 +514,6 @@ fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
         shift += 7;
     }
     None
-}
-
-/// Reads a uvarint-length-prefixed string at offset `*pos` in `r`, advancing
-/// `*pos` past it.
-fn read_inline_string(
-    src: &mut dyn Source,
-    r: &Region,
-    pos: &mut u64,
-    max_len: u64,
-    what: &str,
-) -> Result<Vec<u8>> {
-    let remaining = r.size.saturating_sub(*pos);
-    ensure!(
-        remaining > 0,
-        "{what}: length prefix at offset {:#x} is past the end of {}",
-        *pos,
-        r.what
-    );
-    let prefix = read_vec(src, r.file_offset(*pos)?, remaining.min(10), what)?;
-    let (len, n) = uvarint(&prefix).ok_or_else(|| {
-        anyhow!(
-            "{what}: invalid length prefix at offset {:#x} of {}",
-            *pos,
-            r.what
-        )
-    })?;
-    *pos += n as u64;
-    ensure!(
-        len <= max_len,
-        "{what}: implausible length {len} (limit {max_len})"
-    );
-    ensure!(
-        len <= r.size.saturating_sub(*pos),
-        "{what}: {len} bytes at offset {:#x} run past the end of {} ({:#x} bytes)",
-        *pos,
-        r.what,
-        r.size
-    );
-    let data = read_vec(src, r.file_offset(*pos)?, len, what)?;
-    *pos += len;
-    Ok(data)
-}
-
-/// Pre-1.18 format: reads the Go string whose header (data pointer, length)
-/// is at virtual address `addr`.
-fn read_go_string(
-    src: &mut dyn Source,
-    segs: &[Segment],
-    ptr: Ptr,
-    addr: u64,
-    max_len: u64,
-    what: &str,
-) -> Result<Vec<u8>> {
-    let hdr = read_vaddr(src, segs, addr, 2 * ptr.size, what)
-        .with_context(|| format!("{what}: reading the string header"))?;
-    let data_addr = ptr.read(&hdr, 0)?;
-    let data_len = ptr.read(&hdr, ptr.size as usize)?;
-    if data_len == 0 {
-        return Ok(Vec::new());
-    }
-    ensure!(
-        data_len <= max_len,
-        "{what}: implausible length {data_len} (limit {max_len})"
-    );
-    read_vaddr(src, segs, data_addr, data_len, what)
-        .with_context(|| format!("{what}: reading the string data"))
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Ptr {
-    size: u64,
-    endian: Endian,
-}
-
-impl Ptr {
-    fn read(self, b: &[u8], off: usize) -> Result<u64> {
-        self.endian.word(self.size == 8, b, off)
-    }
-}
-
-/// Decodes the blob whose magic is at offset `pos` of region `r`.
-fn decode_blob(src: &mut dyn Source, h: &ElfHeader, r: &Region, pos: u64) -> Result<GoBuildInfo> {
-    let left = r.size.saturating_sub(pos);
-    ensure!(
-        left >= BUILDINFO_HEADER_SIZE,
-        "build info header at offset {pos:#x} of {} is truncated ({left} bytes left)",
-        r.what,
-    );
-    let hdr = read_vec(
-        src,
-        r.file_offset(pos)?,
-        BUILDINFO_HEADER_SIZE,
-        "build info header",
-    )?;
-    let [ptr_size, flags] = field::<2>(&hdr, 14)?;
-    let (version, modinfo) = if flags & FLAGS_VERSION_INLINE != 0 {
-        // Go >= 1.18: strings inline after the header.
-        let mut p = pos + BUILDINFO_HEADER_SIZE;
-        let version = read_inline_string(src, r, &mut p, MAX_VERSION_LEN, "Go version")?;
-        let modinfo = read_inline_string(src, r, &mut p, MAX_MODINFO_LEN, "module info")?;
-        (version, modinfo)
-    } else {
-        // Go < 1.18: pointers to Go string headers, resolved through the
-        // program's virtual address space.
-        let size = match ptr_size {
-            4 | 8 => u64::from(ptr_size),
-            n => bail!("invalid pointer size {n} in build info header"),
-        };
-        let ptr = Ptr {
-            size,
-            endian: Endian {
-                big: flags & FLAGS_ENDIAN_BIG != 0,
-            },
-        };
-        let vers_addr = ptr.read(&hdr, 16)?;
-        let mod_addr = ptr.read(&hdr, 16 + ptr_size as usize)?;
-        let segs = read_load_segments(src, h)?;
-        let version = read_go_string(src, &segs, ptr, vers_addr, MAX_VERSION_LEN, "Go version")?;
-        let modinfo = if mod_addr == 0 {
-            Vec::new()
-        } else {
-            read_go_string(src, &segs, ptr, mod_addr, MAX_MODINFO_LEN, "module info")?
-        };
-        (version, modinfo)
-    };
-    ensure!(
-        !version.is_empty(),
-        "the Go version in the build info is empty"
-    );
-    let (main_path, settings) = parse_modinfo(strip_modinfo_sentinels(&modinfo))?;
-    Ok(GoBuildInfo {
-        version: String::from_utf8_lossy(&version).into_owned(),
-        main_path,
-        settings,
-    })
-}
-
-fn parse_source(src: &mut dyn Source) -> Result<Option<GoBuildInfo>> {
-    let mut h = read_elf_header(src)?;
-    let sections = read_section_headers(src, &mut h)?;
-    match find_buildinfo_section(src, &h, &sections)? {
-        Lookup::NoSection => Ok(None),
-        Lookup::Section(s) => {
-            if s.size == 0 {
-                return Ok(None);
-            }
-            ensure!(
-                s.typ != SHT_NOBITS,
-                "section .go.buildinfo has no file data (SHT_NOBITS)"
-            );
-            let end = s.offset.checked_add(s.size);
-            ensure!(
-                end.is_some_and(|end| end <= src.len()),
-                "section .go.buildinfo at offset {:#x} (size {:#x}) lies beyond the end of the file ({:#x} bytes)",
-                s.offset,
-                s.size,
-                src.len()
-            );
-            let r = Region {
-                offset: s.offset,
-                size: s.size,
-                vaddr: s.addr,
-                what: "section .go.buildinfo",
-            };
-            match search_magic(src, &r, u64::MAX)? {
-                None => Ok(None),
-                Some(pos) => decode_blob(src, &h, &r, pos).map(Some),
-            }
-        }
-        Lookup::NoSectionNames => {
-            // Like older Go: look in the writable, non-executable data
-            // segments for the aligned magic.
-            let segs = read_load_segments(src, &h)?;
-            for seg in segs
-                .iter()
-                .filter(|s| s.flags & (PF_W | PF_X) == PF_W && s.filesz > 0)
-            {
-                let end = seg.offset.checked_add(seg.filesz);
-                ensure!(
-                    end.is_some_and(|end| end <= src.len()),
-                    "writable PT_LOAD segment at offset {:#x} (size {:#x}) lies beyond the end of the file ({:#x} bytes)",
-                    seg.offset,
-                    seg.filesz,
-                    src.len()
-                );
-                let r = Region {
-                    offset: seg.offset,
-                    size: seg.filesz,
-                    vaddr: seg.vaddr,
-                    what: "writable PT_LOAD segment",
-                };
-                if let Some(pos) = search_magic(src, &r, MAX_SEGMENT_SEARCH)? {
-                    return decode_blob(src, &h, &r, pos).map(Some);
-                }
-            }
-            Ok(None)
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1077,6 +724,7 @@ fn unescape_into(s: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object::elf::{ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB};
     use std::path::PathBuf;
     use std::process::Command;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1155,10 +803,9 @@ mod tests {
 
     /// Locates the `.go.buildinfo` section of an in-memory ELF (file offset, size).
     fn buildinfo_section_range(bytes: &[u8]) -> (usize, usize) {
-        let mut src = SliceSource(bytes);
-        let mut h = read_elf_header(&mut src).expect("ELF header");
-        let sections = read_section_headers(&mut src, &mut h).expect("section headers");
-        match find_buildinfo_section(&mut src, &h, &sections).expect("section lookup") {
+        let data = ReadCache::new(Cursor::new(bytes));
+        let mut elf = Elf::<FileHeader64<Endianness>, _>::parse(data).expect("ELF header");
+        match elf.find_section().expect("section lookup") {
             Lookup::Section(s) => (s.offset as usize, s.size as usize),
             _ => panic!("test binary has no .go.buildinfo section"),
         }
@@ -1187,6 +834,8 @@ mod tests {
         bytes: Vec<u8>,
         /// Binary built with `go build -o X main.go`.
         file_arg_bytes: Vec<u8>,
+        /// Binary built as a PIE without symbol tables (`-buildmode=pie -ldflags=-s -w`).
+        stripped_pie_bytes: Vec<u8>,
         goversion: String,
         goarch: String,
         /// Output of `go version -m` on `bytes`.
@@ -1269,6 +918,15 @@ mod tests {
             cmd.args(["build", "-buildvcs=false", "-o", "prog_file_arg", "main.go"]);
             run(cmd);
             let mut cmd = go_command(&go, &dir.0);
+            cmd.args([
+                "build",
+                "-buildvcs=false",
+                "-buildmode=pie",
+                "-ldflags=-s -w",
+            ]);
+            cmd.args(["-o", "prog_stripped_pie", "."]);
+            run(cmd);
+            let mut cmd = go_command(&go, &dir.0);
             cmd.args(["env", "GOVERSION"]);
             let goversion = run(cmd);
             let mut cmd = go_command(&go, &dir.0);
@@ -1281,6 +939,8 @@ mod tests {
             BuiltGo {
                 bytes: std::fs::read(dir.0.join("prog")).expect("reading built binary"),
                 file_arg_bytes: std::fs::read(dir.0.join("prog_file_arg"))
+                    .expect("reading built binary"),
+                stripped_pie_bytes: std::fs::read(dir.0.join("prog_stripped_pie"))
                     .expect("reading built binary"),
                 goversion,
                 goarch,
@@ -1379,31 +1039,54 @@ mod tests {
     }
 
     #[test]
+    fn real_go_binary_stripped_pie() {
+        // No .symtab, and ET_DYN: the build info is found all the same.
+        let b = built_go();
+        let h = FileHeader64::<Endianness>::parse(&*b.stripped_pie_bytes).expect("header");
+        let e = h.endian().expect("endian");
+        assert_eq!(h.e_type(e), object::elf::ET_DYN, "a PIE is ET_DYN");
+        let info = parse_go_buildinfo(&b.stripped_pie_bytes)
+            .unwrap_or_else(|e| panic!("parse failed: {e:#}"))
+            .expect("no build info");
+        assert_eq!(info.version, b.goversion);
+        assert_eq!(info.main_path.as_deref(), Some(TEST_MODULE));
+        assert!(info
+            .settings
+            .iter()
+            .any(|(k, v)| k == "-buildmode" && v == "pie"));
+    }
+
+    #[test]
     fn reads_only_what_is_needed() {
+        /// Counts the bytes read through it.
         struct Counting<'a> {
-            inner: SliceSource<'a>,
-            bytes: u64,
+            inner: Cursor<&'a [u8]>,
+            bytes: &'a std::cell::Cell<usize>,
         }
-        impl Source for Counting<'_> {
-            fn len(&self) -> u64 {
-                self.inner.len()
+        impl Read for Counting<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.inner.read(buf)?;
+                self.bytes.set(self.bytes.get() + n);
+                Ok(n)
             }
-            fn read_exact_at(&mut self, off: u64, buf: &mut [u8]) -> Result<()> {
-                self.bytes += buf.len() as u64;
-                self.inner.read_exact_at(off, buf)
+        }
+        impl Seek for Counting<'_> {
+            fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+                self.inner.seek(pos)
             }
         }
         let b = built_go();
-        let mut src = Counting {
-            inner: SliceSource(&b.bytes),
-            bytes: 0,
+        let bytes = std::cell::Cell::new(0);
+        let src = Counting {
+            inner: Cursor::new(&b.bytes),
+            bytes: &bytes,
         };
-        let info = parse_source(&mut src).expect("parse").expect("Some");
+        let info = parse(src).expect("parse").expect("Some");
         assert_eq!(info.version, b.goversion);
         assert!(
-            src.bytes < 16 << 10,
+            bytes.get() < 16 << 10,
             "read {} bytes of a {}-byte binary",
-            src.bytes,
+            bytes.get(),
             b.bytes.len()
         );
     }
@@ -1462,10 +1145,11 @@ mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
 
         // Header-table ranges of the original file.
-        let mut src = SliceSource(&b.bytes);
-        let h = read_elf_header(&mut src).expect("header");
-        let ph_end = (h.phoff + h.phnum * h.phentsize) as usize;
-        let sh_start = h.shoff as usize;
+        let h = FileHeader64::<Endianness>::parse(&*b.bytes).expect("header");
+        let e = h.endian().expect("endian");
+        let ph_end =
+            (h.e_phoff(e) + u64::from(h.e_phnum(e)) * u64::from(h.e_phentsize(e))) as usize;
+        let sh_start = h.e_shoff(e) as usize;
 
         let mut ok = 0;
         let mut none = 0;
@@ -1953,6 +1637,40 @@ mod tests {
                 let r = parse_go_buildinfo(&build_fixture(&f));
                 assert!(matches!(r, Ok(None)), "{r:?}");
             }
+        }
+    }
+
+    #[test]
+    fn implausible_sizes_are_refused_before_reading() {
+        for is64 in [true, false] {
+            let f = Fixture::new(is64, false, Format::Inline);
+            let elf = build_fixture(&f);
+            let (shoff_at, shnum_at, shentsize, size_at) = if is64 {
+                (40, 60, 64, 32)
+            } else {
+                (32, 48, 40, 20)
+            };
+            let shoff = if is64 {
+                u64::from_le_bytes(elf[shoff_at..shoff_at + 8].try_into().expect("8 bytes"))
+            } else {
+                u32::from_le_bytes(elf[shoff_at..shoff_at + 4].try_into().expect("4 bytes")).into()
+            } as usize;
+            let put = |b: &mut Vec<u8>, at: usize, v: u64| {
+                let n = if is64 { 8 } else { 4 };
+                b[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
+            };
+            // Extended numbering: e_shnum 0, and section 0's sh_size says a
+            // billion sections.
+            let mut many = elf.clone();
+            many[shnum_at..shnum_at + 2].fill(0);
+            put(&mut many, shoff + size_at, 1 << 30);
+            let e = format!("{:#}", parse_go_buildinfo(&many).expect_err("refused"));
+            assert!(e.contains("exceed the 16777216-byte limit"), "{e}");
+            // A .go.buildinfo section (section 1) that claims 2 GiB.
+            let mut huge = elf.clone();
+            put(&mut huge, shoff + shentsize + size_at, 2 << 30);
+            let e = format!("{:#}", parse_go_buildinfo(&huge).expect_err("refused"));
+            assert!(e.contains("lies beyond the end of the file"), "{e}");
         }
     }
 
