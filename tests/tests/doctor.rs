@@ -493,3 +493,31 @@ fn a_quota_smaller_than_gomaxprocs_is_named_with_the_number_that_fits() {
         "{g:#}"
     );
 }
+
+#[test]
+fn build_without_root_is_a_one_line_error() {
+    if !gotrace_tests::require_root("build_without_root_is_a_one_line_error") {
+        return;
+    }
+    // As nobody: doctor itself needs no root, --build does, and says so before checking.
+    let root = scratch("doctor-noroot");
+    let project = root.join("app");
+    module(&project);
+    let mut perms = std::fs::metadata(&root).unwrap().permissions();
+    perms.set_mode(0o755);
+    std::fs::set_permissions(&root, perms).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(gotrace_bin())
+        .args(["doctor", "--build"])
+        .arg(&project)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let run = wait_with_timeout(cmd.spawn().expect("setpriv"), TIMEOUT);
+    assert_eq!(run.code(), 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("needs root"), "{}", run.stderr);
+}
