@@ -1,7 +1,33 @@
 //! Command line -> a validated [`Config`]. Nothing runs until the arguments make sense.
-use std::{ffi::OsString, io::IsTerminal, path::PathBuf, time::Duration};
+use std::{
+    ffi::OsString,
+    io::{IsTerminal, Write},
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+pub use clap_complete::Shell;
+
+/// Shown at the end of `--help` and as the man page's EXAMPLES.
+const EXAMPLES: &[&str] = &[
+    "sudo gotrace --pid 1234",
+    "sudo gotrace -- ./server --port 8080",
+    "sudo gotrace --pid 1234 --duration 10 --no-tui --json trace.ndjson",
+    "sudo gotrace --perfetto trace.json -- ./server",
+    "gotrace report trace.ndjson",
+    "gotrace report before.ndjson after.ndjson",
+    "gotrace doctor ~/src/app",
+];
+
+fn examples_help() -> String {
+    let mut s = String::from("Examples:");
+    for e in EXAMPLES {
+        s.push_str("\n  ");
+        s.push_str(e);
+    }
+    s
+}
 
 /// The raw command line.
 #[derive(Debug, Parser)]
@@ -9,7 +35,7 @@ use clap::{Parser, Subcommand};
     name = "gotrace",
     version,
     about = "Trace a Go program's syscalls with eBPF and say where its time goes",
-    after_help = "Examples:\n  sudo gotrace --pid 1234\n  sudo gotrace -- ./server --port 8080\n  sudo gotrace --pid 1234 --duration 10 --no-tui --json trace.ndjson\n  sudo gotrace --perfetto trace.json -- ./server\n  gotrace report trace.ndjson\n  gotrace report before.ndjson after.ndjson\n  gotrace doctor ~/src/app",
+    after_help = examples_help(),
     // `gotrace report x` is the subcommand; `gotrace -- report` launches a program
     // named report; tracing options before `report` are an error, not ignored.
     args_conflicts_with_subcommands = true
@@ -76,6 +102,11 @@ pub struct Args {
     #[arg(long, value_name = "KIB", default_value_t = 4096)]
     pub ring_kib: u32,
 
+    /// Wait this long between attaching and checking the process is still there: the
+    /// tests widen the few-millisecond window in which it can exit during attach.
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, hide = true)]
+    pub attach_delay: Option<Duration>,
+
     /// The command to launch and trace.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -89,6 +120,29 @@ pub enum Sub {
     /// Check a Go environment (the go on PATH, GOOS, GOROOT, caches on slow or
     /// cross-OS filesystems, cgroup limits, WSL): what is wrong, why, and the fix.
     Doctor(DoctorArgs),
+    /// Print the completion script for a shell; needs no root.
+    ///
+    /// bash loads it from ~/.local/share/bash-completion/completions/gotrace, zsh as
+    /// _gotrace from a directory on $fpath, fish from ~/.config/fish/completions/gotrace.fish.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete gotrace in.
+    #[arg(value_name = "SHELL")]
+    pub shell: Shell,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Write every page into DIR instead: gotrace.1 and one per subcommand
+    /// (gotrace-report.1, ...).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +185,10 @@ pub enum Invocation {
     Report(ReportConfig),
     /// Check a Go environment.
     Doctor(crate::doctor::DoctorConfig),
+    /// Print a shell's completion script.
+    Completions(Shell),
+    /// Print the man page, or write every page into a directory.
+    Man { dir: Option<PathBuf> },
 }
 
 /// `gotrace report`.
@@ -175,6 +233,8 @@ pub struct Config {
     pub thresholds: crate::analysis::Thresholds,
     pub refresh_hz: u32,
     pub stream_idle: bool,
+    /// Held between attaching and the check that the process is still there (tests).
+    pub attach_delay: Option<Duration>,
 }
 
 /// A usage error: exit code 2.
@@ -210,6 +270,8 @@ impl Args {
                 build: d.build,
                 mountinfo: d.mountinfo,
             })),
+            Some(Sub::Completions(c)) => Ok(Invocation::Completions(c.shell)),
+            Some(Sub::Man(m)) => Ok(Invocation::Man { dir: m.dir }),
             None => self.into_config(stdout_is_tty).map(Invocation::Trace),
         }
     }
@@ -289,6 +351,7 @@ impl Args {
             ring_bytes: kib * 1024,
             refresh_hz: self.refresh,
             stream_idle: self.stream_idle,
+            attach_delay: self.attach_delay,
             thresholds: crate::analysis::Thresholds {
                 unreaped_ns: nanos(self.unreaped_after),
                 slow_reap_ns: nanos(self.slow_reap),
@@ -336,6 +399,99 @@ pub fn parse() -> Result<Invocation, ParseOutcome> {
     let args = Args::try_parse().map_err(ParseOutcome::Clap)?;
     args.into_invocation(std::io::stdout().is_terminal())
         .map_err(ParseOutcome::Usage)
+}
+
+/// Writes `shell`'s completion script for gotrace.
+pub fn write_completions(shell: Shell, out: &mut dyn Write) -> std::io::Result<()> {
+    use clap_complete::Generator as _;
+    let mut cmd = completable(&Args::command());
+    cmd.set_bin_name("gotrace");
+    cmd.build();
+    shell.try_generate(&cmd, out)
+}
+
+/// The command line as the completion scripts describe it: `cmd` without its hidden
+/// arguments and subcommands (`man`, test hooks), which clap_complete would offer like
+/// any other, and without `-- CMD`, which zsh's script would take the first word for,
+/// so that it never completed a subcommand's arguments. `cmd` must not be built yet:
+/// --help and --version are added again when the copy is built.
+fn completable(cmd: &clap::Command) -> clap::Command {
+    let mut out = clap::Command::new(cmd.get_name().to_owned())
+        .args_conflicts_with_subcommands(cmd.is_args_conflicts_with_subcommands_set())
+        .args(
+            cmd.get_arguments()
+                .filter(|a| !a.is_hide_set() && !a.is_last_set())
+                .cloned(),
+        )
+        .subcommands(
+            cmd.get_subcommands()
+                .filter(|s| !s.is_hide_set())
+                .map(completable),
+        );
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        out = out.version(version.to_owned());
+    }
+    out
+}
+
+/// gotrace's man pages, as (file name, roff): gotrace.1 first, then one per subcommand
+/// (gotrace-report.1, ...), which gotrace.1 lists.
+pub fn man_pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    use clap_mangen::{
+        roff::{bold, roman, Roff},
+        Man,
+    };
+    // Built first, so that every subcommand is named as its page (gotrace-report), and
+    // --version stays among the options when the version is cleared below.
+    let mut cmd = Args::command().disable_help_subcommand(true);
+    cmd.build();
+    let source = format!("gotrace {}", cmd.get_version().unwrap_or_default());
+
+    // gotrace.1: its examples get a section of their own instead of clap's EXTRA, and
+    // the version is in the footer, not in a section.
+    let main = cmd.clone().after_help(None::<&str>).version(None::<&str>);
+    let man = Man::new(main).source(&source);
+    let mut page = Vec::new();
+    man.render(&mut page)?;
+    let mut examples = Roff::new();
+    examples.control("SH", ["EXAMPLES"]).control("nf", []);
+    for e in EXAMPLES {
+        examples.text([roman(*e)]);
+    }
+    examples.control("fi", []);
+    page.extend_from_slice(examples.to_roff().as_bytes());
+    let mut pages = vec![(man.get_filename(), page)];
+
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let man = Man::new(sub.clone()).source(&source);
+        let mut page = Vec::new();
+        man.render(&mut page)?;
+        let mut see_also = Roff::new();
+        see_also
+            .control("SH", ["SEE ALSO"])
+            .text([bold("gotrace"), roman("(1)")]);
+        page.extend_from_slice(see_also.to_roff().as_bytes());
+        pages.push((man.get_filename(), page));
+    }
+    Ok(pages)
+}
+
+/// `gotrace man`: gotrace.1 on `out`, or, with `dir`, every page written into it.
+pub fn write_man(dir: Option<&Path>, out: &mut dyn Write) -> std::io::Result<()> {
+    let pages = man_pages()?;
+    let Some(dir) = dir else {
+        return out.write_all(&pages[0].1);
+    };
+    for (name, page) in &pages {
+        let path = dir.join(name);
+        std::fs::write(&path, page).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
+        })?;
+    }
+    Ok(())
 }
 
 /// Why parsing did not give a Config.
@@ -447,6 +603,161 @@ mod tests {
         );
         let c = config(&["--pid", "1"]).expect("valid");
         assert_eq!(c.target, TargetSpec::Attach(1));
+    }
+
+    #[test]
+    fn completions_and_man_subcommands() {
+        assert_eq!(
+            invocation(&["completions", "bash"]),
+            Ok(Invocation::Completions(Shell::Bash))
+        );
+        assert_eq!(
+            invocation(&["completions", "fish"]),
+            Ok(Invocation::Completions(Shell::Fish))
+        );
+        assert!(
+            invocation(&["completions"]).is_err(),
+            "the shell is required"
+        );
+        assert!(invocation(&["completions", "tcsh"]).is_err());
+        assert!(
+            invocation(&["--pid", "1", "completions", "zsh"]).is_err(),
+            "no tracing options before it"
+        );
+        assert_eq!(invocation(&["man"]), Ok(Invocation::Man { dir: None }));
+        assert_eq!(
+            invocation(&["man", "--dir", "out"]),
+            Ok(Invocation::Man {
+                dir: Some("out".into())
+            })
+        );
+        // After "--" they are commands to launch.
+        let c = config(&["--", "completions", "bash"]).expect("valid");
+        assert_eq!(
+            c.target,
+            TargetSpec::Launch(vec!["completions".into(), "bash".into()])
+        );
+        let c = config(&["--", "man", "ls"]).expect("valid");
+        assert_eq!(
+            c.target,
+            TargetSpec::Launch(vec!["man".into(), "ls".into()])
+        );
+    }
+
+    /// The long options and subcommand names `--help` does not show.
+    fn hidden_names() -> Vec<String> {
+        fn walk(cmd: &clap::Command, out: &mut Vec<String>) {
+            for a in cmd.get_arguments().filter(|a| a.is_hide_set()) {
+                out.extend(a.get_long().map(|l| format!("--{l}")));
+            }
+            for s in cmd.get_subcommands() {
+                if s.is_hide_set() {
+                    out.push(s.get_name().to_string());
+                } else {
+                    walk(s, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Args::command(), &mut out);
+        out
+    }
+
+    /// Does `shell`'s completion script offer `name`, a subcommand or a long option?
+    fn offers(shell: Shell, script: &str, name: &str) -> bool {
+        match (shell, name.strip_prefix("--")) {
+            // complete -c gotrace -n "..." -s p -l pid -d '...'
+            (Shell::Fish, Some(long)) => script.contains(&format!(" -l {long} ")),
+            _ => script
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .any(|w| w == name),
+        }
+    }
+
+    #[test]
+    fn completions_offer_what_help_shows() {
+        let hidden = hidden_names();
+        assert!(hidden.iter().any(|h| h == "man"), "{hidden:?}");
+        assert!(hidden.iter().any(|h| h == "--mountinfo"), "{hidden:?}");
+        for shell in [
+            Shell::Bash,
+            Shell::Zsh,
+            Shell::Fish,
+            Shell::Elvish,
+            Shell::PowerShell,
+        ] {
+            let mut script = Vec::new();
+            write_completions(shell, &mut script).expect("generate");
+            let script = String::from_utf8(script).expect("UTF-8");
+            for want in [
+                "--pid",
+                "--perfetto",
+                "--build",
+                "report",
+                "doctor",
+                "completions",
+            ] {
+                assert!(offers(shell, &script, want), "{shell}: no {want}");
+            }
+            for h in &hidden {
+                assert!(
+                    !offers(shell, &script, h),
+                    "{shell} completes the hidden {h}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn man_pages_document_every_visible_subcommand() {
+        let pages = man_pages().expect("render");
+        let names: Vec<&str> = pages.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "gotrace.1",
+                "gotrace-report.1",
+                "gotrace-doctor.1",
+                "gotrace-completions.1"
+            ]
+        );
+        let text = |i: usize| String::from_utf8(pages[i].1.clone()).expect("UTF-8");
+        let main = text(0);
+        assert!(main.contains(".TH gotrace 1 "), "{main}");
+        assert!(main.contains(r"\fB\-p\fR, \fB\-\-pid\fR"), "{main}");
+        for sub in ["report", "doctor", "completions"] {
+            assert!(main.contains(&format!(r"gotrace\-{sub}(1)")), "{main}");
+        }
+        assert!(
+            main.contains(".SH EXAMPLES\n.nf\nsudo gotrace \\-\\-pid 1234\n"),
+            "{main}"
+        );
+        assert!(
+            !main.contains(".SH EXTRA") && !main.contains(".SH VERSION"),
+            "{main}"
+        );
+        assert!(
+            main.contains(&format!("\"gotrace {}\"", env!("CARGO_PKG_VERSION"))),
+            "{main}"
+        );
+        let doctor = text(2);
+        assert!(doctor.contains(".TH gotrace-doctor 1 "), "{doctor}");
+        assert!(doctor.contains(r"\fB\-\-build\fR"), "{doctor}");
+        assert!(
+            doctor.contains(".SH \"SEE ALSO\"\n\\fBgotrace\\fR(1)\n"),
+            "{doctor}"
+        );
+        for (name, page) in &pages {
+            let page = String::from_utf8_lossy(page);
+            for h in hidden_names() {
+                let roff = h.replace('-', r"\-");
+                let shown = match h.starts_with("--") {
+                    true => format!(r"\fB{roff}\fR"),
+                    false => format!(r"gotrace\-{roff}("),
+                };
+                assert!(!page.contains(&shown), "{name} documents the hidden {h}");
+            }
+        }
     }
 
     #[test]
@@ -568,6 +879,17 @@ mod tests {
             .contains("power of two"));
         assert!(config(&["--pid", "abc"]).is_err());
         assert!(config(&["--pid", "1", "--slow", "5 parsecs"]).is_err());
+    }
+
+    #[test]
+    fn attach_delay_is_a_hidden_option() {
+        assert_eq!(config(&["--pid", "1"]).expect("valid").attach_delay, None);
+        let c = config(&["--pid", "1", "--attach-delay", "1500ms"]).expect("valid");
+        assert_eq!(c.attach_delay, Some(Duration::from_millis(1500)));
+        let help = <Args as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        assert!(!help.contains("attach-delay"), "{help}");
     }
 
     #[test]

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         Invocation::Report(r) => tracer::export::report::run(&r),
         // Needs no root, except for --build.
         Invocation::Doctor(d) => tracer::doctor::run(&d),
+        // Generated from the command line's definition: no root, no preflight.
+        Invocation::Completions(shell) => print_with(|out| cli::write_completions(shell, out)),
+        Invocation::Man { dir } => print_with(|out| cli::write_man(dir.as_deref(), out)),
     };
     match result {
         Ok(code) => code,
@@ -44,6 +47,17 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Runs `write` on a locked, buffered stdout and flushes it.
+fn print_with(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write(&mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// clap's message in one line: "the following required arguments were not provided:"

@@ -1,8 +1,9 @@
-//! gotrace's project tasks: `cargo xtask setup | build | demo | test | bench`.
+//! gotrace's project tasks: `cargo xtask setup | build | install | demo | test | bench`.
 //!
 //! `setup` installs what the build and the tests need, only when missing, so a fresh
 //! machine needs nothing but this repository, and a second run takes seconds.
 mod bench;
+mod install;
 mod kernels;
 
 use std::{
@@ -29,6 +30,9 @@ enum Task {
     Setup,
     /// Set up, then build gotrace (release).
     Build,
+    /// Set up, build gotrace (release), and install it with its man pages and shell
+    /// completions under a prefix (default /usr/local).
+    Install(install::InstallArgs),
     /// Set up, build, and trace the bundled Go demo workload.
     Demo {
         /// How long the demo workload runs.
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Task::Build => setup(&SetupNeeds::default())
             .and_then(|_| build_release())
             .map(|_| ()),
+        Task::Install(args) => install::run(&args),
         Task::Demo { duration } => demo(&duration),
         Task::Test { kernels, args } => test(&kernels, &args),
         Task::Bench(args) => bench::run(&args),
@@ -320,6 +325,10 @@ fn test(kernels: &str, extra: &[String]) -> Result<()> {
         ("bpftool", "bpftool"),
         ("tmux", "tmux"),
         ("taskset", "util-linux"),
+        // The install test renders the man pages and completes in each shell.
+        ("man", "man-db"),
+        ("zsh", "zsh"),
+        ("fish", "fish"),
     ];
     if !matrix.is_empty() {
         debian.extend([
