@@ -357,14 +357,15 @@ pub fn trace_command(
     (run, lines)
 }
 
-/// Parses an NDJSON trace with the typed schema (unknown fields are errors).
+/// Parses an NDJSON trace with the typed schema (unknown fields are errors: every field
+/// gotrace writes is in the schema).
 pub fn read_trace(path: &Path) -> Vec<Line> {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     text.lines()
         .enumerate()
         .map(|(i, l)| {
-            serde_json::from_str(l)
+            schema::parse_strict(l)
                 .unwrap_or_else(|e| panic!("line {} of {}: {e}\n{l}", i + 1, path.display()))
         })
         .collect()

@@ -141,12 +141,12 @@ fn pid_that_exits_during_attach() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut short = Command::new("sleep").arg("0.3").spawn().expect("sleep");
     let pid = short.id().to_string();
-    // The test hook widens the few-millisecond window between "the process is there"
+    // --attach-delay widens the few-millisecond window between "the process is there"
     // and "the programs are attached and it is a target".
-    let child = gotrace_tests::gotrace_cmd(&["--no-tui", "--pid", &pid])
-        .env("GOTRACE_TEST_ATTACH_DELAY_MS", "1500")
-        .spawn()
-        .expect("spawn");
+    let child =
+        gotrace_tests::gotrace_cmd(&["--no-tui", "--attach-delay", "1500ms", "--pid", &pid])
+            .spawn()
+            .expect("spawn");
     // Positive control: while gotrace waits in the widened window its programs are
     // loaded, and the check below can see them.
     std::thread::sleep(Duration::from_millis(900));
@@ -175,11 +175,13 @@ fn a_failed_attach_leaves_no_output_file_behind() {
     let (json, perfetto) = (dir.join("t.ndjson"), dir.join("t.json"));
     let (json_s, perfetto_s) = (json.display().to_string(), perfetto.display().to_string());
     // The target outlives gotrace's start (its files are made then), then exits in the
-    // attach window the test hook holds open.
+    // attach window --attach-delay holds open.
     let mut target = Command::new("sleep").arg("2").spawn().expect("sleep");
     let pid = target.id().to_string();
     let child = gotrace_tests::gotrace_cmd(&[
         "--no-tui",
+        "--attach-delay",
+        "6s",
         "--pid",
         &pid,
         "--json",
@@ -187,7 +189,6 @@ fn a_failed_attach_leaves_no_output_file_behind() {
         "--perfetto",
         &perfetto_s,
     ])
-    .env("GOTRACE_TEST_ATTACH_DELAY_MS", "6000")
     .spawn()
     .expect("spawn");
     let run = gotrace_tests::wait_with_timeout(child, T);
@@ -408,12 +409,18 @@ fn signals_at_any_moment_of_startup_end_gotrace_cleanly() {
         // Also before the next part: the programs it counts must be the next gotrace's.
         assert_nothing_left_behind();
 
-        // While attaching: the programs are loaded, the test hook holds the attach.
+        // While attaching: the programs are loaded, --attach-delay holds the attach.
         let target = gotrace_tests::Killed(Command::new("sleep").arg(&arg).spawn().expect("sleep"));
-        let child = gotrace_tests::gotrace_cmd(&["--no-tui", "--pid", &target.0.id().to_string()])
-            .env("GOTRACE_TEST_ATTACH_DELAY_MS", "1500")
-            .spawn()
-            .expect("spawn gotrace");
+        let target_pid = target.0.id().to_string();
+        let child = gotrace_tests::gotrace_cmd(&[
+            "--no-tui",
+            "--attach-delay",
+            "1500ms",
+            "--pid",
+            &target_pid,
+        ])
+        .spawn()
+        .expect("spawn gotrace");
         // Its handlers are installed before its programs are loaded.
         let start = std::time::Instant::now();
         while loaded_gotrace_programs().len() < 5 {

@@ -98,8 +98,67 @@ fn report_prints_what_gotrace_printed_live() {
     let text = std::fs::read_to_string(&json).expect("read trace");
     let last = text.lines().last().expect("a last line");
     assert_eq!(run.stdout, format!("{last}\n"));
-    let back: Line = serde_json::from_str(run.stdout.trim_end()).expect("a typed line");
+    let back = gotrace_tests::schema::parse_strict(run.stdout.trim_end()).expect("a typed line");
     assert!(matches!(back, Line::Summary(_)), "{back:?}");
+}
+
+/// A trace of format 1 from a later gotrace, with fields this one does not know in its
+/// header, an event line and its summary (at its top and nested), reads as it was
+/// written; the same trace marked format 2 is refused in one line.
+#[test]
+fn report_reads_fields_it_does_not_know_and_refuses_another_format() {
+    if !require_root("report_reads_fields_it_does_not_know_and_refuses_another_format") {
+        return;
+    }
+    let (live, json) = trace_exact("report-newer", &[], &[]);
+    let text = std::fs::read_to_string(&json).expect("read trace");
+    let add = |line: &str, at: &str| -> String {
+        assert!(line.contains(at), "no {at} in {line}");
+        line.replacen(at, &format!("{at}\"added_later\":{{\"n\":[1,2]}},"), 1)
+    };
+    let mut syscall_lines = 0;
+    let newer: Vec<String> = text
+        .lines()
+        .map(
+            |l| match serde_json::from_str::<Value>(l).expect("JSON")["type"].as_str() {
+                Some("header") => add(l, "{\"type\":\"header\","),
+                Some("syscall") => {
+                    syscall_lines += 1;
+                    add(l, "{\"type\":\"syscall\",")
+                }
+                Some("summary") => add(&add(l, "{\"type\":\"summary\","), "\"poller\":{"),
+                _ => l.to_string(),
+            },
+        )
+        .collect();
+    assert!(
+        syscall_lines > 0,
+        "the exact workload's sleeps are streamed"
+    );
+    let newer_path = json.with_file_name("newer.ndjson");
+    std::fs::write(&newer_path, newer.join("\n") + "\n").expect("write");
+    let path = newer_path.display().to_string();
+    let run = report(&[&path]);
+    assert_eq!((run.code(), run.stderr.as_str()), (0, ""), "report failed");
+    assert_eq!(
+        run.stdout,
+        summary_part(&live.stdout),
+        "report differs from the live summary"
+    );
+
+    let v2 = json.with_file_name("format-2.ndjson");
+    let v2_text = newer
+        .join("\n")
+        .replacen("\"format\":1,", "\"format\":2,", 1);
+    std::fs::write(&v2, v2_text + "\n").expect("write");
+    let v2 = v2.display().to_string();
+    let run = report(&[&v2]);
+    assert_one_line(
+        &run,
+        1,
+        &format!("gotrace: {v2} uses trace format 2; this gotrace reads format 1: upgrade gotrace"),
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
 
 #[test]
@@ -232,14 +291,14 @@ fn sigkill_leaves_a_trace_report_can_read() {
         lines.len() - 1
     };
     for (i, l) in lines[..whole].iter().enumerate() {
-        let line: Line =
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("line {}: {e}\n{l}", i + 1));
+        let line: Line = gotrace_tests::schema::parse_strict(l)
+            .unwrap_or_else(|e| panic!("line {}: {e}\n{l}", i + 1));
         assert!(
             !matches!(line, Line::Summary(_)),
             "a killed gotrace wrote no summary"
         );
     }
-    let Ok(Line::Header(h)) = serde_json::from_str::<Line>(lines[0]) else {
+    let Ok(Line::Header(h)) = gotrace_tests::schema::parse_strict(lines[0]) else {
         panic!("no header: {}", lines[0])
     };
 

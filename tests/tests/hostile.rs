@@ -136,7 +136,7 @@ fn a_launched_commands_output_cannot_forge_lines_of_a_trace_on_stdout() {
     let lines: Vec<gotrace_tests::Line> = run
         .stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .map(|l| gotrace_tests::schema::parse_strict(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert!(
         matches!(lines.first(), Some(gotrace_tests::Line::Header(_))),

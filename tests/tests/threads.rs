@@ -107,3 +107,74 @@ fn threads_that_find_no_room_are_counted_and_said() {
         run.stdout
     );
 }
+
+/// kernel.pid_max raised to at least `min` while it lives, then put back.
+struct PidMax(Option<String>);
+
+impl PidMax {
+    fn at_least(min: u64) -> PidMax {
+        const PATH: &str = "/proc/sys/kernel/pid_max";
+        let old = std::fs::read_to_string(PATH).expect("read pid_max");
+        if old.trim().parse::<u64>().expect("pid_max is a number") >= min {
+            return PidMax(None);
+        }
+        std::fs::write(PATH, min.to_string()).expect("raise pid_max");
+        PidMax(Some(old))
+    }
+}
+
+impl Drop for PidMax {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            let _ = std::fs::write("/proc/sys/kernel/pid_max", old.trim());
+        }
+    }
+}
+
+/// Two threads whose tids are equal modulo 32,768 share a slot of the kernel's in-flight
+/// table (machines with a pid_max above that: systemd sets 4,194,304). The call the first
+/// was in when the second took the slot is lost: counted as a slot collision, not as a
+/// call in progress when tracing began, and said in the summary.
+#[test]
+fn calls_lost_to_slot_collisions_are_counted_apart_and_said() {
+    if !require_root("calls_lost_to_slot_collisions_are_counted_apart_and_said") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _pid_max = PidMax::at_least(2 * 32_768 + 1_000);
+    let dir = scratch("slot-collisions");
+    let json = dir.join("trace.ndjson");
+    let json_s = json.display().to_string();
+    const PAIRS: u64 = 3;
+    let pairs = PAIRS.to_string();
+    let mut cmd = gotrace_cmd(&[
+        "--no-tui", "--json", &json_s, "--", WORKLOAD, "collide", &pairs,
+    ]);
+    // Launched as root, not as the user who ran sudo: it picks tids through ns_last_pid.
+    cmd.env_remove("SUDO_UID").env_remove("SUDO_GID");
+    let run = wait_with_timeout(cmd.spawn().expect("spawn gotrace"), Duration::from_secs(60));
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!("collided {PAIRS}")),
+        "{}",
+        run.stdout
+    );
+    let s = summary_of(&read_trace(&json)).clone();
+    assert_eq!(
+        (s.slot_collisions, s.unmatched_exits),
+        (PAIRS, 0),
+        "(slot collisions, unmatched exits)\n{}",
+        run.stdout
+    );
+    // Each pair's sleeps: the first thread's (lost), the main thread's and the second
+    // thread's (counted).
+    let sleeps = gotrace_tests::row(&s, "clock_nanosleep").calls;
+    assert_eq!(sleeps, 2 * PAIRS, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!(
+            "warning: {PAIRS} calls were not counted: another thread took their slot in the kernel's in-flight table"
+        )),
+        "{}",
+        run.stdout
+    );
+}

@@ -135,7 +135,8 @@ pub const THROTTLE_TASK: u32 = 1;
 pub const THROTTLE_CFS_RQ: u32 = 2;
 
 /// Slots of in-flight syscall state. Threads whose tids collide modulo this are detected
-/// (the slot stores the tid) and counted, never mixed up.
+/// (the slot stores the tid) and counted, never mixed up: a call whose slot another
+/// thread took is a slot collision, not an unmatched exit.
 pub const INFLIGHT_SLOTS: u32 = 32768;
 
 /// `Inflight::nr` of a slot that expects a return without an entry: a new task's first
@@ -145,9 +146,10 @@ pub const INFLIGHT_NR_NEW_TASK: u32 = u32::MAX;
 
 /// Counter indices in the COUNTERS map.
 pub const COUNTER_LOST_RECORDS: u32 = 0;
-/// A syscall exit with no matching entry (started before attach, or slot collision).
+/// A syscall exit with no matching entry: the call began before tracing did.
 pub const COUNTER_UNMATCHED_EXITS: u32 = 1;
-/// A syscall entry that found its slot held by another in-flight thread.
+/// A call lost because another thread (its tid equal modulo INFLIGHT_SLOTS) took its
+/// in-flight slot while it was in it: it is neither counted nor streamed.
 pub const COUNTER_SLOT_COLLISIONS: u32 = 2;
 /// A thread whose run-queue time found no room in THREAD_STATS (its time is lost).
 pub const COUNTER_THREADS_UNTRACKED: u32 = 3;
@@ -558,6 +560,8 @@ pub struct EpollStats {
     pub errors: u64,
     /// Time in waits that could block.
     pub blocked_ns: u64,
+    /// The longest of them: percentiles read from `hist` are clamped to it.
+    pub max_ns: u64,
     /// Their durations (tracer_common histogram).
     pub hist: [u64; HIST_BUCKETS],
 }
@@ -571,6 +575,7 @@ impl EpollStats {
         events: 0,
         errors: 0,
         blocked_ns: 0,
+        max_ns: 0,
         hist: [0; HIST_BUCKETS],
     };
 }
@@ -806,7 +811,7 @@ const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 136);
 const _: () = assert!(core::mem::size_of::<ThreadStats>() == 24);
 const _: () = assert!(core::mem::size_of::<CauseKey>() == 16);
 const _: () = assert!(core::mem::size_of::<CauseStats>() == 24);
-const _: () = assert!(core::mem::size_of::<EpollStats>() == 56 + 8 * HIST_BUCKETS);
+const _: () = assert!(core::mem::size_of::<EpollStats>() == 64 + 8 * HIST_BUCKETS);
 const _: () = assert!(core::mem::size_of::<UringOpStats>() == 32 + 8 * HIST_BUCKETS);
 const _: () = assert!(core::mem::size_of::<UringCtx>() == 32);
 const _: () = assert!(core::mem::size_of::<EpollCtlRecord>() == 48);

@@ -3,11 +3,12 @@ use core::intrinsics::{atomic_and, atomic_or, AtomicOrdering};
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use tracer_common::{
     CauseKey, CauseStats, Inflight, KernelOffsets, SyscallStats, ThreadStats, COUNTER_LOST_RECORDS,
-    INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
+    COUNTER_SLOT_COLLISIONS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS,
+    TARGET_WORDS,
 };
 
 /// Per-syscall aggregates (see tracer_common::maps::SYSCALL_STATS).
@@ -27,6 +28,14 @@ pub static TARGETS: Array<u64> = Array::with_max_entries(TARGET_WORDS, 0);
 /// In-flight syscall per thread slot (tid % INFLIGHT_SLOTS).
 #[map]
 pub static INFLIGHT: Array<Inflight> = Array::with_max_entries(INFLIGHT_SLOTS, 0);
+
+/// Threads whose slot another thread took (their tids are equal modulo INFLIGHT_SLOTS)
+/// while they were in a syscall, or before a new task's first return: tid -> the slot's
+/// `nr` then. Their next sys_exit finds the slot not theirs, and this tells it from the
+/// return of a call that began before tracing. LRU: never full, and an entry whose
+/// thread died before returning ages out.
+#[map]
+pub static EVICTED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(4096, 0);
 
 /// Run-queue time of target threads outside syscalls, by tid.
 #[map]
@@ -134,6 +143,29 @@ pub fn set_target(tgid: u32, set: bool) {
             }
         }
     }
+}
+
+/// `slot` is about to be given to another thread. A call its owner is in is lost: it is
+/// counted as a slot collision, and its return as neither a call nor an unmatched exit.
+/// A new task's first return (no call) is not counted either way.
+#[inline(always)]
+pub fn evict(slot: &Inflight) {
+    let (tid, nr) = (slot.tid, slot.nr);
+    if tid == 0 {
+        return;
+    }
+    if nr < MAX_SYSCALLS {
+        bump(COUNTER_SLOT_COLLISIONS);
+    } else if nr != INFLIGHT_NR_NEW_TASK {
+        return;
+    }
+    let _ = EVICTED.insert(&tid, &nr, 0);
+}
+
+/// The thread's slot was taken from it (see [`evict`]): forgets that, once.
+#[inline(always)]
+pub fn was_evicted(tid: u32) -> bool {
+    EVICTED.remove(&tid).is_ok()
 }
 
 /// Bumps a per-CPU counter.

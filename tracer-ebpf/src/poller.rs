@@ -138,6 +138,9 @@ fn epoll_wait(tgid: u32, nr: u32, ret: i64, args: &[u64; 6], duration: u64) {
             (*s).polls += 1;
         } else {
             (*s).blocked_ns += duration;
+            if duration > (*s).max_ns {
+                (*s).max_ns = duration;
+            }
             if bucket < HIST_BUCKETS {
                 (*s).hist[bucket] += 1;
             }

@@ -17,8 +17,8 @@ use tracer_common::{
 
 use crate::{
     maps::{
-        global_u32, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target, EVENTS,
-        FOLLOW, INFLIGHT,
+        evict, global_u32, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target,
+        EVENTS, FOLLOW, INFLIGHT,
     },
     off,
 };
@@ -51,6 +51,9 @@ fn try_fork(ctx: &RawTracePointContext, parent_tgid: u32) -> Option<i32> {
     if let Some(slot) = INFLIGHT.get_ptr_mut(pid % INFLIGHT_SLOTS) {
         // SAFETY: points into the INFLIGHT array; the child has not run yet.
         unsafe {
+            if (*slot).tid != pid {
+                evict(&*slot);
+            }
             (*slot).tid = pid;
             (*slot).nr = INFLIGHT_NR_NEW_TASK;
             (*slot).start_ns = 0;

@@ -14,7 +14,7 @@ use tracer_common::{
 
 use crate::{
     maps::{
-        bump, is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT,
+        bump, evict, is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT,
         THREAD_STATS,
     },
     off,
@@ -94,7 +94,9 @@ fn switch_out(tid: u32, task: u64, preempt: bool, prev_state: u32, now: u64) {
     // wakers write its slot, and a waker only acts on a sleeping thread.
     let slot = unsafe { &mut *slot };
     if slot.tid != tid {
-        // A thread not seen yet: start following its time from here.
+        // A thread not seen yet (or whose slot a colliding tid took): start following
+        // its time from here.
+        evict(slot);
         store(&mut slot.tid, tid);
         store(&mut slot.nr, INFLIGHT_NR_NONE);
         store(&mut slot.start_ns, 0);

@@ -9,16 +9,15 @@ use aya_ebpf::{
 };
 use tracer_common::{
     class, hist_bucket, kind, CauseKey, CauseStats, SyscallRecord, WaitRecord,
-    COUNTER_SLOT_COLLISIONS, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK,
-    INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP, NR_WAIT4, NR_WAITID,
-    THREAD_RUNNING,
+    COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS,
+    MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP, NR_WAIT4, NR_WAITID, THREAD_RUNNING,
 };
 
 use crate::{
     classify::classify,
     maps::{
-        bump, global_u32, global_u64, is_target, lost_record, store, CAUSES, EVENTS, INFLIGHT,
-        SLOW_NS, STREAM_IDLE, SYSCALL_STATS,
+        bump, evict, global_u32, global_u64, is_target, lost_record, store, was_evicted, CAUSES,
+        EVENTS, INFLIGHT, SLOW_NS, STREAM_IDLE, SYSCALL_STATS,
     },
     poller,
     sched::close_stretch,
@@ -56,9 +55,7 @@ fn try_sys_enter(ctx: &RawTracePointContext, tid: u32) -> Option<i32> {
     // tid check at exit detects.
     let slot = unsafe { &mut *slot };
     if slot.tid != tid {
-        if slot.tid != 0 && slot.nr < MAX_SYSCALLS {
-            bump(COUNTER_SLOT_COLLISIONS);
-        }
+        evict(slot);
         slot.tid = tid;
     }
     // SAFETY: no preconditions.
@@ -103,8 +100,9 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
         if slot.tid == tid && slot.nr == INFLIGHT_NR_NEW_TASK {
             // A new task's first return to user space: no call to count.
             slot.nr = INFLIGHT_NR_NONE;
-        } else {
-            // Entered before we attached, or the slot was taken by a colliding tid.
+        } else if !was_evicted(tid) {
+            // Entered before we attached. (A call whose slot a colliding tid took was
+            // counted as a slot collision when it was taken.)
             bump(COUNTER_UNMATCHED_EXITS);
         }
         return None;

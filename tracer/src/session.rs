@@ -183,7 +183,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                     probe.add_target(d)?;
                 }
             }
-            attach_delay_for_tests();
+            // --attach-delay (hidden): the tests widen the few-millisecond window in
+            // which the process can exit during attach.
+            if let Some(d) = cfg.attach_delay {
+                std::thread::sleep(d);
+            }
             if pidfd.has_exited() {
                 bail!("process {tgid} exited during attach");
             }
@@ -812,7 +816,10 @@ struct FactsReader {
     throttle: Option<context::cgroup::ThrottleReader>,
     /// The machine's CPU time when tracing began, for the steal share.
     cpu_ticks: Option<context::steal::CpuTicks>,
-    pressure: Option<String>,
+    /// PSI when tracing began, to count the stall time while tracing from.
+    psi_baseline: context::pressure::PressureSet,
+    /// The last PSI reading while the process lived.
+    psi: Option<crate::analysis::Psi>,
     /// The target's cgroup files were refused (and that was said).
     cgroup_refused: bool,
 }
@@ -836,10 +843,12 @@ impl FactsReader {
             gomaxprocs: None,
             gomaxprocs_reader: Default::default(),
             throttle: None,
-            pressure: None,
+            psi_baseline: context::pressure::read_pressure_live(pid),
+            psi: None,
             cgroup_refused: false,
             cpu_ticks: context::steal::read_cpu_ticks(context::procfs::proc_root()),
         };
+        w.psi = psi_facts(&w.psi_baseline, &w.psi_baseline);
         w.read_cgroup();
         w
     }
@@ -882,6 +891,7 @@ impl FactsReader {
     fn facts(&mut self, go: bool) -> crate::analysis::SystemFacts {
         use context::cgroup::CgroupVersion;
         self.read_cgroup();
+        self.read_psi();
         if go && tracee::is_alive(self.pid) {
             // Keep the last value read while the process lived.
             if let Some(g) = self
@@ -918,35 +928,63 @@ impl FactsReader {
         let cpu_steal = self.cpu_ticks.and_then(|base| {
             context::steal::read_cpu_ticks(context::procfs::proc_root())?.steal_since(&base)
         });
-        let facts = crate::analysis::SystemFacts {
+        crate::analysis::SystemFacts {
             cpu_steal,
             cgroup,
             gomaxprocs: self.gomaxprocs,
             effective_cpus: Some(effective),
             gomaxprocs_exceeds_quota: exceeds,
-            // The last reading while the process lived.
-            pressure: pressure_line(&context::pressure::read_pressure_live(self.pid))
-                .or_else(|| self.pressure.take()),
-        };
-        self.pressure = facts.pressure.clone();
-        facts
+            psi: self.psi.clone(),
+        }
+    }
+
+    /// PSI as it is now, while the process lives: an exited one is no longer in its
+    /// cgroup, and what would be read is the system's.
+    fn read_psi(&mut self) {
+        if !tracee::is_alive(self.pid) {
+            return;
+        }
+        let now = context::pressure::read_pressure_live(self.pid);
+        if let Some(psi) = psi_facts(&now, &self.psi_baseline) {
+            self.psi = Some(psi);
+        }
     }
 }
 
-/// "cpu 12.3% · memory 0.0% · io 1.2% (some, avg10, cgroup:/x)".
-fn pressure_line(p: &context::pressure::PressureSet) -> Option<String> {
-    let part = |name: &str, r: &Option<context::pressure::Pressure>| {
-        r.as_ref().map(|r| format!("{name} {:.1}%", r.some.avg10))
+/// PSI facts from a reading, the stall times counted from `base` (a reading of the same
+/// source when tracing began; from another source they are not known). None when the
+/// reading has no resource at all (no PSI on this kernel).
+fn psi_facts(
+    now: &context::pressure::PressureSet,
+    base: &context::pressure::PressureSet,
+) -> Option<crate::analysis::Psi> {
+    use context::pressure::Pressure;
+    let same = now.source == base.source;
+    let resource = |r: &Option<Pressure>, b: &Option<Pressure>| {
+        let r = r.as_ref()?;
+        let b = b.as_ref().filter(|_| same);
+        // PSI totals are in µs.
+        let stall = |now_us: u64, base_us: Option<u64>| {
+            base_us.map(|b| now_us.saturating_sub(b).saturating_mul(1_000))
+        };
+        Some(crate::analysis::PsiResource {
+            some_avg10: r.some.avg10,
+            some_avg60: r.some.avg60,
+            full_avg10: r.full.map(|f| f.avg10),
+            full_avg60: r.full.map(|f| f.avg60),
+            some_stall_ns: stall(r.some.total_us, b.map(|b| b.some.total_us)),
+            full_stall_ns: r
+                .full
+                .and_then(|f| stall(f.total_us, b.and_then(|b| b.full).map(|bf| bf.total_us))),
+        })
     };
-    let parts: Vec<String> = [
-        part("cpu", &p.cpu),
-        part("memory", &p.memory),
-        part("io", &p.io),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    (!parts.is_empty()).then(|| format!("{} (some, avg10, {})", parts.join(" · "), p.source))
+    let psi = crate::analysis::Psi {
+        source: now.source.clone(),
+        cpu: resource(&now.cpu, &base.cpu),
+        memory: resource(&now.memory, &base.memory),
+        io: resource(&now.io, &base.io),
+    };
+    (psi.cpu.is_some() || psi.memory.is_some() || psi.io.is_some()).then_some(psi)
 }
 
 /// Asks /proc who holds the pipes of traced parents whose children exited: the fact
@@ -967,17 +1005,6 @@ fn check_pipes(analyzer: &mut Analyzer) {
         })
         .collect();
     analyzer.on_pipe_writers(facts);
-}
-
-/// Lets the tests make "the process exited during attach" happen on purpose: the
-/// window is otherwise a few milliseconds wide.
-fn attach_delay_for_tests() {
-    if let Some(ms) = std::env::var("GOTRACE_TEST_ATTACH_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        std::thread::sleep(Duration::from_millis(ms));
-    }
 }
 
 /// Where decoded records go: the analyzer, and the NDJSON file when there is one.
@@ -1374,5 +1401,56 @@ mod tests {
         let last = w.final_facts(true).and_then(|f| f.gomaxprocs);
         assert_eq!(last, Some(3));
         assert!(!w.stuck_said);
+    }
+
+    #[test]
+    fn psi_is_kept_as_numbers_with_the_stall_while_tracing() {
+        use context::pressure::{parse_pressure, PressureSet};
+        let set = |source: &str, cpu: &str, memory: Option<&str>| PressureSet {
+            cpu: parse_pressure(cpu),
+            memory: memory.and_then(parse_pressure),
+            io: None,
+            source: source.into(),
+        };
+        // cpu as before 5.13: no full line.
+        let base = set(
+            "cgroup:/app",
+            "some avg10=1.00 avg60=0.50 avg300=0.10 total=1000\n",
+            Some("some avg10=0.00 avg60=0.00 avg300=0.00 total=50\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=20\n"),
+        );
+        let now = set(
+            "cgroup:/app",
+            "some avg10=12.34 avg60=3.21 avg300=0.50 total=251000\n",
+            Some("some avg10=4.26 avg60=2.44 avg300=1.50 total=3050\nfull avg10=3.67 avg60=2.23 avg300=1.35 total=1020\n"),
+        );
+        let psi = psi_facts(&now, &base).expect("PSI");
+        assert_eq!(psi.source, "cgroup:/app");
+        let cpu = psi.cpu.expect("cpu");
+        assert_eq!((cpu.some_avg10, cpu.some_avg60), (12.34, 3.21));
+        assert_eq!((cpu.full_avg10, cpu.full_avg60), (None, None));
+        assert_eq!(
+            (cpu.some_stall_ns, cpu.full_stall_ns),
+            (Some(250_000_000), None)
+        );
+        let memory = psi.memory.expect("memory");
+        assert_eq!(
+            (memory.full_avg10, memory.full_avg60),
+            (Some(3.67), Some(2.23))
+        );
+        assert_eq!(
+            (memory.some_stall_ns, memory.full_stall_ns),
+            (Some(3_000_000), Some(1_000_000))
+        );
+        assert_eq!(psi.io, None, "not reported");
+        // Read from elsewhere than at the start (the system's): no stall time to give.
+        let moved = PressureSet {
+            source: "system".into(),
+            ..now.clone()
+        };
+        let psi = psi_facts(&moved, &base).expect("PSI");
+        assert_eq!(psi.cpu.and_then(|c| c.some_stall_ns), None);
+        assert_eq!(psi.cpu.map(|c| c.some_avg10), Some(12.34));
+        // No PSI on this kernel.
+        assert_eq!(psi_facts(&set("system", "", None), &base), None);
     }
 }

@@ -86,7 +86,8 @@ pub struct KernelCounters {
     pub lost_records: u64,
     /// Syscall exits without a matching entry (in flight when tracing began).
     pub unmatched_exits: u64,
-    /// Entries whose in-flight slot was held by another thread (tid collision).
+    /// Calls lost because another thread (tid equal modulo INFLIGHT_SLOTS) took their
+    /// in-flight slot: neither counted nor streamed, and not among `unmatched_exits`.
     pub slot_collisions: u64,
     /// Threads whose run-queue time outside syscalls found no room in the kernel's
     /// thread table (that time is not counted).
@@ -390,11 +391,38 @@ pub struct SystemFacts {
     pub effective_cpus: Option<f64>,
     /// GOMAXPROCS exceeds the CPUs the quota allows.
     pub gomaxprocs_exceeds_quota: bool,
-    /// PSI, e.g. "cpu some 12.3% · memory some 0.0% · io some 1.2% (avg10, cgroup)".
-    pub pressure: Option<String>,
+    /// Pressure stall information of the target's cgroup, or of the system.
+    pub psi: Option<Psi>,
     /// The machine's CPU steal time since tracing began, as a share of its CPU time
     /// (0..1): a hypervisor running something else (context::steal).
     pub cpu_steal: Option<f64>,
+}
+
+/// Pressure stall information (PSI, Documentation/accounting/psi.rst): how much of the
+/// time tasks waited for CPU, memory or IO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Psi {
+    /// `cgroup:<path in the v2 hierarchy>`, or `system` (/proc/pressure).
+    pub source: String,
+    /// None when the kernel does not report that resource.
+    pub cpu: Option<PsiResource>,
+    pub memory: Option<PsiResource>,
+    pub io: Option<PsiResource>,
+}
+
+/// One resource's pressure. `some`: at least one task stalled on it; `full`: all non-idle
+/// tasks at once. Averages are percentages of wall time over the last 10 and 60 s.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PsiResource {
+    pub some_avg10: f64,
+    pub some_avg60: f64,
+    /// None when the kernel has no `full` line for it (cpu before 5.13).
+    pub full_avg10: Option<f64>,
+    pub full_avg60: Option<f64>,
+    /// Stall time while tracing (growth of the kernel's `total`); None when there is no
+    /// reading from the start of the trace of the same source to count from.
+    pub some_stall_ns: Option<u64>,
+    pub full_stall_ns: Option<u64>,
 }
 
 /// Something gotrace traces that depends on what the kernel offers: on, or off with the

@@ -17,6 +17,8 @@ pub struct RawEpoll {
     pub events: u64,
     pub errors: u64,
     pub blocked_ns: u64,
+    /// The longest wait that could block.
+    pub max_ns: u64,
     pub hist: Vec<u64>,
 }
 
@@ -92,8 +94,10 @@ pub struct EpollRow {
     pub events: u64,
     pub errors: u64,
     pub blocked_ns: u64,
+    /// Percentiles of the waits that could block, never more than their maximum.
     pub p50_ns: u64,
     pub p99_ns: u64,
+    pub max_ns: u64,
     /// Registered now (ADD/MOD seen and no DEL), by fd.
     pub fds: Vec<RegisteredFd>,
     /// ADDs seen, including fds since removed.
@@ -231,28 +235,21 @@ impl PollerTracker {
         let mut epoll: Vec<EpollRow> = raw
             .epoll
             .iter()
-            .map(|e| {
-                let max = e
-                    .hist
-                    .iter()
-                    .rposition(|&n| n > 0)
-                    .map(tracer_common::hist_bucket_high)
-                    .unwrap_or(0);
-                EpollRow {
-                    pid: e.tgid,
-                    epfd: e.epfd,
-                    waits: e.waits,
-                    polls: e.polls,
-                    timeouts: e.timeouts,
-                    ready: e.ready,
-                    events: e.events,
-                    errors: e.errors,
-                    blocked_ns: e.blocked_ns,
-                    p50_ns: percentile(&e.hist, max, 0.5),
-                    p99_ns: percentile(&e.hist, max, 0.99),
-                    fds: self.fds_of(e.tgid, e.epfd),
-                    registrations: self.adds.get(&(e.tgid, e.epfd)).copied().unwrap_or(0),
-                }
+            .map(|e| EpollRow {
+                pid: e.tgid,
+                epfd: e.epfd,
+                waits: e.waits,
+                polls: e.polls,
+                timeouts: e.timeouts,
+                ready: e.ready,
+                events: e.events,
+                errors: e.errors,
+                blocked_ns: e.blocked_ns,
+                p50_ns: percentile(&e.hist, e.max_ns, 0.5),
+                p99_ns: percentile(&e.hist, e.max_ns, 0.99),
+                max_ns: e.max_ns,
+                fds: self.fds_of(e.tgid, e.epfd),
+                registrations: self.adds.get(&(e.tgid, e.epfd)).copied().unwrap_or(0),
             })
             .collect();
         // Instances with registrations but no wait seen yet.
@@ -270,6 +267,7 @@ impl PollerTracker {
                     blocked_ns: 0,
                     p50_ns: 0,
                     p99_ns: 0,
+                    max_ns: 0,
                     fds: self.fds_of(tgid, epfd),
                     registrations: self.adds.get(&(tgid, epfd)).copied().unwrap_or(0),
                 });
@@ -442,6 +440,7 @@ mod tests {
                 events: 7,
                 errors: 0,
                 blocked_ns: 3_000_000,
+                max_ns: 1_000_000,
                 hist,
             }],
             eventfds: vec![(10, 4, 9)],
@@ -472,6 +471,35 @@ mod tests {
             "{}",
             e.p50_ns
         );
+    }
+
+    /// A single 2 s wait lands in a bucket whose upper edge is 2^31 - 1 ns: the
+    /// percentiles are the wait itself, never that edge.
+    #[test]
+    fn wait_percentiles_never_exceed_the_longest_wait() {
+        let t = PollerTracker::default();
+        let wait = 2_000_202_476;
+        let mut hist = vec![0; HIST_BUCKETS];
+        hist[hist_bucket(wait)] = 1;
+        assert_eq!(
+            tracer_common::hist_bucket_high(hist_bucket(wait)),
+            2_147_483_647
+        );
+        let raw = RawPoller {
+            epoll: vec![RawEpoll {
+                tgid: 10,
+                epfd: 4,
+                waits: 1,
+                timeouts: 1,
+                blocked_ns: wait,
+                max_ns: wait,
+                hist,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let e = &t.summary(&raw, &BTreeSet::new()).epoll[0];
+        assert_eq!((e.p50_ns, e.p99_ns, e.max_ns), (wait, wait, wait));
     }
 
     #[test]

@@ -153,6 +153,9 @@ pub fn judge(s: &Summary, ran: &Ran, wall: Duration) -> Check {
             s.lost_records
         ));
     }
+    if s.slot_collisions > 0 {
+        c = c.detail(crate::export::text::slot_collisions_text(s.slot_collisions));
+    }
     if exit.is_some_and(|code| code != 0) {
         let err = String::from_utf8_lossy(&ran.stderr);
         if let Some(line) = err
@@ -173,4 +176,39 @@ pub fn judge(s: &Summary, ran: &Ran, wall: Duration) -> Check {
         c = c.fix("move what the build reads (the project, GOCACHE, GOMODCACHE) to the Linux disk");
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_trace_lost_is_said() {
+        let fixture = include_str!("../../../tests/fixtures/exact-a.ndjson");
+        let last = fixture.lines().last().expect("a summary line");
+        let Ok(Line::Summary(mut s)) = serde_json::from_str::<Line>(last) else {
+            panic!("the fixture ends with its summary")
+        };
+        s.lost_records = 4;
+        s.slot_collisions = 2;
+        let ran = Ran {
+            status: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        let c = judge(&s, &ran, Duration::from_secs(3));
+        assert!(
+            c.details
+                .contains(&"4 records lost: the figures are a lower bound".to_string()),
+            "{:?}",
+            c.details
+        );
+        assert!(
+            c.details
+                .iter()
+                .any(|d| d.starts_with("2 calls were not counted")),
+            "{:?}",
+            c.details
+        );
+    }
 }

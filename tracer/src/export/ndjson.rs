@@ -6,15 +6,16 @@ use super::{
     schema::{
         AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, EpollFdJson,
         EpollInstanceJson, EpollJson, ExitJson, FeatureJson, FsJson, Header, InProgressJson, Line,
-        PidCount, PollerJson, ProcessEventKind, ProcessLine, ProcessSummary, SigchldJson,
-        SignalEventKind, SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary,
-        TargetJson, ThreadJson, UringJson, UringOpJson, UringRingJson, FORMAT_VERSION,
+        PidCount, PollerJson, ProcessEventKind, ProcessLine, ProcessSummary, PsiJson,
+        PsiResourceJson, SigchldJson, SignalEventKind, SignalLine, SignalSummary, Summary,
+        SyscallLine, SyscallSummary, TargetJson, ThreadJson, UringJson, UringOpJson, UringRingJson,
+        FORMAT_VERSION,
     },
-    text::signal_name,
+    text::{pressure_text, signal_name},
 };
 use crate::{
     analysis::{
-        poller::PollerSummary, signals::SIGURG, Anomaly, Attribution, ExitStatus, InProgress,
+        poller::PollerSummary, signals::SIGURG, Anomaly, Attribution, ExitStatus, InProgress, Psi,
         Snapshot, TargetInfo,
     },
     errno,
@@ -265,6 +266,7 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
         go_version: s.target.go_version.clone(),
         lost_records: s.counters.lost_records,
         threads_untracked: s.counters.threads_untracked,
+        slot_collisions: s.counters.slot_collisions,
         unmatched_exits: s.counters.unmatched_exits,
         total_calls: s.total_calls,
         total_errors: s.total_errors,
@@ -371,7 +373,8 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
         gomaxprocs: s.system.gomaxprocs,
         effective_cpus: s.system.effective_cpus,
         gomaxprocs_exceeds_quota: s.system.gomaxprocs_exceeds_quota,
-        pressure: s.system.pressure.clone(),
+        pressure: s.system.psi.as_ref().map(|p| pressure_text(&psi_json(p))),
+        psi: s.system.psi.as_ref().map(psi_json),
         cpu_steal_share: s
             .system
             .cpu_steal
@@ -407,6 +410,28 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
     }))
 }
 
+/// Pressure stall information as the summary line has it.
+pub fn psi_json(p: &Psi) -> PsiJson {
+    // The kernel prints the averages with two decimals.
+    let avg = |v: f64| (v * 100.0).round() / 100.0;
+    let resource = |r: &Option<crate::analysis::PsiResource>| {
+        r.map(|r| PsiResourceJson {
+            some_avg10: avg(r.some_avg10),
+            some_avg60: avg(r.some_avg60),
+            full_avg10: r.full_avg10.map(avg),
+            full_avg60: r.full_avg60.map(avg),
+            some_stall_ns: r.some_stall_ns,
+            full_stall_ns: r.full_stall_ns,
+        })
+    };
+    PsiJson {
+        source: p.source.clone(),
+        cpu: resource(&p.cpu),
+        memory: resource(&p.memory),
+        io: resource(&p.io),
+    }
+}
+
 /// The poller facts as the summary line has them.
 pub fn poller_json(p: &PollerSummary) -> PollerJson {
     PollerJson {
@@ -427,6 +452,7 @@ pub fn poller_json(p: &PollerSummary) -> PollerJson {
                     blocked_ns: e.blocked_ns,
                     p50_ns: e.p50_ns,
                     p99_ns: e.p99_ns,
+                    max_ns: e.max_ns,
                     registrations: e.registrations,
                     fds: e
                         .fds
@@ -562,7 +588,7 @@ mod tests {
             KernelCounters {
                 lost_records: 5,
                 unmatched_exits: 1,
-                slot_collisions: 0,
+                slot_collisions: 2,
                 threads_untracked: 0,
             },
         );
@@ -640,7 +666,12 @@ mod tests {
         let text = String::from_utf8(buf.0.lock().expect("lock").clone()).expect("utf8");
         let back: Vec<Line> = text
             .lines()
-            .map(|l| serde_json::from_str(l).expect(l))
+            .map(|l| {
+                let c = super::super::schema::check_fields(l).expect(l);
+                // Every field written is in the schema, and none is left out.
+                assert!(c.unknown.is_empty() && c.missing.is_empty(), "{c:?}");
+                c.line
+            })
             .collect();
         assert_eq!(back, lines);
         assert!(
@@ -676,6 +707,7 @@ mod tests {
             panic!("not a summary")
         };
         assert_eq!((sum.lost_records, sum.duration_ns), (5, 4_000));
+        assert_eq!((sum.slot_collisions, sum.unmatched_exits), (2, 1));
         assert_eq!(
             sum.target_exit,
             Some(ExitJson {
@@ -693,17 +725,51 @@ mod tests {
             .nth(1)
             .and_then(|b| b.split("```").next())
             .expect("docs/json-schema.md has a json example");
+        // Each field in it is in the schema, and each field of the schema is in it.
         let lines: Vec<Line> = block
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .map(|l| {
+                let c =
+                    super::super::schema::check_fields(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                assert!(
+                    c.unknown.is_empty() && c.missing.is_empty(),
+                    "unknown {:?}, missing {:?}: {l}",
+                    c.unknown,
+                    c.missing
+                );
+                c.line
+            })
             .collect();
         assert!(matches!(lines.first(), Some(Line::Header(h)) if h.format == FORMAT_VERSION));
-        assert!(matches!(lines.last(), Some(Line::Summary(_))));
+        let Some(Line::Summary(s)) = lines.last() else {
+            panic!("the example ends with a summary")
+        };
+        assert_eq!(
+            s.pressure,
+            s.psi.as_ref().map(pressure_text),
+            "pressure is psi's text"
+        );
     }
 
     #[test]
-    fn unknown_fields_are_refused() {
-        let l = r#"{"type":"summary","duration_ns":1,"surprise":true}"#;
-        assert!(serde_json::from_str::<Line>(l).is_err());
+    fn unknown_fields_are_ignored_by_readers_and_refused_by_the_schema_check() {
+        let l = header_line(
+            &TargetInfo::default(),
+            &HeaderFacts {
+                kernel_release: "6.18".into(),
+                start_unix_ns: 0,
+                slow_threshold_ns: 1_000_000,
+                follow: false,
+                features: vec![],
+            },
+        );
+        let text = serde_json::to_string(&l).expect("JSON");
+        let newer = text.replacen("\"follow\":", "\"surprise\":true,\"follow\":", 1);
+        assert_eq!(serde_json::from_str::<Line>(&newer).expect("read"), l);
+        assert_eq!(
+            super::super::schema::parse_strict(&newer),
+            Err("fields not in the schema: surprise".to_string())
+        );
+        assert_eq!(super::super::schema::parse_strict(&text), Ok(l));
     }
 }

@@ -415,13 +415,19 @@ pub fn render_compare(a: &Trace, b: &Trace) -> Result<String> {
         "\n{:<16} {:>12} {:>12} {:>12} {:>8}",
         "", "A", "B", "Δ", "Δ%"
     );
-    let overall: [(&str, u64, u64, bool); 6] = [
+    let overall: [(&str, u64, u64, bool); 7] = [
         ("traced", sa.duration_ns, sb.duration_ns, true),
         ("syscalls", sa.total_calls, sb.total_calls, false),
         ("errors", sa.total_errors, sb.total_errors, false),
         ("in syscalls", sa.total_ns, sb.total_ns, true),
         ("slow calls", sa.slow_calls, sb.slow_calls, false),
         ("lost records", sa.lost_records, sb.lost_records, false),
+        (
+            "slot collisions",
+            sa.slot_collisions,
+            sb.slot_collisions,
+            false,
+        ),
     ];
     for (what, x, y, is_time) in overall {
         let _ = writeln!(
@@ -843,13 +849,62 @@ mod tests {
             "line 2: missing field `ts_ns`",
         );
         not("unknown-type.ndjson", &format!("{}\n{{\"type\":\"gc\"}}\n", lines[0]), "line 2: unknown variant `gc`, expected one of `header`, `syscall`, `process`, `signal`, `child`, `summary`");
-        let bad_header = lines[0].replace("\"follow\":", "\"surprise\":1,\"follow\":");
-        not("extra-field.ndjson", &format!("{bad_header}\n"), "its header does not match format 1 (unknown field `surprise`, expected one of `format`, `gotrace_version`, `target`, `kernel_release`, `go_version`, `start_time`, `start_unix_ns`, `slow_threshold_ns`, `follow`, `features`)");
+        // A renamed field is an incompatible change: it takes a new format number.
+        let renamed = lines[0].replace("\"slow_threshold_ns\":", "\"slow_threshold\":");
+        not(
+            "renamed-field.ndjson",
+            &format!("{renamed}\n"),
+            "its header does not match format 1 (missing field `slow_threshold_ns`)",
+        );
         not(
             "format-0.ndjson",
             &format!("{}\n", lines[0].replace("\"format\":1", "\"format\":0")),
             "its header has no valid format number",
         );
+    }
+
+    /// Fields a later gotrace added within format 1, in the header, an event line and
+    /// the summary (at its top and nested): read, and ignored.
+    #[test]
+    fn a_newer_trace_of_the_same_format_is_read() {
+        let full = fixture_text("exact-a.ndjson");
+        let added = |line: &str, at: &str| -> String {
+            assert!(line.contains(at), "{at} in {line}");
+            line.replacen(at, &format!("{at}\"added_later\":{{\"n\":[1,2]}},"), 1)
+        };
+        let mut syscall_seen = false;
+        let newer: Vec<String> = full
+            .lines()
+            .map(|l| {
+                if l.starts_with("{\"type\":\"header\",") {
+                    added(&added(l, "{\"type\":\"header\","), "\"target\":{")
+                } else if l.starts_with("{\"type\":\"syscall\",") && !syscall_seen {
+                    syscall_seen = true;
+                    added(l, "{\"type\":\"syscall\",")
+                } else if l.starts_with("{\"type\":\"summary\",") {
+                    let l = added(l, "{\"type\":\"summary\",");
+                    added(&added(&l, "\"poller\":{"), "\"syscalls\":[{")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        assert!(syscall_seen, "the fixture has syscall lines");
+        for l in newer.iter().filter(|l| l.contains("added_later")) {
+            let c = super::super::schema::check_fields(l).expect("JSON");
+            assert!(
+                !c.unknown.is_empty() && c.unknown.iter().all(|p| p.ends_with("added_later")),
+                "{:?}",
+                c.unknown
+            );
+        }
+        let p = scratch("newer-same-format.ndjson", newer.join("\n").as_bytes());
+        let t = read_trace(&p).unwrap_or_else(|e| panic!("{e:#}"));
+        let old = read_trace(&fixture("exact-a.ndjson")).expect("read");
+        assert_eq!(t.header, old.header);
+        assert_eq!(t.summary, old.summary);
+        assert_eq!(t.events, old.events);
+        assert_eq!(render_report(&t), render_report(&old));
     }
 
     #[test]
@@ -904,6 +959,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("where the time went"), "{text}");
+        assert_eq!(row("slot")[1..5], ["collisions", "0", "0", "0"], "{text}");
         let sleep = row("sleep");
         assert_eq!(sleep.last().map(String::as_str), Some("pp"), "{text}");
         let idle = row("idle");

@@ -1,10 +1,79 @@
 //! The NDJSON trace format (docs/json-schema.md). Every line is one JSON object with a
-//! "type". The same types serialize and deserialize, with unknown fields refused, so the
-//! documented schema is the tested one.
+//! "type". The same types serialize and deserialize. Reading, they ignore fields they do
+//! not know (docs/json-schema.md, "Versioning": fields may be added within a format), so
+//! a newer trace of the same format stays readable; the tests read with [`parse_strict`],
+//! which refuses them, so every field gotrace writes is in the documented schema.
 use serde::{Deserialize, Serialize};
 
-/// Bumped on any incompatible change; readers refuse newer formats.
+/// Changed only by an incompatible change (a field removed or renamed, its type or
+/// meaning changed); readers refuse a format they do not know.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// How a line's fields compare with the schema.
+#[derive(Debug)]
+pub struct FieldCheck {
+    pub line: Line,
+    /// Fields in the text the schema does not know, as paths
+    /// (`poller.epoll.instances[0].surprise`).
+    pub unknown: Vec<String>,
+    /// Fields of the schema the text lacks (read as their default).
+    pub missing: Vec<String>,
+}
+
+/// Reads a line and compares its fields with the schema's: what the schema read back
+/// writes is what it knows.
+pub fn check_fields(text: &str) -> Result<FieldCheck, serde_json::Error> {
+    let have: serde_json::Value = serde_json::from_str(text)?;
+    let line: Line = serde_json::from_value(have.clone())?;
+    let known = serde_json::to_value(&line)?;
+    let (mut unknown, mut missing) = (Vec::new(), Vec::new());
+    compare_fields(&have, &known, "", &mut unknown);
+    compare_fields(&known, &have, "", &mut missing);
+    Ok(FieldCheck {
+        line,
+        unknown,
+        missing,
+    })
+}
+
+/// Reads a line as the tests do: a field the schema does not know is an error.
+pub fn parse_strict(text: &str) -> Result<Line, String> {
+    let c = check_fields(text).map_err(|e| e.to_string())?;
+    if c.unknown.is_empty() {
+        Ok(c.line)
+    } else {
+        Err(format!(
+            "fields not in the schema: {}",
+            c.unknown.join(", ")
+        ))
+    }
+}
+
+/// Paths of the object keys in `a` that `b` lacks at the same place.
+fn compare_fields(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in a {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                match b.get(key) {
+                    Some(other) => compare_fields(value, other, &path, out),
+                    None => out.push(path),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                compare_fields(x, y, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -19,7 +88,6 @@ pub enum Line {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Header {
     pub format: u32,
     pub gotrace_version: String,
@@ -39,7 +107,6 @@ pub struct Header {
 
 /// A feature that depends on the kernel: on, or off and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FeatureJson {
     pub on: bool,
     /// How it is traced on this kernel, or why it is not.
@@ -47,7 +114,6 @@ pub struct FeatureJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TargetJson {
     pub pid: u32,
     pub command: Vec<String>,
@@ -57,7 +123,6 @@ pub struct TargetJson {
 
 /// A syscall slower than the threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SyscallLine {
     /// Entry time, ns since the trace started.
     pub ts_ns: i64,
@@ -84,7 +149,6 @@ pub struct SyscallLine {
 /// A syscall a traced thread was still in when tracing ended: a call that does not
 /// return is never a syscall line, so this is how a hang shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct InProgressJson {
     /// Entry time, ns since the trace started (negative: before it).
     pub ts_ns: i64,
@@ -125,7 +189,6 @@ pub enum ProcessEventKind {
 
 /// Process lifecycle of the target and its followed descendants.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProcessLine {
     pub event: ProcessEventKind,
     /// ns since the trace started.
@@ -150,7 +213,6 @@ pub enum SignalEventKind {
 
 /// A signal generated by or for a target, or delivered to one (SIGURG is only counted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SignalLine {
     pub event: SignalEventKind,
     pub ts_ns: i64,
@@ -184,7 +246,6 @@ pub enum ChildEventKind {
 
 /// The SIGCHLD lifecycle: a child's exit and its reaping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ChildLine {
     pub event: ChildEventKind,
     pub ts_ns: i64,
@@ -202,7 +263,6 @@ pub struct ChildLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SignalSummary {
     pub signo: u32,
     pub name: String,
@@ -215,7 +275,6 @@ pub struct SignalSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PidCount {
     pub pid: u32,
     pub comm: Option<String>,
@@ -224,7 +283,6 @@ pub struct PidCount {
 
 /// exits = delivered + coalesced + ignored + undelivered + failed + not_sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SigchldJson {
     pub exits: u64,
     pub generated: u64,
@@ -241,7 +299,6 @@ pub struct SigchldJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct AnomalyJson {
     /// "unreaped", "pipe_held", "undelivered", "coalesced", "ignored", "slow_reap".
     pub kind: String,
@@ -253,7 +310,6 @@ pub struct AnomalyJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Summary {
     pub duration_ns: u64,
     pub go_version: Option<String>,
@@ -263,6 +319,11 @@ pub struct Summary {
     /// thread table. Absent in traces from before it existed.
     #[serde(default)]
     pub threads_untracked: u64,
+    /// Calls not counted because another thread (its tid equal modulo 32,768) took their
+    /// slot in the kernel's in-flight table while they were in it. Absent in traces from
+    /// before it existed.
+    #[serde(default)]
+    pub slot_collisions: u64,
     /// Calls already in progress when tracing began (not counted).
     pub unmatched_exits: u64,
     pub total_calls: u64,
@@ -293,7 +354,13 @@ pub struct Summary {
     pub gomaxprocs: Option<u32>,
     pub effective_cpus: Option<f64>,
     pub gomaxprocs_exceeds_quota: bool,
+    /// The text summary's pressure line (rendered from `psi`); kept for the readers
+    /// written before `psi` existed.
     pub pressure: Option<String>,
+    /// Pressure stall information of the target's cgroup, or of the system. Absent in
+    /// traces from before it existed.
+    #[serde(default)]
+    pub psi: Option<PsiJson>,
     /// The machine's CPU steal time while tracing, as a share of its CPU time (0..1): the
     /// hypervisor running something else. Absent in traces from before it existed.
     #[serde(default)]
@@ -308,9 +375,33 @@ pub struct Summary {
     pub in_progress: Vec<InProgressJson>,
 }
 
+/// Pressure stall information (PSI).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PsiJson {
+    /// "cgroup:<path>" (the target's cgroup v2) or "system" (/proc/pressure).
+    pub source: String,
+    /// Null when the kernel does not report that resource.
+    pub cpu: Option<PsiResourceJson>,
+    pub memory: Option<PsiResourceJson>,
+    pub io: Option<PsiResourceJson>,
+}
+
+/// One resource's pressure: percentages of wall time some (at least one) or all
+/// non-idle tasks were stalled on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PsiResourceJson {
+    pub some_avg10: f64,
+    pub some_avg60: f64,
+    /// Null when the kernel has no `full` line for it (cpu before 5.13).
+    pub full_avg10: Option<f64>,
+    pub full_avg60: Option<f64>,
+    /// Stall time while tracing; null when not known.
+    pub some_stall_ns: Option<u64>,
+    pub full_stall_ns: Option<u64>,
+}
+
 /// Which poller(s) the target really uses, and what they did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PollerJson {
     /// "epoll", "io_uring", "both", "none".
     pub kind: String,
@@ -319,7 +410,6 @@ pub struct PollerJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EpollJson {
     pub instances: Vec<EpollInstanceJson>,
     /// 8-byte writes to the target's eventfds: in Go, netpollBreak waking the poller.
@@ -327,7 +417,6 @@ pub struct EpollJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EpollInstanceJson {
     pub pid: u32,
     pub epfd: u32,
@@ -345,6 +434,9 @@ pub struct EpollInstanceJson {
     pub blocked_ns: u64,
     pub p50_ns: u64,
     pub p99_ns: u64,
+    /// The longest of those waits. Absent in traces from before it existed.
+    #[serde(default)]
+    pub max_ns: u64,
     /// epoll_ctl ADDs seen.
     pub registrations: u64,
     /// Registered at the end: `[{"fd","kind","events"}]`, kind one of socket, pipe,
@@ -353,7 +445,6 @@ pub struct EpollInstanceJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EpollFdJson {
     pub fd: u32,
     pub kind: String,
@@ -361,14 +452,12 @@ pub struct EpollFdJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UringJson {
     pub ops: Vec<UringOpJson>,
     pub rings: Vec<UringRingJson>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UringOpJson {
     /// "READ", "WRITE", "NOP", ... (IORING_OP_*)
     pub opcode: String,
@@ -382,7 +471,6 @@ pub struct UringOpJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UringRingJson {
     pub pid: u32,
     pub submits: u64,
@@ -392,7 +480,6 @@ pub struct UringRingJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ThreadJson {
     pub tid: u32,
     pub pid: u32,
@@ -402,7 +489,6 @@ pub struct ThreadJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SyscallSummary {
     pub name: String,
     pub nr: u32,
@@ -422,7 +508,6 @@ pub struct SyscallSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CauseJson {
     pub cause: String,
     pub ns: u64,
@@ -431,7 +516,6 @@ pub struct CauseJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CgroupJson {
     pub version: u32,
     pub path: String,
@@ -443,7 +527,6 @@ pub struct CgroupJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FsJson {
     pub mount: String,
     pub fstype: String,
@@ -455,7 +538,6 @@ pub struct FsJson {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProcessSummary {
     pub pid: u32,
     pub parent: Option<u32>,
@@ -465,7 +547,6 @@ pub struct ProcessSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ExitJson {
     pub code: Option<i32>,
     pub signal: Option<i32>,

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{
     format_count, format_ns,
-    schema::{ExitJson, Header, InProgressJson, PollerJson, Summary, SyscallLine},
+    schema::{ExitJson, Header, InProgressJson, PollerJson, PsiJson, Summary, SyscallLine},
 };
 
 /// Renders the end-of-trace summary.
@@ -17,9 +17,19 @@ pub fn render(h: &Header, s: &Summary) -> String {
     } else {
         h.target.command.join(" ")
     };
+    let collisions = if s.slot_collisions > 0 {
+        let n = s.slot_collisions;
+        format!(
+            " · {} call{} lost to slot collisions",
+            format_count(n),
+            if n == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "gotrace: pid {} ({command}) · {go} · traced {} · {} lost record{}",
+        "gotrace: pid {} ({command}) · {go} · traced {} · {} lost record{}{collisions}",
         h.target.pid,
         format_ns(s.duration_ns),
         format_count(lost),
@@ -38,6 +48,9 @@ pub fn render(h: &Header, s: &Summary) -> String {
             "warning: {} records were lost (ring buffer full): the event lists are incomplete; the table below is not affected (try --ring-kib or a higher --slow)",
             format_count(lost)
         );
+    }
+    if s.slot_collisions > 0 {
+        let _ = writeln!(o, "warning: {}", slot_collisions_text(s.slot_collisions));
     }
     o.push('\n');
 
@@ -285,7 +298,13 @@ fn render_system(o: &mut String, s: &Summary) {
             let _ = writeln!(o, "GOMAXPROCS={g} · {eff} CPUs available: ok");
         }
     }
-    if let Some(p) = &s.pressure {
+    // A trace from before `psi` existed has only the text.
+    if let Some(p) = s
+        .psi
+        .as_ref()
+        .map(pressure_text)
+        .or_else(|| s.pressure.clone())
+    {
         let _ = writeln!(o, "pressure: {p}");
     }
     if let Some(line) = steal_text(s.cpu_steal_share) {
@@ -322,6 +341,51 @@ pub fn threads_untracked_text(n: u64) -> String {
         "{} thread{} found no room in the kernel's thread table (16,384 threads alive at once): their run-queue time outside syscalls is not counted",
         format_count(n),
         if n == 1 { "" } else { "s" }
+    )
+}
+
+/// PSI in one line: "cpu some 5.6% · memory some 4.3%, full 3.7% · io some 0.6% (avg10,
+/// cgroup:/app); stalled while tracing: cpu 1.20 s · memory 12.0 ms". `full` is shown
+/// where it is not zero, the stall time where it is known and not zero.
+pub fn pressure_text(p: &PsiJson) -> String {
+    let resources = [("cpu", &p.cpu), ("memory", &p.memory), ("io", &p.io)];
+    let averages: Vec<String> = resources
+        .iter()
+        .filter_map(|(name, r)| {
+            let r = r.as_ref()?;
+            let full = r
+                .full_avg10
+                .filter(|f| *f > 0.0)
+                .map(|f| format!(", full {f:.1}%"))
+                .unwrap_or_default();
+            Some(format!("{name} some {:.1}%{full}", r.some_avg10))
+        })
+        .collect();
+    if averages.is_empty() {
+        return format!("not reported ({})", p.source);
+    }
+    let stalls: Vec<String> = resources
+        .iter()
+        .filter_map(|(name, r)| {
+            let ns = r.as_ref()?.some_stall_ns.filter(|ns| *ns > 0)?;
+            Some(format!("{name} {}", format_ns(ns)))
+        })
+        .collect();
+    let mut out = format!("{} (avg10, {})", averages.join(" · "), p.source);
+    if !stalls.is_empty() {
+        let _ = write!(out, "; stalled while tracing: {}", stalls.join(" · "));
+    }
+    out
+}
+
+/// What a slot collision costs, in one line.
+pub fn slot_collisions_text(n: u64) -> String {
+    format!(
+        "{} call{} not counted: another thread took {} slot in the kernel's in-flight table mid-call (tids equal modulo {})",
+        format_count(n),
+        if n == 1 { " was" } else { "s were" },
+        if n == 1 { "its" } else { "their" },
+        format_count(u64::from(tracer_common::INFLIGHT_SLOTS))
     )
 }
 
@@ -843,6 +907,99 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("warning: 12 records were lost"), "{out}");
+    }
+
+    #[test]
+    fn slot_collisions_are_said_apart_from_calls_in_progress_at_the_start() {
+        let mut s = snapshot();
+        s.counters.slot_collisions = 3;
+        let out = text(&s, 1_000_000);
+        assert!(
+            out.lines()
+                .next()
+                .unwrap_or("")
+                .ends_with("· 0 lost records · 3 calls lost to slot collisions"),
+            "{out}"
+        );
+        assert!(
+            out.contains("warning: 3 calls were not counted: another thread took their slot in the kernel's in-flight table mid-call (tids equal modulo 32,768)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("note: 2 calls already in progress when tracing began are not counted"),
+            "{out}"
+        );
+        s.counters.slot_collisions = 1;
+        assert!(
+            text(&s, 1_000_000)
+                .contains("warning: 1 call was not counted: another thread took its slot"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn pressure_is_rendered_from_the_numbers() {
+        use crate::export::schema::{PsiJson, PsiResourceJson};
+        let r = |some: f64, full: Option<f64>, stall: Option<u64>| PsiResourceJson {
+            some_avg10: some,
+            some_avg60: 0.0,
+            full_avg10: full,
+            full_avg60: full,
+            some_stall_ns: stall,
+            full_stall_ns: None,
+        };
+        let psi = PsiJson {
+            source: "cgroup:/app".into(),
+            cpu: Some(r(12.34, None, Some(250_000_000))),
+            memory: Some(r(4.26, Some(3.67), Some(0))),
+            io: Some(r(0.0, Some(0.0), None)),
+        };
+        assert_eq!(
+            pressure_text(&psi),
+            "cpu some 12.3% · memory some 4.3%, full 3.7% · io some 0.0% (avg10, cgroup:/app); stalled while tracing: cpu 250.00 ms"
+        );
+        // The summary renders it; a trace from before `psi` existed has only the text.
+        let mut s = snapshot();
+        s.system.psi = Some(crate::analysis::Psi {
+            source: "system".into(),
+            cpu: Some(crate::analysis::PsiResource {
+                some_avg10: 5.6,
+                ..Default::default()
+            }),
+            memory: None,
+            io: None,
+        });
+        let out = text(&s, 1_000_000);
+        assert!(
+            out.contains("\npressure: cpu some 5.6% (avg10, system)\n"),
+            "{out}"
+        );
+        let facts = ndjson::HeaderFacts {
+            kernel_release: "6.18".into(),
+            start_unix_ns: 0,
+            slow_threshold_ns: 1_000_000,
+            follow: false,
+            features: vec![],
+        };
+        let (Line::Header(h), Line::Summary(mut old)) = (
+            ndjson::header_line(&s.target, &facts),
+            ndjson::summary_line(&s, |_| None),
+        ) else {
+            panic!("header and summary lines")
+        };
+        assert_eq!(
+            old.pressure.as_deref(),
+            Some("cpu some 5.6% (avg10, system)"),
+            "the text is in the JSON too"
+        );
+        old.psi = None;
+        old.pressure = Some("cpu 5.6% · memory 0.0% · io 0.6% (some, avg10, cgroup:/)".into());
+        assert!(
+            render(&h, &old)
+                .contains("\npressure: cpu 5.6% · memory 0.0% · io 0.6% (some, avg10, cgroup:/)\n"),
+            "{}",
+            render(&h, &old)
+        );
     }
 
     #[test]

@@ -502,6 +502,7 @@ impl Probe {
                 events: s.events,
                 errors: s.errors,
                 blocked_ns: s.blocked_ns,
+                max_ns: s.max_ns,
                 hist: s.hist.to_vec(),
             });
         }

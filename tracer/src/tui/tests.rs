@@ -86,6 +86,14 @@ fn stats(
     }
 }
 
+/// PSI of one resource: `some_avg10` only.
+fn psi(some_avg10: f64) -> crate::analysis::PsiResource {
+    crate::analysis::PsiResource {
+        some_avg10,
+        ..Default::default()
+    }
+}
+
 /// An empty trace: just started, nothing seen.
 pub fn empty_snapshot() -> Snapshot {
     Analyzer::new(target(), 0).snapshot(0)
@@ -193,6 +201,7 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
             events: 6_500,
             errors: 0,
             blocked_ns: 2_400 * MS,
+            max_ns: 2 * MS,
             hist: wait_hist,
         }],
         eventfds: vec![(PID, 4, 310)],
@@ -303,7 +312,12 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
         gomaxprocs: Some(8),
         effective_cpus: Some(2.0),
         gomaxprocs_exceeds_quota: true,
-        pressure: Some("cpu some 31.0% · memory some 0.0% · io some 2.1% (avg10, cgroup)".into()),
+        psi: Some(crate::analysis::Psi {
+            source: "cgroup".into(),
+            cpu: Some(psi(31.0)),
+            memory: Some(psi(0.0)),
+            io: Some(psi(2.1)),
+        }),
         cpu_steal: Some(0.082),
     };
     s.sigchld = SigchldSummary {
@@ -529,6 +543,28 @@ fn lost_records_are_prominent() {
             .any(|e| e.kind == LogKind::Warning && e.text.contains("123,456")),
         "the loss is logged too"
     );
+}
+
+#[test]
+fn slot_collisions_are_shown_with_lost_records() {
+    let mut app = busy_app(8);
+    let mut s = snapshot_with(10 * SEC + SEC / 4);
+    s.counters.lost_records = 5;
+    s.counters.slot_collisions = 7;
+    app.on_snapshot(s);
+    let mut t = Terminal::new(TestBackend::new(160, 48)).expect("test terminal");
+    t.draw(|f| render(f, &app)).expect("draw");
+    let buf = t.backend().buffer();
+    let line: String = (0..160).map(|x| buf[(x, 1)].symbol().to_string()).collect();
+    let lost = line.find("5 LOST RECORDS").expect("lost records on line 2");
+    let at = line
+        .find("7 CALLS LOST")
+        .unwrap_or_else(|| panic!("slot collisions beside them: {line}"));
+    assert!(lost < at, "{line}");
+    assert!(line.contains("tid slot collisions: not counted"), "{line}");
+    let column = line[..at].chars().count() as u16;
+    let cell = &buf[(column, 1)];
+    assert_eq!((cell.fg, cell.bg), (Color::White, Color::Red), "{line}");
 }
 
 #[test]

@@ -193,6 +193,11 @@ fn rates_line(snap: Option<&Snapshot>, rates: &Rates) -> Line<'static> {
             "ring buffer full: event lists incomplete, counts exact",
         ),
         (
+            s.counters.slot_collisions,
+            "CALLS LOST",
+            "tid slot collisions: not counted",
+        ),
+        (
             s.counters.threads_untracked,
             "THREADS UNTRACKED",
             "thread table full",
@@ -269,10 +274,15 @@ fn system_line(snap: Option<&Snapshot>) -> Line<'static> {
         " · poller {}",
         super::panes::poller_verdict(&s.poller)
     )));
-    if let Some(p) = &sys.pressure {
-        spans.push(Span::styled(format!(" · PSI {p}"), dim()));
+    if let Some(p) = &sys.psi {
+        spans.push(Span::styled(format!(" · PSI {}", psi_text(p)), dim()));
     }
     Line::from(spans)
+}
+
+/// PSI as the text summary says it.
+pub(super) fn psi_text(p: &crate::analysis::Psi) -> String {
+    crate::export::text::pressure_text(&crate::export::ndjson::psi_json(p))
 }
 
 /// "GOMAXPROCS 8 > 2.0 CPUs" (bad), "GOMAXPROCS 4 ≤ 8.0 CPUs" (fine), or what is known.

@@ -267,8 +267,9 @@ fn system_pane(frame: &mut Frame, area: Rect, snap: &Snapshot) {
             crate::tui::format::alarm(),
         ));
     }
-    if let Some(p) = &sys.pressure {
-        lines.push(Line::raw(truncate(&format!("PSI {p}"), w)));
+    if let Some(p) = &sys.psi {
+        let text = format!("PSI {}", super::view::psi_text(p));
+        lines.push(Line::raw(truncate(&text, w)));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
