@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use gotrace_tests::{
-    read_trace, require_root, schema::ChildEventKind, scratch, summary_of, trace_command,
-    workload, Attached, Line, Run,
+    read_trace, require_root, schema::ChildEventKind, scratch, summary_of, trace_command, workload,
+    Attached, Line, Run,
 };
 
 /// Traces the sigchld workload with its `args`, gotrace getting `opts`.

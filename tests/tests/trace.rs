@@ -513,6 +513,21 @@ fn launched_command_exit_code_is_passed_on() {
 }
 
 #[test]
+fn a_command_still_running_when_the_duration_ends_exits_124_like_timeout() {
+    if !require_root("a_command_still_running_when_the_duration_ends_exits_124_like_timeout") {
+        return;
+    }
+    let run = gotrace(
+        &["--no-tui", "--duration", "1", "--", "sleep", "600"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code(), 124, "{}", run.stderr);
+    // The summary is whole, and says the command was still running.
+    assert!(run.stdout.contains("clock_nanosleep"), "{}", run.stdout);
+    assert!(!run.stdout.contains("target exited"), "{}", run.stdout);
+}
+
+#[test]
 fn a_command_launched_through_sudo_runs_as_the_invoking_user() {
     if !require_root("a_command_launched_through_sudo_runs_as_the_invoking_user") {
         return;

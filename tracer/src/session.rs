@@ -25,12 +25,30 @@ use crate::{
 enum StopReason {
     TargetExited,
     Duration,
+    /// Ctrl-C: SIGINT, or the dashboard's q.
     Interrupted,
-    Terminated,
+    /// SIGTERM or SIGHUP (the signal).
+    Terminated(i32),
 }
 
-/// Runs a session to completion. The returned code is 0, or, for a launched command,
-/// its own exit code (128 + signal when it was killed), as `time` and `strace` do.
+impl StopReason {
+    /// gotrace's exit code when it stopped a launched command that was still running:
+    /// what a shell reports for a command ended that way (`time` and `strace` pass
+    /// on 130 after Ctrl-C), and `timeout`'s 124 when the time given ran out.
+    fn exit_code_when_cut_short(self) -> u8 {
+        match self {
+            StopReason::Interrupted => 128 + libc::SIGINT as u8,
+            StopReason::Terminated(sig) => (128 + sig).clamp(0, 255) as u8,
+            StopReason::Duration => 124,
+            StopReason::TargetExited => 0,
+        }
+    }
+}
+
+/// Runs a session to completion. The returned code is 0 for an attached process. For a
+/// launched command it is the command's own exit code (128 + signal when a signal killed
+/// it), as `time` and `strace` do; when gotrace stopped it first, see
+/// [`StopReason::exit_code_when_cut_short`].
 pub fn run(cfg: Config) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -369,8 +387,8 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 }
             }
             _ = sigint.recv() => break StopReason::Interrupted,
-            _ = sigterm.recv() => break StopReason::Terminated,
-            _ = sighup.recv() => break StopReason::Terminated,
+            _ = sigterm.recv() => break StopReason::Terminated(libc::SIGTERM),
+            _ = sighup.recv() => break StopReason::Terminated(libc::SIGHUP),
             _ = sleep_until(deadline) => break StopReason::Duration,
             _ = flush_tick.tick(), if sink.json.is_some() => sink.flush_json(),
             _ = tick.tick() => {
@@ -454,9 +472,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     if let (Some(p), Line::Header(h), Line::Summary(s)) = (perfetto, &header, &summary_line) {
         perfetto_error = p.finish(h, s).err();
     }
+    let mut cut_short = false;
     if let Some(pid) = launched_pid {
         if reason != StopReason::TargetExited && !target_done {
             stop_launched(pid, &pidfd).await;
+            cut_short = true;
         }
     }
     if let Some(e) = json_error {
@@ -479,6 +499,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         );
     }
     Ok(match (launched_pid, snapshot.target_exit) {
+        (Some(_), _) if cut_short => ExitCode::from(reason.exit_code_when_cut_short()),
         (Some(_), Some(ExitStatus::Code(c))) => ExitCode::from(c.clamp(0, 255) as u8),
         (Some(_), Some(ExitStatus::Signal(s))) => ExitCode::from((128 + s).clamp(0, 255) as u8),
         _ => ExitCode::SUCCESS,
