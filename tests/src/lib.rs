@@ -22,16 +22,25 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// The gotrace binary under test: $GOTRACE_BIN (set by `cargo xtask test`), else the
-/// debug build in this workspace's target directory.
+/// The gotrace binary under test: $GOTRACE_BIN where the tests run away from Cargo (the
+/// kernel matrix's guests), else the copy Cargo built for these tests, `gotrace-under-test`
+/// (its `main` is `tracer::command::main`, as the `gotrace` binary's). Cargo builds a
+/// package's binaries before its integration tests and puts them in the profile
+/// directory, the parent of the tests' `deps/` (the path `CARGO_BIN_EXE_gotrace-under-test`
+/// names in a test crate): never a stale `target/debug/gotrace` from an earlier build.
 pub fn gotrace_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("GOTRACE_BIN") {
         return PathBuf::from(p);
     }
-    let p = workspace().join("target/debug/gotrace");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let p = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from <profile>/deps")
+        .join("gotrace-under-test");
     assert!(
         p.exists(),
-        "no gotrace binary at {} (run `cargo xtask test`, or `cargo build -p tracer` first)",
+        "no {}: run the integration tests with cargo test (or cargo xtask test)",
         p.display()
     );
     p

@@ -191,13 +191,7 @@ pub enum Invocation {
     Man { dir: Option<PathBuf> },
 }
 
-/// `gotrace report`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportConfig {
-    /// One trace, or two to compare.
-    pub paths: Vec<PathBuf>,
-    pub json: bool,
-}
+pub use gotrace_model::export::report::ReportConfig;
 
 /// What to trace.
 #[derive(Debug, Clone, PartialEq, Eq)]

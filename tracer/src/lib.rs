@@ -2,17 +2,14 @@
 //!
 //! Data flows one way: probe (kernel) -> event::decode -> analysis::Analyzer ->
 //! Snapshot -> export (text, NDJSON). Only `session` does I/O around the analyzer.
-pub mod analysis;
 pub mod cli;
+pub mod command;
 pub mod context;
 pub mod doctor;
-pub mod errno;
-pub mod event;
-pub mod export;
 pub mod probe;
 pub mod session;
-pub mod syscalls;
 pub mod tracee;
 pub mod tui;
 
+pub use gotrace_model::{analysis, errno, event, export, syscalls};
 pub use session::run;

@@ -356,6 +356,8 @@ fn test(kernels: &str, extra: &[String]) -> Result<()> {
             "-p",
             "tracer-common",
             "-p",
+            "gotrace-model",
+            "-p",
             "tracer",
             "-p",
             "gotrace-tests",
@@ -365,8 +367,10 @@ fn test(kernels: &str, extra: &[String]) -> Result<()> {
         // Every test binary runs even when one fails, so the count is the whole story.
         .args(["--lib", "--bins", "--tests", "--no-fail-fast"])
         .args(extra)
+        // The integration tests run the gotrace Cargo builds for them
+        // (CARGO_BIN_EXE_gotrace-under-test); GOTRACE_BIN is for the guests only.
         .envs(envs.clone())
-        .env("GOTRACE_BIN", &gotrace);
+        .env_remove("GOTRACE_BIN");
     let mut totals = run_counting_tests(&mut cmd)?;
     let host = format!(
         "this machine's kernel ({}): {} passed, {} failed, {} skipped",

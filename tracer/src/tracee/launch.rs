@@ -370,14 +370,7 @@ impl Paused {
     }
 }
 
-/// "No such file or directory (os error 2)" -> "No such file or directory".
-pub fn strip_os_error(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use gotrace_model::errno::strip_os_error;
 
 /// Reaps a child that has exited; returns its wait status.
 pub fn reap(pid: u32) -> Option<i32> {

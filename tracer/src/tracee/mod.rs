@@ -62,14 +62,7 @@ pub fn read_cmdline(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// NUL-separated arguments (as in /proc/PID/cmdline, or argv read at exec), not
-/// necessarily UTF-8.
-pub fn parse_cmdline(raw: &[u8]) -> Vec<String> {
-    raw.split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
+pub use gotrace_model::event::parse_cmdline;
 
 /// The short command name (comm) of a process.
 pub fn read_comm(pid: u32) -> Option<String> {

@@ -24,7 +24,14 @@ use super::{
     schema::{CauseJson, Header, Line, Summary, SyscallSummary, FORMAT_VERSION},
     text,
 };
-use crate::cli::ReportConfig;
+
+/// `gotrace report`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportConfig {
+    /// One trace, or two to compare.
+    pub paths: Vec<std::path::PathBuf>,
+    pub json: bool,
+}
 
 /// The longest line a trace may have. A header is a few hundred bytes plus the target's
 /// argv, which the kernel bounds (ARG_MAX, a quarter of the stack limit: 2 MiB by
@@ -177,7 +184,7 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
 /// readable by root only (0600), which `report`, run without sudo, meets first.
 fn read_error(path: &Path, e: io::Error) -> anyhow::Error {
     let e = if e.kind() == io::ErrorKind::PermissionDenied {
-        let why = crate::tracee::launch::strip_os_error(&e);
+        let why = crate::errno::strip_os_error(&e);
         io::Error::new(e.kind(), format!("{why} (gotrace creates its files readable by their owner only: use sudo, or chown the file)"))
     } else {
         e

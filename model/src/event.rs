@@ -305,7 +305,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 tgid: r.tgid,
                 ts_ns: r.ts_ns,
                 comm: comm_str(&r.comm),
-                argv: crate::tracee::parse_cmdline(&r.args[..n]),
+                argv: parse_cmdline(&r.args[..n]),
                 argv_truncated: r.args_total > n as u64,
             }))
         }
@@ -402,6 +402,15 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
 pub fn comm_str(comm: &[u8]) -> String {
     let end = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
     String::from_utf8_lossy(&comm[..end]).into_owned()
+}
+
+/// NUL-separated arguments (as in /proc/PID/cmdline, or argv read at exec), not
+/// necessarily UTF-8.
+pub fn parse_cmdline(raw: &[u8]) -> Vec<String> {
+    raw.split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 #[cfg(test)]

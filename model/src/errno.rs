@@ -161,6 +161,15 @@ const NAMES: [Option<&str>; 133] = [
     Some("ERFKILL"),
 ];
 
+/// "No such file or directory (os error 2)" -> "No such file or directory".
+pub fn strip_os_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

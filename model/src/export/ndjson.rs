@@ -44,7 +44,7 @@ pub fn header_line(target: &TargetInfo, facts: &HeaderFacts) -> Line {
         },
         kernel_release: facts.kernel_release.clone(),
         go_version: target.go_version.clone(),
-        start_time: crate::context::rfc3339(facts.start_unix_ns),
+        start_time: crate::time::rfc3339(facts.start_unix_ns),
         start_unix_ns: facts.start_unix_ns,
         slow_threshold_ns: facts.slow_threshold_ns,
         follow: facts.follow,

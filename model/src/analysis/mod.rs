@@ -492,7 +492,7 @@ pub struct Analyzer {
     raw_stats: Vec<RawSyscallStats>,
     raw_threads: Vec<RawThreadStats>,
     raw_causes: Vec<RawCause>,
-    mounts: Option<crate::context::mounts::MountTable>,
+    mounts: Option<crate::mounts::MountTable>,
     thread_names: std::collections::HashMap<u32, String>,
     system: SystemFacts,
     poller: poller::PollerTracker,
@@ -907,7 +907,7 @@ impl Analyzer {
     }
 
     /// The target's mounts (its own mount namespace), to name filesystems by device.
-    pub fn on_mounts(&mut self, mounts: crate::context::mounts::MountTable) {
+    pub fn on_mounts(&mut self, mounts: crate::mounts::MountTable) {
         self.mounts = Some(mounts);
     }
 
@@ -950,7 +950,7 @@ impl Analyzer {
     }
 
     /// The target's mount table, once read.
-    pub fn mounts(&self) -> Option<&crate::context::mounts::MountTable> {
+    pub fn mounts(&self) -> Option<&crate::mounts::MountTable> {
         self.mounts.as_ref()
     }
 
@@ -1291,7 +1291,7 @@ mod tests {
 
     #[test]
     fn attribution_arithmetic_on_a_synthetic_timeline() {
-        use crate::context::mounts::{kernel_dev, MountTable};
+        use crate::mounts::{kernel_dev, MountTable};
         let mut a = Analyzer::new(
             TargetInfo {
                 pid: 10,
