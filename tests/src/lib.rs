@@ -272,30 +272,33 @@ pub fn gotrace(args: &[&str], timeout: Duration) -> Run {
     wait_with_timeout(child, timeout)
 }
 
-/// A gotrace command with piped output, ready to spawn.
+/// A gotrace command with piped output, ready to spawn. It starts with the default
+/// action for the signals that end gotrace, whatever this test process inherited: a
+/// test run as a shell's background job ignores SIGINT, which gotrace would inherit, and
+/// a SIGINT sent before gotrace's own handlers are in place would then be lost.
 pub fn gotrace_cmd(args: &[&str]) -> Command {
+    use std::os::unix::process::CommandExt as _;
     let mut c = Command::new(gotrace_bin());
     c.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+    unsafe {
+        c.pre_exec(|| {
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
     c
 }
 
 /// Waits for a child with piped stdout/stderr, killing it after `timeout`.
 pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Run {
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let t_out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
+    let out = Collected::start(child.stdout.take().expect("piped stdout"));
+    let err = Collected::start(child.stderr.take().expect("piped stderr"));
     let start = Instant::now();
     let pid = child.id() as libc::pid_t;
     let (status, max_rss_kib) = loop {
@@ -312,16 +315,64 @@ pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Run {
         if start.elapsed() > timeout {
             let _ = child.kill();
             let s = child.wait().expect("wait");
-            let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
-            panic!("timed out after {timeout:?} (killed: {s}); stderr so far:\n{stderr}");
+            panic!(
+                "timed out after {timeout:?} (killed: {s}); stderr so far:\n{}",
+                err.so_far()
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    // The pipes close when the last process holding them exits: one that outlives
+    // gotrace (a launched command it failed to stop) is a failure, said, not a hang.
+    let (stdout, stderr) = (out.finish(), err.finish());
     Run {
         status,
-        stdout: String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned(),
+        stdout: stdout.unwrap_or_else(|partial| {
+            panic!("gotrace exited ({status}) but something it started still holds its stdout:\n{partial}")
+        }),
+        stderr: stderr.unwrap_or_else(|partial| {
+            panic!("gotrace exited ({status}) but something it started still holds its stderr:\n{partial}")
+        }),
         max_rss_kib: Some(max_rss_kib),
+    }
+}
+
+/// A pipe read to its end on a thread of its own; what was read is available before
+/// the end too.
+struct Collected {
+    buf: std::sync::Arc<Mutex<Vec<u8>>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Collected {
+    fn start(mut r: impl Read + Send + 'static) -> Collected {
+        let buf = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (tx, done) = std::sync::mpsc::channel();
+        let b = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                b.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&chunk[..n]);
+            }
+            let _ = tx.send(());
+        });
+        Collected { buf, done }
+    }
+
+    fn so_far(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    /// Everything, once the pipe's writers are all gone (within 10 s of gotrace's exit);
+    /// else what was read.
+    fn finish(self) -> Result<String, String> {
+        match self.done.recv_timeout(Duration::from_secs(10)) {
+            Ok(()) => Ok(self.so_far()),
+            Err(_) => Err(self.so_far()),
+        }
     }
 }
 

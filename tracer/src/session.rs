@@ -271,6 +271,8 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     // Tracing has begun: what the files get from here on is the user's.
     created.keep();
     let launched_pid = info.launched.then_some(info.pid);
+    // Until tracing ends as it should, an error that ends it early stops the command too.
+    let mut left_running = LeftRunning(launched_pid);
     let mut analyzer = Analyzer::new(info, start_ns);
     analyzer.set_thresholds(cfg.thresholds);
     analyzer.on_kernel_features(probe.features.clone());
@@ -472,6 +474,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     if let (Some(p), Line::Header(h), Line::Summary(s)) = (perfetto, &header, &summary_line) {
         perfetto_error = p.finish(h, s).err();
     }
+    left_running.0 = None;
     let mut cut_short = false;
     if let Some(pid) = launched_pid {
         if reason != StopReason::TargetExited && !target_done {
@@ -1190,6 +1193,30 @@ async fn stop_launched(pid: u32, pidfd: &PidFd) {
         eprintln!(
             "gotrace: the launched command (pid {pid}) did not stop on SIGTERM; leaving it running"
         );
+    }
+}
+
+/// A launched command that an error return would leave running: stopped when dropped
+/// (SIGTERM, two seconds, then SIGKILL) and reaped, unless emptied first.
+struct LeftRunning(Option<u32>);
+
+impl Drop for LeftRunning {
+    fn drop(&mut self) {
+        let Some(pid) = self.0 else { return };
+        // SAFETY: kill on our own unreaped child: its pid cannot have been reused.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        let start = std::time::Instant::now();
+        while launch::reap(pid).is_none() {
+            if start.elapsed() > Duration::from_secs(2) {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                let mut status = 0;
+                // SAFETY: waitpid on our own child with a valid status pointer.
+                unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
