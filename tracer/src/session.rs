@@ -443,9 +443,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         }
     }
     let snapshot = sink.analyzer.snapshot(end_ns);
-    let analyzer = &*sink.analyzer;
-    let summary_line =
-        ndjson::summary_line(&snapshot, |e| analyzer.call_cause(e).map(|c| c.to_string()));
+    let summary_line = ndjson::summary_line(&snapshot);
     let summary = match (&header, &summary_line) {
         (Line::Header(h), Line::Summary(s)) => export::text::render(h, s),
         _ => String::new(),
@@ -632,7 +630,6 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
                 if p.began_before_trace {
                     p.state = k.state;
                 }
-                p.cause = call_cause(analyzer, &p);
                 out.push(p);
                 continue;
             }
@@ -665,7 +662,6 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
             if p.state == ThreadState::Blocked {
                 p.wchan = inflight::wchan(proc, pid, tid);
             }
-            p.cause = call_cause(analyzer, &p);
             p.comm = std::fs::read_to_string(context::procfs::task_path(proc, pid, tid, "comm"))
                 .map(|c| c.trim_end().to_string())
                 .unwrap_or_default();
@@ -673,16 +669,6 @@ fn in_progress(probe: &Probe, analyzer: &Analyzer, min_ns: u64) -> Vec<InProgres
         }
     }
     out
-}
-
-/// The cause of a call in progress: as a finished call's, or for one that began before
-/// tracing (no split), what it waits on if it waits.
-fn call_cause(analyzer: &Analyzer, p: &InProgress) -> Option<crate::analysis::Cause> {
-    if p.began_before_trace {
-        (p.state == ThreadState::Blocked).then(|| analyzer.cause_of(p.call.class, p.call.dev))
-    } else {
-        analyzer.call_cause(&p.call)
-    }
 }
 
 /// The target's system facts (cgroup, throttling, GOMAXPROCS, pressure), read on a
@@ -1121,11 +1107,7 @@ impl Sink<'_> {
                     .on_go_version(tracee::go_version(&tracee::exe_of(p.tgid)));
             }
         }
-        self.analyzer.on_event(&ev);
-        let cause = match &ev {
-            Event::Syscall(s) => self.analyzer.call_cause(s).map(|c| c.to_string()),
-            _ => None,
-        };
+        let cause = self.analyzer.on_event(&ev).map(|c| c.to_string());
         if let Some(p) = self.perfetto.as_deref_mut() {
             p.on_event(&ev, start, cause.as_deref());
         }

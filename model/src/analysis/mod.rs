@@ -186,8 +186,8 @@ pub struct Snapshot {
     pub total_ns: u64,
     /// Calls over the slow threshold that were streamed.
     pub slow_calls: u64,
-    /// The slowest streamed calls, slowest first.
-    pub slowest: Vec<SyscallEvent>,
+    /// The slowest streamed calls, slowest first, each with its cause.
+    pub slowest: Vec<SlowCall>,
     /// In pid order; the dashboard's snapshot holds only the running ones and the
     /// latest to end (see [`Analyzer::dashboard_snapshot`]).
     pub processes: Vec<ProcessInfo>,
@@ -449,6 +449,14 @@ pub struct CgroupFacts {
     pub nr_throttled: u64,
 }
 
+/// A slow call with what its time went to, decided once, when it arrived (see
+/// [`Analyzer::on_event`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowCall {
+    pub call: SyscallEvent,
+    pub cause: Option<Cause>,
+}
+
 /// How many of the slowest calls the snapshot keeps.
 pub const SLOWEST_KEPT: usize = 10;
 
@@ -479,7 +487,7 @@ pub struct Analyzer {
     stats: Vec<RawSyscallStats>,
     counters: KernelCounters,
     slow_calls: u64,
-    slowest: Vec<SyscallEvent>,
+    slowest: Vec<SlowCall>,
     processes: BTreeMap<u32, ProcessInfo>,
     threads_created: u64,
     bad_records: u64,
@@ -608,9 +616,11 @@ impl Analyzer {
         self.bad_records += 1;
     }
 
-    pub fn on_event(&mut self, ev: &Event) {
+    /// Takes one event. For a syscall, returns its cause: the one every output shows
+    /// for it (the NDJSON line, the timeline, the summary's slowest calls).
+    pub fn on_event(&mut self, ev: &Event) -> Option<Cause> {
         match ev {
-            Event::Syscall(s) => self.on_slow_syscall(s),
+            Event::Syscall(s) => return self.on_slow_syscall(s),
             Event::Fork(p) => self.on_fork(p),
             Event::Exec(p) => self.on_exec(p),
             Event::Exit(p) => self.on_exit(p),
@@ -629,6 +639,7 @@ impl Analyzer {
             }
             Event::Eventfd { tgid, fd } => self.poller.on_eventfd(*tgid, *fd),
         }
+        None
     }
 
     /// Sets the anomaly thresholds.
@@ -651,24 +662,32 @@ impl Analyzer {
         self.signals.on_pipe_writers(facts);
     }
 
-    fn on_slow_syscall(&mut self, s: &SyscallEvent) {
+    fn on_slow_syscall(&mut self, s: &SyscallEvent) -> Option<Cause> {
         self.slow_calls += 1;
+        let cause = self.call_cause(s);
         // A parked runtime thread's long wait is not a slow call anyone is waiting on.
-        if self.call_cause(s) == Some(Cause::Idle) {
-            return;
+        if cause == Some(Cause::Idle) {
+            return cause;
         }
         if self.slowest.len() < SLOWEST_KEPT
             || self
                 .slowest
                 .last()
-                .is_some_and(|l| s.duration_ns > l.duration_ns)
+                .is_some_and(|l| s.duration_ns > l.call.duration_ns)
         {
             let pos = self
                 .slowest
-                .partition_point(|x| x.duration_ns >= s.duration_ns);
-            self.slowest.insert(pos, s.clone());
+                .partition_point(|x| x.call.duration_ns >= s.duration_ns);
+            self.slowest.insert(
+                pos,
+                SlowCall {
+                    call: s.clone(),
+                    cause: cause.clone(),
+                },
+            );
             self.slowest.truncate(SLOWEST_KEPT);
         }
+        cause
     }
 
     fn on_fork(&mut self, p: &ProcEvent) {
@@ -960,7 +979,12 @@ impl Analyzer {
     }
 
     /// The calls traced threads are in now (see [`InProgress`]).
+    /// The calls in progress now, as the kernel's slots and /proc show them; the
+    /// analyzer gives each its cause.
     pub fn on_in_progress(&mut self, mut calls: Vec<InProgress>) {
+        for p in &mut calls {
+            p.cause = self.in_progress_cause(p);
+        }
         calls.sort_by(|a, b| {
             b.call
                 .duration_ns
@@ -968,6 +992,16 @@ impl Analyzer {
                 .then(a.call.tid.cmp(&b.call.tid))
         });
         self.in_progress = calls;
+    }
+
+    /// The cause of a call in progress: as a finished call's, or for one that began
+    /// before tracing (no split), what it waits on if it waits.
+    fn in_progress_cause(&self, p: &InProgress) -> Option<Cause> {
+        if p.began_before_trace {
+            (p.state == ThreadState::Blocked).then(|| self.cause_of(p.call.class, p.call.dev))
+        } else {
+            self.call_cause(&p.call)
+        }
     }
 
     /// The cause of the blocked time of calls of one class on one device.
@@ -1490,7 +1524,7 @@ mod tests {
             }));
         }
         let s = a.snapshot(0);
-        let d: Vec<u64> = s.slowest.iter().map(|e| e.duration_ns).collect();
+        let d: Vec<u64> = s.slowest.iter().map(|e| e.call.duration_ns).collect();
         assert_eq!(d, [99, 80, 70, 60, 50, 30, 7, 6, 5, 4]);
         assert_eq!(s.slow_calls, 13);
     }

@@ -259,8 +259,8 @@ fn anomaly_json(a: &Anomaly) -> AnomalyJson {
     }
 }
 
-/// The summary line. `cause` names what a slow call waited on (the analyzer's view).
-pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String>) -> Line {
+/// The summary line.
+pub fn summary_line(s: &Snapshot) -> Line {
     Line::Summary(Box::new(Summary {
         duration_ns: s.duration_ns,
         go_version: s.target.go_version.clone(),
@@ -275,7 +275,13 @@ pub fn summary_line(s: &Snapshot, cause: impl Fn(&SyscallEvent) -> Option<String
         slowest: s
             .slowest
             .iter()
-            .map(|e| syscall_fields(e, s.start_ns, cause(e)))
+            .map(|e| {
+                syscall_fields(
+                    &e.call,
+                    s.start_ns,
+                    e.cause.as_ref().map(ToString::to_string),
+                )
+            })
             .collect(),
         threads_created: s.threads_created,
         bad_records: s.bad_records,
@@ -655,7 +661,7 @@ mod tests {
             child_exit_line(&proc_ev, 1_000),
             signal_line(&sig, 1_000).expect("SIGCHLD line"),
             child_reaped_line(&wait, 1_000).expect("a reap"),
-            summary_line(&a.snapshot(5_000), |_| None),
+            summary_line(&a.snapshot(5_000)),
         ];
         let buf = Shared::default();
         let mut w = NdjsonWriter::new(Box::new(buf.clone()));

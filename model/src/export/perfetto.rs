@@ -547,9 +547,7 @@ mod tests {
             panic!("not a header")
         };
         let a = Analyzer::new(target, START);
-        let Line::Summary(mut s) =
-            ndjson::summary_line(&a.snapshot(START + 2_000_000_000), |_| None)
-        else {
+        let Line::Summary(mut s) = ndjson::summary_line(&a.snapshot(START + 2_000_000_000)) else {
             panic!("not a summary")
         };
         s.threads.push(ThreadJson {

@@ -749,7 +749,7 @@ mod tests {
         };
         let (Line::Header(h), Line::Summary(sum)) = (
             ndjson::header_line(&s.target, &facts),
-            ndjson::summary_line(s, |_| None),
+            ndjson::summary_line(s),
         ) else {
             panic!("header and summary lines")
         };
@@ -983,7 +983,7 @@ mod tests {
         };
         let (Line::Header(h), Line::Summary(mut old)) = (
             ndjson::header_line(&s.target, &facts),
-            ndjson::summary_line(&s, |_| None),
+            ndjson::summary_line(&s),
         ) else {
             panic!("header and summary lines")
         };

@@ -330,7 +330,13 @@ fn detail_pane(frame: &mut Frame, area: Rect, row: &SyscallRow, ctx: &Ctx) {
         spans.extend(cause_bar(a, (inner.width as usize).saturating_sub(7)).spans);
         lines.push(Line::from(spans));
     }
-    let slowest: Vec<_> = ctx.snap.slowest.iter().filter(|e| e.nr == row.nr).collect();
+    let slowest: Vec<_> = ctx
+        .snap
+        .slowest
+        .iter()
+        .map(|s| &s.call)
+        .filter(|e| e.nr == row.nr)
+        .collect();
     if slowest.is_empty() {
         lines.push(Line::styled(
             "no call of it among the slowest streamed",
