@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod errno;
 pub mod event;
 pub mod export;
+pub mod harvest;
 pub mod mounts;
 pub mod procfs;
 pub mod syscalls;

@@ -355,7 +355,9 @@ impl Collected {
                 if n == 0 {
                     break;
                 }
-                b.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&chunk[..n]);
+                b.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&chunk[..n]);
             }
             let _ = tx.send(());
         });

@@ -15,84 +15,8 @@ use crate::{
 };
 pub use attribution::{Attribution, Cause, CauseShare, ThreadRow};
 pub use signals::{Anomaly, PipeWriter, Preemption, SigchldSummary, SignalCounts, Thresholds};
-
-/// One syscall's aggregate, summed over CPUs, as read from the kernel.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawSyscallStats {
-    pub nr: u32,
-    pub calls: u64,
-    pub errors: u64,
-    pub total_ns: u64,
-    pub max_ns: u64,
-    /// Counts per bucket of tracer_common's histogram scheme.
-    pub hist: Vec<u64>,
-    pub on_cpu_ns: u64,
-    pub runq_ns: u64,
-    pub runq_throttled_ns: u64,
-    pub blocked_ns: u64,
-}
-
-impl RawSyscallStats {
-    /// `self - base`, for counts since a reset (the maximum cannot be taken back: it
-    /// stays the maximum since tracing began).
-    pub fn minus(&self, base: &RawSyscallStats) -> RawSyscallStats {
-        RawSyscallStats {
-            nr: self.nr,
-            calls: self.calls.saturating_sub(base.calls),
-            errors: self.errors.saturating_sub(base.errors),
-            total_ns: self.total_ns.saturating_sub(base.total_ns),
-            max_ns: self.max_ns,
-            hist: self
-                .hist
-                .iter()
-                .zip(base.hist.iter().chain(std::iter::repeat(&0)))
-                .map(|(a, b)| a.saturating_sub(*b))
-                .collect(),
-            on_cpu_ns: self.on_cpu_ns.saturating_sub(base.on_cpu_ns),
-            runq_ns: self.runq_ns.saturating_sub(base.runq_ns),
-            runq_throttled_ns: self
-                .runq_throttled_ns
-                .saturating_sub(base.runq_throttled_ns),
-            blocked_ns: self.blocked_ns.saturating_sub(base.blocked_ns),
-        }
-    }
-}
-
-/// Run-queue time of one thread outside syscalls, as read from the kernel.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawThreadStats {
-    pub tid: u32,
-    pub tgid: u32,
-    pub runq_ns: u64,
-    pub runq_throttled_ns: u64,
-}
-
-/// Calls of one syscall that blocked on one (class, device), as read from the kernel.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawCause {
-    pub nr: u32,
-    /// tracer_common::class
-    pub class: u32,
-    pub dev: u32,
-    pub calls: u64,
-    pub wall_ns: u64,
-    pub blocked_ns: u64,
-}
-
-/// Kernel-side counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KernelCounters {
-    /// Records the programs could not reserve in the ring buffer.
-    pub lost_records: u64,
-    /// Syscall exits without a matching entry (in flight when tracing began).
-    pub unmatched_exits: u64,
-    /// Calls lost because another thread (tid equal modulo INFLIGHT_SLOTS) took their
-    /// in-flight slot: neither counted nor streamed, and not among `unmatched_exits`.
-    pub slot_collisions: u64,
-    /// Threads whose run-queue time outside syscalls found no room in the kernel's
-    /// thread table (that time is not counted).
-    pub threads_untracked: u64,
-}
+// The kernel's side of the interface: defined with the harvest, used here by name.
+pub use crate::harvest::{KernelCounters, RawCause, RawSyscallStats, RawThreadStats};
 
 /// What is known of the traced process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -948,9 +872,28 @@ impl Analyzer {
 
     /// Threads worth naming: the ones with the most run-queue time.
     pub fn busiest_threads(&self, n: usize) -> Vec<(u32, u32)> {
-        let mut v: Vec<&RawThreadStats> = self.thread_stats.iter().collect();
-        v.sort_by_key(|t| std::cmp::Reverse(t.runq_ns));
-        v.into_iter().take(n).map(|t| (t.tgid, t.tid)).collect()
+        crate::harvest::busiest(&self.thread_stats, n)
+    }
+
+    /// Takes everything read at one refresh, in the order the parts depend on each
+    /// other: the kernel's aggregates, then the exited threads' retirement, the poller,
+    /// the /proc facts, and last the calls in progress (whose causes need the rest).
+    pub fn harvest(&mut self, h: crate::harvest::Harvest) {
+        self.on_stats(h.stats, h.counters);
+        self.on_time_split(h.thread_stats, h.causes, h.now_ns);
+        self.retire_threads(&h.exited);
+        self.on_poller(h.poller);
+        if let Some((tgid, regs)) = &h.epoll_registrations {
+            self.on_epoll_registrations(*tgid, regs);
+        }
+        if let Some(m) = h.mounts {
+            self.on_mounts(m);
+        }
+        self.on_thread_names(h.thread_names);
+        if let Some(facts) = h.system {
+            self.on_system(facts);
+        }
+        self.on_in_progress(h.in_progress);
     }
 
     /// cgroup, GOMAXPROCS and pressure facts.

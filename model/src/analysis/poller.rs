@@ -5,53 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::percentile;
 
-/// Waits on one epoll instance, as read from the kernel.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawEpoll {
-    pub tgid: u32,
-    pub epfd: u32,
-    pub waits: u64,
-    pub polls: u64,
-    pub timeouts: u64,
-    pub ready: u64,
-    pub events: u64,
-    pub errors: u64,
-    pub blocked_ns: u64,
-    /// The longest wait that could block.
-    pub max_ns: u64,
-    pub hist: Vec<u64>,
-}
-
-/// An io_uring instance, as read from the kernel.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawRing {
-    pub tgid: u32,
-    pub submits: u64,
-    pub completes: u64,
-    pub max_in_flight: u32,
-}
-
-/// Completions of one opcode, as read from the kernel.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawUringOp {
-    pub tgid: u32,
-    pub opcode: u32,
-    pub count: u64,
-    pub errors: u64,
-    pub total_ns: u64,
-    pub max_ns: u64,
-    pub hist: Vec<u64>,
-}
-
-/// Everything the kernel aggregated about pollers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawPoller {
-    pub epoll: Vec<RawEpoll>,
-    /// (tgid, eventfd, 8-byte writes)
-    pub eventfds: Vec<(u32, u32, u64)>,
-    pub rings: Vec<RawRing>,
-    pub uring_ops: Vec<RawUringOp>,
-}
+pub use crate::harvest::{RawEpoll, RawPoller, RawRing, RawUringOp};
 
 /// Which poller(s) the process uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,9 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use tracer_common::{class, futex_parks, nr, waits_on, Waits};
+use tracer_common::{class, futex_parks, nr, waits_on, Inflight, Waits};
+
+use crate::analysis::{InProgress, ThreadState};
 
 use super::{
     mounts::{FsKind, MountTable},
@@ -224,6 +226,125 @@ fn classify_path(proc_root: &Path, pid: u32, c: &ProcCall, mounts: Option<&Mount
         dev: dev.unwrap_or(0),
         detail: named.map(|p| p.display().to_string()),
     }
+}
+
+/// Most threads looked at per refresh: enough for any Go program, bounded for a runaway.
+const IN_PROGRESS_MAX_THREADS: usize = 4096;
+
+/// What [`calls_in_progress`] needs to know from the last refresh.
+pub struct Before<'a> {
+    /// The calls in progress then (what /proc said of each is not asked again).
+    pub in_progress: &'a [InProgress],
+    /// The traced processes alive (children seen but not followed are not traced:
+    /// their threads have no slots).
+    pub traced_pids: Vec<u32>,
+    /// When tracing began (CLOCK_MONOTONIC).
+    pub start_ns: u64,
+    /// The target's mount table, to name the filesystem a call waits on.
+    pub mounts: Option<&'a MountTable>,
+}
+
+/// The calls the traced threads are in now, merged from the kernel's in-flight slots
+/// (`slot_of`) and /proc: those in progress for `min_ns` or more, and what /proc says
+/// they wait on. A thread that has not entered a syscall since tracing
+/// began but is in one has been in it since before: its call is taken from /proc, and
+/// its length is at least the trace's.
+pub fn calls_in_progress(
+    was: &Before<'_>,
+    slot_of: impl Fn(u32) -> Option<Inflight>,
+    min_ns: u64,
+) -> Vec<InProgress> {
+    use tracer_common::{INFLIGHT_NR_NONE, MAX_SYSCALLS};
+    let proc = super::procfs::proc_root();
+    let now = super::monotonic_ns();
+    let mut out = Vec::new();
+    let mut looked = 0;
+    // What /proc said of each call at the last refresh: a call that goes on is not
+    // looked up again (a program with many parked threads would cost a file read each)
+    // once /proc has seen it asleep. Seen on a CPU or in the run queue, as a call just
+    // entered under load can be, /proc has neither its arguments nor where it sleeps.
+    let known: std::collections::HashMap<(u32, u64), &InProgress> = was
+        .in_progress
+        .iter()
+        .filter(|p| p.wchan.is_some())
+        .map(|p| ((p.call.tid, p.call.start_ns), p))
+        .collect();
+    for &pid in &was.traced_pids {
+        let Ok(tasks) = std::fs::read_dir(pid_path(proc, pid, "task")) else {
+            continue;
+        };
+        for tid in tasks.filter_map(|t| t.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+            looked += 1;
+            if looked > IN_PROGRESS_MAX_THREADS {
+                return out;
+            }
+            let slot = slot_of(tid);
+            let mut p = match slot {
+                Some(s) if s.nr < MAX_SYSCALLS => InProgress::from_slot(&s, pid, now),
+                // Not seen entering a call since tracing began (a slot the scheduler
+                // hooks started, or none at all).
+                Some(s) if s.nr == INFLIGHT_NR_NONE && s.start_ns == 0 => {
+                    InProgress::before_trace(tid, pid, was.start_ns, now)
+                }
+                None => InProgress::before_trace(tid, pid, was.start_ns, now),
+                Some(_) => continue,
+            };
+            if p.call.duration_ns < min_ns {
+                continue;
+            }
+            if let Some(k) = known
+                .get(&(tid, p.call.start_ns))
+                .filter(|k| k.began_before_trace == p.began_before_trace)
+                .filter(|k| p.began_before_trace || k.call.nr == p.call.nr)
+            {
+                p.call.nr = k.call.nr;
+                p.call.args = k.call.args;
+                p.call.class = k.call.class;
+                p.call.dev = k.call.dev;
+                p.detail = k.detail.clone();
+                p.wchan = k.wchan.clone();
+                p.comm = k.comm.clone();
+                if p.began_before_trace {
+                    p.state = k.state;
+                }
+                out.push(p);
+                continue;
+            }
+            // A call seen for the first time: what /proc says of it.
+            let call = read_syscall(proc, pid, tid);
+            if p.began_before_trace {
+                let Some(c) = call else { continue };
+                // It may have entered a call just now: then the next refresh has it.
+                if slot_of(tid).is_some_and(|s| s.nr < MAX_SYSCALLS) {
+                    continue;
+                }
+                p.call.nr = c.nr;
+                let state = std::fs::read_to_string(task_path(proc, pid, tid, "stat"))
+                    .ok()
+                    .and_then(|s| crate::tracee::parse_stat_state(&s));
+                p.state = match state {
+                    Some('R') => ThreadState::Running,
+                    _ => ThreadState::Blocked,
+                };
+            }
+            // /proc shows the arguments while the thread is still in the same call.
+            if let Some(c) = call.filter(|c| c.nr == p.call.nr) {
+                let w = classify(proc, pid, &c, was.mounts);
+                p.call.args = c.args;
+                p.call.class = w.class;
+                p.call.dev = w.dev;
+                p.detail = w.detail;
+            }
+            if p.state == ThreadState::Blocked {
+                p.wchan = wchan(proc, pid, tid);
+            }
+            p.comm = std::fs::read_to_string(task_path(proc, pid, tid, "comm"))
+                .map(|c| c.trim_end().to_string())
+                .unwrap_or_default();
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub use gotrace_model::mounts;
 pub mod pressure;
 pub mod procfs;
 pub mod steal;
+pub mod watch;
 
 pub mod epoll;
 pub mod inflight;

@@ -56,6 +56,7 @@
 //! [`Action::Quit`]. Log timestamps ([`LogEntry::ts_ns`]) are nanoseconds since the
 //! trace began, as `Snapshot::duration_ns` is.
 mod app;
+pub mod dashboard;
 mod format;
 mod panes;
 mod terminal;
