@@ -1,6 +1,10 @@
 //! A process's mount table, from /proc/PID/mountinfo, and the kind of filesystem behind
-//! a device or path: the `fs:<kind>` cause of blocked time (DESIGN.md, "Attribution
-//! model").
+//! a device or path: the `fs:<kind>` cause of blocked time (docs/architecture.md).
+//!
+//! Parsed by hand on purpose, rather than with a procfs crate: fields are split on single
+//! spaces (an empty source is a field, not a gap), every `\ooo` escape is undone in the
+//! root, mount point, type and source (WSL's Windows drive is `C:\134`, a space `\040`),
+//! and drvfs is told from plain 9p and virtiofs by its options and mount point.
 //!
 //! Format (Documentation/filesystems/proc.rst, "/proc/<pid>/mountinfo"):
 //!
@@ -170,7 +174,7 @@ impl Mount {
         self.super_options.split(',').any(|opt| opt == name)
     }
 
-    /// The kind of filesystem, with the WSL rules for drvfs (DESIGN.md).
+    /// The kind of filesystem, with the WSL rules for drvfs (below).
     pub fn kind(&self) -> FsKind {
         match FsKind::from_fstype(&self.fstype) {
             // WSL2 mounts Windows drives with the 9p client; the Plan 9 "attach name"

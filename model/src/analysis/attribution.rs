@@ -1,5 +1,5 @@
 //! Where the time went: every traced thread's time inside syscalls, and its run-queue
-//! time outside them, split by cause (DESIGN.md, "Attribution model").
+//! time outside them, split by cause (docs/architecture.md).
 //!
 //! wall = on_cpu + runq + blocked. On-CPU time inside a syscall is the kernel working
 //! for the program (`cpu`). Run-queue time is `scheduler`, or `cgroup-throttle` when the

@@ -1,7 +1,7 @@
 //! The target's cgroup and its CPU and memory limits, on cgroup v1 and v2 (a hybrid
 //! machine has both: each controller is on one of them). The CPU limit and the
 //! throttling counters tell `cgroup-throttle` apart from plain `scheduler` run-queue
-//! time (DESIGN.md, "Attribution model").
+//! time (docs/architecture.md).
 //!
 //! Where the files are: /proc/PID/cgroup gives the cgroup's path in each hierarchy,
 //! relative to the hierarchy's root as the reader's cgroup namespace sees it (man 7

@@ -12,6 +12,10 @@
 //! are percentages of wall time over the last N seconds; total is the cumulative stall
 //! time in µs. The `full` line of cpu exists since 5.13 (system-wide it is always zero);
 //! older kernels print `some` only.
+//!
+//! Parsed by hand on purpose, rather than with a procfs crate: a file without a `full`
+//! line (cpu before 5.13, and some cgroups' files) is read as `full` absent, not as an
+//! error, and every number is taken from its `key=value` pair, whatever the order.
 use std::path::Path;
 
 use serde::Serialize;
