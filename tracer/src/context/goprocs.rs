@@ -299,12 +299,7 @@ fn exe_mapping_start(maps: &str, ino: u64, path: Option<&str>) -> Option<u64> {
 }
 
 fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(n)
-        .ok()
-        .filter(|n| n.is_power_of_two())
-        .unwrap_or(4096)
+    rustix::param::page_size() as u64
 }
 
 // The executable, read with `object` through a cache that reads a range at a time. The file

@@ -576,9 +576,10 @@ pub fn run_bounded_as(
     let status = match done_rx.recv_timeout(timeout) {
         Ok(status) => Some(status?),
         Err(_) => {
-            // SAFETY: kill has no memory preconditions; -pid names the process group the
-            // child leads (process_group(0) above).
-            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            // The process group the child leads (process_group(0) above).
+            if let Some(group) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
             let _ = done_rx.recv();
             None
         }
@@ -713,17 +714,12 @@ fn first_list_entry(v: &str) -> PathBuf {
 /// Whether the directory (or, when it does not exist yet, its nearest existing
 /// ancestor, where Go would create it) is writable by the user doctor checks for.
 fn writable(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt as _;
     let Some(existing) = path.ancestors().find(|p| p.exists()) else {
-        return false;
-    };
-    let Ok(c) = std::ffi::CString::new(existing.as_os_str().as_bytes()) else {
         return false;
     };
     // access() answers for the real uid: the user who runs doctor. A read-only mount
     // says no even to root.
-    // SAFETY: c is a valid NUL-terminated path for the duration of the call.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    rustix::fs::access(existing, rustix::fs::Access::WRITE_OK).is_ok()
 }
 
 /// Builds and runs a program that prints the GOMAXPROCS and NumCPU the Go runtime picks

@@ -4,7 +4,7 @@ use std::{
     ffi::{CString, OsStr, OsString},
     io,
     os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
+        fd::{AsRawFd, OwnedFd},
         unix::ffi::{OsStrExt, OsStringExt},
     },
     path::{Path, PathBuf},
@@ -26,7 +26,7 @@ pub struct User {
 /// then runs as that user, as it would without gotrace. None otherwise.
 pub fn invoking_user() -> Result<Option<User>> {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         return Ok(None);
     }
     let (Ok(uid), Ok(gid)) = (std::env::var("SUDO_UID"), std::env::var("SUDO_GID")) else {
@@ -151,13 +151,7 @@ fn check_executable(p: &Path) -> io::Result<()> {
             "is a directory",
         ));
     }
-    let c = CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    rustix::fs::access(p, rustix::fs::Access::EXEC_OK).map_err(io::Error::from)
 }
 
 /// A forked child waiting for [`Paused::release`] before it execs.
@@ -169,13 +163,7 @@ pub struct Paused {
 }
 
 fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for the two descriptors pipe2 returns.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just created both fds; we own them.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(io::Error::from)
 }
 
 fn cstring(b: &[u8], what: &str) -> Result<CString> {
@@ -329,42 +317,30 @@ impl Paused {
 
     /// Lets the child exec, and reports whether the exec worked.
     pub fn release(self) -> Result<u32> {
-        let one = [1u8];
-        // SAFETY: writing one byte from a valid buffer to a pipe we own.
-        let n = unsafe { libc::write(self.go.as_raw_fd(), one.as_ptr().cast(), 1) };
-        if n != 1 {
-            return Err(io::Error::last_os_error()).context("release the launched command");
+        match rustix::io::write(&self.go, &[1u8]) {
+            Ok(1) => {}
+            Ok(_) => bail!("release the launched command: nothing written"),
+            Err(e) => return Err(io::Error::from(e)).context("release the launched command"),
         }
         drop(self.go);
         let mut errno = [0u8; 4];
         let mut got = 0;
         while got < 4 {
-            // SAFETY: reading into the unfilled tail of a valid buffer.
-            let n = unsafe {
-                libc::read(
-                    self.exec_error.as_raw_fd(),
-                    errno[got..].as_mut_ptr().cast(),
-                    4 - got,
-                )
-            };
-            if n == 0 {
-                break;
+            match rustix::io::read(&self.exec_error, &mut errno[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
             }
-            if n < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                break;
-            }
-            got += n as usize;
         }
         if got == 0 {
             // EOF: the pipe was closed by a successful exec.
             return Ok(self.pid);
         }
-        let mut status = 0;
-        // SAFETY: reaping our own child, which exits right after reporting.
-        unsafe { libc::waitpid(self.pid as i32, &mut status, 0) };
+        // Reaping our own child, which exits right after reporting.
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+        }
         let err = io::Error::from_raw_os_error(i32::from_ne_bytes(errno));
         bail!("cannot execute '{}': {}", self.shown, strip_os_error(&err))
     }
@@ -374,10 +350,11 @@ pub use gotrace_model::errno::strip_os_error;
 
 /// Reaps a child that has exited; returns its wait status.
 pub fn reap(pid: u32) -> Option<i32> {
-    let mut status = 0;
-    // SAFETY: waitpid on our own child with a valid status pointer.
-    let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
-    (r == pid as i32).then_some(status)
+    let pid = rustix::process::Pid::from_raw(pid as i32)?;
+    match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG) {
+        Ok(Some((_, status))) => Some(status.as_raw()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ pub mod launch;
 use std::{
     collections::{HashMap, HashSet},
     fs, io,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::OwnedFd,
     path::{Path, PathBuf},
 };
 
@@ -159,17 +159,13 @@ pub struct PidFd {
 impl PidFd {
     /// pidfd_open(2). Must be called inside the tokio runtime.
     pub fn open(pid: u32) -> Result<PidFd> {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if raw < 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::ESRCH) {
-                bail!("no such process: {pid}");
-            }
-            return Err(err).with_context(|| format!("pidfd_open({pid})"));
-        }
-        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+        let target = rustix::process::Pid::from_raw(pid as i32)
+            .with_context(|| format!("no such process: {pid}"))?;
+        let fd = match rustix::process::pidfd_open(target, rustix::process::PidfdFlags::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::SRCH) => bail!("no such process: {pid}"),
+            Err(e) => return Err(io::Error::from(e)).with_context(|| format!("pidfd_open({pid})")),
+        };
         // SAFETY: the OwnedFd stays open and unchanged while the AsyncFd owns it.
         let fd = unsafe { AsyncFd::register(fd) }
             .map_err(|e| e.into_parts().1)
@@ -183,14 +179,14 @@ impl PidFd {
 
     /// Has the process exited (without waiting)?
     pub fn has_exited(&self) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.get_ref().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(self.fd.get_ref(), PollFlags::IN)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
         };
-        // SAFETY: one valid pollfd, zero timeout.
-        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-        n > 0 && pfd.revents & libc::POLLIN != 0
+        poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
+            && fds[0].revents().contains(PollFlags::IN)
     }
 
     /// Waits for the process to exit.
