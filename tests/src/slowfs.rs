@@ -2,10 +2,10 @@
 //! and READ it serves takes a known time, so a test can make a traced program block in
 //! real `openat`/`stat`/`read` syscalls for as long as it wants.
 //!
-//! It is a small hand-written FUSE protocol server (include/uapi/linux/fuse.h) on top of
-//! libc only: no libfuse, no fusermount. As root it opens /dev/fuse and mounts with
-//! mount(2) directly; Drop unmounts with umount2(MNT_DETACH), stops the server and
-//! removes the mountpoint.
+//! The FUSE protocol is the `fuser` crate's. As root, fuser opens /dev/fuse and mounts
+//! with mount(2) itself; it would run `fusermount3` only if mount(2) said EPERM. Drop
+//! detaches the mount and aborts its connection in one umount2(MNT_DETACH | MNT_FORCE),
+//! stops the server and removes the mountpoint.
 //!
 //! Nothing is cached away: entries and attributes have a zero TTL (the kernel then
 //! asks again on every path walk and stat), and every open uses FOPEN_DIRECT_IO, so
@@ -13,36 +13,39 @@
 //! request waits `delay` on its own thread, so N threads reading at once each see about
 //! `delay`, not N times it.
 use std::{
-    ffi::CString,
-    fs::File,
+    ffi::{CString, OsStr},
     io,
-    os::{
-        fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
-        unix::ffi::OsStrExt,
-    },
+    os::unix::ffi::OsStrExt,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        mpsc, Arc, Condvar, Mutex, Once,
+        Arc, Condvar, Mutex, MutexGuard, Once,
     },
-    thread::JoinHandle,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime},
 };
 
-/// The filesystem type as /proc/self/mountinfo shows it.
+use fuser::{
+    BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
+    Generation, INodeNo, LockOwner, MountOption, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, Request, Session, SessionACL,
+};
+use tracer::context::mounts::MountTable;
+
+/// The filesystem type as /proc/self/mountinfo shows it: `fuse.<subtype>`.
 pub const FSTYPE: &str = "fuse.slowfs";
+/// The subtype, and the source mountinfo shows.
+const NAME: &str = "slowfs";
 /// Mountpoints are `$TMPDIR/gotrace-slowfs-<pid>-<n>`; the pid lets a later mount clean up
 /// what a killed test process left behind.
 const DIR_PREFIX: &str = "gotrace-slowfs-";
-/// How long mount() waits for the kernel's INIT to be answered.
-const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Entries and attributes are never cached.
+const TTL: Duration = Duration::ZERO;
 
 /// A mounted slow filesystem; unmounted when dropped (also on unwind).
 pub struct SlowFs {
     mountpoint: PathBuf,
-    stop: Arc<Stop>,
-    server: Option<JoinHandle<()>>,
-    mounted: bool,
+    delays: Arc<Delays>,
+    session: Option<BackgroundSession>,
 }
 
 impl SlowFs {
@@ -60,49 +63,45 @@ impl SlowFs {
         SWEEP.call_once(sweep_stale);
 
         let mountpoint = new_mountpoint();
-        let files: Vec<(String, Vec<u8>)> = files
-            .iter()
-            .map(|(n, c)| (n.to_string(), c.clone()))
-            .collect();
-        let fuse = match File::options().read(true).write(true).open("/dev/fuse") {
-            Ok(f) => OwnedFd::from(f), // std opens with O_CLOEXEC: no child inherits it
+        let delays = Arc::new(Delays::default());
+        let tree = Tree {
+            files: files
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.clone()))
+                .collect(),
+            time: SystemTime::now(),
+        };
+        let server = Server(Arc::new(Shared {
+            tree,
+            delay,
+            delays: delays.clone(),
+        }));
+        let mut config = Config::default();
+        config.mount_options = vec![
+            MountOption::FSName(NAME.into()),
+            // fuser hands MountOption::Subtype only to fusermount; its own mount(2) needs
+            // the kernel's `subtype=` parameter (fs/fuse/inode.c, fuse_parse_param) for
+            // mountinfo to say fuse.slowfs.
+            MountOption::CUSTOM(format!("subtype={NAME}")),
+            MountOption::RO,
+            MountOption::NoSuid,
+            MountOption::NoDev,
+        ];
+        // allow_other: the traced programs need not run as the mounting user.
+        config.acl = SessionACL::All;
+        // Session::new returns once the kernel's INIT is answered.
+        match Session::new(server, &mountpoint, &config).and_then(Session::spawn) {
+            Ok(session) => SlowFs {
+                mountpoint,
+                delays,
+                session: Some(session),
+            },
             Err(e) => {
                 let _ = std::fs::remove_dir(&mountpoint);
-                panic!("slowfs: cannot open /dev/fuse: {e}");
-            }
-        };
-        set_nonblocking(fuse.as_fd());
-        if let Err(e) = mount_fuse(fuse.as_raw_fd(), &mountpoint) {
-            let _ = std::fs::remove_dir(&mountpoint);
-            panic!(
-                "slowfs: mount at {} failed: {e} (needs root and FUSE)",
-                mountpoint.display()
-            );
-        }
-
-        let (stop, stop_r) = Stop::new();
-        let stop = Arc::new(stop);
-        let (init_tx, init_rx) = mpsc::sync_channel(1);
-        let server = {
-            let stop = stop.clone();
-            let fs = Fs::new(files, delay);
-            std::thread::Builder::new()
-                .name("slowfs".into())
-                .spawn(move || serve(fuse, stop_r, &stop, &fs, init_tx))
-                .expect("spawn slowfs server thread")
-        };
-        let fs = SlowFs {
-            mountpoint,
-            stop,
-            server: Some(server),
-            mounted: true,
-        };
-        match init_rx.recv_timeout(INIT_TIMEOUT) {
-            Ok(()) => fs,
-            Err(e) => {
-                let at = fs.mountpoint.display().to_string();
-                drop(fs);
-                panic!("slowfs: the kernel's FUSE INIT for {at} was not answered: {e}");
+                panic!(
+                    "slowfs: mount at {} failed: {e} (needs root and FUSE)",
+                    mountpoint.display()
+                );
             }
         }
     }
@@ -115,20 +114,26 @@ impl SlowFs {
 
 impl Drop for SlowFs {
     fn drop(&mut self) {
-        if self.mounted {
-            // Detach first: the mount leaves the namespace at once, even if some process
-            // still has a file open in it; that process is cut off when the server stops.
-            if let Err(e) = umount_detach(&self.mountpoint) {
-                eprintln!("slowfs: umount2({}) failed: {e}", self.mountpoint.display());
+        // MNT_DETACH takes the mount out of the namespace at once, even while a process
+        // has a file open in it. MNT_FORCE aborts the FUSE connection (fs/fuse/inode.c,
+        // fuse_umount_begin): requests in flight fail with ENOTCONN instead of waiting
+        // for their reply, later ones fail at once, and the session's read of /dev/fuse
+        // fails with ENODEV, which ends its thread.
+        let aborted = umount(&self.mountpoint, libc::MNT_DETACH | libc::MNT_FORCE);
+        if let Err(e) = &aborted {
+            eprintln!("slowfs: umount2({}) failed: {e}", self.mountpoint.display());
+        }
+        self.delays.stop();
+        if let Some(session) = self.session.take() {
+            // Joining a session whose connection is still alive would wait for its last
+            // file to be closed: then let its thread go instead.
+            if aborted.is_ok() {
+                let _ = session.join();
             }
-            self.mounted = false;
         }
-        // Stopping the server closes /dev/fuse, which aborts the connection: any request
-        // still pending fails with ENOTCONN instead of hanging.
-        self.stop.stop();
-        if let Some(h) = self.server.take() {
-            let _ = h.join();
-        }
+        // Stopped, every delayed reply ends at once; with the session joined, no new one
+        // starts.
+        self.delays.wait_idle();
         if let Err(e) = std::fs::remove_dir(&self.mountpoint) {
             eprintln!("slowfs: cannot remove {}: {e}", self.mountpoint.display());
         }
@@ -138,50 +143,15 @@ impl Drop for SlowFs {
 /// The fstype /proc/self/mountinfo shows for a mount exactly at `path`, if there is one
 /// (the last one, if mounts are stacked there).
 pub fn mounted_fstype(path: &Path) -> Option<String> {
-    mounts()
+    mount_table()
+        .mounts
         .into_iter()
-        .filter(|(p, _)| p == path)
-        .map(|(_, t)| t)
-        .next_back()
+        .rfind(|m| m.mount_point == path)
+        .map(|m| m.fstype)
 }
 
-/// (mountpoint, fstype) of every mount in /proc/self/mountinfo.
-fn mounts() -> Vec<(PathBuf, String)> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let mountpoint = left.split(' ').nth(4)?;
-            let fstype = right.split(' ').next()?;
-            Some((
-                PathBuf::from(unescape_mountinfo(mountpoint)),
-                fstype.to_string(),
-            ))
-        })
-        .collect()
-}
-
-/// mountinfo writes space, tab, newline and backslash as \ooo octal escapes.
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = b[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn mount_table() -> MountTable {
+    MountTable::read_live(std::process::id()).unwrap_or_default()
 }
 
 /// Unmounts and removes slowfs mountpoints of test processes that are gone (killed before
@@ -206,9 +176,9 @@ fn sweep_stale() {
             Err(_) => false,
         }
     };
-    for (p, fstype) in mounts() {
-        if fstype == FSTYPE && stale(&p) {
-            let _ = umount_detach(&p);
+    for m in mount_table().mounts {
+        if m.fstype == FSTYPE && stale(&m.mount_point) {
+            let _ = umount(&m.mount_point, libc::MNT_DETACH);
         }
     }
     if let Ok(rd) = std::fs::read_dir(&tmp) {
@@ -235,433 +205,260 @@ fn new_mountpoint() -> PathBuf {
     }
 }
 
-fn cpath(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).expect("path without NUL")
-}
-
-fn mount_fuse(fd: i32, mountpoint: &Path) -> io::Result<()> {
-    let target = cpath(mountpoint);
-    let opts = CString::new(format!(
-        "fd={fd},rootmode=40000,user_id=0,group_id=0,allow_other"
-    ))
-    .unwrap();
-    // SAFETY: all pointers are valid NUL-terminated strings that outlive the call.
-    let r = unsafe {
-        libc::mount(
-            c"slowfs".as_ptr(),
-            target.as_ptr(),
-            c"fuse.slowfs".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_RDONLY,
-            opts.as_ptr().cast(),
-        )
-    };
-    if r == 0 {
+fn umount(p: &Path, flags: libc::c_int) -> io::Result<()> {
+    let target = CString::new(p.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: target is a valid NUL-terminated string that outlives the call.
+    if unsafe { libc::umount2(target.as_ptr(), flags) } == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
     }
 }
 
-fn umount_detach(p: &Path) -> io::Result<()> {
-    let target = cpath(p);
-    // SAFETY: target is a valid NUL-terminated string.
-    if unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn set_nonblocking(fd: BorrowedFd) {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-    }
-}
-
-/// Tells the server and its delayed replies to stop: a flag for the sleepers and a pipe
-/// to wake the server's poll().
-struct Stop {
-    stopped: Mutex<bool>,
+/// The delayed replies in flight: Drop stops them (their sleep ends at once) and waits
+/// until the last one is gone.
+#[derive(Default)]
+struct Delays {
+    state: Mutex<DelayState>,
     cv: Condvar,
-    wake: OwnedFd,
 }
 
-impl Stop {
-    fn new() -> (Stop, OwnedFd) {
-        let mut fds = [0i32; 2];
-        // SAFETY: fds is a valid array of two ints.
-        let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
-        assert_eq!(r, 0, "slowfs: pipe2: {}", io::Error::last_os_error());
-        // SAFETY: pipe2 just returned these two fds to us.
-        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        (
-            Stop {
-                stopped: Mutex::new(false),
-                cv: Condvar::new(),
-                wake: w,
-            },
-            r,
-        )
+#[derive(Default)]
+struct DelayState {
+    stopped: bool,
+    running: usize,
+}
+
+/// One delayed reply, counted from before its thread starts until it ends.
+struct Running(Arc<Delays>);
+
+impl Delays {
+    fn lock(&self) -> MutexGuard<'_, DelayState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn start(self: &Arc<Self>) -> Running {
+        self.lock().running += 1;
+        Running(self.clone())
     }
 
     fn stop(&self) {
-        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.lock().stopped = true;
         self.cv.notify_all();
-        // SAFETY: writing one byte from a valid buffer to our own pipe.
-        unsafe { libc::write(self.wake.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
-    }
-
-    fn is_stopped(&self) -> bool {
-        *self.stopped.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sleeps `d` unless stopped first; true if stopped.
     fn sleep(&self, d: Duration) -> bool {
-        let g = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
         let (g, _) = self
             .cv
-            .wait_timeout_while(g, d, |stopped| !*stopped)
+            .wait_timeout_while(self.lock(), d, |s| !s.stopped)
             .unwrap_or_else(|e| e.into_inner());
-        *g
+        g.stopped
+    }
+
+    fn wait_idle(&self) {
+        let _g = self
+            .cv
+            .wait_while(self.lock(), |s| s.running > 0)
+            .unwrap_or_else(|e| e.into_inner());
     }
 }
 
-// FUSE protocol (include/uapi/linux/fuse.h).
-const FUSE_KERNEL_VERSION: u32 = 7;
-const FUSE_MINOR: u32 = 31;
-const FUSE_ROOT_ID: u64 = 1;
-const FOPEN_DIRECT_IO: u32 = 1;
-const IN_HEADER: usize = 40;
-const OUT_HEADER: usize = 16;
-const MAX_WRITE: u32 = 128 * 1024;
-/// The kernel refuses reads of /dev/fuse smaller than the largest request it may send.
-const BUF_SIZE: usize = MAX_WRITE as usize + 64 * 1024;
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.lock().running -= 1;
+        self.0.cv.notify_all();
+    }
+}
 
-const FUSE_LOOKUP: u32 = 1;
-const FUSE_FORGET: u32 = 2;
-const FUSE_GETATTR: u32 = 3;
-const FUSE_OPEN: u32 = 14;
-const FUSE_READ: u32 = 15;
-const FUSE_STATFS: u32 = 17;
-const FUSE_RELEASE: u32 = 18;
-const FUSE_FLUSH: u32 = 25;
-const FUSE_INIT: u32 = 26;
-const FUSE_OPENDIR: u32 = 27;
-const FUSE_READDIR: u32 = 28;
-const FUSE_RELEASEDIR: u32 = 29;
-const FUSE_ACCESS: u32 = 34;
-const FUSE_DESTROY: u32 = 38;
-const FUSE_BATCH_FORGET: u32 = 42;
-
-struct Fs {
-    /// Node id of files[i] is i + 2 (1 is the root directory).
+/// The root directory (inode 1) and its files: files[i] is inode i + 2.
+struct Tree {
     files: Vec<(String, Vec<u8>)>,
-    delay: Duration,
-    time: (u64, u32),
+    time: SystemTime,
 }
 
-impl Fs {
-    fn new(files: Vec<(String, Vec<u8>)>, delay: Duration) -> Fs {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Fs {
-            files,
-            delay,
-            time: (now.as_secs(), now.subsec_nanos()),
-        }
-    }
-
-    fn file(&self, nodeid: u64) -> Option<&[u8]> {
-        let i = usize::try_from(nodeid.checked_sub(2)?).ok()?;
+impl Tree {
+    fn file(&self, ino: INodeNo) -> Option<&[u8]> {
+        let i = usize::try_from(ino.0.checked_sub(2)?).ok()?;
         self.files.get(i).map(|(_, c)| c.as_slice())
     }
 
-    /// fuse_attr of a node, or None if there is no such node.
-    fn attr(&self, nodeid: u64, o: &mut Vec<u8>) -> Option<()> {
-        let (size, mode, nlink) = if nodeid == FUSE_ROOT_ID {
-            (0u64, libc::S_IFDIR | 0o555, 2u32)
+    fn attr(&self, ino: INodeNo) -> Option<FileAttr> {
+        let (size, kind, nlink) = if ino == INodeNo::ROOT {
+            (0, FileType::Directory, 2)
         } else {
-            (self.file(nodeid)?.len() as u64, libc::S_IFREG | 0o555, 1)
+            (self.file(ino)?.len() as u64, FileType::RegularFile, 1)
         };
-        let (s, ns) = self.time;
-        for v in [nodeid, size, size.div_ceil(512), s, s, s] {
-            put64(o, v);
-        }
-        for v in [ns, ns, ns, mode, nlink, 0, 0, 0, 4096, 0] {
-            put32(o, v);
-        }
-        Some(())
+        Some(FileAttr {
+            ino,
+            size,
+            blocks: size.div_ceil(512),
+            atime: self.time,
+            mtime: self.time,
+            ctime: self.time,
+            crtime: self.time,
+            kind,
+            perm: 0o555,
+            nlink,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        })
     }
-}
 
-fn put32(o: &mut Vec<u8>, v: u32) {
-    o.extend_from_slice(&v.to_ne_bytes());
-}
-
-fn put64(o: &mut Vec<u8>, v: u64) {
-    o.extend_from_slice(&v.to_ne_bytes());
-}
-
-fn get32(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4)
-        .map_or(0, |s| u32::from_ne_bytes(s.try_into().unwrap()))
-}
-
-fn get64(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8)
-        .map_or(0, |s| u64::from_ne_bytes(s.try_into().unwrap()))
-}
-
-/// Writes one reply; errors (the request was interrupted, the connection is gone) are
-/// nothing the server could do anything about.
-fn reply(fd: BorrowedFd, unique: u64, result: Result<&[u8], i32>) {
-    let (error, payload) = match result {
-        Ok(p) => (0, p),
-        Err(errno) => (-errno, &[][..]),
-    };
-    let mut o = Vec::with_capacity(OUT_HEADER + payload.len());
-    put32(&mut o, (OUT_HEADER + payload.len()) as u32);
-    put32(&mut o, error as u32);
-    put64(&mut o, unique);
-    o.extend_from_slice(payload);
-    // SAFETY: writing a valid buffer to an fd we hold.
-    unsafe { libc::write(fd.as_raw_fd(), o.as_ptr().cast(), o.len()) };
-}
-
-/// The server loop: reads requests until the connection goes away or Stop says so.
-fn serve(fuse: OwnedFd, stop_r: OwnedFd, stop: &Stop, fs: &Fs, init_tx: mpsc::SyncSender<()>) {
-    let mut buf = vec![0u8; BUF_SIZE];
-    let fd = fuse.as_fd();
-    std::thread::scope(|scope| loop {
-        if stop.is_stopped() {
-            break;
+    fn lookup(&self, parent: INodeNo, name: &OsStr) -> Option<FileAttr> {
+        if parent != INodeNo::ROOT {
+            return None;
         }
-        let mut pfd = [
-            libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: stop_r.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: pfd is a valid array of two pollfds.
-        let r = unsafe { libc::poll(pfd.as_mut_ptr(), 2, 1000) };
-        if r < 0 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            break;
-        }
-        if pfd[1].revents != 0 {
-            break;
-        }
-        if pfd[0].revents == 0 {
-            continue;
-        }
-        // SAFETY: reading into a buffer we own, within its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            match io::Error::last_os_error().raw_os_error() {
-                // Nothing queued after all, or the request was interrupted away.
-                Some(libc::EAGAIN | libc::EINTR | libc::ENOENT) => continue,
-                // ENODEV: unmounted, the connection is gone.
-                _ => break,
-            }
-        }
-        let req = &buf[..n as usize];
-        if req.len() < IN_HEADER {
-            continue;
-        }
-        let opcode = get32(req, 4);
-        let unique = get64(req, 8);
-        let nodeid = get64(req, 16);
-        let arg = &req[IN_HEADER..];
-        match opcode {
-            FUSE_INIT => {
-                let major = get32(arg, 0);
-                if major < FUSE_KERNEL_VERSION {
-                    reply(fd, unique, Err(libc::EPROTO));
-                    continue;
-                }
-                let mut o = Vec::with_capacity(64);
-                put32(&mut o, FUSE_KERNEL_VERSION);
-                // A kernel with a newer major first sends INIT to learn ours.
-                let minor = if major > FUSE_KERNEL_VERSION {
-                    FUSE_MINOR
-                } else {
-                    get32(arg, 4).min(FUSE_MINOR)
-                };
-                put32(&mut o, minor);
-                put32(&mut o, get32(arg, 8)); // max_readahead: as the kernel offers
-                put32(&mut o, 0); // flags: no optional features
-                o.extend_from_slice(&16u16.to_ne_bytes()); // max_background
-                o.extend_from_slice(&12u16.to_ne_bytes()); // congestion_threshold
-                put32(&mut o, MAX_WRITE);
-                put32(&mut o, 1); // time_gran
-                o.resize(64, 0); // max_pages, map_alignment, flags2, unused
-                reply(fd, unique, Ok(&o));
-                if major == FUSE_KERNEL_VERSION {
-                    let _ = init_tx.try_send(());
-                }
-            }
-            FUSE_LOOKUP | FUSE_GETATTR | FUSE_READ => {
-                let name = arg.split(|&c| c == 0).next().unwrap_or_default().to_vec();
-                let (offset, size) = (get64(arg, 8), get32(arg, 16));
-                scope.spawn(move || {
-                    if stop.sleep(fs.delay) {
-                        return;
-                    }
-                    let mut o = Vec::new();
-                    let res = match opcode {
-                        FUSE_LOOKUP => lookup(fs, nodeid, &name, &mut o),
-                        FUSE_GETATTR => {
-                            put64(&mut o, 0); // attr_valid: never cache
-                            put32(&mut o, 0);
-                            put32(&mut o, 0);
-                            fs.attr(nodeid, &mut o).ok_or(libc::ENOENT)
-                        }
-                        _ => match fs.file(nodeid) {
-                            Some(c) => {
-                                let start =
-                                    usize::try_from(offset).unwrap_or(usize::MAX).min(c.len());
-                                let end = start.saturating_add(size as usize).min(c.len());
-                                o.extend_from_slice(&c[start..end]);
-                                Ok(())
-                            }
-                            None => Err(if nodeid == FUSE_ROOT_ID {
-                                libc::EISDIR
-                            } else {
-                                libc::ENOENT
-                            }),
-                        },
-                    };
-                    reply(fd, unique, res.map(|()| o.as_slice()));
-                });
-            }
-            FUSE_OPEN => {
-                let res = if fs.file(nodeid).is_some() {
-                    Ok(open_out(FOPEN_DIRECT_IO))
-                } else if nodeid == FUSE_ROOT_ID {
-                    Err(libc::EISDIR)
-                } else {
-                    Err(libc::ENOENT)
-                };
-                reply(
-                    fd,
-                    unique,
-                    res.as_ref().map(|o| o.as_slice()).map_err(|e| *e),
-                );
-            }
-            FUSE_OPENDIR => {
-                let res = if nodeid == FUSE_ROOT_ID {
-                    Ok(open_out(0))
-                } else {
-                    Err(libc::ENOTDIR)
-                };
-                reply(
-                    fd,
-                    unique,
-                    res.as_ref().map(|o| o.as_slice()).map_err(|e| *e),
-                );
-            }
-            FUSE_READDIR => {
-                let mut o = Vec::new();
-                let res = readdir(fs, nodeid, get64(arg, 8), get32(arg, 16), &mut o);
-                reply(fd, unique, res.map(|()| o.as_slice()));
-            }
-            FUSE_STATFS => {
-                let mut o = Vec::with_capacity(80);
-                let blocks: u64 = fs
-                    .files
-                    .iter()
-                    .map(|(_, c)| (c.len() as u64).div_ceil(4096))
-                    .sum();
-                for v in [blocks, 0, 0, fs.files.len() as u64 + 1, 0] {
-                    put64(&mut o, v);
-                }
-                for v in [4096, 255, 4096] {
-                    put32(&mut o, v);
-                }
-                o.resize(80, 0);
-                reply(fd, unique, Ok(&o));
-            }
-            FUSE_RELEASE | FUSE_RELEASEDIR | FUSE_FLUSH | FUSE_ACCESS | FUSE_DESTROY => {
-                reply(fd, unique, Ok(&[]));
-            }
-            FUSE_FORGET | FUSE_BATCH_FORGET => {} // no reply
-            // Everything else, INTERRUPT included (ENOSYS: the kernel stops sending them).
-            _ => reply(fd, unique, Err(libc::ENOSYS)),
-        }
-    });
-    // `fuse` is dropped here, after every delayed reply finished: closing /dev/fuse
-    // aborts the connection.
-}
-
-fn open_out(flags: u32) -> Vec<u8> {
-    let mut o = Vec::with_capacity(16);
-    put64(&mut o, 0); // fh
-    put32(&mut o, flags);
-    put32(&mut o, 0);
-    o
-}
-
-fn lookup(fs: &Fs, parent: u64, name: &[u8], o: &mut Vec<u8>) -> Result<(), i32> {
-    if parent != FUSE_ROOT_ID {
-        return Err(libc::ENOENT);
-    }
-    let i = fs
-        .files
-        .iter()
-        .position(|(n, _)| n.as_bytes() == name)
-        .ok_or(libc::ENOENT)?;
-    let nodeid = i as u64 + 2;
-    put64(o, nodeid);
-    put64(o, 0); // generation
-    put64(o, 0); // entry_valid: never cache the name...
-    put64(o, 0); // attr_valid: ...nor the attributes
-    put32(o, 0);
-    put32(o, 0);
-    fs.attr(nodeid, o).ok_or(libc::ENOENT)
-}
-
-/// fuse_dirent records from entry `offset` on (".", "..", then the files), as many as
-/// fit in `size`; each record's `off` is the index of the next one.
-fn readdir(fs: &Fs, nodeid: u64, offset: u64, size: u32, o: &mut Vec<u8>) -> Result<(), i32> {
-    if nodeid != FUSE_ROOT_ID {
-        return Err(libc::ENOTDIR);
-    }
-    let entries = [
-        (FUSE_ROOT_ID, ".", libc::DT_DIR),
-        (FUSE_ROOT_ID, "..", libc::DT_DIR),
-    ]
-    .into_iter()
-    .chain(
-        fs.files
+        let i = self
+            .files
             .iter()
-            .enumerate()
-            .map(|(i, (n, _))| (i as u64 + 2, n.as_str(), libc::DT_REG)),
-    );
-    for (idx, (ino, name, typ)) in entries
-        .enumerate()
-        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
-    {
-        let len = (24 + name.len()).next_multiple_of(8);
-        if o.len() + len > size as usize {
-            break;
-        }
-        put64(o, ino);
-        put64(o, idx as u64 + 1);
-        put32(o, name.len() as u32);
-        put32(o, u32::from(typ));
-        o.extend_from_slice(name.as_bytes());
-        o.resize(o.len().next_multiple_of(8), 0);
+            .position(|(n, _)| n.as_bytes() == name.as_bytes())?;
+        self.attr(INodeNo(i as u64 + 2))
     }
-    Ok(())
+
+    /// Up to `size` bytes from `offset`, or the errno for a node that is not a file.
+    fn read(&self, ino: INodeNo, offset: u64, size: u32) -> Result<&[u8], Errno> {
+        let Some(c) = self.file(ino) else {
+            return Err(if ino == INodeNo::ROOT {
+                Errno::EISDIR
+            } else {
+                Errno::ENOENT
+            });
+        };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(c.len());
+        let end = start.saturating_add(size as usize).min(c.len());
+        Ok(&c[start..end])
+    }
+}
+
+struct Shared {
+    tree: Tree,
+    delay: Duration,
+    delays: Arc<Delays>,
+}
+
+struct Server(Arc<Shared>);
+
+impl Server {
+    /// Answers with `answer` after the delay, on a thread of its own. A reply that is
+    /// never answered (stopped, or the thread could not start) is answered EIO by fuser
+    /// when it is dropped.
+    fn later<R: Send + 'static>(&self, reply: R, answer: impl FnOnce(&Tree, R) + Send + 'static) {
+        let shared = self.0.clone();
+        let running = shared.delays.start();
+        let _ = std::thread::Builder::new()
+            .name("slowfs-delay".into())
+            .spawn(move || {
+                let _running = running;
+                if !shared.delays.sleep(shared.delay) {
+                    answer(&shared.tree, reply);
+                }
+            });
+    }
+}
+
+impl Filesystem for Server {
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let name = name.to_owned();
+        self.later(reply, move |t, reply| match t.lookup(parent, &name) {
+            Some(attr) => reply.entry(&TTL, &attr, Generation(0)),
+            None => reply.error(Errno::ENOENT),
+        });
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.later(reply, move |t, reply| match t.attr(ino) {
+            Some(attr) => reply.attr(&TTL, &attr),
+            None => reply.error(Errno::ENOENT),
+        });
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        self.later(reply, move |t, reply| match t.read(ino, offset, size) {
+            Ok(data) => reply.data(data),
+            Err(e) => reply.error(e),
+        });
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if self.0.tree.file(ino).is_some() {
+            // Direct I/O: no page cache, every read(2) is a READ.
+            reply.opened(FileHandle(0), FopenFlags::FOPEN_DIRECT_IO);
+        } else if ino == INodeNo::ROOT {
+            reply.error(Errno::EISDIR);
+        } else {
+            reply.error(Errno::ENOENT);
+        }
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        if ino == INodeNo::ROOT {
+            reply.opened(FileHandle(0), FopenFlags::empty());
+        } else {
+            reply.error(Errno::ENOTDIR);
+        }
+    }
+
+    /// ".", "..", then the files, from entry `offset` on; each entry's offset is the
+    /// index of the next one.
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        if ino != INodeNo::ROOT {
+            return reply.error(Errno::ENOTDIR);
+        }
+        let dots = [".", ".."].map(|name| (name, INodeNo::ROOT, FileType::Directory));
+        let files = self.0.tree.files.iter().enumerate();
+        let files =
+            files.map(|(i, (n, _))| (n.as_str(), INodeNo(i as u64 + 2), FileType::RegularFile));
+        let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+        for (i, (name, ino, kind)) in dots.into_iter().chain(files).enumerate().skip(skip) {
+            if reply.add(ino, i as u64 + 1, kind, name) {
+                break; // the reply is full
+            }
+        }
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let files = &self.0.tree.files;
+        let blocks = files
+            .iter()
+            .map(|(_, c)| (c.len() as u64).div_ceil(4096))
+            .sum();
+        reply.statfs(blocks, 0, 0, files.len() as u64 + 1, 0, 4096, 255, 4096);
+    }
+
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
 }

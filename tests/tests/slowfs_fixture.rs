@@ -8,7 +8,7 @@ use std::{
 
 use gotrace_tests::{
     require_root,
-    slowfs::{mounted_fstype, SlowFs},
+    slowfs::{mounted_fstype, SlowFs, FSTYPE},
 };
 
 const DELAY: Duration = Duration::from_millis(20);
@@ -159,7 +159,7 @@ fn mounted_as_fuse_and_unmounted_on_drop() {
     let fs = two_files();
     let path = fs.path().to_path_buf();
     let fstype = mounted_fstype(&path).expect("the slowfs mount is in /proc/self/mountinfo");
-    assert!(fstype.starts_with("fuse"), "fstype {fstype}");
+    assert_eq!(fstype, FSTYPE);
     let t = Instant::now();
     drop(fs);
     eprintln!("drop took {:?}", t.elapsed());
@@ -220,4 +220,43 @@ fn a_panic_while_mounted_unmounts() {
     let path = rx.recv().expect("the thread mounted");
     assert_eq!(mounted_fstype(&path), None, "the mount outlived the panic");
     assert!(!Path::new(&path).exists());
+}
+
+#[test]
+fn the_mount_of_a_killed_process_is_swept() {
+    if !require_root("the_mount_of_a_killed_process_is_swept") {
+        return;
+    }
+    // Children are the slowfs-child helper, built beside the tests.
+    let bin = std::env::current_exe()
+        .expect("the test binary")
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from <profile>/deps")
+        .join("slowfs-child");
+    let child = |role: &str| {
+        std::process::Command::new(&bin)
+            .arg(role)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()))
+    };
+    let mut holder = child("hold");
+    // The holder's first mountpoint: `$TMPDIR/gotrace-slowfs-<pid>-0`.
+    let path = std::env::temp_dir().join(format!("gotrace-slowfs-{}-0", holder.id()));
+    gotrace_tests::wait_until("the child's mount", Duration::from_secs(30), || {
+        mounted_fstype(&path).is_some()
+    });
+    holder.kill().expect("kill the child");
+    let _ = holder.wait();
+    assert_eq!(
+        mounted_fstype(&path).as_deref(),
+        Some(FSTYPE),
+        "a killed process leaves its mount behind"
+    );
+    // The first mount of another process sweeps it.
+    let status = child("mount").wait().expect("wait for the child");
+    assert!(status.success(), "the mounting child: {status}");
+    assert_eq!(mounted_fstype(&path), None, "the stale mount was not swept");
+    assert!(!path.exists(), "mountpoint {} left behind", path.display());
 }
