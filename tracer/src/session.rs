@@ -365,11 +365,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                         sink.analyzer.on_target_exit(ExitStatus::from_wait_status(status as u32));
                     }
                 }
-                d.app.set_target_exited(match sink.analyzer.target_exit() {
-                    Some(ExitStatus::Code(c)) => format!("exited with code {c}"),
-                    Some(ExitStatus::Signal(sig)) => format!("killed by signal {sig}"),
-                    None => "exited".into(),
-                });
+                d.app.set_target_exited(crate::present::exit_text(sink.analyzer.target_exit()));
                 d.take_log(&mut sink.log);
                 d.app.on_snapshot(sink.analyzer.dashboard_snapshot(context::monotonic_ns()));
                 d.draw()?;
@@ -794,7 +790,10 @@ impl Drop for LeftRunning {
 
 /// A dashboard log entry for an NDJSON event line.
 fn log_entry(line: &Line) -> Option<tui::LogEntry> {
-    use crate::export::schema::{ChildEventKind, SignalEventKind};
+    use crate::{
+        export::schema::{ChildEventKind, SignalEventKind},
+        present,
+    };
     let ts = |t: i64| u64::try_from(t).unwrap_or(0);
     Some(match line {
         // Parked runtime threads and the poller waiting for work are not news.
@@ -827,15 +826,19 @@ fn log_entry(line: &Line) -> Option<tui::LogEntry> {
         Line::Process(p) => tui::LogEntry {
             ts_ns: ts(p.ts_ns),
             kind: tui::LogKind::Process,
-            text: match (&p.command, p.exit_code, p.signal) {
-                (Some(cmd), _, _) => format!("{:?} pid {}: {}", p.event, p.pid, cmd.join(" ")),
-                (None, Some(c), _) => format!("{:?} pid {} ({}) code {c}", p.event, p.pid, p.comm),
-                (None, None, Some(sig)) => {
-                    format!("{:?} pid {} ({}) signal {sig}", p.event, p.pid, p.comm)
+            text: match (p.event, &p.command) {
+                (ProcessEventKind::Exit, _) => format!(
+                    "pid {} ({}) {}",
+                    p.pid,
+                    p.comm,
+                    present::exit_text(ndjson::exit_status(p.exit_code, p.signal))
+                ),
+                (ProcessEventKind::Fork, _) => format!("fork pid {} ({})", p.pid, p.comm),
+                (ProcessEventKind::Exec, Some(cmd)) => {
+                    format!("exec pid {}: {}", p.pid, cmd.join(" "))
                 }
-                _ => format!("{:?} pid {} ({})", p.event, p.pid, p.comm),
-            }
-            .to_lowercase(),
+                (ProcessEventKind::Exec, None) => format!("exec pid {} ({})", p.pid, p.comm),
+            },
         },
         Line::Child(c) => tui::LogEntry {
             ts_ns: ts(c.ts_ns),

@@ -1,25 +1,22 @@
 //! NDJSON: a header line, event lines as they happen, a summary line at the end.
 use std::io::{self, BufWriter, Write};
 
-use super::{
-    anomaly_kind, anomaly_message,
-    schema::{
-        AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, EpollFdJson,
-        EpollInstanceJson, EpollJson, ExitJson, FeatureJson, FsJson, Header, InProgressJson, Line,
-        PidCount, PollerJson, ProcessEventKind, ProcessLine, ProcessSummary, PsiJson,
-        PsiResourceJson, SigchldJson, SignalEventKind, SignalLine, SignalSummary, Summary,
-        SyscallLine, SyscallSummary, TargetJson, ThreadJson, UringJson, UringOpJson, UringRingJson,
-        FORMAT_VERSION,
-    },
-    text::{pressure_text, signal_name},
+use super::schema::{
+    AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, EpollFdJson, EpollInstanceJson,
+    EpollJson, ExitJson, FeatureJson, FsJson, Header, InProgressJson, Line, PidCount, PollerJson,
+    ProcessEventKind, ProcessLine, ProcessSummary, PsiJson, PsiResourceJson, SigchldJson,
+    SignalEventKind, SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson,
+    ThreadJson, UringJson, UringOpJson, UringRingJson, FORMAT_VERSION,
 };
 use crate::{
     analysis::{
-        poller::PollerSummary, signals::SIGURG, Anomaly, Attribution, ExitStatus, InProgress, Psi,
-        Snapshot, TargetInfo,
+        poller::{EpollRow, PollerKind, PollerSummary, RawRing, RegisteredFd, UringOpRow},
+        signals::SIGURG,
+        Anomaly, Attribution, ExitStatus, InProgress, Psi, PsiResource, Snapshot, TargetInfo,
     },
     errno,
     event::{GenerateResult, Handler, ProcEvent, SignalEvent, SyscallEvent, WaitEvent},
+    present::{anomaly_message, per_sec, pressure_text, signal_name},
     syscalls,
 };
 
@@ -127,6 +124,16 @@ fn exit_json(s: ExitStatus) -> ExitJson {
             code: None,
             signal: Some(s),
         },
+    }
+}
+
+/// The inverse of `exit_json`, for what is rendered from a trace: the code if there is
+/// one, else the signal; None when the line has neither.
+pub fn exit_status(code: Option<i32>, signal: Option<i32>) -> Option<ExitStatus> {
+    match (code, signal) {
+        (Some(c), _) => Some(ExitStatus::Code(c)),
+        (None, Some(s)) => Some(ExitStatus::Signal(s)),
+        (None, None) => None,
     }
 }
 
@@ -241,6 +248,18 @@ pub fn child_reaped_line(ev: &WaitEvent, start_ns: u64) -> Option<Line> {
     }))
 }
 
+/// A short machine name for an anomaly.
+fn anomaly_kind(a: &Anomaly) -> &'static str {
+    match a {
+        Anomaly::Coalesced { .. } => "coalesced",
+        Anomaly::Ignored { .. } => "ignored",
+        Anomaly::Undelivered { .. } => "undelivered",
+        Anomaly::Unreaped { .. } => "unreaped",
+        Anomaly::SlowReap { .. } => "slow_reap",
+        Anomaly::PipeHeld { .. } => "pipe_held",
+    }
+}
+
 fn anomaly_json(a: &Anomaly) -> AnomalyJson {
     let (pid, parent) = match a {
         Anomaly::Coalesced { parent, .. }
@@ -261,6 +280,7 @@ fn anomaly_json(a: &Anomaly) -> AnomalyJson {
 
 /// The summary line.
 pub fn summary_line(s: &Snapshot) -> Line {
+    let psi = s.system.psi.as_ref().map(psi_json);
     Line::Summary(Box::new(Summary {
         duration_ns: s.duration_ns,
         go_version: s.target.go_version.clone(),
@@ -379,8 +399,9 @@ pub fn summary_line(s: &Snapshot) -> Line {
         gomaxprocs: s.system.gomaxprocs,
         effective_cpus: s.system.effective_cpus,
         gomaxprocs_exceeds_quota: s.system.gomaxprocs_exceeds_quota,
-        pressure: s.system.psi.as_ref().map(|p| pressure_text(&psi_json(p))),
-        psi: s.system.psi.as_ref().map(psi_json),
+        // The text of the numbers as written, so that it is what `report` says of them.
+        pressure: psi.as_ref().map(|p| pressure_text(&Psi::from(p))),
+        psi,
         cpu_steal_share: s
             .system
             .cpu_steal
@@ -501,6 +522,103 @@ pub fn poller_json(p: &PollerSummary) -> PollerJson {
     }
 }
 
+// Back from the JSON to the model, so that the text summary, which renders from the
+// JSON types (`report` has nothing else), words them with the dashboard's functions.
+
+impl From<&PsiResourceJson> for PsiResource {
+    fn from(r: &PsiResourceJson) -> PsiResource {
+        PsiResource {
+            some_avg10: r.some_avg10,
+            some_avg60: r.some_avg60,
+            full_avg10: r.full_avg10,
+            full_avg60: r.full_avg60,
+            some_stall_ns: r.some_stall_ns,
+            full_stall_ns: r.full_stall_ns,
+        }
+    }
+}
+
+impl From<&PsiJson> for Psi {
+    fn from(p: &PsiJson) -> Psi {
+        Psi {
+            source: p.source.clone(),
+            cpu: p.cpu.as_ref().map(PsiResource::from),
+            memory: p.memory.as_ref().map(PsiResource::from),
+            io: p.io.as_ref().map(PsiResource::from),
+        }
+    }
+}
+
+impl From<&PollerJson> for PollerSummary {
+    /// A kind this version does not know reads as none. The JSON keeps no pid per
+    /// io_uring opcode (0 here).
+    fn from(p: &PollerJson) -> PollerSummary {
+        let kind = [PollerKind::Epoll, PollerKind::IoUring, PollerKind::Both]
+            .into_iter()
+            .find(|k| k.label() == p.kind)
+            .unwrap_or(PollerKind::None);
+        PollerSummary {
+            kind,
+            epoll: p
+                .epoll
+                .instances
+                .iter()
+                .map(|e| EpollRow {
+                    pid: e.pid,
+                    epfd: e.epfd,
+                    waits: e.waits,
+                    polls: e.polls,
+                    timeouts: e.timeouts,
+                    ready: e.ready,
+                    events: e.events,
+                    errors: e.errors,
+                    blocked_ns: e.blocked_ns,
+                    p50_ns: e.p50_ns,
+                    p99_ns: e.p99_ns,
+                    max_ns: e.max_ns,
+                    fds: e
+                        .fds
+                        .iter()
+                        .map(|f| RegisteredFd {
+                            fd: f.fd,
+                            kind: f.kind.clone(),
+                            events: f.events,
+                        })
+                        .collect(),
+                    registrations: e.registrations,
+                })
+                .collect(),
+            wakeups: p.epoll.wakeups,
+            uring_ops: p
+                .io_uring
+                .ops
+                .iter()
+                .map(|o| UringOpRow {
+                    pid: 0,
+                    opcode: o.code,
+                    name: o.opcode.clone(),
+                    count: o.count,
+                    errors: o.errors,
+                    p50_ns: o.p50_ns,
+                    p99_ns: o.p99_ns,
+                    max_ns: o.max_ns,
+                })
+                .collect(),
+            rings: p
+                .io_uring
+                .rings
+                .iter()
+                .map(|r| RawRing {
+                    tgid: r.pid,
+                    submits: r.submits,
+                    completes: r.completes,
+                    max_in_flight: r.max_queue_depth,
+                })
+                .collect(),
+        }
+    }
+}
+
 fn causes_json(a: &Attribution) -> Vec<CauseJson> {
     a.causes
         .iter()
@@ -510,14 +628,6 @@ fn causes_json(a: &Attribution) -> Vec<CauseJson> {
             share: (c.share * 10_000.0).round() / 10_000.0,
         })
         .collect()
-}
-
-/// Events per second over a duration, rounded to 0.1.
-pub fn per_sec(n: u64, duration_ns: u64) -> f64 {
-    if duration_ns == 0 {
-        return 0.0;
-    }
-    (n as f64 * 1e9 / duration_ns as f64 * 10.0).round() / 10.0
 }
 
 /// Writes lines through a buffer. Event lines are flushed in batches by the caller
@@ -724,6 +834,100 @@ mod tests {
     }
 
     #[test]
+    fn psi_poller_and_exits_come_back_from_the_json_as_they_went() {
+        let psi = Psi {
+            source: "cgroup:/app".into(),
+            cpu: Some(PsiResource {
+                some_avg10: 5.6,
+                some_avg60: 4.12,
+                full_avg10: None,
+                full_avg60: None,
+                some_stall_ns: Some(1_200_000),
+                full_stall_ns: None,
+            }),
+            memory: Some(PsiResource {
+                some_avg10: 4.26,
+                some_avg60: 3.0,
+                full_avg10: Some(3.67),
+                full_avg60: Some(1.05),
+                some_stall_ns: None,
+                full_stall_ns: Some(5),
+            }),
+            io: None,
+        };
+        assert_eq!(Psi::from(&psi_json(&psi)), psi);
+
+        let poller = PollerSummary {
+            kind: PollerKind::Both,
+            epoll: vec![EpollRow {
+                pid: 7,
+                epfd: 4,
+                waits: 100,
+                polls: 3,
+                timeouts: 2,
+                ready: 95,
+                events: 120,
+                errors: 1,
+                blocked_ns: 5_000_000,
+                p50_ns: 1_000,
+                p99_ns: 90_000,
+                max_ns: 200_000,
+                fds: vec![RegisteredFd {
+                    fd: 5,
+                    kind: "socket".into(),
+                    events: 0x2001,
+                }],
+                registrations: 2,
+            }],
+            wakeups: 12,
+            uring_ops: vec![UringOpRow {
+                // The JSON keeps no pid per opcode.
+                pid: 0,
+                opcode: 22,
+                name: "READ".into(),
+                count: 10,
+                errors: 1,
+                p50_ns: 800,
+                p99_ns: 4_000,
+                max_ns: 9_000,
+            }],
+            rings: vec![RawRing {
+                tgid: 7,
+                submits: 11,
+                completes: 10,
+                max_in_flight: 4,
+            }],
+        };
+        assert_eq!(PollerSummary::from(&poller_json(&poller)), poller);
+        for kind in [
+            PollerKind::Epoll,
+            PollerKind::IoUring,
+            PollerKind::Both,
+            PollerKind::None,
+        ] {
+            let p = PollerSummary {
+                kind,
+                ..Default::default()
+            };
+            assert_eq!(PollerSummary::from(&poller_json(&p)).kind, kind);
+        }
+        let mut newer = poller_json(&PollerSummary::default());
+        newer.kind = "kqueue".into();
+        assert_eq!(PollerSummary::from(&newer).kind, PollerKind::None);
+
+        for status in [
+            ExitStatus::Code(0),
+            ExitStatus::Code(3),
+            ExitStatus::Signal(9),
+        ] {
+            let j = exit_json(status);
+            assert_eq!(exit_status(j.code, j.signal), Some(status));
+        }
+        assert_eq!(exit_status(Some(1), Some(9)), Some(ExitStatus::Code(1)));
+        assert_eq!(exit_status(None, None), None);
+    }
+
+    #[test]
     fn the_documented_example_is_valid() {
         let doc = include_str!("../../../docs/json-schema.md");
         let block = doc
@@ -752,7 +956,7 @@ mod tests {
         };
         assert_eq!(
             s.pressure,
-            s.psi.as_ref().map(pressure_text),
+            s.psi.as_ref().map(|p| pressure_text(&Psi::from(p))),
             "pressure is psi's text"
         );
     }

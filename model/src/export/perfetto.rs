@@ -24,11 +24,11 @@ use serde::Serialize;
 use super::{
     ndjson,
     schema::{Header, Line, ProcessEventKind, SignalEventKind, Summary},
-    text::signal_name,
 };
 use crate::{
     analysis::{Analyzer, Attribution, Cause},
     event::Event,
+    present::signal_name,
 };
 
 /// Creates `path` safely (mode 0600, no symlinks, no overwrite without `force`; see

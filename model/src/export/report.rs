@@ -20,10 +20,11 @@ use std::{
 use anyhow::{anyhow, bail, Context as _, Result};
 
 use super::{
-    format_count, format_ns,
+    ndjson::exit_status,
     schema::{CauseJson, Header, Line, Summary, SyscallSummary, FORMAT_VERSION},
     text,
 };
+use crate::present::{exit_text, format_count, format_ns};
 
 /// `gotrace report`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,11 +284,7 @@ impl Trace {
                     .or_insert_with(|| (p.comm.clone(), None));
                 entry.0 = p.comm.clone();
                 if p.event == super::schema::ProcessEventKind::Exit {
-                    entry.1 = Some(match (p.exit_code, p.signal) {
-                        (Some(c), _) => format!("exited with code {c}"),
-                        (None, Some(sig)) => format!("killed by {}", text::signal_name(sig)),
-                        (None, None) => "exited".into(),
-                    });
+                    entry.1 = Some(exit_text(exit_status(p.exit_code, p.signal)));
                 }
             }
             Line::Signal(g) => {

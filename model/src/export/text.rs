@@ -3,8 +3,12 @@
 use std::fmt::Write as _;
 
 use super::{
-    format_count, format_ns,
-    schema::{ExitJson, Header, InProgressJson, PollerJson, PsiJson, Summary, SyscallLine},
+    ndjson::exit_status,
+    schema::{ExitJson, Header, InProgressJson, PollerJson, Summary, SyscallLine},
+};
+use crate::{
+    analysis::{poller::PollerSummary, Psi},
+    present::{exit_text, format_count, format_ns, poller_lines, pressure_text},
 };
 
 /// Renders the end-of-trace summary.
@@ -36,7 +40,7 @@ pub fn render(h: &Header, s: &Summary) -> String {
         if lost == 1 { "" } else { "s" }
     );
     if let Some(exit) = &s.target_exit {
-        let _ = writeln!(o, "target {}", exit_text(exit));
+        let _ = writeln!(o, "target {}", exit_json_text(exit));
     }
     render_system(&mut o, s);
     for (name, f) in h.features.iter().filter(|(_, f)| !f.on) {
@@ -255,7 +259,7 @@ fn render_processes(o: &mut String, h: &Header, s: &Summary) {
             .map(|pp| format!(" (parent {pp})"))
             .unwrap_or_default();
         let state = match &p.exit {
-            Some(e) => exit_text(e),
+            Some(e) => exit_json_text(e),
             None => "still running".into(),
         };
         let _ = writeln!(o, "  {:<8} {cmd}{parent}: {state}", p.pid);
@@ -302,7 +306,7 @@ fn render_system(o: &mut String, s: &Summary) {
     if let Some(p) = s
         .psi
         .as_ref()
-        .map(pressure_text)
+        .map(|p| pressure_text(&Psi::from(p)))
         .or_else(|| s.pressure.clone())
     {
         let _ = writeln!(o, "pressure: {p}");
@@ -342,40 +346,6 @@ pub fn threads_untracked_text(n: u64) -> String {
         format_count(n),
         if n == 1 { "" } else { "s" }
     )
-}
-
-/// PSI in one line: "cpu some 5.6% · memory some 4.3%, full 3.7% · io some 0.6% (avg10,
-/// cgroup:/app); stalled while tracing: cpu 1.20 s · memory 12.0 ms". `full` is shown
-/// where it is not zero, the stall time where it is known and not zero.
-pub fn pressure_text(p: &PsiJson) -> String {
-    let resources = [("cpu", &p.cpu), ("memory", &p.memory), ("io", &p.io)];
-    let averages: Vec<String> = resources
-        .iter()
-        .filter_map(|(name, r)| {
-            let r = r.as_ref()?;
-            let full = r
-                .full_avg10
-                .filter(|f| *f > 0.0)
-                .map(|f| format!(", full {f:.1}%"))
-                .unwrap_or_default();
-            Some(format!("{name} some {:.1}%{full}", r.some_avg10))
-        })
-        .collect();
-    if averages.is_empty() {
-        return format!("not reported ({})", p.source);
-    }
-    let stalls: Vec<String> = resources
-        .iter()
-        .filter_map(|(name, r)| {
-            let ns = r.as_ref()?.some_stall_ns.filter(|ns| *ns > 0)?;
-            Some(format!("{name} {}", format_ns(ns)))
-        })
-        .collect();
-    let mut out = format!("{} (avg10, {})", averages.join(" · "), p.source);
-    if !stalls.is_empty() {
-        let _ = write!(out, "; stalled while tracing: {}", stalls.join(" · "));
-    }
-    out
 }
 
 /// What a slot collision costs, in one line.
@@ -437,72 +407,14 @@ pub fn poller_verdict(p: &PollerJson) -> String {
 
 /// "poller": epoll instances and io_uring operations.
 fn render_poller(o: &mut String, p: &PollerJson) {
-    if p.epoll.instances.is_empty() && p.io_uring.ops.is_empty() {
+    let p = PollerSummary::from(p);
+    if p.epoll.is_empty() && p.uring_ops.is_empty() {
         return;
     }
     let _ = writeln!(o, "\npoller");
-    for line in poller_lines(p, 4, 8) {
+    for line in poller_lines(&p, 4, 8) {
         let _ = writeln!(o, "  {line}");
     }
-}
-
-/// One line per epoll instance (the first `max_epoll`), the netpoll wakeups, one per
-/// io_uring opcode (the first `max_ops`) and per ring: the summary's and the dashboard's.
-pub fn poller_lines(p: &PollerJson, max_epoll: usize, max_ops: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in p.epoll.instances.iter().take(max_epoll) {
-        let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-        for f in &e.fds {
-            *kinds.entry(f.kind.as_str()).or_default() += 1;
-        }
-        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        out.push(format!(
-            "epoll fd {} (pid {}): {} waits ({} polls) · {} ready, {} timed out · {} events · blocked {} (p50 {}, p99 {})",
-            e.epfd,
-            e.pid,
-            format_count(e.waits),
-            format_count(e.polls),
-            format_count(e.ready),
-            format_count(e.timeouts),
-            format_count(e.events),
-            format_ns(e.blocked_ns),
-            format_ns(e.p50_ns),
-            format_ns(e.p99_ns),
-        ));
-        // On a line of its own: the counts above grow, and a narrow pane cuts a line.
-        out.push(format!(
-            "  fds: {}",
-            if kinds.is_empty() {
-                "none".into()
-            } else {
-                kinds.join(", ")
-            }
-        ));
-    }
-    if p.epoll.wakeups > 0 {
-        out.push(format!(
-            "netpoll wakeups (eventfd writes): {}",
-            format_count(p.epoll.wakeups)
-        ));
-    }
-    for op in p.io_uring.ops.iter().take(max_ops) {
-        out.push(format!(
-            "io_uring {:<12} {:>10} ops {:>6} errors · p50 {} · p99 {} · max {}",
-            op.opcode,
-            format_count(op.count),
-            format_count(op.errors),
-            format_ns(op.p50_ns),
-            format_ns(op.p99_ns),
-            format_ns(op.max_ns)
-        ));
-    }
-    for r in &p.io_uring.rings {
-        out.push(format!(
-            "io_uring ring (pid {}): {} submitted, {} completed, max queue depth {}",
-            r.pid, r.submits, r.completes, r.max_queue_depth
-        ));
-    }
-    out
 }
 
 /// "where the time went": the causes of syscall time and of run-queue time outside
@@ -680,54 +592,9 @@ fn render_signals(o: &mut String, s: &Summary) {
     }
 }
 
-fn exit_text(e: &ExitJson) -> String {
-    match (e.code, e.signal) {
-        (Some(c), _) => format!("exited with code {c}"),
-        (None, Some(s)) => format!("killed by signal {s} ({})", signal_name(s)),
-        (None, None) => "exited".into(),
-    }
-}
-
-/// SIGKILL etc.
-pub fn signal_name(sig: i32) -> String {
-    const NAMES: [&str; 32] = [
-        "0",
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    match usize::try_from(sig).ok().and_then(|i| NAMES.get(i)) {
-        Some(n) if sig > 0 => (*n).to_string(),
-        _ => format!("SIGRT{sig}"),
-    }
+/// A trace's exit status in `present`'s words.
+fn exit_json_text(e: &ExitJson) -> String {
+    exit_text(exit_status(e.code, e.signal))
 }
 
 #[cfg(test)]
@@ -955,7 +822,7 @@ mod tests {
             io: Some(r(0.0, Some(0.0), None)),
         };
         assert_eq!(
-            pressure_text(&psi),
+            pressure_text(&Psi::from(&psi)),
             "cpu some 12.3% · memory some 4.3%, full 3.7% · io some 0.0% (avg10, cgroup:/app); stalled while tracing: cpu 250.00 ms"
         );
         // The summary renders it; a trace from before `psi` existed has only the text.
@@ -1010,10 +877,21 @@ mod tests {
     }
 
     #[test]
-    fn signal_names() {
-        assert_eq!(signal_name(9), "SIGKILL");
-        assert_eq!(signal_name(17), "SIGCHLD");
-        assert_eq!(signal_name(23), "SIGURG");
-        assert_eq!(signal_name(34), "SIGRT34");
+    fn exits_are_said_as_the_dashboard_says_them() {
+        let mut s = snapshot();
+        s.target_exit = Some(crate::analysis::ExitStatus::Signal(9));
+        let out = text(&s, 1_000_000);
+        assert_eq!(
+            out.lines().nth(1),
+            Some("target killed by SIGKILL"),
+            "{out}"
+        );
+        s.target_exit = Some(crate::analysis::ExitStatus::Code(3));
+        let out = text(&s, 1_000_000);
+        assert_eq!(
+            out.lines().nth(1),
+            Some("target exited with code 3"),
+            "{out}"
+        );
     }
 }

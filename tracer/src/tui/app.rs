@@ -10,7 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::{Action, LogEntry, LogKind, SortKey, View};
 use crate::{
     analysis::{Snapshot, SyscallRow},
-    export::format_count,
+    present::{exit_text, format_count},
 };
 
 /// How many log entries are kept; older ones fall off.
@@ -185,7 +185,7 @@ impl App {
         self.shown
             .as_ref()
             .and_then(|s| s.target_exit)
-            .map(super::format::exit_text)
+            .map(|e| exit_text(Some(e)))
     }
 
     pub fn on_key(&mut self, key: KeyEvent) -> Action {

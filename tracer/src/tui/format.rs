@@ -1,5 +1,5 @@
-//! Small text and style helpers for the views. Numbers and durations go through
-//! `export::{format_count, format_ns}`, so the dashboard and the summary read alike.
+//! Small text and style helpers for the views. Numbers, durations, exit statuses and
+//! the like are worded by `present`, so the dashboard and the summary read alike.
 use ratatui::{
     style::{Color, Modifier, Style},
     text::{Line, Span},
@@ -7,8 +7,8 @@ use ratatui::{
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::{
-    analysis::{Attribution, Cause, ExitStatus},
-    export::{format_count, text::signal_name},
+    analysis::{Attribution, Cause},
+    present::format_count,
 };
 
 /// Cuts `s` to at most `width` columns, ending with "…" when something was cut.
@@ -124,14 +124,6 @@ pub fn format_share(share: f64) -> String {
         format!("{p:.1}%")
     } else {
         format!("{p:.0}%")
-    }
-}
-
-/// "exited with code 0", "killed by SIGKILL".
-pub fn exit_text(e: ExitStatus) -> String {
-    match e {
-        ExitStatus::Code(c) => format!("exited with code {c}"),
-        ExitStatus::Signal(s) => format!("killed by {}", signal_name(s)),
     }
 }
 
@@ -343,6 +335,5 @@ mod tests {
         assert_eq!(format_share(0.004), "0.4%");
         assert_eq!(format_share(0.0), "0%");
         assert_eq!(format_offset(12_345_678_901), "+12.345s");
-        assert_eq!(exit_text(ExitStatus::Signal(9)), "killed by SIGKILL");
     }
 }

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     analysis::Snapshot,
-    export::{format_count, format_ns},
+    present::{format_count, format_ns, pressure_text},
 };
 
 /// Below this the dashboard only says it needs more room.
@@ -275,14 +275,9 @@ fn system_line(snap: Option<&Snapshot>) -> Line<'static> {
         super::panes::poller_verdict(&s.poller)
     )));
     if let Some(p) = &sys.psi {
-        spans.push(Span::styled(format!(" · PSI {}", psi_text(p)), dim()));
+        spans.push(Span::styled(format!(" · PSI {}", pressure_text(p)), dim()));
     }
     Line::from(spans)
-}
-
-/// PSI as the text summary says it.
-pub(super) fn psi_text(p: &crate::analysis::Psi) -> String {
-    crate::export::text::pressure_text(&crate::export::ndjson::psi_json(p))
 }
 
 /// "GOMAXPROCS 8 > 2.0 CPUs" (bad), "GOMAXPROCS 4 ≤ 8.0 CPUs" (fine), or what is known.

@@ -9,7 +9,7 @@ use ratatui::{
 };
 
 use crate::{
-    export::format_count,
+    present::format_count,
     tui::{
         app::App,
         format::{dim, format_offset, truncate, width},

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     analysis::{Attribution, Cause, Snapshot, SyscallRow, RECENT_WINDOW_NS},
-    export::{format_count, format_ns},
+    present::{format_count, format_ns, pressure_text},
 };
 
 /// What every pane may read, computed once per frame.
@@ -268,7 +268,7 @@ fn system_pane(frame: &mut Frame, area: Rect, snap: &Snapshot) {
         ));
     }
     if let Some(p) = &sys.psi {
-        let text = format!("PSI {}", super::view::psi_text(p));
+        let text = format!("PSI {}", pressure_text(p));
         lines.push(Line::raw(truncate(&text, w)));
     }
     frame.render_widget(Paragraph::new(lines), inner);

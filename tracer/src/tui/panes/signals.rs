@@ -11,7 +11,7 @@ use ratatui::{
 use super::Ctx;
 use crate::{
     analysis::{SigchldSummary, SignalCounts, Snapshot},
-    export::{anomaly_message, format_count, format_ns, ndjson::per_sec, text::signal_name},
+    present::{anomaly_message, format_count, format_ns, per_sec, signal_name},
     tui::format::{alarm, dim, format_rate, truncate},
 };
 

@@ -12,7 +12,7 @@ use super::{selectable, Ctx};
 use crate::{
     analysis::SyscallRow,
     errno,
-    export::{format_count, format_ns},
+    present::{format_count, format_ns},
     tui::{
         format::{alarm, cause_bar, dim, format_rate, format_share, split_bar, truncate, width},
         SortKey,

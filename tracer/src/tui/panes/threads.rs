@@ -14,8 +14,8 @@ use crate::{
         poller::{PollerKind, PollerSummary},
         InProgress, ProcessInfo, STUCK_NS,
     },
-    export::{format_count, format_ns},
-    tui::format::{alarm, cause_color, dim, exit_text, truncate, truncate_middle, width},
+    present::{exit_text, format_count, format_ns},
+    tui::format::{alarm, cause_color, dim, truncate, truncate_middle, width},
 };
 
 const COMM_WIDTH: u16 = 16;
@@ -63,12 +63,10 @@ pub fn poller_verdict(p: &PollerSummary) -> String {
 
 /// One line per epoll instance and io_uring opcode, as the text summary has them.
 fn poller_lines(p: &PollerSummary) -> Vec<Line<'static>> {
-    let json = crate::export::ndjson::poller_json(p);
-    let mut out: Vec<Line<'static>> =
-        crate::export::text::poller_lines(&json, usize::MAX, usize::MAX)
-            .into_iter()
-            .map(Line::raw)
-            .collect();
+    let mut out: Vec<Line<'static>> = crate::present::poller_lines(p, usize::MAX, usize::MAX)
+        .into_iter()
+        .map(Line::raw)
+        .collect();
     if out.is_empty() {
         out.push(Line::styled(
             "no epoll wait and no io_uring operation seen yet",
@@ -279,8 +277,8 @@ fn thread_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
 fn process_state(p: &ProcessInfo) -> Line<'static> {
     match p.exit {
         None => Line::styled("running", Style::new().fg(Color::Green)),
-        Some(e @ crate::analysis::ExitStatus::Code(0)) => Line::styled(exit_text(e), dim()),
-        Some(e) => Line::styled(exit_text(e), alarm()),
+        Some(e @ crate::analysis::ExitStatus::Code(0)) => Line::styled(exit_text(Some(e)), dim()),
+        Some(e) => Line::styled(exit_text(Some(e)), alarm()),
     }
 }
 
