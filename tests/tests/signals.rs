@@ -57,10 +57,11 @@ fn coalesced_sigchld_is_reported_and_balances() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // Its 50 children have all exited while it is stopped (the trace shows their exits,
-    // none reaped since).
-    gotrace_tests::wait_until("the 50 children to exit", Duration::from_secs(30), || {
-        unreaped_exits(&json, pid) >= 50
+    // Its children exit while it is stopped: the trace shows their exits, none reaped
+    // since. Two are enough for SIGCHLDs to coalesce; ten leave no doubt. (Not all 50:
+    // on a loaded machine some children may only get to run once it goes on.)
+    gotrace_tests::wait_until("children to exit", Duration::from_secs(30), || {
+        unreaped_exits(&json, pid) >= 10
     });
     // SAFETY: sending SIGCONT to the workload this test started.
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
@@ -196,8 +197,8 @@ fn cmd_wait_hang_names_the_grandchild() {
         return;
     }
     let (run, lines) = sigchld_run("hang", &["--duration", "3"], &["-mode=hang"]);
-    // The launched workload was still hung when the duration ended.
-    assert_eq!(run.code(), 0, "{}\n{}", run.stdout, run.stderr);
+    // The launched workload was still hung when the duration ended: 124, as timeout.
+    assert_eq!(run.code(), 124, "{}\n{}", run.stdout, run.stderr);
     let s = summary_of(&lines);
     let a = s
         .anomalies
