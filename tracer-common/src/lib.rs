@@ -2,7 +2,8 @@
 //!
 //! Everything here is `#[repr(C)]` with fixed-width fields and explicit padding, so that
 //! the kernel side and userspace agree on layout byte for byte. Flags are `u32`, never
-//! `bool`. Map and global names are constants: userspace never repeats a string literal.
+//! `bool`. Map, program and global names are constants: userspace never repeats a string
+//! literal.
 #![no_std]
 
 /// Names of the maps, as userspace looks them up.
@@ -35,7 +36,85 @@ pub mod maps {
     pub const URING_OPS: &str = "URING_OPS";
 }
 
-/// Names of the read-only globals userspace sets before load.
+/// Names of the programs, as userspace loads them: each is the name of its function in
+/// tracer-ebpf (the program macros take no other name), and a test in the tracer crate
+/// checks that the object has exactly these programs.
+pub mod programs {
+    /// raw_tp sys_enter: the start of a target's syscall.
+    pub const SYS_ENTER: &str = "sys_enter";
+    /// raw_tp sys_exit: its end, the aggregates, and the records of slow calls.
+    pub const SYS_EXIT: &str = "sys_exit";
+    /// raw_tp sched_switch, reading `prev_state` from its argument (Linux 5.18+).
+    pub const SCHED_SWITCH: &str = "sched_switch";
+    /// raw_tp sched_switch, reading `prev_state` from the task (older kernels).
+    pub const SCHED_SWITCH_STATE: &str = "sched_switch_state";
+    /// raw_tp sched_wakeup.
+    pub const SCHED_WAKEUP: &str = "sched_wakeup";
+    /// raw_tp sched_wakeup_new.
+    pub const SCHED_WAKEUP_NEW: &str = "sched_wakeup_new";
+    /// raw_tp sched_process_fork.
+    pub const SCHED_PROCESS_FORK: &str = "sched_process_fork";
+    /// raw_tp sched_process_exec.
+    pub const SCHED_PROCESS_EXEC: &str = "sched_process_exec";
+    /// raw_tp sched_process_exit, reading its `group_dead` argument (Linux 6.16+).
+    pub const SCHED_PROCESS_EXIT: &str = "sched_process_exit";
+    /// raw_tp sched_process_exit, telling group death from `signal->live`.
+    pub const SCHED_PROCESS_EXIT_LIVE: &str = "sched_process_exit_live";
+    /// raw_tp signal_generate.
+    pub const SIGNAL_GENERATE: &str = "signal_generate";
+    /// raw_tp signal_deliver.
+    pub const SIGNAL_DELIVER: &str = "signal_deliver";
+    /// raw_tp io_uring_create.
+    pub const IO_URING_CREATE: &str = "io_uring_create";
+    /// raw_tp io_uring_submit_req, or io_uring_submit_sqe where it passes the io_kiocb.
+    pub const IO_URING_SUBMIT_REQ: &str = "io_uring_submit_req";
+    /// raw_tp io_uring_submit_sqe where it passes the user_data (5.15).
+    pub const IO_URING_SUBMIT_SQE_USER_DATA: &str = "io_uring_submit_sqe_user_data";
+    /// raw_tp io_uring_complete, reading the result from the cqe.
+    pub const IO_URING_COMPLETE: &str = "io_uring_complete";
+    /// raw_tp io_uring_complete, reading its `res` argument.
+    pub const IO_URING_COMPLETE_RES: &str = "io_uring_complete_res";
+    /// raw_tp io_uring_complete, naming requests by user_data (5.15).
+    pub const IO_URING_COMPLETE_USER_DATA: &str = "io_uring_complete_user_data";
+    /// An empty program on sys_enter, for benchmarks (never attached by gotrace).
+    pub const FLOOR_ENTER: &str = "floor_enter";
+    /// An empty program on sys_exit, for benchmarks.
+    pub const FLOOR_EXIT: &str = "floor_exit";
+    /// [`FLOOR_ENTER`] plus one clock read.
+    pub const FLOOR_CLOCK_ENTER: &str = "floor_clock_enter";
+    /// [`FLOOR_EXIT`] plus one clock read.
+    pub const FLOOR_CLOCK_EXIT: &str = "floor_clock_exit";
+
+    /// Every program in the object.
+    pub const ALL: [&str; 22] = [
+        SYS_ENTER,
+        SYS_EXIT,
+        SCHED_SWITCH,
+        SCHED_SWITCH_STATE,
+        SCHED_WAKEUP,
+        SCHED_WAKEUP_NEW,
+        SCHED_PROCESS_FORK,
+        SCHED_PROCESS_EXEC,
+        SCHED_PROCESS_EXIT,
+        SCHED_PROCESS_EXIT_LIVE,
+        SIGNAL_GENERATE,
+        SIGNAL_DELIVER,
+        IO_URING_CREATE,
+        IO_URING_SUBMIT_REQ,
+        IO_URING_SUBMIT_SQE_USER_DATA,
+        IO_URING_COMPLETE,
+        IO_URING_COMPLETE_RES,
+        IO_URING_COMPLETE_USER_DATA,
+        FLOOR_ENTER,
+        FLOOR_EXIT,
+        FLOOR_CLOCK_ENTER,
+        FLOOR_CLOCK_EXIT,
+    ];
+}
+
+/// Names of the read-only globals userspace sets before load: each is the name of an
+/// `aya_ebpf::Global` static in tracer-ebpf (its symbol), checked by a test in the tracer
+/// crate.
 pub mod globals {
     /// `u64`: syscalls at least this long (ns) are streamed as records.
     pub const SLOW_NS: &str = "SLOW_NS";
@@ -48,6 +127,9 @@ pub mod globals {
     pub const OFFSETS: &str = "OFFSETS";
     /// [`crate::UringOffsets`].
     pub const URING_OFFSETS: &str = "URING_OFFSETS";
+
+    /// Every global userspace sets.
+    pub const ALL: [&str; 5] = [SLOW_NS, FOLLOW, STREAM_IDLE, OFFSETS, URING_OFFSETS];
 }
 
 /// Syscall numbers covered by the per-syscall maps (x86_64 uses < 512).

@@ -7,6 +7,7 @@ use aya_ebpf::{
     macros::{map, raw_tracepoint},
     maps::HashMap,
     programs::RawTracePointContext,
+    Global,
 };
 use tracer_common::{
     hist_bucket, kind, EpollCtlRecord, EpollStats, PollKey, ProcRecord, UringCtx, UringOffsets,
@@ -33,18 +34,18 @@ pub static URING_OPS: HashMap<PollKey, UringOpStats> = HashMap::with_max_entries
 static EPOLL_ZERO: EpollStats = EpollStats::ZERO;
 static URING_OP_ZERO: UringOpStats = UringOpStats::ZERO;
 
+/// io_uring struct offsets from the running kernel's BTF (set by userspace at load).
 #[unsafe(no_mangle)]
-pub static URING_OFFSETS: UringOffsets = UringOffsets {
+pub static URING_OFFSETS: Global<UringOffsets> = Global::new(UringOffsets {
     req_ctx: 0,
     req_opcode: 0,
     cqe_res: 0,
     _pad: 0,
-};
+});
 
 macro_rules! uoff {
     ($field:ident) => {
-        // SAFETY: a field of a static; volatile keeps the load-time value.
-        unsafe { core::ptr::read_volatile(core::ptr::addr_of!(URING_OFFSETS.$field)) }
+        $crate::global_field!($crate::poller::URING_OFFSETS, $field)
     };
 }
 

@@ -17,8 +17,8 @@ use tracer_common::{
 
 use crate::{
     maps::{
-        evict, global_u32, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target,
-        EVENTS, FOLLOW, INFLIGHT,
+        evict, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target, EVENTS,
+        FOLLOW, INFLIGHT,
     },
     off,
 };
@@ -40,7 +40,7 @@ fn try_fork(ctx: &RawTracePointContext, parent_tgid: u32) -> Option<i32> {
     let tgid = read_kernel_u32(child, off!(task_tgid))?;
     let thread = tgid == parent_tgid;
     if !thread {
-        if global_u32(&FOLLOW) == 0 {
+        if FOLLOW.load() == 0 {
             return None;
         }
         // Marked before the child first runs (this tracepoint fires in the parent, before

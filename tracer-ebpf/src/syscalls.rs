@@ -16,8 +16,8 @@ use tracer_common::{
 use crate::{
     classify::classify,
     maps::{
-        bump, evict, global_u32, global_u64, is_target, lost_record, store, was_evicted, CAUSES,
-        EVENTS, INFLIGHT, SLOW_NS, STREAM_IDLE, SYSCALL_STATS,
+        bump, evict, is_target, lost_record, store, was_evicted, CAUSES, EVENTS, INFLIGHT, SLOW_NS,
+        STREAM_IDLE, SYSCALL_STATS,
     },
     poller,
     sched::close_stretch,
@@ -129,7 +129,7 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     let failed = (-4095..0).contains(&ret);
     account(nr, &split, failed as u64);
 
-    let slow = split.duration >= global_u64(&SLOW_NS);
+    let slow = split.duration >= SLOW_NS.load();
     let wait = nr == NR_WAIT4 || nr == NR_WAITID;
     let poll = poller::wants(nr, ret);
     if split.blocked > 0 || slow || wait || poll {
@@ -145,7 +145,7 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
         }
         // A parked thread's long wait (an idle Go M) is aggregated, not news: Go
         // servers park and unpark threads thousands of times a second.
-        if slow && (cls != class::FUTEX_IDLE || global_u32(&STREAM_IDLE) != 0) {
+        if slow && (cls != class::FUTEX_IDLE || STREAM_IDLE.load() != 0) {
             emit_slow(pid_tgid, nr, start, &split, ret, args, cls, dev);
         }
         if wait {

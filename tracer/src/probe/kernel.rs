@@ -10,6 +10,7 @@
 //! What a kernel cannot feed is a feature turned off with its reason; only what gotrace
 //! cannot work without (syscalls, the scheduler, the process lifecycle) is an error.
 use anyhow::{bail, Result};
+use tracer_common::programs;
 
 use crate::analysis::KernelFeature;
 
@@ -99,12 +100,12 @@ fn fits(k: &dyn KernelFacts, tracepoint: &str, needed: u16) -> std::result::Resu
 pub fn plan(k: &dyn KernelFacts, throttle: u32) -> Result<Plan> {
     let mut features = Vec::new();
     let mut core = vec![
-        at("sys_enter", "sys_enter"),
-        at("sys_exit", "sys_exit"),
-        at("sched_wakeup", "sched_wakeup"),
-        at("sched_wakeup_new", "sched_wakeup_new"),
-        at("sched_process_fork", "sched_process_fork"),
-        at("sched_process_exec", "sched_process_exec"),
+        at(programs::SYS_ENTER, "sys_enter"),
+        at(programs::SYS_EXIT, "sys_exit"),
+        at(programs::SCHED_WAKEUP, "sched_wakeup"),
+        at(programs::SCHED_WAKEUP_NEW, "sched_wakeup_new"),
+        at(programs::SCHED_PROCESS_FORK, "sched_process_fork"),
+        at(programs::SCHED_PROCESS_EXEC, "sched_process_exec"),
     ];
     for (tp, needed) in [
         ("sys_enter", 2),
@@ -123,28 +124,28 @@ pub fn plan(k: &dyn KernelFacts, throttle: u32) -> Result<Plan> {
             if !k.has_member("task_struct", "__state") {
                 bail!("this kernel's sched_switch passes no prev_state and its task_struct has no __state: gotrace cannot tell a sleep from a preemption");
             }
-            core.push(at("sched_switch_state", "sched_switch"));
+            core.push(at(programs::SCHED_SWITCH_STATE, "sched_switch"));
             features.push(on(feature::SCHED_SWITCH, "prev_state read from the task"));
         }
         Some(n) if n < 3 => {
             bail!("this kernel's sched_switch passes {n} arguments, gotrace reads 3")
         }
         _ => {
-            core.push(at("sched_switch", "sched_switch"));
+            core.push(at(programs::SCHED_SWITCH, "sched_switch"));
             features.push(on(feature::SCHED_SWITCH, "prev_state argument"));
         }
     }
 
     match k.tracepoint_args("sched_process_exit") {
         Some(1) => {
-            core.push(at("sched_process_exit_live", "sched_process_exit"));
+            core.push(at(programs::SCHED_PROCESS_EXIT_LIVE, "sched_process_exit"));
             features.push(on(
                 feature::PROCESS_EXIT,
                 "group death read from signal->live",
             ));
         }
         _ => {
-            core.push(at("sched_process_exit", "sched_process_exit"));
+            core.push(at(programs::SCHED_PROCESS_EXIT, "sched_process_exit"));
             features.push(on(feature::PROCESS_EXIT, "group_dead argument"));
         }
     }
@@ -153,8 +154,8 @@ pub fn plan(k: &dyn KernelFacts, throttle: u32) -> Result<Plan> {
         Ok(()) => {
             features.push(on(feature::SIGNALS, "signal_generate + signal_deliver"));
             Some(vec![
-                at("signal_generate", "signal_generate"),
-                at("signal_deliver", "signal_deliver"),
+                at(programs::SIGNAL_GENERATE, "signal_generate"),
+                at(programs::SIGNAL_DELIVER, "signal_deliver"),
             ])
         }
         Err(e) => {
@@ -216,16 +217,19 @@ fn uring_plan(k: &dyn KernelFacts) -> std::result::Result<(Vec<Attach>, String),
     let kiocb = k.has_member("io_kiocb", "ctx") && k.has_member("io_kiocb", "opcode");
     let (submit, submit_key) = if k.tracepoint_args("io_uring_submit_req").is_some() {
         (
-            at("io_uring_submit_req", "io_uring_submit_req"),
+            at(programs::IO_URING_SUBMIT_REQ, "io_uring_submit_req"),
             RequestKey::Kiocb,
         )
     } else {
         match k.tracepoint_args("io_uring_submit_sqe") {
             // (struct io_kiocb *req, bool force_nonblock)
-            Some(1 | 2) => (at("io_uring_submit_req", "io_uring_submit_sqe"), RequestKey::Kiocb),
+            Some(1 | 2) => (
+                at(programs::IO_URING_SUBMIT_REQ, "io_uring_submit_sqe"),
+                RequestKey::Kiocb,
+            ),
             // (ctx, req, opcode, user_data, flags, force_nonblock, sq_thread)
             Some(7) => (
-                at("io_uring_submit_sqe_user_data", "io_uring_submit_sqe"),
+                at(programs::IO_URING_SUBMIT_SQE_USER_DATA, "io_uring_submit_sqe"),
                 RequestKey::UserData,
             ),
             Some(n) => return Err(format!("this kernel's io_uring_submit_sqe passes {n} arguments, a shape gotrace does not know")),
@@ -238,19 +242,19 @@ fn uring_plan(k: &dyn KernelFacts) -> std::result::Result<(Vec<Attach>, String),
     let (complete, complete_key, how) = match k.tracepoint_args("io_uring_complete") {
         // (ctx, req, struct io_uring_cqe *cqe)
         Some(3) if k.has_member("io_uring_cqe", "res") => (
-            at("io_uring_complete", "io_uring_complete"),
+            at(programs::IO_URING_COMPLETE, "io_uring_complete"),
             RequestKey::Kiocb,
             "cqe",
         ),
         // (ctx, req, user_data, res, cflags, extra1, extra2)
         Some(7) => (
-            at("io_uring_complete_res", "io_uring_complete"),
+            at(programs::IO_URING_COMPLETE_RES, "io_uring_complete"),
             RequestKey::Kiocb,
             "res argument",
         ),
         // (ctx, user_data, res, cflags)
         Some(4) => (
-            at("io_uring_complete_user_data", "io_uring_complete"),
+            at(programs::IO_URING_COMPLETE_USER_DATA, "io_uring_complete"),
             RequestKey::UserData,
             "requests matched by user_data",
         ),
@@ -268,7 +272,11 @@ fn uring_plan(k: &dyn KernelFacts) -> std::result::Result<(Vec<Attach>, String),
         ));
     }
     Ok((
-        vec![at("io_uring_create", "io_uring_create"), submit, complete],
+        vec![
+            at(programs::IO_URING_CREATE, "io_uring_create"),
+            submit,
+            complete,
+        ],
         format!("{} + io_uring_complete ({how})", submit.tracepoint),
     ))
 }
@@ -317,7 +325,7 @@ mod tests {
         }
     }
 
-    fn programs(p: &Plan) -> Vec<(&'static str, &'static str)> {
+    fn chosen(p: &Plan) -> Vec<(&'static str, &'static str)> {
         p.core
             .iter()
             .chain(p.signals.iter().flatten())
@@ -379,18 +387,21 @@ mod tests {
     fn the_newest_kernel_gets_the_argument_reading_programs() {
         let p =
             plan(&linux_6_18(), tracer_common::THROTTLE_TASK).unwrap_or_else(|e| panic!("{e:#}"));
-        let got = programs(&p);
-        assert!(got.contains(&("sched_switch", "sched_switch")), "{got:?}");
+        let got = chosen(&p);
         assert!(
-            got.contains(&("sched_process_exit", "sched_process_exit")),
+            got.contains(&(programs::SCHED_SWITCH, "sched_switch")),
             "{got:?}"
         );
         assert!(
-            got.contains(&("io_uring_submit_req", "io_uring_submit_req")),
+            got.contains(&(programs::SCHED_PROCESS_EXIT, "sched_process_exit")),
             "{got:?}"
         );
         assert!(
-            got.contains(&("io_uring_complete", "io_uring_complete")),
+            got.contains(&(programs::IO_URING_SUBMIT_REQ, "io_uring_submit_req")),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(programs::IO_URING_COMPLETE, "io_uring_complete")),
             "{got:?}"
         );
         assert!(p.features.iter().all(|f| f.on), "{:?}", p.features);
@@ -404,17 +415,18 @@ mod tests {
     fn debian_6_12_reads_group_death_from_the_task_and_the_result_from_its_argument() {
         let p = plan(&debian_6_12(), tracer_common::THROTTLE_CFS_RQ)
             .unwrap_or_else(|e| panic!("{e:#}"));
-        let got = programs(&p);
+        let got = chosen(&p);
         assert!(
-            got.contains(&("sched_process_exit_live", "sched_process_exit")),
+            got.contains(&(programs::SCHED_PROCESS_EXIT_LIVE, "sched_process_exit")),
             "{got:?}"
         );
         assert!(
-            got.contains(&("io_uring_complete_res", "io_uring_complete")),
+            got.contains(&(programs::IO_URING_COMPLETE_RES, "io_uring_complete")),
             "{got:?}"
         );
         assert!(
-            !got.iter().any(|(prog, _)| *prog == "sched_process_exit"),
+            !got.iter()
+                .any(|(prog, _)| *prog == programs::SCHED_PROCESS_EXIT),
             "{got:?}"
         );
         assert!(p.features.iter().all(|f| f.on), "{:?}", p.features);
@@ -424,9 +436,9 @@ mod tests {
     fn debian_6_1_submits_through_io_uring_submit_sqe() {
         let p =
             plan(&debian_6_1(), tracer_common::THROTTLE_CFS_RQ).unwrap_or_else(|e| panic!("{e:#}"));
-        let got = programs(&p);
+        let got = chosen(&p);
         assert!(
-            got.contains(&("io_uring_submit_req", "io_uring_submit_sqe")),
+            got.contains(&(programs::IO_URING_SUBMIT_REQ, "io_uring_submit_sqe")),
             "{got:?}"
         );
         assert_eq!(
@@ -439,17 +451,20 @@ mod tests {
     fn linux_5_15_reads_prev_state_from_the_task_and_matches_requests_by_user_data() {
         let p =
             plan(&linux_5_15(), tracer_common::THROTTLE_CFS_RQ).unwrap_or_else(|e| panic!("{e:#}"));
-        let got = programs(&p);
+        let got = chosen(&p);
         assert!(
-            got.contains(&("sched_switch_state", "sched_switch")),
+            got.contains(&(programs::SCHED_SWITCH_STATE, "sched_switch")),
             "{got:?}"
         );
         assert!(
-            got.contains(&("io_uring_submit_sqe_user_data", "io_uring_submit_sqe")),
+            got.contains(&(
+                programs::IO_URING_SUBMIT_SQE_USER_DATA,
+                "io_uring_submit_sqe"
+            )),
             "{got:?}"
         );
         assert!(
-            got.contains(&("io_uring_complete_user_data", "io_uring_complete")),
+            got.contains(&(programs::IO_URING_COMPLETE_USER_DATA, "io_uring_complete")),
             "{got:?}"
         );
         // Each tracepoint gets exactly one program.

@@ -17,7 +17,7 @@ use aya::{
 };
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
-    globals, maps, CauseKey, CauseStats, EpollStats, Inflight, KernelOffsets, PollKey,
+    globals, maps, programs, CauseKey, CauseStats, EpollStats, Inflight, KernelOffsets, PollKey,
     SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats, COUNTER_LOST_RECORDS,
     COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
     INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_PID, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED,
@@ -68,11 +68,14 @@ impl Floor {
             .context("load the eBPF object")?;
         let progs = if clock {
             [
-                ("floor_clock_enter", "sys_enter"),
-                ("floor_clock_exit", "sys_exit"),
+                (programs::FLOOR_CLOCK_ENTER, "sys_enter"),
+                (programs::FLOOR_CLOCK_EXIT, "sys_exit"),
             ]
         } else {
-            [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")]
+            [
+                (programs::FLOOR_ENTER, "sys_enter"),
+                (programs::FLOOR_EXIT, "sys_exit"),
+            ]
         };
         for (prog, tp) in progs {
             attach_raw_tp(&mut ebpf, prog, tp)?;
@@ -651,6 +654,77 @@ impl EventReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _, SymbolKind};
+
+    /// The name of the section `sym` is in.
+    fn section_of<'a>(elf: &object::File<'a>, sym: &object::Symbol<'a, '_>) -> &'a str {
+        sym.section_index()
+            .and_then(|i| elf.section_by_index(i).ok())
+            .and_then(|s| s.name().ok())
+            .unwrap_or("")
+    }
+
+    /// The eBPF side cannot take its names from tracer_common (a program is named after
+    /// its function, a global after its static), so this holds the two together: the
+    /// embedded object has exactly the programs of tracer_common::programs, each a raw
+    /// tracepoint program, and every global Probe::load sets, read-only and of the size
+    /// userspace writes (aya refuses a size mismatch only at load, as root).
+    #[test]
+    fn the_object_has_exactly_the_named_programs_and_globals() {
+        let elf = object::File::parse(EBPF_OBJECT)
+            .unwrap_or_else(|e| panic!("parse the embedded eBPF object: {e}"));
+        let mut found: Vec<&str> = elf
+            .symbols()
+            .filter(|s| s.kind() == SymbolKind::Text && s.is_global())
+            .filter(|s| section_of(&elf, s) != ".text")
+            .map(|s| {
+                let section = section_of(&elf, &s);
+                let name = s.name().unwrap_or_else(|e| panic!("a symbol's name: {e}"));
+                assert!(
+                    section.starts_with("raw_tp/"),
+                    "program {name} is in section {section}, not a raw tracepoint's"
+                );
+                name
+            })
+            .collect();
+        found.sort_unstable();
+        let mut named = programs::ALL.to_vec();
+        named.sort_unstable();
+        assert_eq!(
+            found, named,
+            "programs in the object vs tracer_common::programs"
+        );
+
+        let sizes = [
+            (globals::SLOW_NS, size_of::<u64>()),
+            (globals::FOLLOW, size_of::<u32>()),
+            (globals::STREAM_IDLE, size_of::<u32>()),
+            (globals::OFFSETS, size_of::<KernelOffsets>()),
+            (globals::URING_OFFSETS, size_of::<UringOffsets>()),
+        ];
+        assert_eq!(
+            sizes.len(),
+            globals::ALL.len(),
+            "a global without a size here"
+        );
+        for name in globals::ALL {
+            let size = sizes
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, size)| *size)
+                .unwrap_or_else(|| panic!("no size for global {name} here"));
+            let sym = elf
+                .symbol_by_name(name)
+                .unwrap_or_else(|| panic!("global {name} missing from the eBPF object"));
+            assert_eq!(
+                section_of(&elf, &sym),
+                ".rodata",
+                "global {name} is not read-only"
+            );
+            assert_eq!(sym.size(), size as u64, "size of global {name}");
+        }
+    }
 
     #[test]
     fn the_verifier_log_is_never_written_through_a_planted_symlink() {
