@@ -752,9 +752,8 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 /// it is asked to stop (SIGTERM), given a moment, and reaped.
 async fn stop_launched(pid: u32, pidfd: &PidFd) {
     if !pidfd.has_exited() {
-        // SAFETY: kill on our own child's pid, which cannot have been reused: we have not
-        // reaped it.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        // Our own child's pid, which cannot have been reused: we have not reaped it.
+        launch::signal(pid, rustix::process::Signal::TERM);
         let _ = tokio::time::timeout(Duration::from_secs(2), pidfd.exited()).await;
     }
     if launch::reap(pid).is_none() {
@@ -771,16 +770,13 @@ struct LeftRunning(Option<u32>);
 impl Drop for LeftRunning {
     fn drop(&mut self) {
         let Some(pid) = self.0 else { return };
-        // SAFETY: kill on our own unreaped child: its pid cannot have been reused.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        // Our own unreaped child: its pid cannot have been reused.
+        launch::signal(pid, rustix::process::Signal::TERM);
         let start = std::time::Instant::now();
         while launch::reap(pid).is_none() {
             if start.elapsed() > Duration::from_secs(2) {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-                let mut status = 0;
-                // SAFETY: waitpid on our own child with a valid status pointer.
-                unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+                launch::signal(pid, rustix::process::Signal::KILL);
+                launch::reap_blocking(pid);
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));

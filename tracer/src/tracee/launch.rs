@@ -337,16 +337,28 @@ impl Paused {
             // EOF: the pipe was closed by a successful exec.
             return Ok(self.pid);
         }
-        // Reaping our own child, which exits right after reporting.
-        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
-            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
-        }
+        // Our own child, which exits right after reporting.
+        reap_blocking(self.pid);
         let err = io::Error::from_raw_os_error(i32::from_ne_bytes(errno));
         bail!("cannot execute '{}': {}", self.shown, strip_os_error(&err))
     }
 }
 
 pub use gotrace_model::errno::strip_os_error;
+
+/// Sends `sig` to one of our own children (a pid we have not reaped, so not reused).
+pub fn signal(pid: u32, sig: rustix::process::Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+/// Waits for one of our own children to exit and reaps it.
+pub fn reap_blocking(pid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+    }
+}
 
 /// Reaps a child that has exited; returns its wait status.
 pub fn reap(pid: u32) -> Option<i32> {

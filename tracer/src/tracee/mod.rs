@@ -185,8 +185,7 @@ impl PidFd {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0)
-            && fds[0].revents().contains(PollFlags::IN)
+        poll(&mut fds, Some(&now)).is_ok_and(|n| n > 0) && fds[0].revents().contains(PollFlags::IN)
     }
 
     /// Waits for the process to exit.
