@@ -12,7 +12,10 @@ fn main() {
             // Killed long before this ends; a bound, should the parent fail first.
             std::thread::sleep(Duration::from_secs(60));
         }
-        "mount" => drop(gotrace_tests::slowfs::SlowFs::mount(&files, Duration::from_millis(1))),
+        "mount" => drop(gotrace_tests::slowfs::SlowFs::mount(
+            &files,
+            Duration::from_millis(1),
+        )),
         other => {
             eprintln!("slowfs-child: unknown role {other:?} (hold or mount)");
             std::process::exit(2);
