@@ -514,7 +514,6 @@ fn refresh(
     watch: &mut context::watch::SystemWatch,
 ) -> Result<()> {
     let pid = watch.pid;
-    let alive = tracee::is_alive(pid);
     // Exited threads' entries are read once more, then removed from the kernel's table.
     let exited = analyzer.take_exited_threads();
     let thread_stats = probe.read_thread_stats()?;
@@ -554,13 +553,7 @@ fn refresh(
         causes: probe.read_causes()?,
         exited: exited.clone(),
         poller: probe.read_poller()?,
-        epoll_registrations: alive.then(|| {
-            let regs = context::epoll::registrations(context::procfs::proc_root(), pid)
-                .into_iter()
-                .map(|r| (r.epfd, r.fd, r.events, r.kind))
-                .collect();
-            (pid, regs)
-        }),
+        epoll_registrations: epoll_registrations(pid),
         mounts,
         thread_names,
         system: watch.facts(go),
@@ -568,6 +561,20 @@ fn refresh(
     });
     probe.remove_thread_stats(&exited);
     Ok(())
+}
+
+/// What /proc says is registered with the target's epoll instances, while it lives. A
+/// process that is exiting has closed its fds before it is a zombie: a reading taken then
+/// says nothing is registered, so it counts only if the process still lives after it.
+fn epoll_registrations(pid: u32) -> Option<(u32, Vec<harvest::EpollRegistration>)> {
+    if !tracee::is_alive(pid) {
+        return None;
+    }
+    let regs = context::epoll::registrations(context::procfs::proc_root(), pid)
+        .into_iter()
+        .map(|r| (r.epfd, r.fd, r.events, r.kind))
+        .collect();
+    tracee::is_alive(pid).then_some((pid, regs))
 }
 
 /// Waits (a second at most) until the launched child waits in read() for its release:
