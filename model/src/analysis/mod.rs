@@ -870,11 +870,6 @@ impl Analyzer {
         self.thread_names = names;
     }
 
-    /// Threads worth naming: the ones with the most run-queue time.
-    pub fn busiest_threads(&self, n: usize) -> Vec<(u32, u32)> {
-        crate::harvest::busiest(&self.thread_stats, n)
-    }
-
     /// Takes everything read at one refresh, in the order the parts depend on each
     /// other: the kernel's aggregates, then the exited threads' retirement, the poller,
     /// the /proc facts, and last the calls in progress (whose causes need the rest).
@@ -948,7 +943,7 @@ impl Analyzer {
     }
 
     /// The cause of the blocked time of calls of one class on one device.
-    pub fn cause_of(&self, cls: u32, dev: u32) -> Cause {
+    fn cause_of(&self, cls: u32, dev: u32) -> Cause {
         match cls {
             class::FS | class::FS_CWD => match self.mounts.as_ref().and_then(|m| m.by_dev(dev)) {
                 Some(m) => Cause::Fs(m.kind().label()),
@@ -972,7 +967,7 @@ impl Analyzer {
     /// What one call's time went to, by its largest part: on a CPU, waiting for a CPU
     /// (the scheduler or the cgroup's quota) or what it blocked on. None for a call with
     /// no split (it began before gotrace attached).
-    pub fn call_cause(&self, s: &SyscallEvent) -> Option<Cause> {
+    fn call_cause(&self, s: &SyscallEvent) -> Option<Cause> {
         let parts = [
             (s.blocked_ns, None),
             (s.runq_throttled_ns, Some(Cause::CgroupThrottle)),
