@@ -163,15 +163,46 @@ const NAMES: [Option<&str>; 133] = [
 
 /// "No such file or directory (os error 2)" -> "No such file or directory".
 pub fn strip_os_error(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
+    without_os_error_codes(&e.to_string())
+}
+
+/// A message without the " (os error N)" that io::Error appends, wherever a chain of
+/// errors put one: they read better without the number.
+pub fn without_os_error_codes(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" (os error ") {
+        out.push_str(&rest[..i]);
+        match rest[i..].find(')') {
+            Some(j) => rest = &rest[i + j + 1..],
+            None => {
+                rest = &rest[i..];
+                break;
+            }
+        }
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn os_error_codes_are_taken_out_of_messages() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(strip_os_error(&e), "No such file or directory");
+        assert_eq!(
+            without_os_error_codes(
+                "open x: Permission denied (os error 13): read y: Is a directory (os error 21)"
+            ),
+            "open x: Permission denied: read y: Is a directory"
+        );
+        assert_eq!(without_os_error_codes("cut (os error 5"), "cut (os error 5");
+        assert_eq!(without_os_error_codes("nothing to take"), "nothing to take");
+    }
+
     #[test]
     fn names() {
         assert_eq!(super::name(2), Some("ENOENT"));

@@ -44,7 +44,7 @@ pub fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // An error may quote what the target controls (its argv, a path).
-            let msg = without_os_error_codes(&format!("{e:#}"));
+            let msg = crate::errno::without_os_error_codes(&format!("{e:#}"));
             eprintln!("gotrace: {}", crate::export::text::terminal_safe(&msg));
             ExitCode::from(1)
         }
@@ -72,22 +72,4 @@ fn first_line(rendered: &str) -> String {
         (Some(head), Some(what)) if !what.starts_with("Usage:") => format!("{head}: {what}"),
         _ => first.to_string(),
     }
-}
-
-/// "No such file or directory (os error 2)" reads better without the number.
-fn without_os_error_codes(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    let mut rest = msg;
-    while let Some(i) = rest.find(" (os error ") {
-        out.push_str(&rest[..i]);
-        match rest[i..].find(')') {
-            Some(j) => rest = &rest[i + j + 1..],
-            None => {
-                rest = &rest[i..];
-                break;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
