@@ -252,11 +252,20 @@ pub fn in_syscall(pid: u32, nr: i64) -> bool {
         return false;
     };
     tasks.flatten().any(|t| {
-        std::fs::read_to_string(t.path().join("syscall"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
-            == Some(nr)
+        t.file_name()
+            .to_str()
+            .and_then(|tid| tid.parse().ok())
+            .is_some_and(|tid| thread_in_syscall(pid, tid, nr))
     })
+}
+
+/// Whether thread `tid` of process `pid` is blocked in syscall `nr` now (see
+/// [`in_syscall`]).
+pub fn thread_in_syscall(pid: u32, tid: u32, nr: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+        == Some(nr)
 }
 
 /// Sends `sig` to a process the test started.

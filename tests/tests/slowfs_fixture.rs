@@ -187,10 +187,8 @@ fn drop_does_not_hang_with_a_file_open_or_a_read_in_flight() {
     });
     // Dropped while the read waits for the server's answer.
     let tid = tid_rx.recv().expect("the reader's tid");
-    let syscall = format!("/proc/self/task/{tid}/syscall");
     gotrace_tests::wait_until("the read to be in flight", Duration::from_secs(10), || {
-        std::fs::read_to_string(&syscall)
-            .is_ok_and(|s| s.split_whitespace().next() == Some(&libc::SYS_read.to_string()))
+        gotrace_tests::thread_in_syscall(std::process::id(), tid as u32, libc::SYS_read)
     });
     let t = Instant::now();
     drop(fs);

@@ -59,32 +59,39 @@ impl Tmux {
 
     /// Waits until the visible pane no longer shows `needle`.
     fn wait_gone(&self, needle: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.visible();
-            if !s.contains(needle) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "screen still shows {needle:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_until(
+            timeout,
+            Self::visible,
+            |s| !s.contains(needle),
+            || format!("screen still shows {needle:?}"),
+        )
     }
 
     /// Waits until the screen contains every one of `needles`.
     fn wait_for(&self, needles: &[&str], timeout: Duration) -> String {
+        self.wait_until(
+            timeout,
+            Self::screen,
+            |s| needles.iter().all(|n| s.contains(n)),
+            || format!("screen never showed {needles:?}"),
+        )
+    }
+
+    /// Captures with `capture` until `done` holds; returns the capture that did.
+    fn wait_until(
+        &self,
+        timeout: Duration,
+        capture: fn(&Tmux) -> String,
+        done: impl Fn(&str) -> bool,
+        what: impl Fn() -> String,
+    ) -> String {
         let start = Instant::now();
         loop {
-            let s = self.screen();
-            if needles.iter().all(|n| s.contains(n)) {
+            let s = capture(self);
+            if done(&s) {
                 return s;
             }
-            assert!(
-                start.elapsed() < timeout,
-                "screen never showed {needles:?}:\n{s}"
-            );
+            assert!(start.elapsed() < timeout, "{}:\n{s}", what());
             std::thread::sleep(Duration::from_millis(100));
         }
     }
