@@ -58,10 +58,12 @@ fn coalesced_sigchld_is_reported_and_balances() {
         std::thread::sleep(Duration::from_millis(10));
     }
     // Its children exit while it is stopped: the trace shows their exits, none reaped
-    // since. Two are enough for SIGCHLDs to coalesce; ten leave no doubt. (Not all 50:
-    // on a loaded machine some children may only get to run once it goes on.)
-    gotrace_tests::wait_until("children to exit", Duration::from_secs(30), || {
-        unreaped_exits(&json, pid) >= 10
+    // since. Two are enough for SIGCHLDs to coalesce (one pending, the next finds it so);
+    // three leave a margin. Not all 50, and with time to spare: under emulation on a
+    // loaded machine, fifty Go runtimes starting at once take tens of seconds to get to
+    // their exit.
+    gotrace_tests::wait_until("children to exit", Duration::from_secs(180), || {
+        unreaped_exits(&json, pid) >= 3
     });
     // SAFETY: sending SIGCONT to the workload this test started.
     unsafe { libc::kill(pid as i32, libc::SIGCONT) };
