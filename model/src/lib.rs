@@ -8,12 +8,16 @@
 //! runtime and no terminal: the `tracer` crate collects (probe, session) and shows
 //! (dashboard), and re-exports these modules under the same names.
 pub mod analysis;
+pub mod elf;
 pub mod errno;
 pub mod event;
 pub mod export;
+pub mod goruntime;
+pub mod gosym;
 pub mod harvest;
 pub mod mounts;
 pub mod present;
 pub mod procfs;
+pub mod stack;
 pub mod syscalls;
 pub mod time;

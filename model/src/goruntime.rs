@@ -1,0 +1,70 @@
+//! Where each Go version keeps what gotrace reads in a running program: the offsets of
+//! `runtime.g.goid`, `runtime.g.m` and `runtime.m.g0` (amd64), per version.
+//!
+//! Read off each toolchain's DWARF (`debug/dwarf` on a program built by it; the tests
+//! check the table against the DWARF of the same workload built by each installed Go):
+//!
+//! | Go        | g.goid | g.m | m.g0 |
+//! |-----------|--------|-----|------|
+//! | 1.21–1.22 | 152    | 48  | 0    |
+//! | 1.23–1.24 | 160    | 48  | 0    |
+//! | 1.25–1.27 | 152    | 48  | 0    |
+//!
+//! (`goid` moved 8 bytes later in 1.23, and back in 1.25.) A version outside the table
+//! is refused, not guessed: a wrong offset would name the wrong goroutine.
+use tracer_common::GoRuntime;
+
+/// The oldest and newest minor versions the table knows.
+pub const KNOWN_MINORS: std::ops::RangeInclusive<u32> = 21..=27;
+
+/// The layout of Go `version` ("go1.23.9", "go1.27rc1", "go1.22"), or why not.
+pub fn layout(version: &str) -> Result<GoRuntime, String> {
+    let minor = minor_version(version)
+        .ok_or_else(|| format!("cannot read the Go version {version:?}"))?;
+    let g_goid = match minor {
+        21 | 22 => 152,
+        23 | 24 => 160,
+        25..=27 => 152,
+        _ => {
+            return Err(format!(
+                "{version}: gotrace knows the goroutine layout of Go 1.{} to 1.{} only",
+                KNOWN_MINORS.start(),
+                KNOWN_MINORS.end()
+            ))
+        }
+    };
+    Ok(GoRuntime {
+        g_goid,
+        g_m: 48,
+        m_g0: 0,
+        _pad: 0,
+    })
+}
+
+/// The minor version of "go1.N[.P|rcK|betaK][ suffix]".
+pub fn minor_version(version: &str) -> Option<u32> {
+    let rest = version.strip_prefix("go1.")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(layout("go1.22.10").unwrap().g_goid, 152);
+        assert_eq!(layout("go1.23.9").unwrap().g_goid, 160);
+        assert_eq!(layout("go1.24.11").unwrap().g_goid, 160);
+        assert_eq!(layout("go1.25rc1").unwrap().g_goid, 152);
+        assert_eq!(layout("go1.27.3 X:nocoverageredesign").unwrap().g_goid, 152);
+        assert_eq!(layout("go1.21.13").unwrap().g_m, 48);
+        let refused = layout("go1.20.7").unwrap_err();
+        assert!(refused.contains("1.21 to 1.27"), "{refused}");
+        assert!(layout("go1.28").is_err());
+        assert!(layout("devel +abc").is_err());
+        assert_eq!(minor_version("go1.9"), Some(9));
+        assert_eq!(minor_version("go2"), None);
+    }
+}

@@ -1,0 +1,3 @@
+module gotrace.test/gosymfixture
+
+go 1.21
