@@ -107,9 +107,39 @@ pub struct SyscallEvent {
     /// tracer_common::class of what it waited on, and the filesystem device.
     pub class: u32,
     pub dev: u32,
+    /// Who made it: tracer_common::gkind, and the goroutine id for a goroutine.
+    pub gkind: u32,
+    pub goid: u64,
+    /// The user stack as the kernel took it (empty when stacks are off).
+    pub user_stack: UserStack,
+    /// That stack symbolized, innermost first; filled in by whoever knows the
+    /// program's symbols (empty until then, or when there are none).
+    pub stack: Vec<crate::stack::Frame>,
+}
+
+/// A user stack as taken in the kernel at a call's return.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserStack {
+    /// The instruction after the syscall, then the return addresses a frame-pointer walk
+    /// found.
+    pub pcs: Vec<u64>,
+    /// The user stack pointer and the word it points at: a frameless leaf's return
+    /// address, which the walk skips.
+    pub sp: u64,
+    pub sp_word: u64,
 }
 
 impl SyscallEvent {
+    /// The goroutine that made the call, when one did and it is known.
+    pub fn goroutine(&self) -> Option<u64> {
+        (self.gkind == tracer_common::gkind::GOROUTINE).then_some(self.goid)
+    }
+
+    /// Made by the Go runtime on a thread's g0 (or signal stack), not by a goroutine.
+    pub fn by_runtime(&self) -> bool {
+        self.gkind == tracer_common::gkind::RUNTIME
+    }
+
     /// The errno when the call failed (returns in -4095..=-1).
     pub fn errno(&self) -> Option<i32> {
         ((-4095..0).contains(&self.ret)).then(|| (-self.ret) as i32)
@@ -295,6 +325,14 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 blocked_ns: r.blocked_ns,
                 class: r.class,
                 dev: r.dev,
+                gkind: r.gkind,
+                goid: r.goid,
+                user_stack: UserStack {
+                    pcs: r.stack[..(r.stack_len as usize).min(r.stack.len())].to_vec(),
+                    sp: r.user_sp,
+                    sp_word: r.sp_word,
+                },
+                stack: Vec::new(),
             }))
         }
         kind::EXEC => {
@@ -440,13 +478,21 @@ mod tests {
         }
         b.extend_from_slice(&11u32.to_le_bytes()); // class: sleep
         b.extend_from_slice(&0u32.to_le_bytes()); // dev
+        b.extend_from_slice(&1u32.to_le_bytes()); // gkind: goroutine
+        b.extend_from_slice(&2u32.to_le_bytes()); // stack_len
+        b.extend_from_slice(&41u64.to_le_bytes()); // goid
+        b.extend_from_slice(&0x7ff0u64.to_le_bytes()); // user_sp
+        b.extend_from_slice(&0x4444u64.to_le_bytes()); // sp_word
+        for pc in 0..tracer_common::STACK_DEPTH as u64 {
+            b.extend_from_slice(&(0x1000 + pc).to_le_bytes());
+        }
         b
     }
 
     #[test]
     fn decodes_a_syscall_record_from_bytes() {
         let b = syscall_fixture();
-        assert_eq!(b.len(), 128);
+        assert_eq!(b.len(), size_of::<SyscallRecord>());
         let ev = decode(&b).expect("valid record");
         let Event::Syscall(s) = ev else {
             panic!("not a syscall: {ev:?}")
@@ -460,6 +506,11 @@ mod tests {
             (1_000, 200, 100, 1_998_800)
         );
         assert_eq!((s.class, s.dev), (tracer_common::class::SLEEP, 0));
+        assert_eq!(s.goroutine(), Some(41));
+        assert!(!s.by_runtime());
+        // Only the frames the kernel filled count.
+        assert_eq!(s.user_stack.pcs, [0x1000, 0x1001]);
+        assert_eq!((s.user_stack.sp, s.user_stack.sp_word), (0x7ff0, 0x4444));
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub struct RawCause {
     /// tracer_common::class
     pub class: u32,
     pub dev: u32,
+    /// tracer_common::gkind: who made the calls.
+    pub gkind: u32,
     pub calls: u64,
     pub wall_ns: u64,
     pub blocked_ns: u64,

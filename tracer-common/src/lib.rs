@@ -34,6 +34,9 @@ pub mod maps {
     pub const URING_REQS: &str = "URING_REQS";
     /// Hash of [`crate::PollKey`] (tgid, opcode) -> [`crate::UringOpStats`].
     pub const URING_OPS: &str = "URING_OPS";
+    /// Hash of tgid -> [`crate::GoRuntime`]: the targets known to be Go programs of a
+    /// version whose `runtime.g` layout gotrace knows.
+    pub const GO_RUNTIMES: &str = "GO_RUNTIMES";
 }
 
 /// Names of the programs, as userspace loads them: each is the name of its function in
@@ -127,9 +130,11 @@ pub mod globals {
     pub const OFFSETS: &str = "OFFSETS";
     /// [`crate::UringOffsets`].
     pub const URING_OFFSETS: &str = "URING_OFFSETS";
+    /// `u32`: non-zero to take the user stack of every streamed slow call.
+    pub const STACKS: &str = "STACKS";
 
     /// Every global userspace sets.
-    pub const ALL: [&str; 5] = [SLOW_NS, FOLLOW, STREAM_IDLE, OFFSETS, URING_OFFSETS];
+    pub const ALL: [&str; 6] = [SLOW_NS, FOLLOW, STREAM_IDLE, OFFSETS, URING_OFFSETS, STACKS];
 }
 
 /// Syscall numbers covered by the per-syscall maps (x86_64 uses < 512).
@@ -192,7 +197,9 @@ pub struct KernelOffsets {
     pub task_start_time: u32,
     /// task_struct.__state: kernels whose sched_switch passes no `prev_state` (< 5.18).
     pub task_state: u32,
-    pub _pad: u32,
+    /// task_struct.thread.fsbase (x86_64): a thread's TLS base, where a Go thread keeps
+    /// its current goroutine (`g` at fsbase - 8).
+    pub task_fsbase: u32,
 }
 
 /// Offsets for io_uring (0 when the kernel has no io_uring).
@@ -432,11 +439,44 @@ pub struct Inflight {
     pub runq_ns: u64,
     pub runq_throttled_ns: u64,
     pub blocked_ns: u64,
+    /// The goroutine of the call that started at `goid_start_ns`, taken when it first
+    /// blocked (for a Go target): its `goid`, and a `gkind::*`. A slot whose
+    /// `goid_start_ns` is not `start_ns` holds no goroutine for the current call (it is
+    /// not reset at each entry, which would cost every call a store).
+    pub goid_start_ns: u64,
+    pub goid: u64,
+    pub gkind: u32,
+    pub _pad1: u32,
     /// Slots are written on every syscall by the CPU the thread runs on. The map's values
     /// are only 8-byte aligned, so 64 bytes of state could share a cache line with the
     /// next thread's slot and bounce between CPUs on every call (measured: +150 ns per
     /// syscall). 128 bytes keep each slot's line its own.
-    pub _pad: [u64; 8],
+    pub _pad: [u64; 5],
+}
+
+/// Who made a call, in a Go program (`gkind` of records and in-flight slots).
+pub mod gkind {
+    /// Not known: not a Go program, a Go version whose layout gotrace does not know, or
+    /// the goroutine could not be read.
+    pub const UNKNOWN: u32 = 0;
+    /// A goroutine of the program, `goid` set.
+    pub const GOROUTINE: u32 = 1;
+    /// The Go runtime on a thread's g0 (scheduler, netpoller, sysmon) or signal stack.
+    pub const RUNTIME: u32 = 2;
+}
+
+/// GO_RUNTIMES value: where a Go version keeps what the programs read. `runtime.g.m` is
+/// at 48 and `runtime.m.g0` at 0 in every version gotrace knows (1.21 to 1.27).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GoRuntime {
+    /// Offset of `goid` in `runtime.g`.
+    pub g_goid: u32,
+    /// Offset of `m` in `runtime.g`.
+    pub g_m: u32,
+    /// Offset of `g0` in `runtime.m`.
+    pub m_g0: u32,
+    pub _pad: u32,
 }
 
 /// `Inflight::nr` of a thread not in a syscall.
@@ -732,7 +772,9 @@ pub struct CauseKey {
     pub class: u32,
     /// Kernel device number (MKDEV: major << 20 | minor) for FS classes, else 0.
     pub dev: u32,
-    pub _pad: u32,
+    /// The `gkind::*` of who made the calls: goroutine time and the Go runtime's own
+    /// waits are kept apart.
+    pub gkind: u32,
 }
 
 /// CAUSES map value: the calls that blocked on one cause.
@@ -769,7 +811,23 @@ pub struct SyscallRecord {
     /// What it waited on (`class`), and the filesystem's device for FS classes.
     pub class: u32,
     pub dev: u32,
+    /// Who made it (`gkind::*`), and the goroutine's id for `gkind::GOROUTINE`.
+    pub gkind: u32,
+    /// Frames in `stack` (0 when stacks are off or none could be taken).
+    pub stack_len: u32,
+    pub goid: u64,
+    /// The user stack pointer as the call returned, and the word it points at: the return
+    /// address of a frameless leaf function (Go's `Syscall6`), which a frame-pointer walk
+    /// skips.
+    pub user_sp: u64,
+    pub sp_word: u64,
+    /// The user stack, innermost first (the instruction after the syscall, then return
+    /// addresses), as a frame-pointer walk found it.
+    pub stack: [u64; STACK_DEPTH],
 }
+
+/// Frames a slow call's record carries.
+pub const STACK_DEPTH: usize = 64;
 
 /// Process lifecycle of a target task.
 #[repr(C)]
@@ -883,12 +941,14 @@ mod pod {
     unsafe impl aya::Pod for super::EpollCtlRecord {}
     unsafe impl aya::Pod for super::UringOffsets {}
     unsafe impl aya::Pod for super::ExecRecord {}
+    unsafe impl aya::Pod for super::GoRuntime {}
 }
 
 // Layout is the wire contract: any change must be deliberate.
 const _: () = assert!(core::mem::size_of::<SyscallStats>() == 64 + 8 * HIST_BUCKETS);
 const _: () = assert!(core::mem::size_of::<Inflight>() == 128);
-const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 128);
+const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 160 + 8 * STACK_DEPTH);
+const _: () = assert!(core::mem::size_of::<GoRuntime>() == 16);
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 136);
 const _: () = assert!(core::mem::size_of::<ThreadStats>() == 24);
 const _: () = assert!(core::mem::size_of::<CauseKey>() == 16);

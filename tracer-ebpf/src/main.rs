@@ -12,6 +12,7 @@
 
 mod classify;
 mod floor;
+mod goroutine;
 mod maps;
 mod poller;
 mod process;

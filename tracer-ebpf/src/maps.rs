@@ -7,7 +7,7 @@ use aya_ebpf::{
     Global,
 };
 use tracer_common::{
-    CauseKey, CauseStats, Inflight, KernelOffsets, SyscallStats, ThreadStats, COUNTER_LOST_RECORDS,
+    CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, SyscallStats, ThreadStats, COUNTER_LOST_RECORDS,
     COUNTER_SLOT_COLLISIONS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS,
     TARGET_WORDS,
 };
@@ -46,6 +46,10 @@ pub static THREAD_STATS: HashMap<u32, ThreadStats> = HashMap::with_max_entries(1
 #[map]
 pub static CAUSES: PerCpuHashMap<CauseKey, CauseStats> = PerCpuHashMap::with_max_entries(4096, 0);
 
+/// Targets that are Go programs of a known version: tgid -> where their goroutine is.
+#[map]
+pub static GO_RUNTIMES: HashMap<u32, GoRuntime> = HashMap::with_max_entries(16384, 0);
+
 /// Per-CPU counters (tracer_common::COUNTER_*).
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 0);
@@ -59,6 +63,8 @@ pub static SLOW_NS: Global<u64> = Global::new(1_000_000);
 pub static FOLLOW: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static STREAM_IDLE: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static STACKS: Global<u32> = Global::new(0);
 /// Kernel struct offsets from the running kernel's BTF (set by userspace at load).
 #[unsafe(no_mangle)]
 pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
@@ -95,7 +101,7 @@ pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
     task_group_leader: 0,
     task_start_time: 0,
     task_state: 0,
-    _pad: 0,
+    task_fsbase: 0,
 });
 
 /// One field of OFFSETS, as set at load.

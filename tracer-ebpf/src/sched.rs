@@ -13,6 +13,7 @@ use tracer_common::{
 };
 
 use crate::{
+    goroutine,
     maps::{
         bump, evict, is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT,
         THREAD_STATS,
@@ -53,7 +54,7 @@ fn on_switch(ctx: &RawTracePointContext, prev_state: impl FnOnce(u64) -> u32) {
         now = unsafe { bpf_ktime_get_ns() };
         let preempt = ctx.arg::<u64>(0) & 0xff != 0;
         let task: u64 = ctx.arg(1);
-        switch_out(prev as u32, task, preempt, prev_state(task), now);
+        switch_out(prev, task, preempt, prev_state(task), now);
     }
     let next: u64 = ctx.arg(2);
     let Some(next_tgid) = read_kernel_u32(next, off!(task_tgid)) else {
@@ -86,7 +87,8 @@ fn throttled(task: u64) -> bool {
 }
 
 #[inline(always)]
-fn switch_out(tid: u32, task: u64, preempt: bool, prev_state: u32, now: u64) {
+fn switch_out(pid_tgid: u64, task: u64, preempt: bool, prev_state: u32, now: u64) {
+    let tid = pid_tgid as u32;
     let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
         return;
     };
@@ -117,6 +119,14 @@ fn switch_out(tid: u32, task: u64, preempt: bool, prev_state: u32, now: u64) {
     } else {
         slot.state = THREAD_BLOCKED;
         slot.throttled = 0;
+        if in_syscall(slot) && slot.goid_start_ns != slot.start_ns {
+            // The call's first sleep: who made it, for the call in progress and for its
+            // return (the thread is current here, so its TLS is readable).
+            let (gkind, goid) = goroutine::identify(task, (pid_tgid >> 32) as u32);
+            slot.goid_start_ns = slot.start_ns;
+            slot.gkind = gkind;
+            slot.goid = goid;
+        }
     }
 }
 

@@ -1,25 +1,28 @@
 //! raw_tp sys_enter / sys_exit: per-syscall aggregates for every call of a target, and a
 //! record for each call slower than SLOW_NS.
 use aya_ebpf::{
+    bindings::BPF_F_USER_STACK,
     helpers::{
-        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_stack, bpf_ktime_get_ns,
+        bpf_probe_read_kernel, bpf_probe_read_user,
     },
+    EbpfContext,
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
 use tracer_common::{
-    class, hist_bucket, kind, CauseKey, CauseStats, SyscallRecord, WaitRecord,
+    class, gkind, hist_bucket, kind, CauseKey, CauseStats, SyscallRecord, WaitRecord,
     COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS,
-    MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP, NR_WAIT4, NR_WAITID, THREAD_RUNNING,
+    MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP, NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
 };
 
 use crate::{
     classify::classify,
     maps::{
         bump, evict, is_target, lost_record, store, was_evicted, CAUSES, EVENTS, INFLIGHT, SLOW_NS,
-        STREAM_IDLE, SYSCALL_STATS,
+        STACKS, STREAM_IDLE, SYSCALL_STATS,
     },
-    poller,
+    goroutine, poller,
     sched::close_stretch,
 };
 
@@ -27,6 +30,8 @@ use crate::{
 /// from here are r10, r9, r8, ax, cx, dx, si, di, which hold the six syscall arguments
 /// (di, si, dx, r10, r8, r9).
 const PT_REGS_R10: usize = 56;
+/// Offset of sp in x86_64 `struct pt_regs`.
+const PT_REGS_SP: usize = 152;
 
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
@@ -111,6 +116,8 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     let now = unsafe { bpf_ktime_get_ns() };
     let nr = slot.nr;
     let start = slot.start_ns;
+    // Who made the call, if its first sleep found out.
+    let known_goroutine = (slot.goid_start_ns == start).then_some((slot.gkind, slot.goid));
     // The last stretch: on a CPU, as the thread runs (or where it was last seen, if a
     // switch-in was missed).
     close_stretch(slot, now);
@@ -141,12 +148,28 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
             (class::NONE, 0)
         };
         if split.blocked > 0 {
-            account_cause(nr, cls, dev, &split);
+            let gk = known_goroutine.map_or(gkind::UNKNOWN, |(k, _)| k);
+            account_cause(nr, cls, dev, gk, &split);
         }
         // A parked thread's long wait (an idle Go M) is aggregated, not news: Go
         // servers park and unpark threads thousands of times a second.
         if slow && (cls != class::FUTEX_IDLE || STREAM_IDLE.load() != 0) {
-            emit_slow(pid_tgid, nr, start, &split, ret, args, cls, dev);
+            let who = known_goroutine.unwrap_or_else(|| {
+                // SAFETY: no preconditions.
+                let task = unsafe { bpf_get_current_task() };
+                goroutine::identify(task, (pid_tgid >> 32) as u32)
+            });
+            let call = Call {
+                pid_tgid,
+                nr,
+                start,
+                ret,
+                args,
+                cls,
+                dev,
+                who,
+            };
+            emit_slow(ctx, regs, &call, &split);
         }
         if wait {
             emit_wait(pid_tgid, nr, now, split.duration, ret, &args);
@@ -160,12 +183,12 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
 
 /// Adds a call that blocked to the CAUSES map.
 #[inline(always)]
-fn account_cause(nr: u32, cls: u32, dev: u32, split: &Split) {
+fn account_cause(nr: u32, cls: u32, dev: u32, gkind: u32, split: &Split) {
     let key = CauseKey {
         nr,
         class: cls,
         dev,
-        _pad: 0,
+        gkind,
     };
     if let Some(c) = CAUSES.get_ptr_mut(&key) {
         // SAFETY: a per-CPU value; tracepoint programs run with preemption disabled.
@@ -260,37 +283,66 @@ fn account(nr: u32, split: &Split, failed: u64) {
     }
 }
 
-#[inline(always)]
-#[expect(clippy::too_many_arguments, reason = "one record's fields")]
-fn emit_slow(
+/// A slow call's identity, as its record states it.
+struct Call {
     pid_tgid: u64,
     nr: u32,
     start: u64,
-    split: &Split,
     ret: i64,
     args: [u64; 6],
     cls: u32,
     dev: u32,
-) {
+    /// (`gkind::*`, goid)
+    who: (u32, u64),
+}
+
+/// Streams a slow call, with its user stack when stacks are on. The record is written
+/// field by field in place: at 672 bytes it cannot be built on the 512-byte BPF stack.
+#[inline(always)]
+fn emit_slow(ctx: &RawTracePointContext, regs: u64, call: &Call, split: &Split) {
     let Some(mut entry) = EVENTS.reserve::<SyscallRecord>(0) else {
         lost_record();
         return;
     };
-    entry.write(SyscallRecord {
-        kind: kind::SYSCALL,
-        tid: pid_tgid as u32,
-        tgid: (pid_tgid >> 32) as u32,
-        nr,
-        start_ns: start,
-        duration_ns: split.duration,
-        ret,
-        args,
-        on_cpu_ns: split.on_cpu,
-        runq_ns: split.runq,
-        runq_throttled_ns: split.runq_throttled,
-        blocked_ns: split.blocked,
-        class: cls,
-        dev,
-    });
+    let r = entry.as_mut_ptr();
+    // SAFETY: `r` points to the reserved record, valid and exclusively ours until it is
+    // submitted; every field is written below before the submit.
+    unsafe {
+        (*r).kind = kind::SYSCALL;
+        (*r).tid = call.pid_tgid as u32;
+        (*r).tgid = (call.pid_tgid >> 32) as u32;
+        (*r).nr = call.nr;
+        (*r).start_ns = call.start;
+        (*r).duration_ns = split.duration;
+        (*r).ret = call.ret;
+        (*r).args = call.args;
+        (*r).on_cpu_ns = split.on_cpu;
+        (*r).runq_ns = split.runq;
+        (*r).runq_throttled_ns = split.runq_throttled;
+        (*r).blocked_ns = split.blocked;
+        (*r).class = call.cls;
+        (*r).dev = call.dev;
+        (*r).gkind = call.who.0;
+        (*r).goid = call.who.1;
+        (*r).stack_len = 0;
+        (*r).user_sp = 0;
+        (*r).sp_word = 0;
+        if STACKS.load() != 0 {
+            let sp: u64 =
+                bpf_probe_read_kernel((regs as usize + PT_REGS_SP) as *const u64).unwrap_or(0);
+            (*r).user_sp = sp;
+            (*r).sp_word = bpf_probe_read_user(sp as *const u64).unwrap_or(0);
+            let stack = core::ptr::addr_of_mut!((*r).stack);
+            let got = bpf_get_stack(
+                ctx.as_ptr(),
+                stack.cast(),
+                (STACK_DEPTH * 8) as u32,
+                BPF_F_USER_STACK as u64,
+            );
+            if got > 0 {
+                (*r).stack_len = (got as u32 / 8).min(STACK_DEPTH as u32);
+            }
+        }
+    }
     entry.submit(0);
 }

@@ -17,7 +17,8 @@ use aya::{
 };
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
-    globals, maps, programs, CauseKey, CauseStats, EpollStats, Inflight, KernelOffsets, PollKey,
+    globals, maps, programs, CauseKey, CauseStats, EpollStats, GoRuntime, Inflight, KernelOffsets,
+    PollKey,
     SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats, COUNTER_LOST_RECORDS,
     COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
     INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_PID, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED,
@@ -45,6 +46,8 @@ pub struct ProbeOptions {
     pub ring_bytes: u32,
     /// Stream parked threads' slow waits too.
     pub stream_idle: bool,
+    /// Take the user stack of each streamed slow call.
+    pub stacks: bool,
 }
 
 /// Capability bits (include/uapi/linux/capability.h).
@@ -224,6 +227,7 @@ fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
         task_start_time: off("task_struct", "start_time")?,
         // Read only where sched_switch passes no prev_state (kernel::plan checks it).
         task_state: btf.member_offset("task_struct", "__state").unwrap_or(0),
+        task_fsbase: off("task_struct", "thread.fsbase")?,
         ..Default::default()
     };
     if let Ok(t) = btf.member_offset("task_struct", "throttled") {
@@ -256,6 +260,7 @@ pub struct Probe {
     eventfds: AyaHashMap<MapData, PollKey, u64>,
     uring_ctx: AyaHashMap<MapData, u64, UringCtx>,
     uring_ops: AyaHashMap<MapData, PollKey, UringOpStats>,
+    go_runtimes: AyaHashMap<MapData, u32, GoRuntime>,
     /// What this kernel feeds and what it does not (kernel::plan).
     pub features: Vec<crate::analysis::KernelFeature>,
     events: Option<RingBuf<MapData>>,
@@ -283,6 +288,7 @@ impl Probe {
             .override_global(globals::STREAM_IDLE, &u32::from(opts.stream_idle), true)
             .override_global(globals::OFFSETS, &offsets, true)
             .override_global(globals::URING_OFFSETS, &uring, true)
+            .override_global(globals::STACKS, &u32::from(opts.stacks), true)
             .map_max_entries(maps::EVENTS, opts.ring_bytes)
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
@@ -318,6 +324,7 @@ impl Probe {
         let eventfds = take_map(&mut ebpf, maps::EVENTFDS)?;
         let uring_ctx = take_map(&mut ebpf, maps::URING_CTX)?;
         let uring_ops = take_map(&mut ebpf, maps::URING_OPS)?;
+        let go_runtimes = take_map(&mut ebpf, maps::GO_RUNTIMES)?;
         let events = Some(take_map(&mut ebpf, maps::EVENTS)?);
         Ok(Probe {
             _ebpf: ebpf,
@@ -331,6 +338,7 @@ impl Probe {
             eventfds,
             uring_ctx,
             uring_ops,
+            go_runtimes,
             features,
             events,
             throttle_mode: offsets.throttle_mode,
@@ -362,6 +370,21 @@ impl Probe {
             .context("update the target bitmap")
     }
 
+    /// Tells the programs where `tgid`, a Go program, keeps its goroutine ids; `None`
+    /// forgets it (it exited, or exec'd something else).
+    pub fn set_go_runtime(&mut self, tgid: u32, layout: Option<GoRuntime>) -> Result<()> {
+        match layout {
+            Some(l) => self
+                .go_runtimes
+                .insert(tgid, l, 0)
+                .context("update the Go runtimes map"),
+            None => {
+                let _ = self.go_runtimes.remove(&tgid);
+                Ok(())
+            }
+        }
+    }
+
     /// Tells the programs that `tid` will next return from a syscall it entered before it
     /// was a target (a launched command's wait before exec), so that return is not
     /// taken for a call in progress at attach.
@@ -378,7 +401,11 @@ impl Probe {
             runq_ns: 0,
             runq_throttled_ns: 0,
             blocked_ns: 0,
-            _pad: [0; 8],
+            goid_start_ns: 0,
+            goid: 0,
+            gkind: 0,
+            _pad1: 0,
+            _pad: [0; 5],
         };
         self.inflight
             .set(tid % INFLIGHT_SLOTS, slot, 0)
@@ -476,6 +503,7 @@ impl Probe {
                 nr: k.nr,
                 class: k.class,
                 dev: k.dev,
+                gkind: k.gkind,
                 calls: 0,
                 wall_ns: 0,
                 blocked_ns: 0,
@@ -702,6 +730,7 @@ mod tests {
             (globals::STREAM_IDLE, size_of::<u32>()),
             (globals::OFFSETS, size_of::<KernelOffsets>()),
             (globals::URING_OFFSETS, size_of::<UringOffsets>()),
+            (globals::STACKS, size_of::<u32>()),
         ];
         assert_eq!(
             sizes.len(),
