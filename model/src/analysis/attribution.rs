@@ -66,6 +66,11 @@ pub struct Attribution {
     /// Sum over non-idle causes.
     pub total_ns: u64,
     pub idle_ns: u64,
+    /// In a Go program, the runtime's own blocked time on its threads' g0 (idle Ms, the
+    /// netpoller, sysmon), by cause: kept apart from the program's, so it is in neither
+    /// `causes` nor the shares; each share here is of `runtime_ns`.
+    pub runtime: Vec<CauseShare>,
+    pub runtime_ns: u64,
 }
 
 impl Attribution {
@@ -103,7 +108,32 @@ impl Attribution {
             causes,
             total_ns,
             idle_ns,
+            runtime: Vec::new(),
+            runtime_ns: 0,
         }
+    }
+
+    /// With the Go runtime's own time, by cause, kept apart.
+    pub fn with_runtime(mut self, parts: impl IntoIterator<Item = (Cause, u64)>) -> Attribution {
+        let mut sums: std::collections::BTreeMap<Cause, u64> = std::collections::BTreeMap::new();
+        for (c, ns) in parts {
+            if ns > 0 {
+                *sums.entry(c).or_default() += ns;
+            }
+        }
+        let total: u64 = sums.values().sum();
+        let mut runtime: Vec<CauseShare> = sums
+            .into_iter()
+            .map(|(cause, ns)| CauseShare {
+                cause,
+                ns,
+                share: ns as f64 / total.max(1) as f64,
+            })
+            .collect();
+        runtime.sort_by(|a, b| b.ns.cmp(&a.ns).then_with(|| a.cause.cmp(&b.cause)));
+        self.runtime = runtime;
+        self.runtime_ns = total;
+        self
     }
 
     /// The largest non-idle cause.
@@ -121,10 +151,23 @@ impl Attribution {
                 .map(|x| x.ns)
                 .unwrap_or(0)
         };
+        let before_runtime = |c: &Cause| {
+            earlier
+                .runtime
+                .iter()
+                .find(|x| &x.cause == c)
+                .map(|x| x.ns)
+                .unwrap_or(0)
+        };
         Attribution::from_parts(
             self.causes
                 .iter()
                 .map(|c| (c.cause.clone(), c.ns.saturating_sub(before(&c.cause)))),
+        )
+        .with_runtime(
+            self.runtime
+                .iter()
+                .map(|c| (c.cause.clone(), c.ns.saturating_sub(before_runtime(&c.cause)))),
         )
     }
 }

@@ -2,6 +2,7 @@
 //! single owner of trace state; it does no I/O: kernel aggregates, decoded events and
 //! facts about the system are all fed to it as data.
 pub mod attribution;
+pub mod callsites;
 pub mod poller;
 pub mod signals;
 
@@ -149,6 +150,10 @@ pub struct Snapshot {
     pub in_progress: Vec<InProgress>,
     /// What this kernel lets gotrace trace.
     pub kernel_features: Vec<KernelFeature>,
+    /// Streamed calls by Go call site, most time first (goroutines' calls with a stack).
+    pub call_sites: Vec<callsites::CallSiteRow>,
+    /// Calls at sites past the table's size.
+    pub call_sites_other: u64,
 }
 
 /// What a thread was doing when it was looked at.
@@ -242,6 +247,11 @@ impl InProgress {
             blocked_ns: slot.blocked_ns,
             ..Default::default()
         };
+        if slot.goid_start_ns == slot.start_ns {
+            // Its first sleep found out who made it.
+            call.gkind = slot.gkind;
+            call.goid = slot.goid;
+        }
         let stretch = now_ns.saturating_sub(slot.state_ns);
         let state = match slot.state {
             THREAD_RUNQ => {
@@ -403,6 +413,9 @@ pub fn percentile(hist: &[u64], max_ns: u64, q: f64) -> u64 {
     max_ns
 }
 
+/// (cause, ns) parts of some time.
+type CauseParts = Vec<(Cause, u64)>;
+
 /// The single owner of trace state.
 #[derive(Debug, Default)]
 pub struct Analyzer {
@@ -412,6 +425,7 @@ pub struct Analyzer {
     counters: KernelCounters,
     slow_calls: u64,
     slowest: Vec<SlowCall>,
+    call_sites: callsites::CallSites,
     processes: BTreeMap<u32, ProcessInfo>,
     threads_created: u64,
     bad_records: u64,
@@ -589,6 +603,7 @@ impl Analyzer {
     fn on_slow_syscall(&mut self, s: &SyscallEvent) -> Option<Cause> {
         self.slow_calls += 1;
         let cause = self.call_cause(s);
+        self.call_sites.add(s, cause.as_ref());
         // A parked runtime thread's long wait is not a slow call anyone is waiting on.
         if cause == Some(Cause::Idle) {
             return cause;
@@ -812,7 +827,7 @@ impl Analyzer {
                 match self
                     .base_causes
                     .iter()
-                    .find(|b| (b.nr, b.class, b.dev) == (c.nr, c.class, c.dev))
+                    .find(|b| (b.nr, b.class, b.dev, b.gkind) == (c.nr, c.class, c.dev, c.gkind))
                 {
                     Some(b) => RawCause {
                         calls: c.calls.saturating_sub(b.calls),
@@ -919,6 +934,20 @@ impl Analyzer {
     /// The calls traced threads are in now (see [`InProgress`]).
     /// The calls in progress now, as the kernel's slots and /proc show them; the
     /// analyzer gives each its cause.
+    /// The user stacks of calls in progress, by (tid, entry time), as unwound from where
+    /// the threads wait.
+    pub fn on_in_progress_stacks(&mut self, stacks: Vec<((u32, u64), Vec<crate::stack::Frame>)>) {
+        for (key, frames) in stacks {
+            if let Some(p) = self
+                .in_progress
+                .iter_mut()
+                .find(|p| (p.call.tid, p.call.start_ns) == key)
+            {
+                p.call.stack = frames;
+            }
+        }
+    }
+
     pub fn on_in_progress(&mut self, mut calls: Vec<InProgress>) {
         for p in &mut calls {
             p.cause = self.in_progress_cause(p);
@@ -936,14 +965,17 @@ impl Analyzer {
     /// before tracing (no split), what it waits on if it waits.
     fn in_progress_cause(&self, p: &InProgress) -> Option<Cause> {
         if p.began_before_trace {
-            (p.state == ThreadState::Blocked).then(|| self.cause_of(p.call.class, p.call.dev))
+            (p.state == ThreadState::Blocked).then(|| self.cause_of(p.call.class, p.call.dev, p.call.gkind))
         } else {
             self.call_cause(&p.call)
         }
     }
 
     /// The cause of the blocked time of calls of one class on one device.
-    fn cause_of(&self, cls: u32, dev: u32) -> Cause {
+    /// `gkind`: who made the call, when known (tracer_common::gkind). A goroutine's own
+    /// futex wait or nanosleep is its wait, never the runtime's idling.
+    fn cause_of(&self, cls: u32, dev: u32, gkind: u32) -> Cause {
+        let goroutine = gkind == tracer_common::gkind::GOROUTINE;
         match cls {
             class::FS | class::FS_CWD => match self.mounts.as_ref().and_then(|m| m.by_dev(dev)) {
                 Some(m) => Cause::Fs(m.kind().label()),
@@ -953,12 +985,14 @@ impl Analyzer {
             class::SOCKET => Cause::Socket,
             class::DEVICE => Cause::Device,
             class::FUTEX => Cause::Futex,
+            class::FUTEX_IDLE if goroutine => Cause::Futex,
             class::FUTEX_IDLE => Cause::Idle,
             class::NETPOLL => Cause::Netpoll,
             class::CHILD_WAIT => Cause::ChildWait,
             // Go calls nanosleep only for the runtime's own usleep (sysmon, spinning);
-            // a Go program's time.Sleep waits on a timer (futex or epoll).
-            class::NANOSLEEP if self.target.go_version.is_some() => Cause::Idle,
+            // a Go program's time.Sleep waits on a timer (futex or epoll). A goroutine
+            // known to have made it called it itself (syscall.Nanosleep).
+            class::NANOSLEEP if self.target.go_version.is_some() && !goroutine => Cause::Idle,
             class::NANOSLEEP | class::SLEEP => Cause::Sleep,
             _ => Cause::Other,
         }
@@ -984,12 +1018,15 @@ impl Analyzer {
         if ns == 0 {
             return None;
         }
-        Some(cause.unwrap_or_else(|| self.cause_of(s.class, s.dev)))
+        Some(cause.unwrap_or_else(|| self.cause_of(s.class, s.dev, s.gkind)))
     }
 
     /// (cause, ns) parts of the time of the syscalls `nr` selects (all when None).
-    fn time_parts(&self, nr: Option<u32>) -> Vec<(Cause, u64)> {
+    /// Time by cause: the program's (and, when not known to be the runtime's, anyone's),
+    /// and the Go runtime's own blocked time on g0.
+    fn time_parts(&self, nr: Option<u32>) -> (CauseParts, CauseParts) {
         let mut parts = Vec::new();
+        let mut runtime = Vec::new();
         let mut blocked_total = 0;
         for s in self.stats.iter().filter(|s| nr.is_none_or(|n| n == s.nr)) {
             parts.push((Cause::Cpu, s.on_cpu_ns));
@@ -1002,7 +1039,12 @@ impl Analyzer {
         }
         let mut classified = 0;
         for c in self.causes.iter().filter(|c| nr.is_none_or(|n| n == c.nr)) {
-            parts.push((self.cause_of(c.class, c.dev), c.blocked_ns));
+            let part = (self.cause_of(c.class, c.dev, c.gkind), c.blocked_ns);
+            if c.gkind == tracer_common::gkind::RUNTIME {
+                runtime.push(part);
+            } else {
+                parts.push(part);
+            }
             classified += c.blocked_ns;
         }
         // Blocked time the kernel could not file under a cause (its map was full).
@@ -1016,17 +1058,20 @@ impl Analyzer {
             parts.push((Cause::Scheduler, runq.saturating_sub(throttled)));
             parts.push((Cause::CgroupThrottle, throttled));
         }
-        parts
+        (parts, runtime)
     }
 
-    /// Where the time went: syscall time and run-queue time outside syscalls, by cause.
+    /// Where the time went: syscall time and run-queue time outside syscalls, by cause;
+    /// the Go runtime's own waits apart.
     pub fn attribution(&self) -> Attribution {
-        Attribution::from_parts(self.time_parts(None))
+        let (parts, runtime) = self.time_parts(None);
+        Attribution::from_parts(parts).with_runtime(runtime)
     }
 
     /// One syscall's time by cause.
     pub fn syscall_attribution(&self, nr: u32) -> Attribution {
-        Attribution::from_parts(self.time_parts(Some(nr)))
+        let (parts, runtime) = self.time_parts(Some(nr));
+        Attribution::from_parts(parts).with_runtime(runtime)
     }
 
     fn filesystems(&self) -> Vec<FsRow> {
@@ -1183,6 +1228,8 @@ impl Analyzer {
             ),
             in_progress: self.in_progress.clone(),
             kernel_features: self.kernel_features.clone(),
+            call_sites: self.call_sites.rows(),
+            call_sites_other: self.call_sites.other_calls,
             syscall_causes: self
                 .stats
                 .iter()
@@ -1315,6 +1362,7 @@ mod tests {
                     nr: 0,
                     class: class::FS,
                     dev: kernel_dev(0, 51),
+                    gkind: 0,
                     calls: 3,
                     wall_ns: 90,
                     blocked_ns: 70,
@@ -1323,6 +1371,7 @@ mod tests {
                     nr: 202,
                     class: class::FUTEX_IDLE,
                     dev: 0,
+                    gkind: 0,
                     calls: 1,
                     wall_ns: 1_001,
                     blocked_ns: 1_000,

@@ -2,6 +2,7 @@
 //! The words for durations, counts, signals and the like come from `crate::present`.
 pub mod ndjson;
 pub mod perfetto;
+pub mod pprof;
 pub mod report;
 pub mod schema;
 pub mod text;

@@ -2,7 +2,7 @@
 use std::io::{self, BufWriter, Write};
 
 use super::schema::{
-    AnomalyJson, CauseJson, CgroupJson, ChildEventKind, ChildLine, EpollFdJson, EpollInstanceJson,
+    AnomalyJson, CallSiteJson, CauseJson, CauseNsJson, NameCountJson, CALL_SITES_SHOWN, CgroupJson, ChildEventKind, ChildLine, EpollFdJson, EpollInstanceJson,
     EpollJson, ExitJson, FeatureJson, FsJson, Header, InProgressJson, Line, PidCount, PollerJson,
     ProcessEventKind, ProcessLine, ProcessSummary, PsiJson, PsiResourceJson, SigchldJson,
     SignalEventKind, SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson,
@@ -10,6 +10,7 @@ use super::schema::{
 };
 use crate::{
     analysis::{
+        callsites::CallSiteRow,
         poller::{EpollRow, PollerKind, PollerSummary, RawRing, RegisteredFd, UringOpRow},
         signals::SIGURG,
         Anomaly, Attribution, ExitStatus, InProgress, Psi, PsiResource, Snapshot, TargetInfo,
@@ -19,6 +20,7 @@ use crate::{
     present::{anomaly_message, per_sec, pressure_text, signal_name},
     syscalls,
 };
+use tracer_common::gkind;
 
 /// Trace-wide facts for the header line.
 #[derive(Debug, Clone)]
@@ -87,6 +89,18 @@ fn syscall_fields(ev: &SyscallEvent, start_ns: u64, cause: Option<String>) -> Sy
         blocked_ns: ev.blocked_ns,
         runq_throttled_ns: ev.runq_throttled_ns,
         cause,
+        goid: ev.goroutine(),
+        by: who(ev),
+        stack: ev.stack.clone(),
+    }
+}
+
+/// "goroutine" or "runtime" for a call of a Go program whose maker is known.
+fn who(ev: &SyscallEvent) -> Option<String> {
+    match ev.gkind {
+        gkind::GOROUTINE => Some("goroutine".into()),
+        gkind::RUNTIME => Some("runtime".into()),
+        _ => None,
     }
 }
 
@@ -111,6 +125,9 @@ pub fn in_progress_json(p: &InProgress, start_ns: u64) -> InProgressJson {
         detail: p.detail.clone(),
         wchan: p.wchan.clone(),
         began_before_trace: p.began_before_trace,
+        goid: c.goroutine(),
+        by: who(c),
+        stack: c.stack.clone(),
     }
 }
 
@@ -434,7 +451,55 @@ pub fn summary_line(s: &Snapshot) -> Line {
             .iter()
             .map(|p| in_progress_json(p, s.start_ns))
             .collect(),
+        runtime_attribution: s
+            .attribution
+            .runtime
+            .iter()
+            .map(|c| CauseJson {
+                cause: c.cause.to_string(),
+                ns: c.ns,
+                share: (c.share * 10_000.0).round() / 10_000.0,
+            })
+            .collect(),
+        call_sites: s
+            .call_sites
+            .iter()
+            .take(CALL_SITES_SHOWN)
+            .map(call_site_json)
+            .collect(),
+        call_sites_other_calls: s.call_sites_other
+            + s.call_sites.iter().skip(CALL_SITES_SHOWN).map(|r| r.calls).sum::<u64>(),
     }))
+}
+
+fn call_site_json(r: &CallSiteRow) -> CallSiteJson {
+    CallSiteJson {
+        function: r.site.function.clone(),
+        file: r.site.file.clone(),
+        line: r.site.line,
+        calls: r.calls,
+        ns: r.ns,
+        max_ns: r.max_ns,
+        causes: r
+            .causes
+            .iter()
+            .map(|(c, ns)| CauseNsJson {
+                cause: c.to_string(),
+                ns: *ns,
+            })
+            .collect(),
+        syscalls: r
+            .syscalls
+            .iter()
+            .map(|(name, calls)| NameCountJson {
+                name: name.clone(),
+                calls: *calls,
+            })
+            .collect(),
+        goroutines: r.goroutines,
+        goids: r.goids.clone(),
+        stack: r.stack.clone(),
+    }
 }
 
 /// Pressure stall information as the summary line has it.

@@ -84,6 +84,15 @@ struct SyscallArgs<'a> {
     runq_ns: u64,
     runq_throttled_ns: u64,
     blocked_ns: u64,
+    /// The goroutine that made it, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    goid: Option<u64>,
+    /// "goroutine" or "runtime", when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a str>,
+    /// Its Go call site (`main.saveIndex (index.go:88)`), when it has a stack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    call_site: Option<String>,
 }
 
 /// The args of a call still in progress when tracing ended.
@@ -164,6 +173,11 @@ impl<W: Write> PerfettoWriter<W> {
                         runq_ns: l.runq_ns,
                         runq_throttled_ns: l.runq_throttled_ns,
                         blocked_ns: l.blocked_ns,
+                        goid: l.goid,
+                        by: l.by.as_deref(),
+                        call_site: crate::stack::call_site(&l.stack)
+                            .filter(|_| l.by.as_deref() != Some("runtime"))
+                            .map(crate::stack::Frame::short),
                     };
                     self.event(&TraceEvent {
                         name: &l.name,
@@ -574,6 +588,22 @@ mod tests {
             on_cpu_ns: 10_000,
             runq_ns: 40_000,
             blocked_ns: 20_100_000,
+            gkind: tracer_common::gkind::GOROUTINE,
+            goid: 41,
+            stack: vec![
+                crate::stack::Frame {
+                    function: "syscall.Syscall".into(),
+                    file: "/go/src/syscall/syscall_linux.go".into(),
+                    line: 74,
+                    inlined: false,
+                },
+                crate::stack::Frame {
+                    function: "main.saveIndex".into(),
+                    file: "/src/app/index.go".into(),
+                    line: 88,
+                    inlined: false,
+                },
+            ],
             ..Default::default()
         };
         let failed = SyscallEvent {
@@ -697,6 +727,15 @@ mod tests {
                 args["blocked_ns"].as_u64()
             ),
             (Some(10_000), Some(40_000), Some(20_100_000))
+        );
+        assert_eq!(
+            (args["goid"].as_u64(), &args["by"], &args["call_site"]),
+            (
+                Some(41),
+                &Value::from("goroutine"),
+                &Value::from("main.saveIndex (index.go:88)")
+            ),
+            "the slice names its goroutine and its Go code"
         );
         let open = x[1];
         assert_eq!(
@@ -868,6 +907,7 @@ mod tests {
             ],
             total_ns: 1_000,
             idle_ns: 0,
+            ..Default::default()
         };
         assert_eq!(run_queue_ns(&a), (100, 30));
         assert_eq!(run_queue_ns(&Attribution::default()), (0, 0));

@@ -21,7 +21,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 
 use super::{
     ndjson::exit_status,
-    schema::{CauseJson, Header, Line, Summary, SyscallSummary, FORMAT_VERSION},
+    schema::{CallSiteJson, CauseJson, Header, Line, Summary, SyscallSummary, FORMAT_VERSION},
     text,
 };
 use crate::present::{exit_text, format_count, format_ns};
@@ -446,7 +446,71 @@ pub fn render_compare(a: &Trace, b: &Trace) -> Result<String> {
 
     render_syscall_deltas(&mut o, sa, sb);
     render_cause_deltas(&mut o, &sa.attribution, &sb.attribution);
+    render_call_site_deltas(&mut o, sa, sb);
     Ok(o)
+}
+
+/// Call sites compared: the Go code whose streamed calls took the most time in either.
+fn render_call_site_deltas(o: &mut String, sa: &Summary, sb: &Summary) {
+    let key = |c: &CallSiteJson| (c.function.clone(), c.file.clone(), c.line);
+    let mut keys: Vec<(String, String, u32)> =
+        sa.call_sites.iter().chain(&sb.call_sites).map(key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.is_empty() {
+        return;
+    }
+    let find = |s: &Summary, k: &(String, String, u32)| {
+        s.call_sites
+            .iter()
+            .find(|c| &key(c) == k)
+            .map(|c| (c.calls, c.ns))
+    };
+    type Row = ((String, String, u32), Option<(u64, u64)>, Option<(u64, u64)>);
+    let mut rows: Vec<Row> = keys
+        .into_iter()
+        .map(|k| {
+            let (x, y) = (find(sa, &k), find(sb, &k));
+            (k, x, y)
+        })
+        .collect();
+    let ns = |v: &Option<(u64, u64)>| v.map_or(0, |v| v.1);
+    rows.sort_by(|x, y| {
+        (ns(&y.1).max(ns(&y.2)))
+            .cmp(&ns(&x.1).max(ns(&x.2)))
+            .then(x.0.cmp(&y.0))
+    });
+    let _ = writeln!(
+        o,
+        "\n{:<44} {:>8} {:>8} {:>10} {:>10} {:>11} {:>8}",
+        "Go call site (slow calls)", "calls A", "calls B", "time A", "time B", "Δ", "Δ%"
+    );
+    const SHOWN: usize = 15;
+    for ((function, file, line), x, y) in rows.iter().take(SHOWN) {
+        let site = crate::stack::Frame {
+            function: function.clone(),
+            file: file.clone(),
+            line: *line,
+            inlined: false,
+        }
+        .short();
+        let site = super::text::terminal_safe(&site).into_owned();
+        let calls = |v: &Option<(u64, u64)>| v.map_or("-".to_string(), |v| format_count(v.0));
+        let time = |v: &Option<(u64, u64)>| v.map_or("-".to_string(), |v| format_ns(v.1));
+        let _ = writeln!(
+            o,
+            "{site:<44} {:>8} {:>8} {:>10} {:>10} {:>11} {:>8}",
+            calls(x),
+            calls(y),
+            time(x),
+            time(y),
+            delta(ns(x), ns(y), true),
+            change(x.map(|v| v.1), y.map(|v| v.1))
+        );
+    }
+    if rows.len() > SHOWN {
+        let _ = writeln!(o, "and {} more call sites", rows.len() - SHOWN);
+    }
 }
 
 fn render_syscall_deltas(o: &mut String, sa: &Summary, sb: &Summary) {
@@ -980,6 +1044,49 @@ mod tests {
                 .all(|l| l.contains(" 0 ") && !l.contains('+')),
             "{same}"
         );
+    }
+
+    #[test]
+    fn call_sites_compare() {
+        use super::super::schema::CallSiteJson;
+        let site = |function: &str, line: u32, calls: u64, ns: u64| CallSiteJson {
+            function: function.into(),
+            file: "/src/app/index.go".into(),
+            line,
+            calls,
+            ns,
+            max_ns: ns,
+            causes: Vec::new(),
+            syscalls: Vec::new(),
+            goroutines: 1,
+            goids: vec![1],
+            stack: Vec::new(),
+        };
+        let mut a = read_trace(&fixture("exact-a.ndjson")).expect("A");
+        let mut b = read_trace(&fixture("exact-b.ndjson")).expect("B");
+        let before = render_compare(&a, &b).expect("compare");
+        assert!(!before.contains("Go call site"), "old traces have none: {before}");
+        a.summary.as_mut().expect("summary").call_sites = vec![
+            site("main.saveIndex", 88, 10, 300_000_000),
+            site("main.loadConfig", 42, 2, 5_000_000),
+        ];
+        b.summary.as_mut().expect("summary").call_sites =
+            vec![site("main.saveIndex", 88, 4, 100_000_000), site("main.flush\x1b[2J", 7, 1, 1_000_000)];
+        let text = render_compare(&a, &b).expect("compare");
+        let line = |needle: &str| {
+            text.lines()
+                .find(|l| l.starts_with(needle))
+                .unwrap_or_else(|| panic!("no {needle} row in\n{text}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        };
+        let save = line("main.saveIndex (index.go:88)");
+        assert_eq!(save[2..4], ["10", "4"], "{text}");
+        assert_eq!(save.last(), Some(&"-66.7%"), "{text}");
+        let load = line("main.loadConfig (index.go:42)");
+        assert_eq!(load[2..4], ["2", "-"], "{text}");
+        // A name from the traced binary is escaped.
+        assert!(!text.contains('\x1b') && text.contains("main.flush"), "{text}");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! which refuses them, so every field gotrace writes is in the documented schema.
 use serde::{Deserialize, Serialize};
 
+pub use crate::stack::Frame;
+
 /// Changed only by an incompatible change (a field removed or renamed, its type or
 /// meaning changed); readers refuse a format they do not know.
 pub const FORMAT_VERSION: u32 = 1;
@@ -144,6 +146,18 @@ pub struct SyscallLine {
     /// The largest part of its time: "cpu", "scheduler", "cgroup-throttle", or what it
     /// blocked on ("fs:fuse", "futex", "netpoll", ...); null when it has no split.
     pub cause: Option<String>,
+    /// The goroutine that made it; null when the Go runtime made it on a thread's g0,
+    /// when the program is not Go, or when the goroutine could not be read.
+    #[serde(default)]
+    pub goid: Option<u64>,
+    /// Who made it in a Go program: "goroutine" or "runtime" (the scheduler, netpoller or
+    /// sysmon on g0); absent when not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Its user stack, innermost first, inlined calls as frames of their own; empty when
+    /// stacks are off or none could be taken.
+    #[serde(default)]
+    pub stack: Vec<Frame>,
 }
 
 /// A syscall a traced thread was still in when tracing ended: a call that does not
@@ -169,6 +183,19 @@ pub struct InProgressJson {
     pub runq_throttled_ns: u64,
     /// As a syscall line's.
     pub cause: Option<String>,
+    /// The goroutine that made it; null when the Go runtime made it on a thread's g0,
+    /// when the program is not Go, or when the goroutine could not be read.
+    #[serde(default)]
+    pub goid: Option<u64>,
+    /// Who made it in a Go program: "goroutine" or "runtime" (the scheduler, netpoller or
+    /// sysmon on g0); absent when not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The thread's user stack where it waits, innermost first, inlined calls as frames of their own; empty when
+    /// stacks are off or none could be taken.
+    #[serde(default)]
+    pub stack: Vec<Frame>,
+
     /// What it names: "fd 7 /mnt/c/src/x.go", a path, "epoll fd 4", "child 1234".
     pub detail: Option<String>,
     /// The kernel function it sleeps in ("pipe_read", "fuse_wait_answer").
@@ -373,6 +400,55 @@ pub struct Summary {
     /// first.
     #[serde(default)]
     pub in_progress: Vec<InProgressJson>,
+    /// In a Go program, the runtime's own blocked time on g0 (idle Ms, the netpoller,
+    /// sysmon), by cause, kept out of `attribution`; each share is of this list's total.
+    #[serde(default)]
+    pub runtime_attribution: Vec<CauseJson>,
+    /// The Go code that made the streamed slow calls: the call sites with the most time
+    /// first, at most [`CALL_SITES_SHOWN`].
+    #[serde(default)]
+    pub call_sites: Vec<CallSiteJson>,
+    /// Streamed calls at sites not in `call_sites`.
+    #[serde(default)]
+    pub call_sites_other_calls: u64,
+}
+
+/// Call sites a summary line lists.
+pub const CALL_SITES_SHOWN: usize = 100;
+
+/// A Go call site: the innermost frame outside the runtime, `syscall`, `os` and
+/// `internal/*` of a streamed call made by a goroutine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallSiteJson {
+    pub function: String,
+    #[serde(default)]
+    pub file: String,
+    #[serde(default)]
+    pub line: u32,
+    pub calls: u64,
+    pub ns: u64,
+    pub max_ns: u64,
+    /// The calls' time by each call's cause, most first.
+    pub causes: Vec<CauseNsJson>,
+    /// The syscalls made there, by calls.
+    pub syscalls: Vec<NameCountJson>,
+    /// Distinct goroutines seen, and the first few ids.
+    pub goroutines: u64,
+    pub goids: Vec<u64>,
+    /// The slowest call's stack, innermost first.
+    pub stack: Vec<Frame>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CauseNsJson {
+    pub cause: String,
+    pub ns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NameCountJson {
+    pub name: String,
+    pub calls: u64,
 }
 
 /// Pressure stall information (PSI).

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{
     ndjson::exit_status,
-    schema::{ExitJson, Header, InProgressJson, PollerJson, Summary, SyscallLine},
+    schema::{ExitJson, Frame, Header, InProgressJson, PollerJson, Summary, SyscallLine},
 };
 use crate::{
     analysis::{poller::PollerSummary, Psi},
@@ -63,6 +63,7 @@ pub fn render(h: &Header, s: &Summary) -> String {
     render_table(&mut o, s);
     render_syscall_causes(&mut o, s);
     render_slowest(&mut o, h, s);
+    render_call_sites(&mut o, h, s);
     render_processes(&mut o, h, s);
     render_children(&mut o, s);
     render_signals(&mut o, s);
@@ -176,11 +177,83 @@ pub fn slow_call_text(e: &SyscallLine) -> String {
         .map(|c| format!("  [{c}]"))
         .unwrap_or_default();
     format!(
-        "{:>10}  {:<16} tid {:<8} = {ret}{cause}",
+        "{:>10}  {:<16} tid {:<8} = {ret}{cause}{}",
         format_ns(e.duration_ns),
         e.name,
-        e.tid
+        e.tid,
+        who_text(e.goid, e.by.as_deref(), &e.stack)
     )
+}
+
+/// "  goroutine 41 at main.saveIndex (index.go:88)", "  runtime (g0)", or nothing.
+fn who_text(goid: Option<u64>, by: Option<&str>, stack: &[Frame]) -> String {
+    let mut t = String::new();
+    match (goid, by) {
+        (Some(g), _) => {
+            let _ = write!(t, "  goroutine {g}");
+        }
+        (None, Some("runtime")) => t.push_str("  Go runtime (g0)"),
+        _ => {}
+    }
+    if by != Some("runtime") {
+        if let Some(site) = crate::stack::call_site(stack) {
+            let _ = write!(t, " at {}", terminal_safe(&site.short()));
+        }
+    }
+    t
+}
+
+/// The Go code that made the streamed calls, by call site.
+fn render_call_sites(o: &mut String, h: &Header, s: &Summary) {
+    if s.call_sites.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "
+Go code: call sites of the calls at or over {}, by time (goroutines' calls; the runtime's own apart)",
+        format_ns(h.slow_threshold_ns)
+    );
+    for c in s.call_sites.iter().take(10) {
+        let site = crate::stack::Frame {
+            function: c.function.clone(),
+            file: c.file.clone(),
+            line: c.line,
+            inlined: false,
+        };
+        let causes: Vec<String> = c
+            .causes
+            .iter()
+            .take(2)
+            .map(|x| format!("{} {}", x.cause, format_ns(x.ns)))
+            .collect();
+        let calls: Vec<String> = c
+            .syscalls
+            .iter()
+            .take(3)
+            .map(|x| format!("{}×{}", x.name, format_count(x.calls)))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  {:>10} {:>7} calls  {}  [{}]  {}  {} goroutine{}",
+            format_ns(c.ns),
+            format_count(c.calls),
+            terminal_safe(&site.short()),
+            causes.join(", "),
+            calls.join(" "),
+            c.goroutines,
+            if c.goroutines == 1 { "" } else { "s" }
+        );
+    }
+    if s.call_sites.len() > 10 || s.call_sites_other_calls > 0 {
+        let more = s.call_sites.len().saturating_sub(10);
+        let _ = writeln!(
+            o,
+            "  and {more} more site{} ({} more calls at sites not listed)",
+            if more == 1 { "" } else { "s" },
+            format_count(s.call_sites_other_calls)
+        );
+    }
 }
 
 /// The calls threads were still in at the end: what a hung program waits on. Parked
@@ -192,9 +265,11 @@ fn render_in_progress(o: &mut String, s: &Summary) {
     let (idle, busy): (Vec<_>, Vec<_>) =
         s.in_progress
             .iter()
-            .partition(|p| match p.cause.as_deref() {
-                Some("idle") => true,
-                Some("futex") => go,
+            .partition(|p| match (p.by.as_deref(), p.cause.as_deref()) {
+                (Some("runtime"), _) => true,
+                (Some("goroutine"), _) => false,
+                (_, Some("idle")) => true,
+                (_, Some("futex")) => go,
                 _ => false,
             });
     if busy.is_empty() {
@@ -235,6 +310,7 @@ pub fn in_progress_text(p: &InProgressJson) -> String {
     if let Some(w) = &p.wchan {
         let _ = write!(line, "  ({w})");
     }
+    line.push_str(&who_text(p.goid, p.by.as_deref(), &p.stack));
     line
 }
 
@@ -451,6 +527,19 @@ fn render_attribution(o: &mut String, s: &Summary) {
             c.cause,
             format_ns(c.ns),
             c.share * 100.0
+        );
+    }
+    if !s.runtime_attribution.is_empty() {
+        let parts: Vec<String> = s
+            .runtime_attribution
+            .iter()
+            .take(4)
+            .map(|c| format!("{} {}", c.cause, format_ns(c.ns)))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  the Go runtime's own waits on g0 (not in the shares): {}",
+            parts.join(" · ")
         );
     }
     if !s.filesystems.is_empty() {
