@@ -94,6 +94,15 @@ pub struct Args {
     #[arg(long)]
     pub stream_idle: bool,
 
+    /// Do not take the user stacks of slow calls (no call sites, no goroutine stacks).
+    #[arg(long)]
+    pub no_stacks: bool,
+
+    /// Write a pprof profile of syscall time by Go stack to PATH (gzipped profile.proto,
+    /// for `go tool pprof`).
+    #[arg(long, value_name = "PATH")]
+    pub pprof: Option<PathBuf>,
+
     /// Dashboard refreshes per second.
     #[arg(long, value_name = "HZ", default_value_t = 4)]
     pub refresh: u32,
@@ -227,6 +236,10 @@ pub struct Config {
     pub thresholds: crate::analysis::Thresholds,
     pub refresh_hz: u32,
     pub stream_idle: bool,
+    /// Take the user stacks of slow calls.
+    pub stacks: bool,
+    /// The pprof profile file.
+    pub pprof: Option<PathBuf>,
     /// Held between attaching and the check that the process is still there (tests).
     pub attach_delay: Option<Duration>,
 }
@@ -345,6 +358,8 @@ impl Args {
             ring_bytes: kib * 1024,
             refresh_hz: self.refresh,
             stream_idle: self.stream_idle,
+            stacks: !self.no_stacks,
+            pprof: self.pprof,
             attach_delay: self.attach_delay,
             thresholds: crate::analysis::Thresholds {
                 unreaped_ns: nanos(self.unreaped_after),

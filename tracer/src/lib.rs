@@ -11,5 +11,5 @@ pub mod session;
 pub mod tracee;
 pub mod tui;
 
-pub use gotrace_model::{analysis, errno, event, export, harvest, present, syscalls};
+pub use gotrace_model::{analysis, errno, event, export, harvest, present, stack, syscalls};
 pub use session::run;

@@ -164,6 +164,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         None => None,
     };
     created.add(cfg.perfetto.as_deref());
+    let mut pprof_file = match &cfg.pprof {
+        Some(p) => Some(export::create_output(p, cfg.force)?),
+        None => None,
+    };
+    created.add(cfg.pprof.as_deref());
 
     // Before anything is attached: from the banner on, a signal ends the trace with its
     // summary, even one that arrives while it starts.
@@ -177,6 +182,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         follow: cfg.follow,
         ring_bytes: cfg.ring_bytes,
         stream_idle: cfg.stream_idle,
+        stacks: cfg.stacks,
     })?;
 
     // The trace's time origin: before the target becomes one, so no event precedes it.
@@ -200,6 +206,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         Prepared::Attach { tgid } => {
             let pidfd = PidFd::open(tgid)?;
             probe.add_target(tgid)?;
+            set_go_layout(&mut probe, tgid, info.go_version.as_deref());
             if cfg.follow {
                 for d in tracee::descendants(tgid) {
                     probe.add_target(d)?;
@@ -246,6 +253,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 context::watch::SystemWatch::new(pid, cfg.slow_ns),
                 context::mounts::MountTable::read_live(pid).ok(),
             ));
+            set_go_layout(&mut probe, pid, info.go_version.as_deref());
             if let Err(e) = probe
                 .expect_return(pid)
                 .and_then(|()| probe.add_target(pid))
@@ -322,6 +330,19 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     let mut flush_tick = tokio::time::interval(JSON_FLUSH_EVERY);
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
+    // The programs' code (for stacks, and the goroutine layout of followed children): a
+    // launched command's once it has exec'd (its exec record asks), an attached
+    // process's now.
+    let mut code_map = context::gocode::CodeMap::default();
+    if !analyzer.target().launched {
+        let pid = analyzer.target().pid;
+        code_map.request(pid);
+        if cfg.follow {
+            for d in tracee::descendants(pid) {
+                code_map.request(d);
+            }
+        }
+    }
     let mut sink = Sink {
         analyzer: &mut analyzer,
         json: json.as_mut(),
@@ -342,6 +363,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         }),
         perfetto: perfetto.as_mut(),
         stuck_logged: std::collections::HashSet::new(),
+        code: code_map,
+        stacks: cfg.stacks,
+        held: std::collections::VecDeque::new(),
+        profile: cfg.pprof.as_ref().map(|_| export::pprof::Collector::default()),
+        stuck_stacks: std::collections::HashMap::new(),
     };
     let mut target_done = false;
     let mut last_pipe_scan: Option<std::time::Instant> = None;
@@ -422,6 +448,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         // Nothing is in progress in processes that are gone.
         sink.analyzer.on_in_progress(Vec::new());
     }
+    sink.finish_code(&mut probe);
     // The cgroup's throttling counters are read once more, up to the end (or the
     // target's last moment).
     let go = sink.analyzer.target().go_version.is_some();
@@ -443,6 +470,19 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         }
     }
     let snapshot = sink.analyzer.snapshot(end_ns);
+    let profile = sink.profile.take().map(|p| {
+        let target = sink.analyzer.target();
+        let meta = export::pprof::ProfileMeta {
+            start_unix_ns: i64::try_from(start_unix_ns).unwrap_or(i64::MAX),
+            duration_ns: i64::try_from(end_ns.saturating_sub(start_ns)).unwrap_or(i64::MAX),
+            comment: Some(format!(
+                "gotrace: syscall time by stack of {}",
+                target.command_line()
+            )),
+            binary: target.command.first().cloned(),
+        };
+        (meta, p.samples())
+    });
     let summary_line = ndjson::summary_line(&snapshot);
     let summary = match (&header, &summary_line) {
         (Line::Header(h), Line::Summary(s)) => export::text::render(h, s),
@@ -472,6 +512,10 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     if let (Some(p), Line::Header(h), Line::Summary(s)) = (perfetto, &header, &summary_line) {
         perfetto_error = p.finish(h, s).err();
     }
+    let mut pprof_error = None;
+    if let (Some(file), Some((meta, samples))) = (pprof_file.take(), profile) {
+        pprof_error = export::pprof::write_pprof(file, &meta, &samples).err();
+    }
     left_running.0 = None;
     let mut cut_short = false;
     if let Some(pid) = launched_pid {
@@ -491,6 +535,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 .unwrap_or_default();
             bail!("writing {path} failed: {}", launch::strip_os_error(&e));
         }
+    }
+    if let (Some(e), Some(path)) = (pprof_error, &cfg.pprof) {
+        bail!("writing {} failed: {e:#}", path.display());
     }
     if let (Some(e), Some(path)) = (perfetto_error, &cfg.perfetto) {
         bail!(
@@ -610,6 +657,18 @@ fn check_pipes(analyzer: &mut Analyzer) {
     analyzer.on_pipe_writers(facts);
 }
 
+/// Tells the programs where a Go program of `version` keeps its goroutine ids, or that
+/// `tgid` has none gotrace knows (not Go, or a version outside the table: said once).
+fn set_go_layout(probe: &mut Probe, tgid: u32, version: Option<&str>) {
+    let layout = version.map(gotrace_model::goruntime::layout);
+    if let Some(Err(why)) = &layout {
+        eprintln!("gotrace: no goroutine ids for pid {tgid}: {why}");
+    }
+    if let Err(e) = probe.set_go_runtime(tgid, layout.and_then(Result::ok)) {
+        eprintln!("gotrace: no goroutine ids for pid {tgid}: {e:#}");
+    }
+}
+
 /// Where decoded records go: the analyzer, and the NDJSON file when there is one.
 struct Sink<'a> {
     analyzer: &'a mut Analyzer,
@@ -620,6 +679,17 @@ struct Sink<'a> {
     perfetto: Option<&'a mut export::perfetto::PerfettoWriter>,
     /// The calls in progress already logged as stuck (tid, entry time).
     stuck_logged: std::collections::HashSet<(u32, u64)>,
+    /// The traced programs' code, for stacks.
+    code: context::gocode::CodeMap,
+    /// Stacks are taken (not --no-stacks).
+    stacks: bool,
+    /// Records held, in order, while the code of a process whose call carries a stack is
+    /// being read.
+    held: std::collections::VecDeque<Event>,
+    /// Syscall time by stack, for --pprof.
+    profile: Option<export::pprof::Collector>,
+    /// Stacks of calls in progress, by (tid, entry time): unwound once per call.
+    stuck_stacks: std::collections::HashMap<(u32, u64), Vec<gotrace_model::stack::Frame>>,
 }
 
 /// How often the NDJSON file is flushed (a flush with nothing buffered writes nothing).
@@ -640,10 +710,12 @@ impl Sink<'_> {
         scan_pipes: bool,
     ) -> Result<()> {
         events.drain(|b| self.record(b));
+        self.take_code_news(probe);
         if scan_pipes {
             check_pipes(self.analyzer);
         }
         refresh(probe, self.analyzer, watch)?;
+        self.stuck_call_stacks();
         if let Some(p) = self.perfetto.as_deref_mut() {
             p.on_refresh(self.analyzer, context::monotonic_ns());
         }
@@ -680,6 +752,106 @@ impl Sink<'_> {
                 return;
             }
         };
+        // A call whose stack waits for its program's code holds the stream (in order)
+        // until that code is read, or given up.
+        if !self.held.is_empty() || self.needs_code(&ev) {
+            self.held.push_back(ev);
+            return;
+        }
+        self.handle(ev);
+    }
+
+    fn needs_code(&self, ev: &Event) -> bool {
+        matches!(ev, Event::Syscall(s) if !s.user_stack.pcs.is_empty() && self.code.is_loading(s.tgid))
+    }
+
+    /// Takes the code loads that finished: the programs learn where each Go program
+    /// keeps its goroutine ids, and the held records go on.
+    fn take_code_news(&mut self, probe: &mut Probe) {
+        self.code.poll();
+        for news in std::mem::take(&mut self.code.news) {
+            let layout = match news.layout {
+                Some(Ok(l)) => Some(l),
+                Some(Err(why)) => {
+                    self.warn(format!("no goroutine ids for pid {}: {why}", news.tgid));
+                    None
+                }
+                None => None,
+            };
+            if let Err(e) = probe.set_go_runtime(news.tgid, layout) {
+                self.warn(format!("no goroutine ids for pid {}: {e:#}", news.tgid));
+            }
+            if let Some(e) = news.error {
+                self.warn(format!("no symbols for pid {}: {e}", news.tgid));
+            }
+        }
+        while let Some(front) = self.held.front() {
+            if self.needs_code(front) {
+                break;
+            }
+            if let Some(ev) = self.held.pop_front() {
+                self.handle(ev);
+            }
+        }
+    }
+
+    /// At the end: waits (up to the load deadline) for the code still being read, then
+    /// lets every held record through.
+    fn finish_code(&mut self, probe: &mut Probe) {
+        self.code.wait_loads(context::gocode::LOAD_DEADLINE);
+        self.take_code_news(probe);
+        while let Some(ev) = self.held.pop_front() {
+            self.handle(ev);
+        }
+        self.stuck_call_stacks();
+    }
+
+    /// A warning: on the dashboard's log, or on stderr.
+    fn warn(&mut self, text: String) {
+        let text = export::text::terminal_safe(&text).into_owned();
+        match self.log.as_mut() {
+            Some(log) => log.push(tui::LogEntry {
+                ts_ns: context::monotonic_ns().saturating_sub(self.analyzer.start_ns()),
+                kind: tui::LogKind::Warning,
+                text,
+            }),
+            None => eprintln!("gotrace: {text}"),
+        }
+    }
+
+    /// The stacks of the calls in progress for at least the slow threshold, unwound once
+    /// per call from where /proc says the thread is, and given to the analyzer.
+    fn stuck_call_stacks(&mut self) {
+        if !self.stacks {
+            return;
+        }
+        let mut stacks = Vec::new();
+        let mut keep = std::collections::HashSet::new();
+        for p in self.analyzer.in_progress() {
+            let key = (p.call.tid, p.call.start_ns);
+            keep.insert(key);
+            if !self.stuck_stacks.contains_key(&key) {
+                // Once the process's code is known (until then, asked again next time).
+                if let Some(code) = self.code.code(p.call.tgid) {
+                    let frames = code.stuck_stack(p.call.tgid, p.call.tid);
+                    self.stuck_stacks.insert(key, frames);
+                }
+            }
+            if let Some(f) = self.stuck_stacks.get(&key) {
+                stacks.push((key, f.clone()));
+            }
+        }
+        self.stuck_stacks.retain(|k, _| keep.contains(k));
+        self.analyzer.on_in_progress_stacks(stacks);
+    }
+
+    fn handle(&mut self, mut ev: Event) {
+        match &mut ev {
+            Event::Syscall(s) => self.code.symbolize(s),
+            Event::Exec(p) => self.code.request(p.tgid),
+            Event::Exit(p) if p.group_dead => self.code.forget(p.tgid),
+            _ => {}
+        }
         let start = self.analyzer.start_ns();
         let mut command = None;
         if let Event::Exec(p) = &ev {
@@ -700,7 +872,11 @@ impl Sink<'_> {
                     .on_go_version(tracee::go_version(&tracee::exe_of(p.tgid)));
             }
         }
-        let cause = self.analyzer.on_event(&ev).map(|c| c.to_string());
+        let cause = self.analyzer.on_event(&ev);
+        if let (Some(profile), Event::Syscall(s)) = (self.profile.as_mut(), &ev) {
+            profile.add(s, cause.as_ref());
+        }
+        let cause = cause.map(|c| c.to_string());
         if let Some(p) = self.perfetto.as_deref_mut() {
             p.on_event(&ev, start, cause.as_deref());
         }

@@ -9,6 +9,7 @@ pub mod steal;
 pub mod watch;
 
 pub mod epoll;
+pub mod gocode;
 pub mod inflight;
 pub mod pipes;
 
