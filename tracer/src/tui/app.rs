@@ -6,10 +6,11 @@ use std::{
 };
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use gotrace_model::stack::Frame;
 
-use super::{Action, LogEntry, LogKind, SortKey, View};
+use super::{Action, LogEntry, LogKind, SiteSort, SortKey, View};
 use crate::{
-    analysis::{Snapshot, SyscallRow},
+    analysis::{callsites::CallSiteRow, Snapshot, SyscallRow},
     present::{exit_text, format_count},
 };
 
@@ -73,6 +74,10 @@ pub struct App {
     selected_nr: Option<u32>,
     pub(super) thread_sel: usize,
     pub(super) signals_scroll: usize,
+    pub(super) site_sort: SiteSort,
+    pub(super) site_sort_reverse: bool,
+    /// The selected call site, so it stays selected as rows reorder.
+    selected_site: Option<Frame>,
     log: VecDeque<LogEntry>,
     /// Entries ever pushed: the sequence number of the next one.
     log_pushed: u64,
@@ -107,6 +112,9 @@ impl App {
             selected_nr: None,
             thread_sel: 0,
             signals_scroll: 0,
+            site_sort: SiteSort::Time,
+            site_sort_reverse: false,
+            selected_site: None,
             log: VecDeque::new(),
             log_pushed: 0,
             log_scroll: 0,
@@ -231,6 +239,14 @@ impl App {
             KeyCode::PageDown => self.move_by(PAGE as isize),
             KeyCode::Home | KeyCode::Char('g') => self.move_by(isize::MIN),
             KeyCode::End | KeyCode::Char('G') => self.move_by(isize::MAX),
+            // The Go code view sorts its call sites; the others, the syscalls.
+            KeyCode::Char('s') if self.view == View::GoCode => {
+                self.site_sort = self.site_sort.next();
+                self.site_sort_reverse = false;
+            }
+            KeyCode::Char('S') if self.view == View::GoCode => {
+                self.site_sort_reverse = !self.site_sort_reverse;
+            }
             KeyCode::Char('s') => {
                 self.sort = self.sort.next();
                 self.sort_reverse = false;
@@ -306,6 +322,15 @@ impl App {
                 let to = step(at, delta, rows.len());
                 self.selected_nr = Some(rows[to].nr);
             }
+            View::GoCode => {
+                let rows = self.call_site_rows();
+                if rows.is_empty() {
+                    return;
+                }
+                let at = self.selected_site_index(&rows);
+                let to = step(at, delta, rows.len());
+                self.selected_site = Some(rows[to].site.clone());
+            }
             View::Threads => {
                 let n = self.shown.as_ref().map_or(0, |s| s.threads.len());
                 self.thread_sel = step(self.thread_sel, delta, n.max(1));
@@ -362,6 +387,47 @@ impl App {
     pub fn selected_index(&self, rows: &[&SyscallRow]) -> usize {
         self.selected_nr
             .and_then(|nr| rows.iter().position(|r| r.nr == nr))
+            .unwrap_or(0)
+    }
+
+    /// The call sites on screen: those whose function or file contains the filter,
+    /// sorted by time or calls.
+    pub fn call_site_rows(&self) -> Vec<&CallSiteRow> {
+        let Some(snap) = self.shown.as_ref() else {
+            return Vec::new();
+        };
+        let mut rows: Vec<&CallSiteRow> = snap
+            .call_sites
+            .iter()
+            .filter(|r| {
+                self.filter.is_empty()
+                    || r.site.function.to_lowercase().contains(&self.filter)
+                    || r.site.file.to_lowercase().contains(&self.filter)
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            let ord = match self.site_sort {
+                SiteSort::Time => b.ns.cmp(&a.ns),
+                SiteSort::Calls => b.calls.cmp(&a.calls),
+            };
+            let ord = if self.site_sort_reverse {
+                ord.reverse()
+            } else {
+                ord
+            };
+            ord.then(b.ns.cmp(&a.ns))
+                .then(b.calls.cmp(&a.calls))
+                .then_with(|| a.site.cmp(&b.site))
+        });
+        rows
+    }
+
+    /// Where the selected call site is among `rows` (the first row when nothing is
+    /// selected or the selected site is gone or filtered out).
+    pub fn selected_site_index(&self, rows: &[&CallSiteRow]) -> usize {
+        self.selected_site
+            .as_ref()
+            .and_then(|site| rows.iter().position(|r| &r.site == site))
             .unwrap_or(0)
     }
 
@@ -532,25 +598,27 @@ mod tests {
             View::Signals,
             View::Threads,
             View::Log,
+            View::GoCode,
             View::Overview,
         ] {
             assert_eq!(app.on_key(key(KeyCode::Tab)), Action::None);
             assert_eq!(app.view(), want);
         }
         app.on_key(key(KeyCode::BackTab));
-        assert_eq!(app.view(), View::Log);
+        assert_eq!(app.view(), View::GoCode);
         for (c, want) in [
             ('1', View::Overview),
             ('2', View::Syscalls),
             ('3', View::Signals),
             ('4', View::Threads),
             ('5', View::Log),
+            ('6', View::GoCode),
         ] {
             app.on_key(key(KeyCode::Char(c)));
             assert_eq!(app.view(), want, "key {c}");
         }
         app.on_key(key(KeyCode::Char('9')));
-        assert_eq!(app.view(), View::Log, "no view 9: nothing changes");
+        assert_eq!(app.view(), View::GoCode, "no view 9: nothing changes");
     }
 
     #[test]
@@ -646,7 +714,7 @@ mod tests {
         assert_eq!(app.thread_sel, threads - 1);
         // An empty app moves nothing and does not panic.
         let mut empty = App::new(4);
-        for v in ['1', '2', '3', '4', '5'] {
+        for v in ['1', '2', '3', '4', '5', '6'] {
             empty.on_key(key(KeyCode::Char(v)));
             empty.on_key(key(KeyCode::Down));
             empty.on_key(key(KeyCode::Up));

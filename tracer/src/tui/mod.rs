@@ -123,15 +123,18 @@ pub enum View {
     Signals,
     Threads,
     Log,
+    /// The Go code that made the slow calls, by call site.
+    GoCode,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Overview,
         View::Syscalls,
         View::Signals,
         View::Threads,
         View::Log,
+        View::GoCode,
     ];
 
     pub fn title(self) -> &'static str {
@@ -141,6 +144,16 @@ impl View {
             View::Signals => "Signals & children",
             View::Threads => "Threads & poller",
             View::Log => "Log",
+            View::GoCode => "Go code",
+        }
+    }
+
+    /// The title when the full ones do not fit on one line.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            View::Signals => "Signals",
+            View::Threads => "Threads",
+            v => v.title(),
         }
     }
 
@@ -154,6 +167,31 @@ impl View {
 
     fn prev(self) -> View {
         View::ALL[(self.index() + View::ALL.len() - 1) % View::ALL.len()]
+    }
+}
+
+/// What the Go code view's call sites are sorted by (`s` cycles, `S` reverses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteSort {
+    /// Their time in all, most first.
+    Time,
+    /// Their calls, most first.
+    Calls,
+}
+
+impl SiteSort {
+    pub fn title(self) -> &'static str {
+        match self {
+            SiteSort::Time => "time",
+            SiteSort::Calls => "calls",
+        }
+    }
+
+    fn next(self) -> SiteSort {
+        match self {
+            SiteSort::Time => SiteSort::Calls,
+            SiteSort::Calls => SiteSort::Time,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! synthetic and fixed, so no pid or time needs redacting. Also the shared fixtures of
 //! the key-handling tests in app.rs.
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use gotrace_model::stack::Frame;
 use ratatui::{backend::TestBackend, style::Color, Terminal};
 
 use super::{render, App, LogEntry, LogKind, View};
@@ -84,6 +85,199 @@ fn stats(
         runq_throttled_ns: total * r / parts / 2,
         blocked_ns: total * b / parts,
     }
+}
+
+/// A stack frame.
+fn frame(function: &str, file: &str, line: u32) -> Frame {
+    Frame {
+        function: function.into(),
+        file: file.into(),
+        line,
+        inlined: false,
+    }
+}
+
+const GOROOT: &str = "/usr/local/go/src";
+
+/// A goroutine's stack from the raw syscall up: `plumbing` (runtime, syscall, os,
+/// internal/poll frames, each in GOROOT), then the program's own frames.
+fn go_stack(plumbing: &[(&str, &str, u32)], code: Vec<Frame>) -> Vec<Frame> {
+    let mut stack = vec![frame(
+        "internal/runtime/syscall.Syscall6",
+        &format!("{GOROOT}/internal/runtime/syscall/asm_linux_amd64.s"),
+        36,
+    )];
+    stack.extend(
+        plumbing
+            .iter()
+            .map(|(f, file, line)| frame(f, &format!("{GOROOT}/{file}"), *line)),
+    );
+    stack.extend(code);
+    stack.push(frame(
+        "runtime.goexit",
+        &format!("{GOROOT}/runtime/asm_amd64.s"),
+        1700,
+    ));
+    stack
+}
+
+/// A function name longer than any column.
+pub const LONG_FUNCTION: &str = "github.com/example-org/platform-services/pkg/storage/replication/coordinator.(*ReplicationCoordinator).waitForQuorumAcknowledgementsFromAllReplicas";
+
+/// A function name with a terminal escape in it (a binary's symbols are the target's).
+pub const ESCAPE_FUNCTION: &str = "main.(*handler).\u{1b}[31mServeHTTP";
+
+/// The Go code of the busy server: several call sites, the busiest reached through an
+/// inlined frame, one with a very long function name, one with an escape in its name
+/// and file.
+fn busy_call_sites() -> Vec<crate::analysis::callsites::CallSiteRow> {
+    use tracer_common::gkind;
+    let fsync = [
+        ("syscall.Syscall", "syscall/syscall_linux.go", 73),
+        ("syscall.Fsync", "syscall/zsyscall_linux_amd64.go", 449),
+        (
+            "internal/poll.(*FD).Fsync.func1",
+            "internal/poll/fd_fsync_posix.go",
+            18,
+        ),
+        (
+            "internal/poll.ignoringEINTR",
+            "internal/poll/fd_posix.go",
+            74,
+        ),
+        (
+            "internal/poll.(*FD).Fsync",
+            "internal/poll/fd_fsync_posix.go",
+            17,
+        ),
+        ("os.(*File).Sync", "os/file_posix.go", 168),
+    ];
+    let read = [
+        ("syscall.Syscall", "syscall/syscall_linux.go", 73),
+        ("syscall.read", "syscall/zsyscall_linux_amd64.go", 736),
+        ("internal/poll.(*FD).Read", "internal/poll/fd_unix.go", 165),
+        ("os.(*File).Read", "os/file.go", 124),
+    ];
+    let mut save = go_stack(
+        &fsync,
+        vec![
+            frame("main.(*Index).save", "/src/api/index.go", 88),
+            frame("main.(*Index).flush", "/src/api/index.go", 120),
+            frame("main.(*Server).handleWrite", "/src/api/server.go", 212),
+            frame(
+                "net/http.HandlerFunc.ServeHTTP",
+                &format!("{GOROOT}/net/http/server.go"),
+                2171,
+            ),
+            frame(
+                "net/http.(*conn).serve",
+                &format!("{GOROOT}/net/http/server.go"),
+                2099,
+            ),
+        ],
+    );
+    // save is inlined into flush: the call site is the inlined frame.
+    save[7].inlined = true;
+    let load = go_stack(
+        &read,
+        vec![
+            frame("main.loadConfig", "/src/api/config.go", 42),
+            frame("main.(*Server).reload", "/src/api/server.go", 77),
+        ],
+    );
+    let quorum = go_stack(
+        &[("syscall.Syscall", "syscall/syscall_linux.go", 73)],
+        vec![
+            frame(
+                LONG_FUNCTION,
+                "/home/build/go/pkg/mod/github.com/example-org/platform-services@v1.42.0/pkg/storage/replication/coordinator/coordinator.go",
+                1234,
+            ),
+            frame("main.(*Server).replicate", "/src/api/server.go", 301),
+        ],
+    );
+    let hostile = go_stack(
+        &read,
+        vec![frame(
+            ESCAPE_FUNCTION,
+            "/src/api/\u{1b}]0;PWNED\u{7}handler.go",
+            7,
+        )],
+    );
+    let wait = go_stack(
+        &[
+            ("syscall.wait4", "syscall/zsyscall_linux_amd64.go", 1111),
+            ("os.(*Process).pidfdWait", "os/pidfd_linux.go", 98),
+            ("os.(*Process).wait", "os/exec_unix.go", 27),
+        ],
+        vec![
+            frame(
+                "os/exec.(*Cmd).Wait",
+                &format!("{GOROOT}/os/exec/exec.go"),
+                897,
+            ),
+            frame("main.gitStatus", "/src/api/git.go", 31),
+        ],
+    );
+    let connect = go_stack(
+        &[("syscall.connect", "syscall/zsyscall_linux_amd64.go", 1463)],
+        vec![
+            frame(
+                "net.(*netFD).connect",
+                &format!("{GOROOT}/net/fd_unix.go"),
+                119,
+            ),
+            frame("main.dialUpstream", "/src/api/upstream.go", 55),
+        ],
+    );
+    let mut sites = crate::analysis::callsites::CallSites::default();
+    let mut add = |nr: u32, goid: u64, ns: u64, stack: &Vec<Frame>, cause: Cause| {
+        let call = SyscallEvent {
+            tid: PID + 1,
+            tgid: PID,
+            nr,
+            duration_ns: ns,
+            gkind: gkind::GOROUTINE,
+            goid,
+            stack: stack.clone(),
+            ..Default::default()
+        };
+        sites.add(&call, Some(&cause));
+    };
+    for (i, goid) in [17, 18, 19, 23].into_iter().enumerate() {
+        add(
+            74,
+            goid,
+            (120 + 40 * i as u64) * MS,
+            &save,
+            Cause::Fs("ext4".into()),
+        );
+    }
+    add(74, 17, 30 * MS, &save, Cause::Cpu);
+    for i in 0..3 {
+        add(0, 1, (900 + 100 * i) * MS, &load, Cause::Fs("fuse".into()));
+    }
+    for goid in 100..112u64 {
+        add(202, goid, 8 * MS + goid * 10_000, &quorum, Cause::Futex);
+    }
+    add(0, 7, 64 * MS, &hostile, Cause::Pipe);
+    add(61, 9, 340 * MS, &wait, Cause::ChildWait);
+    for goid in [31, 32] {
+        add(42, goid, 2 * MS, &connect, Cause::Socket);
+    }
+    add(42, 33, 3 * MS, &connect, Cause::Scheduler);
+    // The runtime's own call is no call site.
+    sites.add(
+        &SyscallEvent {
+            nr: 232,
+            duration_ns: 5 * SEC,
+            gkind: gkind::RUNTIME,
+            stack: vec![frame("runtime.netpoll", "runtime/netpoll_epoll.go", 120)],
+            ..Default::default()
+        },
+        Some(&Cause::Netpoll),
+    );
+    sites.rows()
 }
 
 /// PSI of one resource: `some_avg10` only.
@@ -219,10 +413,45 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
         blocked_ns,
         ..Default::default()
     };
+    s.call_sites = busy_call_sites();
+    s.call_sites_other = 3;
+    // The stuck read is goroutine 1's, in loadConfig; the throttled futex the runtime's.
+    let stuck_read = SyscallEvent {
+        gkind: tracer_common::gkind::GOROUTINE,
+        goid: 1,
+        stack: s
+            .call_sites
+            .iter()
+            .find(|c| c.site.function == "main.loadConfig")
+            .map(|c| c.stack.clone())
+            .unwrap_or_default(),
+        ..call(PID + 3, 0, 4_900 * MS, 2 * MS, 0, 4_897 * MS)
+    };
+    let runtime_futex = SyscallEvent {
+        gkind: tracer_common::gkind::RUNTIME,
+        stack: vec![
+            frame(
+                "runtime.futex",
+                "/usr/local/go/src/runtime/sys_linux_amd64.s",
+                557,
+            ),
+            frame(
+                "runtime.futexsleep",
+                "/usr/local/go/src/runtime/os_linux.go",
+                69,
+            ),
+            frame(
+                "runtime.notesleep",
+                "/usr/local/go/src/runtime/lock_futex.go",
+                171,
+            ),
+        ],
+        ..call(PID + 4, 202, 150 * MS, 120 * MS, 110 * MS, 30 * MS)
+    };
     s.in_progress = vec![
         InProgress {
             comm: "gopls".into(),
-            call: call(PID + 3, 0, 4_900 * MS, 2 * MS, 0, 4_897 * MS),
+            call: stuck_read,
             state: ThreadState::Blocked,
             detail: Some("fd 7 /mnt/cache/pkg/mod/golang.org/x/tools@v0.28.0.zip".into()),
             wchan: Some("fuse_wait_answer".into()),
@@ -231,7 +460,7 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
         },
         InProgress {
             comm: "gopls".into(),
-            call: call(PID + 4, 202, 150 * MS, 120 * MS, 110 * MS, 30 * MS),
+            call: runtime_futex,
             state: ThreadState::Runnable,
             detail: None,
             wchan: None,
@@ -256,6 +485,11 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
         (Cause::Scheduler, 3 * SEC / 10),
         (Cause::Netpoll, SEC / 10),
         (Cause::Idle, 41 * SEC),
+    ])
+    .with_runtime([
+        (Cause::Netpoll, 2 * SEC),
+        (Cause::Idle, 4 * SEC),
+        (Cause::Futex, 300 * MS),
     ]);
     s.recent_attribution = Attribution::from_parts([
         (Cause::CgroupThrottle, 900 * MS),
@@ -483,6 +717,7 @@ fn name(v: View) -> &'static str {
         View::Signals => "signals",
         View::Threads => "threads",
         View::Log => "log",
+        View::GoCode => "gocode",
     }
 }
 
@@ -723,4 +958,212 @@ fn what_the_target_controls_reaches_the_screen_escaped() {
             );
         }
     }
+}
+
+#[test]
+fn go_code_sorts_and_selects_call_sites() {
+    let mut app = busy_app(8);
+    show(&mut app, View::GoCode);
+    let sites = |app: &App| {
+        app.call_site_rows()
+            .iter()
+            .map(|r| r.site.function.clone())
+            .collect::<Vec<_>>()
+    };
+    let by_time = sites(&app);
+    assert_eq!(by_time.len(), 6, "{by_time:?}");
+    assert_eq!(by_time[0], "main.loadConfig", "most time first");
+    let ns: Vec<u64> = app.call_site_rows().iter().map(|r| r.ns).collect();
+    assert!(ns.windows(2).all(|w| w[0] >= w[1]), "time descends: {ns:?}");
+    let selected = |app: &App| {
+        let rows = app.call_site_rows();
+        rows[app.selected_site_index(&rows)].site.function.clone()
+    };
+    assert_eq!(
+        selected(&app),
+        "main.loadConfig",
+        "the first row to begin with"
+    );
+    // j/k and the arrows move the selection, within the rows.
+    app.on_key(key(KeyCode::Char('j')));
+    app.on_key(key(KeyCode::Down));
+    assert_eq!(selected(&app), by_time[2]);
+    app.on_key(key(KeyCode::Char('k')));
+    assert_eq!(selected(&app), by_time[1]);
+    for _ in 0..20 {
+        app.on_key(key(KeyCode::Down));
+    }
+    assert_eq!(selected(&app), by_time[5], "down at the bottom stays");
+    app.on_key(key(KeyCode::Home));
+    assert_eq!(selected(&app), by_time[0]);
+    app.on_key(key(KeyCode::Up));
+    assert_eq!(selected(&app), by_time[0], "up at the top stays");
+    // s sorts the call sites by calls; the syscalls keep their own order.
+    app.on_key(key(KeyCode::Char('j')));
+    let picked = selected(&app);
+    app.on_key(key(KeyCode::Char('s')));
+    assert_eq!(
+        app.sort,
+        super::SortKey::Total,
+        "the syscall sort is untouched"
+    );
+    let calls: Vec<u64> = app.call_site_rows().iter().map(|r| r.calls).collect();
+    assert!(
+        calls.windows(2).all(|w| w[0] >= w[1]),
+        "calls descend: {calls:?}"
+    );
+    assert_eq!(sites(&app)[0], LONG_FUNCTION, "12 calls, the most");
+    assert_eq!(selected(&app), picked, "the selection follows its site");
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("sorted by calls ▼"), "{text}");
+    // S reverses; s again goes back to time, in its natural order.
+    app.on_key(key(KeyCode::Char('S')).shift());
+    let calls: Vec<u64> = app.call_site_rows().iter().map(|r| r.calls).collect();
+    assert!(
+        calls.windows(2).all(|w| w[0] <= w[1]),
+        "calls ascend: {calls:?}"
+    );
+    assert!(screen(&app, 80, 24).contains("sorted by calls ▲"));
+    app.on_key(key(KeyCode::Char('s')));
+    assert_eq!(sites(&app), by_time);
+    // The filter picks sites by function or file.
+    app.on_key(key(KeyCode::Char('/')));
+    for c in "server.go".chars() {
+        app.on_key(key(KeyCode::Char(c)));
+    }
+    app.on_key(key(KeyCode::Enter));
+    assert!(sites(&app).is_empty(), "only call sites' own files match");
+    assert!(screen(&app, 80, 24).contains("no call site's function or file contains"));
+    app.on_key(key(KeyCode::Esc));
+    app.on_key(key(KeyCode::Char('/')));
+    for c in "INDEX".chars() {
+        app.on_key(key(KeyCode::Char(c)));
+    }
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(sites(&app), ["main.(*Index).save"]);
+    app.on_key(key(KeyCode::Esc));
+    // Elsewhere s sorts the syscalls and leaves the call sites be.
+    show(&mut app, View::Syscalls);
+    app.on_key(key(KeyCode::Char('s')));
+    assert_eq!(app.sort, super::SortKey::Avg);
+    assert_eq!(app.site_sort, super::SiteSort::Time);
+    // Nothing to select: nothing moves, nothing panics.
+    let mut empty = App::new(4);
+    empty.on_snapshot(empty_snapshot());
+    show(&mut empty, View::GoCode);
+    for k in [KeyCode::Down, KeyCode::End, KeyCode::Up, KeyCode::Char('s')] {
+        empty.on_key(key(k));
+    }
+    assert!(empty.call_site_rows().is_empty());
+}
+
+#[test]
+fn go_code_shows_the_stack_and_cuts_what_is_long() {
+    let mut app = busy_app(8);
+    show(&mut app, View::GoCode);
+    // The busiest by time is loadConfig; the inlined save is the next.
+    app.on_key(key(KeyCode::Down));
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        let site = text
+            .lines()
+            .find(|l| l.contains("▸ main.(*Index).save"))
+            .unwrap_or_else(|| panic!("the site's frame is marked:\n{text}"));
+        assert!(site.contains("(inlined)"), "{site}");
+        assert!(text.contains("main.(*Index).flush"), "{text}");
+        insta::assert_snapshot!(format!("gocode_inlined_{w}x{h}"), text);
+    }
+    // The long name: cut in the middle everywhere, nothing wrapped, nothing panics.
+    while app
+        .call_site_rows()
+        .get(app.selected_site_index(&app.call_site_rows()))
+        .is_some_and(|r| r.site.function != LONG_FUNCTION)
+    {
+        app.on_key(key(KeyCode::Down));
+    }
+    for (w, h) in [(80, 24), (160, 48), (40, 12), (100, 30), (61, 17)] {
+        let text = screen(&app, w, h);
+        assert!(
+            !text.contains(LONG_FUNCTION),
+            "{w}x{h}: shown whole:\n{text}"
+        );
+        if w >= 80 {
+            assert!(text.contains("github.com/"), "{w}x{h}:\n{text}");
+            assert!(
+                text.contains("FromAllReplicas (coordinator.go:1234)"),
+                "{w}x{h}: the tail stays:\n{text}"
+            );
+        }
+    }
+    insta::assert_snapshot!("gocode_long_name_80x24", screen(&app, 80, 24));
+}
+
+#[test]
+fn go_code_escapes_what_the_binary_names() {
+    let mut app = busy_app(8);
+    show(&mut app, View::GoCode);
+    while app
+        .call_site_rows()
+        .get(app.selected_site_index(&app.call_site_rows()))
+        .is_some_and(|r| r.site.function != ESCAPE_FUNCTION)
+    {
+        app.on_key(key(KeyCode::Down));
+    }
+    for (w, h) in SIZES {
+        let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+        t.draw(|f| render(f, &app)).expect("draw");
+        for cell in t.backend().buffer().content() {
+            assert!(
+                !cell.symbol().chars().any(char::is_control),
+                "{w}x{h}: a control character reached a cell: {:?}",
+                cell.symbol()
+            );
+        }
+        let text = t.backend().to_string();
+        // Escaped where it can be read, as the text summary has it.
+        assert!(
+            text.contains("main.(*handler).\\x1b[31mServeHTTP"),
+            "{w}x{h}:\n{text}"
+        );
+        assert!(
+            text.contains("\\x1b]0;PWNED\\x07handler.go:7"),
+            "{w}x{h}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn calls_in_progress_name_their_goroutine_and_go_code() {
+    let mut app = busy_app(8);
+    show(&mut app, View::Threads);
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains("4245") && l.contains("read"))
+            .unwrap_or_else(|| panic!("{w}x{h}: the stuck read:\n{text}"));
+        assert!(
+            lines[at + 1].contains("↳ goroutine 1 at main.loadConfig (config.go:42)"),
+            "{w}x{h}: its goroutine and call site under it:\n{text}"
+        );
+        if h > 24 {
+            assert!(
+                text.contains("↳ Go runtime (g0) at runtime.futex (sys_linux_amd64.s:557)"),
+                "{w}x{h}: the runtime's own call:\n{text}"
+            );
+        }
+    }
+    // The overview's alert names them too, in the room the file leaves.
+    show(&mut app, View::Overview);
+    let text = screen(&app, 160, 48);
+    let alert = text
+        .lines()
+        .find(|l| l.contains("! tid 4245"))
+        .unwrap_or_else(|| panic!("the stuck call's alert:\n{text}"));
+    assert!(
+        alert.contains("goroutine 1 at main.loadConfig · fd 7 /mnt/cache/"),
+        "{alert}"
+    );
+    assert!(alert.contains("tools@v0.28.0.zip (see 4)"), "{alert}");
 }

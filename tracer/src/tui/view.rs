@@ -64,6 +64,7 @@ pub fn render(frame: &mut Frame, app: &App) {
                 View::Signals => panes::signals(frame, body, &ctx),
                 View::Threads => panes::threads(frame, body, &ctx),
                 View::Log => panes::log(frame, body, app),
+                View::GoCode => panes::gocode(frame, body, &ctx),
             }
         }
         None => {
@@ -306,20 +307,31 @@ pub(super) fn gomaxprocs_verdict(s: &Snapshot) -> Vec<Span<'static>> {
 
 fn render_tabs(frame: &mut Frame, area: Rect, app: &App, snap: Option<&Snapshot>) {
     let anomalies = snap.map_or(0, |s| s.anomalies.len());
-    let titles: Vec<Line> = View::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let mut spans = vec![
-                Span::styled(format!("{}", i + 1), bold()),
-                Span::raw(format!(" {}", v.title())),
-            ];
-            if *v == View::Signals && anomalies > 0 {
-                spans.push(Span::styled(format!(" !{anomalies}"), alarm()));
-            }
-            Line::from(spans)
-        })
-        .collect();
+    let titles = |title: fn(View) -> &'static str| -> Vec<Line> {
+        View::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let mut spans = vec![
+                    Span::styled(format!("{}", i + 1), bold()),
+                    Span::raw(format!(" {}", title(v))),
+                ];
+                if v == View::Signals && anomalies > 0 {
+                    spans.push(Span::styled(format!(" !{anomalies}"), alarm()));
+                }
+                Line::from(spans)
+            })
+            .collect()
+    };
+    // Each title has a space either side and a divider between: the short titles when
+    // the full ones do not fit, so every view's number stays on screen.
+    let full = titles(View::title);
+    let full_w: usize = full.iter().map(|l| line_width(&l.spans) + 3).sum::<usize>() - 1;
+    let titles = if full_w <= area.width as usize {
+        full
+    } else {
+        titles(View::short_title)
+    };
     let tabs = Tabs::new(titles)
         .select(app.view().index())
         .style(dim())
@@ -372,13 +384,16 @@ const HELP: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit (the summary is printed after)"),
     ("p, space", "pause the view (tracing goes on)"),
     ("tab, shift-tab", "next / previous view"),
-    ("1 … 5", "overview, syscalls, signals, threads, log"),
+    (
+        "1 … 6",
+        "overview, syscalls, signals, threads, log, Go code",
+    ),
     ("↑ ↓, j k", "move the selection, scroll"),
     ("PgUp PgDn", "move by 10"),
     ("g G, Home End", "first / last (End follows the log)"),
-    ("s", "sort the syscalls by the next column"),
+    ("s", "sort by the next column (syscalls, Go code)"),
     ("S", "reverse the sort"),
-    ("/", "filter syscall names and log text"),
+    ("/", "filter syscall names, Go code and log text"),
     ("Esc", "clear the filter"),
     ("r", "reset the counters"),
     ("?", "this help"),
@@ -404,7 +419,7 @@ fn render_help(frame: &mut Frame, area: Rect) {
         dim(),
     ));
     let h = (lines.len() as u16 + 2).min(area.height);
-    let w = 64.min(area.width);
+    let w = 68.min(area.width);
     let [popup] = Layout::vertical([Constraint::Length(h)])
         .flex(Flex::Center)
         .areas(area);

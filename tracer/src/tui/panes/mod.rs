@@ -1,5 +1,6 @@
 //! The views and the panes they are made of. Each pane reads the [`Ctx`] and draws
 //! into its area; none keeps state.
+mod gocode;
 mod log;
 mod signals;
 mod syscalls;
@@ -14,6 +15,7 @@ use ratatui::{
 };
 
 pub use self::{
+    gocode::{gocode, site_text},
     log::log,
     signals::signals,
     syscalls::syscalls,
@@ -88,7 +90,7 @@ pub fn overview(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         (true, _) => 7,
         (false, true) => 5 + ctx.snap.filesystems.len().min(2) as u16,
         (false, false) => 5,
-    };
+    } + u16::from(ctx.snap.attribution.runtime_ns > 0);
     let alert = !roomy && !ctx.snap.anomalies.is_empty();
     let stuck = ctx.snap.stuck();
     let [top, stuck_area, alert_area, table, bottom] = Layout::vertical([
@@ -154,6 +156,9 @@ fn time_pane(frame: &mut Frame, area: Rect, snap: &Snapshot) {
         ),
         legend(&snap.attribution),
     ];
+    if snap.attribution.runtime_ns > 0 {
+        lines.push(runtime_line(&snap.attribution));
+    }
     let fs_lines = (inner.height as usize).saturating_sub(lines.len());
     if fs_lines > 0 && snap.filesystems.is_empty() {
         lines.push(Line::styled(
@@ -219,6 +224,20 @@ fn legend(a: &Attribution) -> Line<'static> {
             ),
             dim(),
         ));
+    }
+    Line::from(spans)
+}
+
+/// The Go runtime's own waits on g0 (idle Ms, the netpoller, sysmon), by cause: apart
+/// from the shares above, as no goroutine waited on them.
+fn runtime_line(a: &Attribution) -> Line<'static> {
+    let mut spans = vec![Span::styled(" Go runtime (g0, apart): ", dim())];
+    for (i, c) in a.runtime.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", dim()));
+        }
+        spans.push(Span::styled("■ ", Style::new().fg(cause_color(&c.cause))));
+        spans.push(Span::raw(format!("{} {}", c.cause, format_ns(c.ns))));
     }
     Line::from(spans)
 }

@@ -8,12 +8,13 @@ use ratatui::{
     Frame,
 };
 
-use super::{columns, selectable, Ctx};
+use super::{columns, selectable, site_text, Ctx};
 use crate::{
     analysis::{
         poller::{PollerKind, PollerSummary},
         InProgress, ProcessInfo, STUCK_NS,
     },
+    event::SyscallEvent,
     present::{exit_text, format_count, format_ns},
     tui::format::{alarm, cause_color, dim, truncate, truncate_middle, width},
 };
@@ -24,11 +25,22 @@ const WCHAN_WIDTH: u16 = 18;
 
 pub fn threads(frame: &mut Frame, area: Rect, ctx: &Ctx) {
     let procs = ctx.snap.processes.len().min(1_000) as u16;
-    let procs_h = (procs + 3).min(area.height / 3).max(4);
+    let mut procs_h = (procs + 3).min(area.height / 3).max(4);
     let poller = poller_lines(&ctx.snap.poller);
     let poller_h = (poller.len() as u16 + 2).min(area.height / 4).max(3);
-    let busy = ctx.snap.busy_in_progress().count().min(1_000) as u16;
-    let now_h = (busy.max(1) + 3).min(area.height / 4).max(4);
+    // A call with a known goroutine or Go call site takes a second line for them; the
+    // longest call's two lines show whatever the height, taken from the processes.
+    let busy_lines = |p: &InProgress| 1 + u16::from(go_text(&p.call, usize::MAX).is_some());
+    let busy: u16 = ctx
+        .snap
+        .busy_in_progress()
+        .take(1_000)
+        .map(busy_lines)
+        .sum();
+    let first = ctx.snap.busy_in_progress().next().map_or(1, busy_lines);
+    let now_h = (busy.max(1) + 3).min(area.height / 4).max(3 + first);
+    let over = (now_h + 5 + poller_h + procs_h).saturating_sub(area.height);
+    procs_h = procs_h.saturating_sub(over).max(4);
     let [now, top, middle, bottom] = Layout::vertical([
         Constraint::Length(now_h),
         Constraint::Min(5),
@@ -128,8 +140,22 @@ fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
         .take(cols),
     )
     .style(Style::new().add_modifier(Modifier::BOLD));
+    // The goroutine and Go call site go on a second line under the row, from the comm
+    // column on: a cell of its own would leave no room at 80 columns.
+    let body = block.inner(area);
+    let indent = widths[0] + 1;
+    // After the "↳ " mark.
+    let go_w = (body.width.saturating_sub(indent) as usize).saturating_sub(2);
+    let mut go_lines = Vec::new();
+    let mut y = body.y + 1;
     let rows = s.busy_in_progress().map(|p| {
         let for_ = elapsed_text(p);
+        let go = go_text(&p.call, go_w);
+        let height = 1 + u16::from(go.is_some());
+        if let Some(go) = go {
+            go_lines.push((y + 1, go));
+        }
+        y = y.saturating_add(height);
         Row::new(
             [
                 Line::raw(p.call.tid.to_string()),
@@ -154,13 +180,56 @@ fn in_progress_table(frame: &mut Frame, area: Rect, ctx: &Ctx) {
             .into_iter()
             .take(cols),
         )
+        .height(height)
     });
     let constraints = columns(&widths[..cols - 1]);
     frame.render_widget(
         Table::new(rows, constraints).header(header).block(block),
         area,
     );
+    for (y, go) in go_lines {
+        if y >= body.bottom() || body.width <= indent {
+            break;
+        }
+        let line = Line::from(vec![Span::styled("↳ ", dim()), Span::raw(go)]);
+        let at = Rect {
+            x: body.x + indent,
+            y,
+            width: body.width - indent,
+            height: 1,
+        };
+        frame.render_widget(Paragraph::new(line), at);
+    }
 }
+
+/// Who made a call and where in the Go code, when known, in at most `w` columns:
+/// "goroutine 41 at main.loadConfig (config.go:42)", "Go runtime (g0) at
+/// runtime.futex (os_linux.go:88)". A long function is cut in its middle; names from
+/// the binary are made terminal-safe.
+fn go_text(call: &SyscallEvent, w: usize) -> Option<String> {
+    let who = if call.by_runtime() {
+        Some("Go runtime (g0)".to_string())
+    } else {
+        call.goroutine().map(|g| format!("goroutine {g}"))
+    };
+    let site = gotrace_model::stack::call_site(&call.stack);
+    Some(match (who, site) {
+        (None, None) => return None,
+        (Some(who), None) => truncate(&who, w),
+        (None, Some(site)) => format!("at {}", site_text(site, w.saturating_sub(3))),
+        (Some(who), Some(site)) => {
+            let room = w.saturating_sub(width(&who) + 4);
+            if room >= GO_SITE_MIN {
+                format!("{who} at {}", site_text(site, room))
+            } else {
+                truncate(&who, w)
+            }
+        }
+    })
+}
+
+/// Columns a call site needs to say anything after "goroutine N at".
+const GO_SITE_MIN: usize = 12;
 
 /// How long a call has been in progress; ">" when it began before tracing did.
 fn elapsed_text(p: &InProgress) -> String {
@@ -168,7 +237,11 @@ fn elapsed_text(p: &InProgress) -> String {
     format!("{at_least}{}", format_ns(p.call.duration_ns))
 }
 
-/// "! tid 4242 (exact) in read for 4.90 s, blocked: pipe · fd 3 /tmp/ff (see 4)"
+/// Cells the goroutine and call site need in the stuck line to say anything.
+const GO_MIN_ROOM: usize = 20;
+
+/// "! tid 4242 (exact) in read for 4.90 s, blocked: pipe · goroutine 1 at main.main
+/// (main.go:44) · fd 3 /tmp/ff (see 4)"
 pub fn stuck_line(frame: &mut Frame, area: Rect, p: &InProgress) {
     let mut text = format!(
         "tid {} ({}) in {} for {}, {}",
@@ -182,11 +255,23 @@ pub fn stuck_line(frame: &mut Frame, area: Rect, p: &InProgress) {
         text.push_str(&format!(": {c}"));
     }
     const MORE: &str = " (see 4)";
-    if let Some(d) = &p.detail {
-        // The file's name is at the end of a long path: cut its middle.
-        let room = super::alert_room(area, MORE).saturating_sub(width(&text) + 3);
+    // The file's name is at the end of a long path: cut its middle. The file comes
+    // first; the goroutine and Go call site get what room it leaves.
+    let mut room = super::alert_room(area, MORE).saturating_sub(width(&text));
+    let detail = p.detail.as_ref().map(|d| {
+        let d = truncate_middle(d, room.saturating_sub(3).max(12));
+        room = room.saturating_sub(width(&d) + 3);
+        d
+    });
+    if room >= GO_MIN_ROOM {
+        if let Some(go) = go_text(&p.call, room - 3) {
+            text.push_str(" · ");
+            text.push_str(&go);
+        }
+    }
+    if let Some(d) = detail {
         text.push_str(" · ");
-        text.push_str(&truncate_middle(d, room.max(12)));
+        text.push_str(&d);
     }
     super::alert(frame, area, &text, MORE);
 }
