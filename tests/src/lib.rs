@@ -95,29 +95,37 @@ pub fn require_root(test: &str) -> bool {
 
 /// Builds tests/workloads/<name> once per test process; returns the binary.
 pub fn workload(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = built.get(name) {
-        return p.clone();
-    }
-    let out_dir = workspace().join("target/workloads");
-    let out = out_dir.join(name);
     // In the kernel matrix's guests there is no Go: `cargo xtask test` built every
     // workload beforehand and put it at the same path.
     if std::env::var_os("GOTRACE_PREBUILT_WORKLOADS").is_some() {
+        let out = workspace().join("target/workloads").join(name);
         assert!(
             out.exists(),
             "GOTRACE_PREBUILT_WORKLOADS is set but {} is missing",
             out.display()
         );
-        built.insert(name.to_string(), out.clone());
         return out;
     }
+    workload_built(name, &go_bin(), &[], "")
+}
+
+/// Builds tests/workloads/<name> with the Go toolchain `go` and extra `go build` flags,
+/// once per test process, into target/workloads/<name><tag>; returns the binary.
+pub fn workload_built(name: &str, go: &Path, flags: &[&str], tag: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    let key = format!("{name}{tag}");
+    if let Some(p) = built.get(&key) {
+        return p.clone();
+    }
+    let out_dir = workspace().join("target/workloads");
+    let out = out_dir.join(&key);
     std::fs::create_dir_all(&out_dir).expect("create target/workloads");
-    let status = Command::new(go_bin())
+    let status = Command::new(go)
         .args(["build", "-o"])
         .arg(&out)
+        .args(flags)
         .arg(format!("./{name}"))
         .current_dir(workspace().join("tests/workloads"))
         .env("GOCACHE", workspace().join("target/go-cache"))
@@ -127,9 +135,52 @@ pub fn workload(name: &str) -> PathBuf {
         .env("CGO_ENABLED", "0")
         .status()
         .expect("run go build");
-    assert!(status.success(), "go build ./{name} failed");
-    built.insert(name.to_string(), out.clone());
+    assert!(
+        status.success(),
+        "{} build {flags:?} ./{name} failed",
+        go.display()
+    );
+    built.insert(key, out.clone());
     out
+}
+
+/// The Go toolchains `cargo xtask setup` installs side by side: (version, go binary),
+/// from $GOTRACE_GO_VERSIONS (`:`-separated) or else .tools/go-*/bin/go, oldest first.
+pub fn go_toolchains() -> Vec<(String, PathBuf)> {
+    let paths: Vec<PathBuf> = match std::env::var_os("GOTRACE_GO_VERSIONS") {
+        Some(v) => std::env::split_paths(&v).collect(),
+        None => std::fs::read_dir(workspace().join(".tools"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("go-"))
+                    .map(|e| e.path().join("bin/go"))
+                    .filter(|p| p.exists())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let mut found: Vec<(String, PathBuf)> = paths
+        .into_iter()
+        .map(|go| {
+            let out = Command::new(&go)
+                .args(["env", "GOVERSION"])
+                .env("GOTOOLCHAIN", "local")
+                .output()
+                .unwrap_or_else(|e| panic!("{}: {e}; `cargo xtask setup` installs it", go.display()));
+            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert!(!v.is_empty(), "{} gives no version", go.display());
+            (v, go)
+        })
+        .collect();
+    let minor = |v: &str| {
+        v.trim_start_matches("go1.")
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    found.sort_by_key(|(v, _)| minor(v));
+    found
 }
 
 /// A fresh scratch directory under target/.

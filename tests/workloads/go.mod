@@ -1,3 +1,3 @@
 module gotrace.test/workloads
 
-go 1.23
+go 1.21

@@ -74,6 +74,13 @@ const GUEST_TESTS: &[(&str, &[&str])] = &[
     ),
     ("poller", &["io_uring_ops_are_counted_per_opcode"]),
     (
+        "gocode",
+        &[
+            "no_stacks_still_names_goroutines",
+            "a_stuck_read_names_its_goroutine_and_stack",
+        ],
+    ),
+    (
         "kernel",
         &["the_header_says_which_variant_each_tracepoint_got_and_what_is_off"],
     ),

