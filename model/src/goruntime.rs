@@ -19,8 +19,8 @@ pub const KNOWN_MINORS: std::ops::RangeInclusive<u32> = 21..=27;
 
 /// The layout of Go `version` ("go1.23.9", "go1.27rc1", "go1.22"), or why not.
 pub fn layout(version: &str) -> Result<GoRuntime, String> {
-    let minor = minor_version(version)
-        .ok_or_else(|| format!("cannot read the Go version {version:?}"))?;
+    let minor =
+        minor_version(version).ok_or_else(|| format!("cannot read the Go version {version:?}"))?;
     let g_goid = match minor {
         21 | 22 => 152,
         23 | 24 => 160,

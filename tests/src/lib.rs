@@ -166,7 +166,9 @@ pub fn go_toolchains() -> Vec<(String, PathBuf)> {
                 .args(["env", "GOVERSION"])
                 .env("GOTOOLCHAIN", "local")
                 .output()
-                .unwrap_or_else(|e| panic!("{}: {e}; `cargo xtask setup` installs it", go.display()));
+                .unwrap_or_else(|e| {
+                    panic!("{}: {e}; `cargo xtask setup` installs it", go.display())
+                });
             let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
             assert!(!v.is_empty(), "{} gives no version", go.display());
             (v, go)

@@ -11,8 +11,8 @@ use std::{
 };
 
 use gotrace_tests::{
-    go_bin, go_toolchains, gotrace_cmd, mkfifo, read_trace, require_root, schema::Frame,
-    schema::SyscallLine, scratch, summary_of, thread_in_syscall, wait_until, wait_with_timeout,
+    go_bin, go_toolchains, gotrace_cmd, in_syscall, mkfifo, read_trace, require_root,
+    schema::Frame, schema::SyscallLine, scratch, summary_of, wait_until, wait_with_timeout,
     workload, workload_built, Killed, Line, Run,
 };
 use serde::Deserialize;
@@ -131,7 +131,9 @@ fn slow_calls_name_their_goroutine_and_go_stack() {
                 .call_sites
                 .iter()
                 .find(|r| r.function == function)
-                .unwrap_or_else(|| panic!("gostacks{tag}: no {function} call site: {:?}", s.call_sites));
+                .unwrap_or_else(|| {
+                    panic!("gostacks{tag}: no {function} call site: {:?}", s.call_sites)
+                });
             assert_eq!(row.goroutines, 3, "gostacks{tag}: {row:?}");
             assert!(row.calls >= 3, "gostacks{tag}: {row:?}");
             assert_eq!(row.syscalls[0].name, syscall, "{row:?}");
@@ -142,11 +144,15 @@ fn slow_calls_name_their_goroutine_and_go_stack() {
             );
         }
         assert!(
-            run.stdout.contains("Go code: call sites") && run.stdout.contains("main.pause (main.go:"),
+            run.stdout.contains("Go code: call sites")
+                && run.stdout.contains("main.pause (main.go:"),
             "gostacks{tag}: the text summary has no call-site table:\n{}",
             run.stdout
         );
-        let slowest = s.slowest.iter().find(|c| c.by.as_deref() == Some("goroutine"));
+        let slowest = s
+            .slowest
+            .iter()
+            .find(|c| c.by.as_deref() == Some("goroutine"));
         assert!(slowest.is_some() || runtime_calls > 0, "{:?}", s.slowest);
     }
 }
@@ -171,7 +177,10 @@ fn no_stacks_still_names_goroutines() {
             }
         }
     }
-    assert!(named >= 6, "{named} calls named with the workers' goroutines");
+    assert!(
+        named >= 6,
+        "{named} calls named with the workers' goroutines"
+    );
     assert!(summary_of(&lines).call_sites.is_empty());
 }
 
@@ -207,9 +216,13 @@ fn every_known_go_version_is_read() {
 /// from the call site out), from the runtime's text ("main.readFd(...)" marks an
 /// inlined call).
 fn own_traceback(pid: u32, out: &Path) -> (u64, Vec<Frame>) {
-    wait_until("the workload blocks in read", Duration::from_secs(30), || {
-        thread_in_syscall(pid, pid, 0)
-    });
+    // The main goroutine's thread (not always the main thread: the scheduler may have
+    // moved it) blocks in read(2), the only read the program makes.
+    wait_until(
+        "the workload blocks in read",
+        Duration::from_secs(30),
+        || in_syscall(pid, 0),
+    );
     // SAFETY: kill(2) with a live child's pid.
     unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
     let mut text = String::new();
@@ -252,7 +265,9 @@ fn own_traceback(pid: u32, out: &Path) -> (u64, Vec<Frame>) {
     }
     let frames = from_call_site(&frames).to_vec();
     assert!(
-        frames.first().is_some_and(|f| f.function == "main.readFd" && f.inlined),
+        frames
+            .first()
+            .is_some_and(|f| f.function == "main.readFd" && f.inlined),
         "the runtime's traceback has no inlined main.readFd: {frames:?}\n{tb}"
     );
     (goid, frames)
@@ -308,7 +323,8 @@ fn a_stuck_read_names_its_goroutine_and_stack() {
         .unwrap_or_else(|| panic!("no read line of goroutine {goid}"));
     assert_stack_starts_with("the released read", &read.stack, &own);
     assert!(
-        run.stdout.contains(&format!("goroutine {goid} at main.readFd (main.go:")),
+        run.stdout
+            .contains(&format!("goroutine {goid} at main.readFd (main.go:")),
         "the slowest calls do not name the goroutine and the call site:\n{}",
         run.stdout
     );
@@ -340,7 +356,13 @@ fn a_read_stuck_before_attach_is_named_with_its_function() {
     let json_s = json.display().to_string();
     let pid_s = pid.to_string();
     let child = gotrace_cmd(&[
-        "--no-tui", "--json", &json_s, "--pid", &pid_s, "--duration", "2",
+        "--no-tui",
+        "--json",
+        &json_s,
+        "--pid",
+        &pid_s,
+        "--duration",
+        "2",
     ])
     .spawn()
     .expect("spawn gotrace");
@@ -350,7 +372,7 @@ fn a_read_stuck_before_attach_is_named_with_its_function() {
     let read = s
         .in_progress
         .iter()
-        .find(|p| p.name == "read" && p.tid == pid)
+        .find(|p| p.name == "read" && p.pid == pid)
         .unwrap_or_else(|| panic!("the read is not in progress: {:?}", s.in_progress));
     assert!(read.began_before_trace, "{read:?}");
     assert_stack_starts_with("the read stuck before attach", &read.stack, &own);
@@ -362,18 +384,35 @@ fn a_read_stuck_before_attach_is_named_with_its_function() {
     drop(target);
 }
 
-/// The pid of gotrace's launched command, once it has one.
+/// The pid of gotrace's launched command (a child of `parent` running gostacks), once it
+/// has exec'd.
 fn child_of(parent: u32) -> u32 {
     let mut found = 0;
-    wait_until("gotrace launches the command", Duration::from_secs(30), || {
-        let path = format!("/proc/{parent}/task/{parent}/children");
-        found = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()))
-            .unwrap_or(0);
-        found != 0 && std::fs::read_link(format!("/proc/{found}/exe"))
-            .is_ok_and(|e| e.to_string_lossy().contains("gostacks"))
-    });
+    wait_until(
+        "gotrace launches the command",
+        Duration::from_secs(30),
+        || {
+            found = std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .find(|pid| {
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    // "pid (comm) state ppid ...": the fields after the last ')'.
+                    let ppid = stat
+                        .rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                        .and_then(|p| p.parse::<u32>().ok());
+                    ppid == Some(parent)
+                        && std::fs::read_link(format!("/proc/{pid}/exe"))
+                            .is_ok_and(|e| e.to_string_lossy().contains("gostacks"))
+                })
+                .unwrap_or(0);
+            found != 0
+        },
+    );
     found
 }
 
@@ -418,7 +457,10 @@ fn the_pprof_profile_opens_in_go_tool_pprof() {
         cum("main.pause")
     );
     let tags = pprof(&dir, &["-tags", &profile_s]);
-    assert!(tags.contains("nanosleep") && tags.contains("goid"), "{tags}");
+    assert!(
+        tags.contains("nanosleep") && tags.contains("goid"),
+        "{tags}"
+    );
 }
 
 fn pprof(dir: &Path, args: &[&str]) -> String {
@@ -431,7 +473,10 @@ fn pprof(dir: &Path, args: &[&str]) -> String {
         .env("PPROF_TMPDIR", &home)
         .env("GOTOOLCHAIN", "local")
         .env("GOFLAGS", "-mod=mod")
-        .env("GOCACHE", gotrace_tests::workspace().join("target/go-cache"))
+        .env(
+            "GOCACHE",
+            gotrace_tests::workspace().join("target/go-cache"),
+        )
         .output()
         .expect("run go tool pprof");
     assert!(
@@ -472,7 +517,15 @@ fn a_go_servers_own_waits_are_runtime_time() {
     let json_s = json.display().to_string();
     let bin = workload("bench_http").display().to_string();
     let mut child = gotrace_cmd(&[
-        "--no-tui", "--json", &json_s, "--duration", "4", "--", &bin, "-mode", "server",
+        "--no-tui",
+        "--json",
+        &json_s,
+        "--duration",
+        "4",
+        "--",
+        &bin,
+        "-mode",
+        "server",
     ])
     .spawn()
     .expect("spawn gotrace");
@@ -523,10 +576,16 @@ fn a_go_servers_own_waits_are_runtime_time() {
         if let Some(s) = gotrace.0.try_wait().expect("try_wait") {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "gotrace did not end");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "gotrace did not end"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
-    let (stdout, stderr) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    let (stdout, stderr) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
     let served = client.join().expect("client");
     assert!(served >= 10, "{served} requests served");
     assert!(
@@ -559,5 +618,8 @@ fn a_go_servers_own_waits_are_runtime_time() {
         s.attribution,
         s.runtime_attribution
     );
-    assert!(stdout.contains("the Go runtime's own waits on g0"), "{stdout}");
+    assert!(
+        stdout.contains("the Go runtime's own waits on g0"),
+        "{stdout}"
+    );
 }

@@ -366,7 +366,10 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         code: code_map,
         stacks: cfg.stacks,
         held: std::collections::VecDeque::new(),
-        profile: cfg.pprof.as_ref().map(|_| export::pprof::Collector::default()),
+        profile: cfg
+            .pprof
+            .as_ref()
+            .map(|_| export::pprof::Collector::default()),
         stuck_stacks: std::collections::HashMap::new(),
     };
     let mut target_done = false;

@@ -164,11 +164,12 @@ impl Attribution {
                 .iter()
                 .map(|c| (c.cause.clone(), c.ns.saturating_sub(before(&c.cause)))),
         )
-        .with_runtime(
-            self.runtime
-                .iter()
-                .map(|c| (c.cause.clone(), c.ns.saturating_sub(before_runtime(&c.cause)))),
-        )
+        .with_runtime(self.runtime.iter().map(|c| {
+            (
+                c.cause.clone(),
+                c.ns.saturating_sub(before_runtime(&c.cause)),
+            )
+        }))
     }
 }
 

@@ -166,7 +166,10 @@ mod tests {
         let mut cs = CallSites::default();
         let save = frame("main.saveIndex", 88);
         let load = frame("main.loadConfig", 42);
-        cs.add(&call(41, 300, save.clone()), Some(&Cause::Fs("ext4".into())));
+        cs.add(
+            &call(41, 300, save.clone()),
+            Some(&Cause::Fs("ext4".into())),
+        );
         cs.add(&call(42, 100, save.clone()), Some(&Cause::Cpu));
         cs.add(&call(41, 50, save.clone()), Some(&Cause::Fs("ext4".into())));
         cs.add(&call(7, 200, load.clone()), None);
@@ -180,7 +183,10 @@ mod tests {
         let r = &rows[0];
         assert_eq!(r.site, save);
         assert_eq!((r.calls, r.ns, r.max_ns), (3, 450, 300));
-        assert_eq!(r.causes, [(Cause::Fs("ext4".into()), 350), (Cause::Cpu, 100)]);
+        assert_eq!(
+            r.causes,
+            [(Cause::Fs("ext4".into()), 350), (Cause::Cpu, 100)]
+        );
         assert_eq!((r.goroutines, r.goids.clone()), (2, vec![41, 42]));
         assert_eq!(r.syscalls, [("fsync".to_string(), 3)]);
         assert_eq!(r.stack[3], save);

@@ -821,25 +821,24 @@ impl Analyzer {
         let live = &self.live;
         self.signals
             .settle(now_ns, self.thresholds, |p| live.contains(&p));
-        self.causes = causes
-            .iter()
-            .map(|c| {
-                match self
-                    .base_causes
-                    .iter()
-                    .find(|b| (b.nr, b.class, b.dev, b.gkind) == (c.nr, c.class, c.dev, c.gkind))
-                {
-                    Some(b) => RawCause {
-                        calls: c.calls.saturating_sub(b.calls),
-                        wall_ns: c.wall_ns.saturating_sub(b.wall_ns),
-                        blocked_ns: c.blocked_ns.saturating_sub(b.blocked_ns),
-                        ..c.clone()
-                    },
-                    None => c.clone(),
-                }
-            })
-            .filter(|c| c.calls > 0)
-            .collect();
+        self.causes =
+            causes
+                .iter()
+                .map(|c| {
+                    match self.base_causes.iter().find(|b| {
+                        (b.nr, b.class, b.dev, b.gkind) == (c.nr, c.class, c.dev, c.gkind)
+                    }) {
+                        Some(b) => RawCause {
+                            calls: c.calls.saturating_sub(b.calls),
+                            wall_ns: c.wall_ns.saturating_sub(b.wall_ns),
+                            blocked_ns: c.blocked_ns.saturating_sub(b.blocked_ns),
+                            ..c.clone()
+                        },
+                        None => c.clone(),
+                    }
+                })
+                .filter(|c| c.calls > 0)
+                .collect();
         self.raw_threads = threads;
         self.raw_causes = causes;
         let a = self.attribution();
@@ -965,7 +964,8 @@ impl Analyzer {
     /// before tracing (no split), what it waits on if it waits.
     fn in_progress_cause(&self, p: &InProgress) -> Option<Cause> {
         if p.began_before_trace {
-            (p.state == ThreadState::Blocked).then(|| self.cause_of(p.call.class, p.call.dev, p.call.gkind))
+            (p.state == ThreadState::Blocked)
+                .then(|| self.cause_of(p.call.class, p.call.dev, p.call.gkind))
         } else {
             self.call_cause(&p.call)
         }

@@ -2,11 +2,12 @@
 use std::io::{self, BufWriter, Write};
 
 use super::schema::{
-    AnomalyJson, CallSiteJson, CauseJson, CauseNsJson, NameCountJson, CALL_SITES_SHOWN, CgroupJson, ChildEventKind, ChildLine, EpollFdJson, EpollInstanceJson,
-    EpollJson, ExitJson, FeatureJson, FsJson, Header, InProgressJson, Line, PidCount, PollerJson,
-    ProcessEventKind, ProcessLine, ProcessSummary, PsiJson, PsiResourceJson, SigchldJson,
-    SignalEventKind, SignalLine, SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson,
-    ThreadJson, UringJson, UringOpJson, UringRingJson, FORMAT_VERSION,
+    AnomalyJson, CallSiteJson, CauseJson, CauseNsJson, CgroupJson, ChildEventKind, ChildLine,
+    EpollFdJson, EpollInstanceJson, EpollJson, ExitJson, FeatureJson, FsJson, Header,
+    InProgressJson, Line, NameCountJson, PidCount, PollerJson, ProcessEventKind, ProcessLine,
+    ProcessSummary, PsiJson, PsiResourceJson, SigchldJson, SignalEventKind, SignalLine,
+    SignalSummary, Summary, SyscallLine, SyscallSummary, TargetJson, ThreadJson, UringJson,
+    UringOpJson, UringRingJson, CALL_SITES_SHOWN, FORMAT_VERSION,
 };
 use crate::{
     analysis::{
@@ -468,7 +469,11 @@ pub fn summary_line(s: &Snapshot) -> Line {
             .map(call_site_json)
             .collect(),
         call_sites_other_calls: s.call_sites_other
-            + s.call_sites.iter().skip(CALL_SITES_SHOWN).map(|r| r.calls).sum::<u64>(),
+            + s.call_sites
+                .iter()
+                .skip(CALL_SITES_SHOWN)
+                .map(|r| r.calls)
+                .sum::<u64>(),
     }))
 }
 

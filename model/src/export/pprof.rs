@@ -70,7 +70,11 @@ type CollectorKey = (Vec<Frame>, String, String, Option<u64>);
 
 impl Collector {
     /// Counts one call with its symbolized stack and its cause.
-    pub fn add(&mut self, call: &crate::event::SyscallEvent, cause: Option<&crate::analysis::attribution::Cause>) {
+    pub fn add(
+        &mut self,
+        call: &crate::event::SyscallEvent,
+        cause: Option<&crate::analysis::attribution::Cause>,
+    ) {
         let syscall = crate::syscalls::display_name(call.nr).into_owned();
         let cause = cause.map(|c| c.to_string()).unwrap_or_default();
         let mut key = (call.stack.clone(), syscall, cause, call.goroutine());
@@ -90,19 +94,23 @@ impl Collector {
         let mut out: Vec<StackSample> = self
             .samples
             .iter()
-            .map(|((frames, syscall, cause, goid), (calls, ns))| StackSample {
-                frames: frames.clone(),
-                syscall: syscall.clone(),
-                cause: cause.clone(),
-                goid: *goid,
-                calls: *calls,
-                ns: *ns,
-            })
+            .map(
+                |((frames, syscall, cause, goid), (calls, ns))| StackSample {
+                    frames: frames.clone(),
+                    syscall: syscall.clone(),
+                    cause: cause.clone(),
+                    goid: *goid,
+                    calls: *calls,
+                    ns: *ns,
+                },
+            )
             .collect();
         // Deterministic output: most time first.
         out.sort_by(|a, b| {
-            b.ns.cmp(&a.ns)
-                .then_with(|| (&a.frames, &a.syscall, &a.cause, a.goid).cmp(&(&b.frames, &b.syscall, &b.cause, b.goid)))
+            b.ns.cmp(&a.ns).then_with(|| {
+                (&a.frames, &a.syscall, &a.cause, a.goid)
+                    .cmp(&(&b.frames, &b.syscall, &b.cause, b.goid))
+            })
         });
         out
     }

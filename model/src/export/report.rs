@@ -453,8 +453,12 @@ pub fn render_compare(a: &Trace, b: &Trace) -> Result<String> {
 /// Call sites compared: the Go code whose streamed calls took the most time in either.
 fn render_call_site_deltas(o: &mut String, sa: &Summary, sb: &Summary) {
     let key = |c: &CallSiteJson| (c.function.clone(), c.file.clone(), c.line);
-    let mut keys: Vec<(String, String, u32)> =
-        sa.call_sites.iter().chain(&sb.call_sites).map(key).collect();
+    let mut keys: Vec<(String, String, u32)> = sa
+        .call_sites
+        .iter()
+        .chain(&sb.call_sites)
+        .map(key)
+        .collect();
     keys.sort_unstable();
     keys.dedup();
     if keys.is_empty() {
@@ -466,7 +470,11 @@ fn render_call_site_deltas(o: &mut String, sa: &Summary, sb: &Summary) {
             .find(|c| &key(c) == k)
             .map(|c| (c.calls, c.ns))
     };
-    type Row = ((String, String, u32), Option<(u64, u64)>, Option<(u64, u64)>);
+    type Row = (
+        (String, String, u32),
+        Option<(u64, u64)>,
+        Option<(u64, u64)>,
+    );
     let mut rows: Vec<Row> = keys
         .into_iter()
         .map(|k| {
@@ -1065,13 +1073,18 @@ mod tests {
         let mut a = read_trace(&fixture("exact-a.ndjson")).expect("A");
         let mut b = read_trace(&fixture("exact-b.ndjson")).expect("B");
         let before = render_compare(&a, &b).expect("compare");
-        assert!(!before.contains("Go call site"), "old traces have none: {before}");
+        assert!(
+            !before.contains("Go call site"),
+            "old traces have none: {before}"
+        );
         a.summary.as_mut().expect("summary").call_sites = vec![
             site("main.saveIndex", 88, 10, 300_000_000),
             site("main.loadConfig", 42, 2, 5_000_000),
         ];
-        b.summary.as_mut().expect("summary").call_sites =
-            vec![site("main.saveIndex", 88, 4, 100_000_000), site("main.flush\x1b[2J", 7, 1, 1_000_000)];
+        b.summary.as_mut().expect("summary").call_sites = vec![
+            site("main.saveIndex", 88, 4, 100_000_000),
+            site("main.flush\x1b[2J", 7, 1, 1_000_000),
+        ];
         let text = render_compare(&a, &b).expect("compare");
         let line = |needle: &str| {
             text.lines()
@@ -1086,7 +1099,10 @@ mod tests {
         let load = line("main.loadConfig (index.go:42)");
         assert_eq!(load[2..4], ["2", "-"], "{text}");
         // A name from the traced binary is escaped.
-        assert!(!text.contains('\x1b') && text.contains("main.flush"), "{text}");
+        assert!(
+            !text.contains('\x1b') && text.contains("main.flush"),
+            "{text}"
+        );
     }
 
     #[test]

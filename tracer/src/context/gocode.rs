@@ -173,7 +173,11 @@ impl CodeMap {
     /// Waits up to `limit` for the loads in progress (at the end of a trace).
     pub fn wait_loads(&mut self, limit: Duration) {
         let deadline = Instant::now() + limit;
-        while self.procs.values().any(|s| matches!(s, State::Loading { .. })) {
+        while self
+            .procs
+            .values()
+            .any(|s| matches!(s, State::Loading { .. }))
+        {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -236,10 +240,7 @@ impl ProcessCode {
         let Some(&leaf) = pcs.first() else {
             return pcs;
         };
-        let frameless = leaf
-            .checked_sub(self.bias)
-            .and_then(|pc| syms.sp_delta(pc))
-            == Some(0);
+        let frameless = leaf.checked_sub(self.bias).and_then(|pc| syms.sp_delta(pc)) == Some(0);
         let caller_known = raw
             .sp_word
             .checked_sub(self.bias + 1)
@@ -354,9 +355,8 @@ fn load(tgid: u32, tables: &Shared) -> ProcessCode {
             error: None,
         },
         None => {
-            let mut code = ProcessCode::failed(format!(
-                "no mapping of {exe_name} in /proc/{tgid}/maps"
-            ));
+            let mut code =
+                ProcessCode::failed(format!("no mapping of {exe_name} in /proc/{tgid}/maps"));
             code.maps = process_map;
             code.go_version = go_version;
             code
