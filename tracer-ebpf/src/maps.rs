@@ -7,9 +7,9 @@ use aya_ebpf::{
     Global,
 };
 use tracer_common::{
-    CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, SyscallStats, ThreadStats, COUNTER_LOST_RECORDS,
-    COUNTER_SLOT_COLLISIONS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS,
-    TARGET_WORDS,
+    CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, SyscallStats, ThreadStats,
+    COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS,
+    MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
 };
 
 /// Per-syscall aggregates (see tracer_common::maps::SYSCALL_STATS).

@@ -6,9 +6,9 @@ use aya_ebpf::{
         bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_stack, bpf_ktime_get_ns,
         bpf_probe_read_kernel, bpf_probe_read_user,
     },
-    EbpfContext,
     macros::raw_tracepoint,
     programs::RawTracePointContext,
+    EbpfContext,
 };
 use tracer_common::{
     class, gkind, hist_bucket, kind, CauseKey, CauseStats, SyscallRecord, WaitRecord,
@@ -18,11 +18,12 @@ use tracer_common::{
 
 use crate::{
     classify::classify,
+    goroutine,
     maps::{
         bump, evict, is_target, lost_record, store, was_evicted, CAUSES, EVENTS, INFLIGHT, SLOW_NS,
         STACKS, STREAM_IDLE, SYSCALL_STATS,
     },
-    goroutine, poller,
+    poller,
     sched::close_stretch,
 };
 

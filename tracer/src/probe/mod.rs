@@ -18,8 +18,7 @@ use aya::{
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
     globals, maps, programs, CauseKey, CauseStats, EpollStats, GoRuntime, Inflight, KernelOffsets,
-    PollKey,
-    SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats, COUNTER_LOST_RECORDS,
+    PollKey, SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats, COUNTER_LOST_RECORDS,
     COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
     INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_PID, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED,
     THROTTLE_CFS_RQ, THROTTLE_TASK,
