@@ -303,7 +303,10 @@ fn a_stuck_read_names_its_goroutine_and_stack() {
     .spawn()
     .expect("spawn gotrace");
     let gotrace_pid = child.id();
+    // A failed wait below must not leave gotrace and its command running.
+    let mut guard = StopOnPanic(vec![gotrace_pid]);
     let pid = child_of(gotrace_pid);
+    guard.0.push(pid);
     let (goid, own) = own_traceback(pid, &out);
     // Release it: the read returns, slow, with its stack; the program exits.
     std::fs::OpenOptions::new()
@@ -382,6 +385,21 @@ fn a_read_stuck_before_attach_is_named_with_its_function() {
         run.stdout
     );
     drop(target);
+}
+
+/// Kills these processes if the test panics before it reaps them (gotrace first, which
+/// on SIGTERM stops its command and exits with its summary).
+struct StopOnPanic(Vec<u32>);
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for &pid in &self.0 {
+                // SAFETY: kill(2) has no memory preconditions.
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+        }
+    }
 }
 
 /// The pid of gotrace's launched command (a child of `parent` running gostacks), once it

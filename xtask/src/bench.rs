@@ -9,6 +9,11 @@
 //! - Workload H (tests/workloads/bench_http): a net/http server on loopback under a fixed
 //!   load from an untraced client process; untraced, floor, gotrace attached with --pid.
 //! - Streaming: paced S under `gotrace --slow 0` at doubling rates until records are lost.
+//! - Slow calls: S sleeping (`-sleep 2ms`), every sleep streamed with its goroutine and
+//!   user stack: the workload's and gotrace's CPU time per call, untraced, gotrace
+//!   attached with nothing streamed (`--slow 1s`), with `--no-stacks`, with stacks.
+//! - Symbols: `Symbols::load` of the `go` command binary (a large Go program), by the
+//!   `bench-symbols` helper in fresh processes: load time and the RSS it adds.
 //!
 //! Output: a table on stdout, target/bench/bench.json, and (full runs) docs/benchmarks.md.
 use std::{
@@ -43,7 +48,9 @@ pub struct BenchArgs {
     #[arg(long)]
     write_doc: bool,
     /// Measure only these parts (repeatable or comma-separated): s = workload S with its
-    /// peers and the not-traced process, h = workload H, stream = the --slow 0 rate sweep.
+    /// peers and the not-traced process, h = workload H, stream = the --slow 0 rate sweep,
+    /// slow = the cost per streamed slow call (with and without stacks), symbols = loading
+    /// the go command's symbol tables.
     #[arg(long, value_enum, value_delimiter = ',', ignore_case = true)]
     only: Vec<Part>,
     /// Before each run, wait up to SECS for others' eBPF tracing programs (another gotrace,
@@ -59,6 +66,8 @@ enum Part {
     S,
     H,
     Stream,
+    Slow,
+    Symbols,
 }
 
 /// Sizes and durations of one bench run.
@@ -78,6 +87,10 @@ struct Plan {
     stream_secs: f64,
     stream_start_rate: f64,
     stream_max_steps: u32,
+    /// Sleeps of the slow-call workload (one goroutine).
+    slow_sleeps: u64,
+    /// The length of each, ms.
+    slow_sleep_ms: u64,
     /// Before each run, how long to wait (s) for others' tracing programs to go.
     settle_secs: f64,
 }
@@ -89,7 +102,7 @@ impl Plan {
             bail!("--reps must be at least 1");
         }
         let parts = if args.only.is_empty() {
-            vec![Part::S, Part::H, Part::Stream]
+            vec![Part::S, Part::H, Part::Stream, Part::Slow, Part::Symbols]
         } else {
             args.only.clone()
         };
@@ -111,6 +124,8 @@ impl Plan {
             stream_secs: if q { 0.5 } else { 2.0 },
             stream_start_rate: 100_000.0,
             stream_max_steps: 10,
+            slow_sleeps: if q { 200 } else { 1_000 },
+            slow_sleep_ms: 2,
             settle_secs: settle,
         })
     }
@@ -142,6 +157,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if plan.wants(Part::Stream) {
         obs.stream = Some(measure_stream(&tools, &plan, &mut obs)?);
     }
+    if plan.wants(Part::Slow) {
+        measure_slow(&tools, &plan, &mut obs)?;
+    }
+    if plan.wants(Part::Symbols) {
+        measure_symbols(&tools, &plan, &mut obs)?;
+    }
     let report = Report::new(&plan, machine(), obs);
     let table = render(&report);
     println!("{table}");
@@ -167,6 +188,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 struct Tools {
     gotrace: PathBuf,
     floor: PathBuf,
+    /// xtask's bench-symbols helper.
+    symbols: PathBuf,
     s: PathBuf,
     h: PathBuf,
     /// target/bench/tmp: NDJSON traces and peers' output files.
@@ -202,12 +225,19 @@ fn prepare(plan: &Plan) -> Result<Tools> {
         }
     };
     let gotrace = build_release()?;
-    step("building the bench's floor helper (bench-floor)");
+    step("building the bench's helpers (bench-floor, bench-symbols)");
     crate::run(
         cargo()
             .current_dir(root())
-            .args(["build", "--release", "-p", "xtask", "--features", "floor"])
-            .args(["--bin", "bench-floor"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "xtask",
+                "--features",
+                "floor,symbols",
+            ])
+            .args(["--bin", "bench-floor", "--bin", "bench-symbols"])
             .envs(envs),
     )?;
     step("building the bench workloads (bench_syscalls, bench_http)");
@@ -224,6 +254,7 @@ fn prepare(plan: &Plan) -> Result<Tools> {
     Ok(Tools {
         gotrace,
         floor: root().join("target/release/bench-floor"),
+        symbols: root().join("target/release/bench-symbols"),
         s,
         h,
         scratch,
@@ -708,6 +739,427 @@ fn measure_stream(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<
 }
 
 // ---------------------------------------------------------------------------------------
+// Slow calls: each one streamed with its goroutine and user stack.
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+enum SlowConfig {
+    Untraced,
+    /// Traced with a threshold no sleep reaches: the hooks' cost without streaming.
+    GotraceNoneStreamed,
+    GotraceNoStacks,
+    Gotrace,
+}
+
+const SLOW_CONFIGS: [SlowConfig; 4] = [
+    SlowConfig::Untraced,
+    SlowConfig::GotraceNoneStreamed,
+    SlowConfig::GotraceNoStacks,
+    SlowConfig::Gotrace,
+];
+
+/// gotrace's --slow in the slow-call part: every sleep is over it.
+const SLOW_THRESHOLD: &str = "1ms";
+/// ... and for the run where nothing is streamed.
+const NO_SLOW_THRESHOLD: &str = "1s";
+
+/// What workload S says on stderr once it waits for its standard input to close.
+const WAITING_LINE: &str = "waiting for standard input";
+
+impl SlowConfig {
+    fn label(self) -> &'static str {
+        match self {
+            SlowConfig::Untraced => "untraced",
+            SlowConfig::GotraceNoneStreamed => "gotrace --slow 1s (none streamed)",
+            SlowConfig::GotraceNoStacks => "gotrace --no-stacks",
+            SlowConfig::Gotrace => "gotrace (stacks, default)",
+        }
+    }
+
+    /// gotrace's arguments beyond --pid; None when untraced.
+    fn gotrace_args(self) -> Option<&'static [&'static str]> {
+        match self {
+            SlowConfig::Untraced => None,
+            SlowConfig::GotraceNoneStreamed => Some(&["--slow", NO_SLOW_THRESHOLD]),
+            SlowConfig::GotraceNoStacks => Some(&["--slow", SLOW_THRESHOLD, "--no-stacks"]),
+            SlowConfig::Gotrace => Some(&["--slow", SLOW_THRESHOLD]),
+        }
+    }
+
+    /// Does gotrace stream every sleep (Some), and with its stack (true)?
+    fn streams(self) -> Option<bool> {
+        match self {
+            SlowConfig::Untraced | SlowConfig::GotraceNoneStreamed => None,
+            SlowConfig::GotraceNoStacks => Some(false),
+            SlowConfig::Gotrace => Some(true),
+        }
+    }
+}
+
+/// One run of the slow-call workload.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct SlowRun {
+    /// The workload's CPU time from the start of its sleeps to its exit, µs per sleep.
+    workload_cpu_us: f64,
+    /// Its wall time per sleep (its own ns_per_syscall), µs.
+    wall_us: f64,
+    traced: Option<SlowTraced>,
+}
+
+/// What gotrace did in a traced run of the slow-call workload.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct SlowTraced {
+    /// gotrace's CPU time from its "tracing pid" line to the workload's last line, ms.
+    gotrace_cpu_ms: f64,
+    /// Its CPU time over its whole life (attaching and the summary included), ms.
+    gotrace_total_cpu_ms: f64,
+    maxrss_kib: u64,
+    /// summary.slow_calls: every call streamed (the sleeps and the Go runtime's own).
+    streamed: u64,
+    /// `syscall` lines of nanosleep by a goroutine: the workload's sleeps.
+    sleeps_streamed: u64,
+    /// ... of those, with a stack.
+    sleeps_with_stack: u64,
+    /// nanosleep calls that failed (the summary's table): sleeps a signal cut short
+    /// (the Go runtime's preemption signal), possibly under the threshold.
+    sleeps_interrupted: u64,
+    lost_records: u64,
+}
+
+impl SlowTraced {
+    fn gotrace_us_per_call(&self) -> f64 {
+        self.gotrace_cpu_ms * 1e3 / self.streamed.max(1) as f64
+    }
+
+    /// Was every sleep streamed (but those a signal cut short), with its stack exactly
+    /// when `stacks`, and nothing lost?
+    fn complete(&self, sleeps: u64, stacks: bool) -> bool {
+        let stacks_ok = if stacks {
+            self.sleeps_with_stack == self.sleeps_streamed
+        } else {
+            self.sleeps_with_stack == 0
+        };
+        self.lost_records == 0
+            && self.sleeps_streamed + self.sleeps_interrupted >= sleeps
+            && stacks_ok
+    }
+}
+
+fn slow_argv(tools: &Tools, plan: &Plan) -> Vec<OsString> {
+    vec![
+        tools.s.clone().into(),
+        "-goroutines".into(),
+        "1".into(),
+        "-n".into(),
+        plan.slow_sleeps.to_string().into(),
+        "-sleep".into(),
+        format!("{}ms", plan.slow_sleep_ms).into(),
+        "-wait-stdin".into(),
+    ]
+}
+
+/// One run: the workload is started and waits; gotrace (if any) attaches to it; then the
+/// workload's standard input is closed and it sleeps, and both are timed by their CPU.
+fn run_slow(tools: &Tools, plan: &Plan, config: SlowConfig) -> Result<SlowRun> {
+    let argv = slow_argv(tools, plan);
+    let mut w = Running::spawn(command(&argv).stdin(Stdio::piped()))?;
+    w.wait_line(WAITING_LINE, ATTACH_TIMEOUT)?;
+    let json = tools.scratch.join("slow.ndjson");
+    let mut g = match config.gotrace_args() {
+        None => None,
+        Some(extra) => {
+            let pid = w.pid().to_string();
+            let args = [&["--pid", &pid], extra].concat();
+            let mut g = Running::spawn(&mut gotrace_cmd(tools, &args, &json))?;
+            wait_attached(&mut g)?;
+            Some(g)
+        }
+    };
+    let g_start = g.as_ref().map(|g| threads_cpu_secs(g.pid())).transpose()?;
+    let w_start = threads_cpu_secs(w.pid())?;
+    // Start the sleeps.
+    drop(w.child.stdin.take());
+    let (_, line) = w.wait_line("ns_per_syscall=", RUN_TIMEOUT)?;
+    let g_end = g.as_ref().map(|g| threads_cpu_secs(g.pid())).transpose()?;
+    let w_done = w.finish(RUN_TIMEOUT)?;
+    let sleeps = plan.slow_sleeps as f64;
+    let traced = match (g.take(), g_start.zip(g_end)) {
+        (Some(g), Some((start, end))) => {
+            // gotrace ends by itself once its target has exited.
+            let g_done = g.finish(ATTACH_TIMEOUT)?;
+            let lines = count_sleep_lines(&json)?;
+            let summary = read_summary(&json)?;
+            fs::remove_file(&json).with_context(|| format!("remove {}", json.display()))?;
+            Some(SlowTraced {
+                gotrace_cpu_ms: (end - start) * 1e3,
+                gotrace_total_cpu_ms: g_done.cpu_secs * 1e3,
+                maxrss_kib: g_done.maxrss_kib,
+                streamed: summary.slow_calls,
+                sleeps_streamed: lines.sleeps,
+                sleeps_with_stack: lines.with_stack,
+                sleeps_interrupted: lines.interrupted,
+                lost_records: summary.lost_records,
+            })
+        }
+        _ => None,
+    };
+    Ok(SlowRun {
+        workload_cpu_us: (w_done.cpu_secs - w_start) * 1e6 / sleeps,
+        wall_us: Kv::find(&line, "ns_per_syscall")?.get("ns_per_syscall")? / 1e3,
+        traced,
+    })
+}
+
+/// The workload's sleeps among a trace's `syscall` lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SleepLines {
+    /// nanosleep calls made by a goroutine (the Go runtime's own are made on g0).
+    sleeps: u64,
+    /// ... with a non-empty stack.
+    with_stack: u64,
+    /// The summary's failed nanosleep calls.
+    interrupted: u64,
+}
+
+fn count_sleep_lines(path: &Path) -> Result<SleepLines> {
+    let f = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut counts = SleepLines::default();
+    for line in BufReader::new(f).lines() {
+        let line = line.with_context(|| format!("read {}", path.display()))?;
+        counts.add(&line);
+    }
+    Ok(counts)
+}
+
+impl SleepLines {
+    fn add(&mut self, line: &str) {
+        if line.starts_with(r#"{"type":"summary""#) {
+            self.add_summary(line);
+        }
+        if !line.starts_with(r#"{"type":"syscall""#) {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            return;
+        };
+        let by_goroutine = v.get("goid").is_some_and(|g| !g.is_null());
+        if v.get("name").and_then(|n| n.as_str()) != Some("nanosleep") || !by_goroutine {
+            return;
+        }
+        self.sleeps += 1;
+        if v.get("stack")
+            .and_then(|s| s.as_array())
+            .is_some_and(|s| !s.is_empty())
+        {
+            self.with_stack += 1;
+        }
+    }
+
+    fn add_summary(&mut self, line: &str) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            return;
+        };
+        let nanosleep = v.get("syscalls").and_then(|s| s.as_array()).and_then(|s| {
+            s.iter()
+                .find(|c| c.get("name").and_then(|n| n.as_str()) == Some("nanosleep"))
+        });
+        self.interrupted = nanosleep
+            .and_then(|c| c.get("errors"))
+            .and_then(|e| e.as_u64())
+            .unwrap_or(0);
+    }
+}
+
+fn measure_slow(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()> {
+    for rep in 0..plan.reps {
+        for config in rotated(&SLOW_CONFIGS, rep) {
+            let watch = obs.before_run(plan);
+            let run = run_slow(tools, plan, config)
+                .with_context(|| format!("slow calls, {}", config.label()))?;
+            let gotrace = run.traced.map_or_else(String::new, |t| {
+                format!(
+                    "; gotrace {:.1} ms CPU, {} streamed ({} sleeps, {} with a stack, {} cut short), {} lost",
+                    t.gotrace_cpu_ms,
+                    t.streamed,
+                    t.sleeps_streamed,
+                    t.sleeps_with_stack,
+                    t.sleeps_interrupted,
+                    t.lost_records
+                )
+            });
+            progress(
+                plan,
+                rep,
+                "slow",
+                config.label(),
+                &format!("{:.2} µs CPU per sleep{gotrace}", run.workload_cpu_us),
+            );
+            obs.after_run(watch, Part::Slow, config.label());
+            obs.slow.entry(config).or_default().push(run);
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Symbols: loading the symbol tables of a large Go binary.
+
+/// A `go` command binary to load.
+#[derive(Serialize, Debug, Clone)]
+struct GoBinary {
+    label: &'static str,
+    /// The Go that built it (the toolchain's own GOVERSION).
+    go_version: String,
+    path: PathBuf,
+    file_bytes: u64,
+    /// The budget is judged on this one.
+    primary: bool,
+}
+
+/// The Go toolchain before 1.26's table layout (funcdata apart from `.gopclntab`), whose
+/// `go` command is also loaded when setup installed it.
+const OLDER_GO: &str = "1.25";
+
+/// The `go` command of the Go setup installs, and of the older Go when it is installed
+/// (else a note says why not).
+fn go_binaries() -> Result<(Vec<GoBinary>, Vec<String>)> {
+    let primary = go_binary(&crate::go_bin(), "go command (setup's Go)", true)
+        .context("find the go command binary")?;
+    let mut binaries = vec![primary];
+    let mut notes = Vec::new();
+    let tools = crate::go_bin()
+        .ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let older = fs::read_dir(&tools).ok().and_then(|dir| {
+        dir.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("go-{OLDER_GO}.")))
+        })
+    });
+    match older.map(|dir| go_binary(&dir.join("bin/go"), "go command (Go 1.25)", false)) {
+        Some(Ok(b)) => binaries.push(b),
+        Some(Err(e)) => notes.push(format!("the Go {OLDER_GO} go command: {e:#}")),
+        None => notes.push(format!(
+            "no Go {OLDER_GO} in {} (cargo xtask setup installs it)",
+            tools.display()
+        )),
+    }
+    Ok((binaries, notes))
+}
+
+/// The `go` command binary of the toolchain `go` (which may be a wrapper script):
+/// GOROOT/bin/go.
+fn go_binary(go: &Path, label: &'static str, primary: bool) -> Result<GoBinary> {
+    let out = Command::new(go)
+        .args(["env", "GOROOT", "GOVERSION"])
+        .env("GOTOOLCHAIN", "local")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("run {} env", go.display()))?;
+    if !out.status.success() {
+        bail!("{} env failed ({})", go.display(), out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines().map(str::trim);
+    let (Some(goroot), Some(version)) = (lines.next(), lines.next()) else {
+        bail!("{} env printed no GOROOT and GOVERSION", go.display());
+    };
+    let path = Path::new(goroot).join("bin/go");
+    let mut magic = [0u8; 4];
+    fs::File::open(&path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .with_context(|| format!("read {}", path.display()))?;
+    if magic != *b"\x7fELF" {
+        bail!("{} is not an ELF executable", path.display());
+    }
+    Ok(GoBinary {
+        label,
+        go_version: version.to_string(),
+        file_bytes: fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        path,
+        primary,
+    })
+}
+
+/// One load, in a fresh bench-symbols process.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct SymbolsRun {
+    load_ms: f64,
+    rss_delta_kib: f64,
+    peak_rss_delta_kib: f64,
+    functions: u64,
+    elf_symbols: u64,
+    pclntab_bytes: u64,
+    funcdata_bytes: u64,
+    symbolize_all_ms: f64,
+    symbolize_mid_ms: f64,
+    frames_mid: u64,
+}
+
+impl SymbolsRun {
+    fn parse(out: &str) -> Result<SymbolsRun> {
+        let kv = Kv::find(out, "load_ms")?;
+        let n = |k: &str| kv.get(k).map(|v| v as u64);
+        Ok(SymbolsRun {
+            load_ms: kv.get("load_ms")?,
+            rss_delta_kib: kv.get("rss_delta_kib")?,
+            peak_rss_delta_kib: kv.get("peak_rss_delta_kib")?,
+            functions: n("functions")?,
+            elf_symbols: n("elf_symbols")?,
+            pclntab_bytes: n("pclntab_bytes")?,
+            funcdata_bytes: n("funcdata_bytes")?,
+            symbolize_all_ms: kv.get("symbolize_all_ms")?,
+            symbolize_mid_ms: kv.get("symbolize_mid_ms")?,
+            frames_mid: n("frames_mid")?,
+        })
+    }
+}
+
+fn measure_symbols(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()> {
+    let (binaries, notes) = go_binaries()?;
+    for n in &notes {
+        eprintln!("xtask: bench: symbols: {n}");
+    }
+    obs.symbols_notes = notes;
+    let mut runs: Vec<Vec<SymbolsRun>> = vec![Vec::new(); binaries.len()];
+    let order: Vec<usize> = (0..binaries.len()).collect();
+    for rep in 0..plan.reps {
+        for i in rotated(&order, rep) {
+            let b = &binaries[i];
+            let watch = obs.before_run(plan);
+            let out = output(
+                Command::new(&tools.symbols)
+                    .arg(&b.path)
+                    .stdin(Stdio::null()),
+                RUN_TIMEOUT,
+            )
+            .and_then(|out| SymbolsRun::parse(&out))
+            .with_context(|| format!("symbols, {}", b.path.display()))?;
+            progress(
+                plan,
+                rep,
+                "symbols",
+                b.label,
+                &format!(
+                    "{:.1} ms, +{:.1} MiB RSS (peak +{:.1} MiB)",
+                    out.load_ms,
+                    out.rss_delta_kib / 1024.0,
+                    out.peak_rss_delta_kib / 1024.0
+                ),
+            );
+            obs.after_run(watch, Part::Symbols, b.label);
+            runs[i].push(out);
+        }
+    }
+    obs.symbols = binaries.into_iter().zip(runs).collect();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 // gotrace runs.
 
 /// Attaching: wall time from spawn to the "tracing pid" line, and gotrace's own figure.
@@ -856,6 +1308,8 @@ struct Running {
 struct Finished {
     stdout: String,
     maxrss_kib: u64,
+    /// wait4's user + system CPU time (its threads, and its reaped children), seconds.
+    cpu_secs: f64,
 }
 
 impl Running {
@@ -950,6 +1404,7 @@ impl Running {
         Ok(Finished {
             stdout,
             maxrss_kib: u64::try_from(rusage.ru_maxrss).unwrap_or(0),
+            cpu_secs: timeval_secs(rusage.ru_utime) + timeval_secs(rusage.ru_stime),
         })
     }
 
@@ -1127,6 +1582,11 @@ struct Observations {
     h: BTreeMap<HConfig, Vec<HRun>>,
     gotrace: Vec<(Role, GotraceRun)>,
     stream: Option<Stream>,
+    slow: BTreeMap<SlowConfig, Vec<SlowRun>>,
+    /// Each binary loaded, with its runs.
+    symbols: Vec<(GoBinary, Vec<SymbolsRun>)>,
+    /// Why a binary was not loaded.
+    symbols_notes: Vec<String>,
     /// Runs per (part, configuration), and how many of them were disturbed.
     runs: BTreeMap<(Part, &'static str), RunCount>,
 }
@@ -1280,8 +1740,65 @@ fn rusage_secs(who: libc::c_int) -> f64 {
     if unsafe { libc::getrusage(who, &mut ru) } != 0 {
         return 0.0;
     }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(ru.ru_utime) + secs(ru.ru_stime)
+    timeval_secs(ru.ru_utime) + timeval_secs(ru.ru_stime)
+}
+
+fn timeval_secs(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
+}
+
+/// CPU time (s) the live threads of `pid` have used so far: the sum of the first field
+/// of /proc/PID/task/*/schedstat (ns on a CPU), or, without schedstat, /proc/PID/stat's
+/// utime + stime (clock ticks, which also count exited threads). For a process whose
+/// threads all live to its end, the difference to wait4's user + system time at its end
+/// is what it used in between: the kernel makes those two add up to the same runtime.
+fn threads_cpu_secs(pid: u32) -> Result<f64> {
+    // Kernels without CONFIG_SCHED_INFO have no schedstat.
+    if !Path::new("/proc/self/schedstat").exists() {
+        return stat_cpu_secs(pid);
+    }
+    let dir = format!("/proc/{pid}/task");
+    let tasks = fs::read_dir(&dir).with_context(|| format!("read {dir}"))?;
+    let mut ns = 0u64;
+    for task in tasks {
+        let path = task
+            .with_context(|| format!("read {dir}"))?
+            .path()
+            .join("schedstat");
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                ns += text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .with_context(|| format!("{}: {text:?}", path.display()))?;
+            }
+            // A thread that just exited.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+        }
+    }
+    Ok(ns as f64 / 1e9)
+}
+
+/// utime + stime of /proc/PID/stat, seconds.
+fn stat_cpu_secs(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    let ticks = parse_stat_cpu_ticks(&stat).with_context(|| format!("parse {path}"))?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks as f64 / hz.max(1.0))
+}
+
+/// utime + stime (fields 14 and 15) of a /proc/PID/stat line; the command name, in
+/// parentheses, may hold spaces and parentheses.
+fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_comm.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
 
 /// How many eBPF programs are attached to tracing hooks on the machine (None: bpftool
@@ -1461,6 +1978,70 @@ struct ConfigDisturbance {
     count: RunCount,
 }
 
+/// The slow-call part's results.
+#[derive(Serialize, Debug)]
+struct SlowReport {
+    sleeps: u64,
+    sleep_ms: u64,
+    threshold: &'static str,
+    rows: Vec<SlowRow>,
+    /// The workload's added µs per sleep, from medians: traced with nothing streamed
+    /// minus untraced (the hooks on every call), streamed without stacks minus that,
+    /// with stacks minus without.
+    hooks_us: Option<f64>,
+    streaming_us: Option<f64>,
+    stack_workload_us: Option<f64>,
+    /// gotrace's µs per streamed call, with stacks minus without (medians).
+    stack_gotrace_us: Option<f64>,
+    /// Every traced run streamed every sleep, with a stack exactly when stacks were on,
+    /// and lost nothing.
+    complete: Option<bool>,
+}
+
+#[derive(Serialize, Debug)]
+struct SlowRow {
+    config: SlowConfig,
+    label: &'static str,
+    runs: Vec<SlowRun>,
+    workload_cpu_us: Option<Spread>,
+    /// Against untraced (medians), per sleep.
+    added_us: Option<f64>,
+    /// The same per streamed call (the sleeps and the runtime's own slow calls).
+    added_us_per_streamed: Option<f64>,
+    wall_us: Option<Spread>,
+    /// Only where every sleep is streamed.
+    gotrace_us_per_call: Option<Spread>,
+    /// gotrace's CPU time from attached to the workload's end, ms.
+    gotrace_cpu_ms: Option<Spread>,
+    streamed: Option<Spread>,
+    /// Where every sleep is streamed: the fewest sleeps streamed in one run, the most
+    /// cut short by a signal, and the runs that failed the check (SlowTraced::complete).
+    min_sleeps_streamed: Option<u64>,
+    max_sleeps_interrupted: Option<u64>,
+    incomplete_runs: Option<usize>,
+    lost_records: Option<u64>,
+    maxrss_mib: Option<f64>,
+}
+
+/// One binary's symbol-table loads.
+#[derive(Serialize, Debug)]
+struct SymbolsRow {
+    binary: GoBinary,
+    functions: u64,
+    elf_symbols: u64,
+    pclntab_bytes: u64,
+    funcdata_bytes: u64,
+    load_ms: Option<Spread>,
+    rss_delta_mib: Option<Spread>,
+    peak_rss_delta_mib: Option<Spread>,
+    /// Symbols::frames per function, at its entry and at its middle, ns (medians).
+    lookup_entry_ns: Option<f64>,
+    lookup_mid_ns: Option<f64>,
+    /// Frames the lookups at the middles returned (inlined calls expanded).
+    frames_mid: u64,
+    runs: Vec<SymbolsRun>,
+}
+
 #[derive(Serialize, Debug)]
 struct Report {
     machine: Machine,
@@ -1469,6 +2050,9 @@ struct Report {
     h: Vec<HRow>,
     gotrace: GotraceFacts,
     stream: Option<Stream>,
+    slow: Option<SlowReport>,
+    symbols: Vec<SymbolsRow>,
+    symbols_notes: Vec<String>,
     targets: Vec<Target>,
     disturbance: Disturbance,
 }
@@ -1486,7 +2070,15 @@ impl Report {
             Vec::new()
         };
         let gotrace = gotrace_facts(&obs);
-        let targets = targets(&s, &h, &gotrace);
+        let slow = plan.wants(Part::Slow).then(|| slow_report(plan, &obs));
+        let symbols = symbols_rows(&obs);
+        let mut targets = targets(&s, &h, &gotrace);
+        if plan.wants(Part::Slow) {
+            targets.push(slow_target(slow.as_ref()));
+        }
+        if plan.wants(Part::Symbols) {
+            targets.extend(symbols_targets(&symbols));
+        }
         let disturbance = Disturbance {
             runs: obs.runs.values().map(|r| r.runs).sum(),
             disturbed: obs.runs.values().map(|r| r.disturbed).sum(),
@@ -1509,6 +2101,9 @@ impl Report {
             h,
             gotrace,
             stream: obs.stream,
+            slow,
+            symbols,
+            symbols_notes: obs.symbols_notes,
             targets,
         }
     }
@@ -1566,6 +2161,132 @@ fn h_rows(obs: &Observations) -> Vec<HRow> {
                     .map(|(r, b)| 100.0 * (b - r.median) / b),
                 rps,
                 p99_us: runs(config, |r| r.p99_us),
+            }
+        })
+        .collect()
+}
+
+fn slow_report(plan: &Plan, obs: &Observations) -> SlowReport {
+    let spread = |runs: &[SlowRun], f: &dyn Fn(&SlowRun) -> Option<f64>| {
+        Spread::of(&runs.iter().filter_map(f).collect::<Vec<_>>())
+    };
+    let runs = |c: SlowConfig| obs.slow.get(&c).map_or(&[][..], Vec::as_slice);
+    let median_cpu =
+        |c: SlowConfig| spread(runs(c), &|r| Some(r.workload_cpu_us)).map(|s| s.median);
+    let base = median_cpu(SlowConfig::Untraced);
+    let rows: Vec<SlowRow> = SLOW_CONFIGS
+        .iter()
+        .map(|&config| {
+            let runs = runs(config);
+            let traced: Vec<&SlowTraced> = runs.iter().filter_map(|r| r.traced.as_ref()).collect();
+            let streams = config.streams();
+            let streamed = spread(runs, &|r| r.traced.map(|t| t.streamed as f64));
+            let added = median_cpu(config)
+                .zip(base)
+                .filter(|_| config != SlowConfig::Untraced)
+                .map(|(m, b)| m - b);
+            let of_streaming = |f: fn(&SlowTraced) -> u64| {
+                streams.and_then(|_| traced.iter().map(|t| f(t)).reduce(u64::min))
+            };
+            SlowRow {
+                config,
+                label: config.label(),
+                workload_cpu_us: spread(runs, &|r| Some(r.workload_cpu_us)),
+                added_us_per_streamed: added
+                    .zip(streamed.as_ref())
+                    .filter(|(_, s)| streams.is_some() && s.median > 0.0)
+                    .map(|(a, s)| a * plan.slow_sleeps as f64 / s.median),
+                added_us: added,
+                wall_us: spread(runs, &|r| Some(r.wall_us)),
+                gotrace_us_per_call: spread(runs, &|r| {
+                    r.traced
+                        .filter(|_| streams.is_some())
+                        .map(|t| t.gotrace_us_per_call())
+                }),
+                gotrace_cpu_ms: spread(runs, &|r| r.traced.map(|t| t.gotrace_cpu_ms)),
+                streamed,
+                min_sleeps_streamed: of_streaming(|t| t.sleeps_streamed),
+                max_sleeps_interrupted: streams
+                    .and_then(|_| traced.iter().map(|t| t.sleeps_interrupted).max()),
+                incomplete_runs: streams.filter(|_| !traced.is_empty()).map(|stacks| {
+                    traced
+                        .iter()
+                        .filter(|t| !t.complete(plan.slow_sleeps, stacks))
+                        .count()
+                }),
+                lost_records: (!traced.is_empty())
+                    .then(|| traced.iter().map(|t| t.lost_records).sum()),
+                maxrss_mib: traced
+                    .iter()
+                    .map(|t| t.maxrss_kib)
+                    .max()
+                    .map(|k| k as f64 / 1024.0),
+                runs: runs.to_vec(),
+            }
+        })
+        .collect();
+    let row = |c: SlowConfig| rows.iter().find(|r| r.config == c);
+    let median = |c: SlowConfig, f: fn(&SlowRow) -> &Option<Spread>| {
+        row(c).and_then(|r| f(r).as_ref().map(|s| s.median))
+    };
+    let diff = |a: SlowConfig, b: SlowConfig, f: fn(&SlowRow) -> &Option<Spread>| {
+        median(a, f).zip(median(b, f)).map(|(a, b)| a - b)
+    };
+    let cpu: fn(&SlowRow) -> &Option<Spread> = |r| &r.workload_cpu_us;
+    let streaming: Vec<&SlowRow> = rows
+        .iter()
+        .filter(|r| r.config.streams().is_some())
+        .collect();
+    let complete = streaming
+        .iter()
+        .map(|r| {
+            r.incomplete_runs
+                .filter(|_| !r.runs.is_empty())
+                .map(|n| n == 0)
+        })
+        .collect::<Option<Vec<bool>>>()
+        .map(|all| all.iter().all(|&ok| ok));
+    SlowReport {
+        sleeps: plan.slow_sleeps,
+        sleep_ms: plan.slow_sleep_ms,
+        threshold: SLOW_THRESHOLD,
+        hooks_us: diff(SlowConfig::GotraceNoneStreamed, SlowConfig::Untraced, cpu),
+        streaming_us: diff(
+            SlowConfig::GotraceNoStacks,
+            SlowConfig::GotraceNoneStreamed,
+            cpu,
+        ),
+        stack_workload_us: diff(SlowConfig::Gotrace, SlowConfig::GotraceNoStacks, cpu),
+        stack_gotrace_us: diff(SlowConfig::Gotrace, SlowConfig::GotraceNoStacks, |r| {
+            &r.gotrace_us_per_call
+        }),
+        complete,
+        rows,
+    }
+}
+
+fn symbols_rows(obs: &Observations) -> Vec<SymbolsRow> {
+    obs.symbols
+        .iter()
+        .map(|(binary, runs)| {
+            let spread =
+                |f: fn(&SymbolsRun) -> f64| Spread::of(&runs.iter().map(f).collect::<Vec<_>>());
+            let last = runs.last();
+            let fact = |f: fn(&SymbolsRun) -> u64| last.map_or(0, f);
+            let lookups = fact(|r| r.functions + r.elf_symbols).max(1) as f64;
+            SymbolsRow {
+                binary: binary.clone(),
+                functions: fact(|r| r.functions),
+                elf_symbols: fact(|r| r.elf_symbols),
+                pclntab_bytes: fact(|r| r.pclntab_bytes),
+                funcdata_bytes: fact(|r| r.funcdata_bytes),
+                load_ms: spread(|r| r.load_ms),
+                rss_delta_mib: spread(|r| r.rss_delta_kib / 1024.0),
+                peak_rss_delta_mib: spread(|r| r.peak_rss_delta_kib / 1024.0),
+                lookup_entry_ns: spread(|r| r.symbolize_all_ms).map(|s| s.median * 1e6 / lookups),
+                lookup_mid_ns: spread(|r| r.symbolize_mid_ms).map(|s| s.median * 1e6 / lookups),
+                frames_mid: fact(|r| r.frames_mid),
+                runs: runs.clone(),
             }
         })
         .collect()
@@ -1681,6 +2402,46 @@ fn targets(s: &[SRow], h: &[HRow], g: &GotraceFacts) -> Vec<Target> {
     ]
 }
 
+/// The slow-call part's check: its figures are about what they say.
+fn slow_target(r: Option<&SlowReport>) -> Target {
+    target(
+        "slow calls: all sleeps streamed, stacks, 0 lost",
+        r.and_then(|r| r.complete).map(|ok| {
+            let value = if ok {
+                "yes"
+            } else {
+                "no (see the slow-call lines)"
+            };
+            (value.to_string(), ok)
+        }),
+    )
+}
+
+/// The symbol-table budgets, on the go command of setup's Go.
+const SYMBOLS_LOAD_MS: f64 = 150.0;
+const SYMBOLS_RSS_MIB: f64 = 20.0;
+
+fn symbols_targets(rows: &[SymbolsRow]) -> Vec<Target> {
+    let row = rows.iter().find(|r| r.binary.primary);
+    vec![
+        target(
+            "go binary's symbols load in < 150 ms",
+            row.and_then(|r| r.load_ms.as_ref())
+                .map(|l| (format!("max {:.1} ms", l.max), l.max < SYMBOLS_LOAD_MS)),
+        ),
+        target(
+            "go binary's symbols add < 20 MiB RSS",
+            row.and_then(|r| r.rss_delta_mib.as_ref().zip(r.peak_rss_delta_mib.as_ref()))
+                .map(|(rss, peak)| {
+                    (
+                        format!("max {:.1} MiB (peak {:.1})", rss.max, peak.max),
+                        rss.max < SYMBOLS_RSS_MIB && peak.max < SYMBOLS_RSS_MIB,
+                    )
+                }),
+        ),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------
 // Rendering.
 
@@ -1735,9 +2496,20 @@ fn render(r: &Report) -> String {
     if !r.h.is_empty() {
         render_h(&mut o, r);
     }
-    render_gotrace(&mut o, r);
+    if [Part::S, Part::H, Part::Stream]
+        .iter()
+        .any(|&p| r.plan.wants(p))
+    {
+        render_gotrace(&mut o, r);
+    }
     if let Some(s) = &r.stream {
         render_stream(&mut o, s);
+    }
+    if let Some(s) = &r.slow {
+        render_slow(&mut o, s);
+    }
+    if !r.symbols.is_empty() || !r.symbols_notes.is_empty() {
+        render_symbols(&mut o, r);
     }
     render_disturbance(&mut o, &r.disturbance);
     let _ = writeln!(o, "\ntargets");
@@ -1933,6 +2705,132 @@ fn render_stream(o: &mut String, s: &Stream) {
     );
 }
 
+fn render_slow(o: &mut String, s: &SlowReport) {
+    let _ = writeln!(
+        o,
+        "\nslow calls: 1 goroutine x {} nanosleep of {} ms, gotrace --pid --slow {} (every sleep streamed); CPU time per call",
+        fmt_count(s.sleeps),
+        s.sleep_ms,
+        s.threshold
+    );
+    let _ = writeln!(
+        o,
+        "  {:<34} {:<28} {:>9}  {:<24} {:<24}",
+        "config", "workload µs/sleep", "added µs", "wall µs/sleep", "gotrace µs/streamed"
+    );
+    let spread = |v: &Option<Spread>, digits| {
+        v.as_ref()
+            .map_or_else(|| "-".into(), |s| fmt_spread(s, digits))
+    };
+    let count = |n: Option<u64>| n.map_or_else(|| "-".into(), fmt_count);
+    for row in &s.rows {
+        let _ = writeln!(
+            o,
+            "  {:<34} {:<28} {:>9}  {:<24} {:<24}",
+            row.label,
+            spread(&row.workload_cpu_us, 2),
+            fmt_opt(row.added_us, |a| format!("{a:+.2}")),
+            spread(&row.wall_us, 0),
+            spread(&row.gotrace_us_per_call, 2),
+        );
+    }
+    for row in &s.rows {
+        let Some(stacks) = row.config.streams() else {
+            continue;
+        };
+        let check = match row.incomplete_runs {
+            Some(0) => "ok in every run".to_string(),
+            Some(n) => format!("FAILED in {n} run(s)"),
+            None => "-".into(),
+        };
+        let _ = writeln!(
+            o,
+            "  {}: {} calls streamed per run, {} lost, peak RSS {}; added per streamed call {} µs",
+            row.label,
+            spread(&row.streamed, 0),
+            count(row.lost_records),
+            fmt_opt(row.maxrss_mib, |m| format!("{m:.1} MiB")),
+            fmt_opt(row.added_us_per_streamed, |a| format!("{a:+.2}")),
+        );
+        let _ = writeln!(
+            o,
+            "      check: each sleep streamed (>= {} lines a run; a signal cut <= {} short), {}: {check}",
+            count(row.min_sleeps_streamed),
+            count(row.max_sleeps_interrupted),
+            if stacks {
+                "each with its stack"
+            } else {
+                "none with a stack"
+            },
+        );
+    }
+    if let (Some(h), Some(st), Some(k)) = (s.hooks_us, s.streaming_us, s.stack_workload_us) {
+        let _ = writeln!(
+            o,
+            "  in the workload, per sleep: {h:+.2} µs traced but not streamed, {st:+.2} µs more to stream it without its stack, {k:+.2} µs more for the stack"
+        );
+    }
+    if let Some(g) = s.stack_gotrace_us {
+        let _ = writeln!(
+            o,
+            "  in gotrace, the stack adds {g:+.2} µs per streamed call (stacks minus --no-stacks)"
+        );
+    }
+}
+
+fn render_symbols(o: &mut String, r: &Report) {
+    let _ = writeln!(
+        o,
+        "\nsymbols: Symbols::load of a go command binary, one load per fresh process (bench-symbols); budget < {SYMBOLS_LOAD_MS:.0} ms, < {SYMBOLS_RSS_MIB:.0} MiB RSS"
+    );
+    let _ = writeln!(
+        o,
+        "  {:<34} {:>9} {:>10} {:>9}  {:<20} {:<20} {:>9} {:>12}",
+        "binary",
+        "file MiB",
+        "functions",
+        "held MiB",
+        "load ms",
+        "RSS added MiB",
+        "peak MiB",
+        "ns/lookup"
+    );
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    for row in &r.symbols {
+        let b = &row.binary;
+        let _ = writeln!(
+            o,
+            "  {:<34} {:>9.1} {:>10} {:>9.1}  {:<20} {:<20} {:>9} {:>12}",
+            format!("{} {}", b.go_version, b.label),
+            mib(b.file_bytes),
+            fmt_count(row.functions),
+            mib(row.pclntab_bytes + row.funcdata_bytes),
+            row.load_ms
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| fmt_spread(s, 1)),
+            row.rss_delta_mib
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| fmt_spread(s, 1)),
+            fmt_opt(row.peak_rss_delta_mib.as_ref().map(|s| s.max), |m| format!(
+                "{m:.1}"
+            )),
+            match (row.lookup_entry_ns, row.lookup_mid_ns) {
+                (Some(e), Some(m)) => format!("{e:.0} / {m:.0}"),
+                _ => "-".into(),
+            },
+        );
+    }
+    if !r.symbols.is_empty() {
+        let _ = writeln!(
+            o,
+            "  held: .gopclntab (+ the funcdata blob before Go 1.26); peak: the most RSS added during a load; ns/lookup: Symbols::frames at each function's entry / middle"
+        );
+    }
+    for n in &r.symbols_notes {
+        let _ = writeln!(o, "  note: {n}");
+    }
+}
+
 fn render_doc(r: &Report, table: &str) -> String {
     let m = &r.machine;
     let p = &r.plan;
@@ -1997,6 +2895,46 @@ run) shows up as spread.
   rate asked. A rate that loses records is run once more (one loss can be a moment of
   contention); the sweep stops when both tries lost. records/s is the summary's
   `slow_calls / duration_ns`.
+- **Slow calls**: workload S with `-goroutines 1 -n {slow_n_arg} -sleep {slow_ms}ms`: one
+  goroutine calls `syscall.Nanosleep` for {slow_ms} ms, {slow_n} times. Traced, every sleep
+  is a slow call that gotrace streams (`--slow {slow_threshold}`): its goroutine id read
+  in the kernel, its user stack taken by `bpf_get_stack` in the `sys_exit` program,
+  then symbolized from the binary's `.gopclntab` and written as an NDJSON line.
+  Configurations: untraced; gotrace attached with `--pid` and **`--slow {no_slow}`**, so
+  that nothing is streamed (the cost of being traced at all); **gotrace `--no-stacks`**
+  (goroutine ids still read); **gotrace** with stacks (the default). The bench starts
+  the workload with `-wait-stdin`, attaches gotrace, then closes the workload's standard
+  input to start the sleeps; untraced runs start the same way. **workload µs/sleep** is
+  the workload's CPU time (user + system) from that start to its exit (`wait4`'s rusage
+  at the end minus its threads' `/proc/PID/task/*/schedstat` at the start), per sleep:
+  the eBPF programs run in the workload's threads, so their cost is in it; **added** is
+  against the untraced median, and the line under the table splits it (medians): traced
+  but not streamed, then streaming without the stack, then the stack.
+  **gotrace µs/streamed** is gotrace's own CPU time (its threads' schedstat) from its
+  `tracing pid` line to the workload's last line, divided by the summary's `slow_calls`,
+  the calls it streamed: reading records, symbolizing stacks, writing NDJSON, and its
+  periodic work meanwhile (a few ms of CPU per second when nothing is streamed). The
+  streamed calls are the sleeps and about as many of the Go runtime's own waits of a
+  millisecond or more, made on a thread's g0 (sysmon's timed futex waits: it wakes with
+  each sleep), also streamed with their stacks; "added per streamed call" divides the
+  workload's added time by them. Every streaming run's NDJSON is checked: each sleep is
+  a `syscall` line made by a goroutine, with a stack exactly when stacks are on, and no
+  record was lost. A sleep that a signal cut short (the Go runtime's preemption signal,
+  a few per run; the summary's failed `nanosleep` calls) may be under the threshold and
+  not streamed: the check allows as many. **wall µs/sleep** is the workload's own loop
+  time per sleep.
+- **Symbols**: the `bench-symbols` helper loads the symbol tables of the `go` command
+  binary of the Go that `cargo xtask setup` installs (`$(go env GOROOT)/bin/go`, a large
+  Go program; and of Go {older_go}'s, whose tables are laid out as before Go 1.26, when
+  installed) with `gotrace_model::gosym::Symbols::load`, as gotrace does for a traced
+  program: one load per fresh process, {reps} times each. **load ms** is the wall time of
+  opening the file and loading; **RSS added** is VmRSS after the load minus before it
+  (`/proc/self/status`); **peak** is the highest VmHWM minus that RSS before (the peak
+  is reset first through `/proc/self/clear_refs`); **held** is what the tables keep
+  (`Symbols::stats`). **ns/lookup** is `Symbols::frames` once at every function's entry,
+  and once at its middle, where inlined calls are expanded, per function. The file is
+  in the page cache after the first run. The budgets are a load under
+  {symbols_ms:.0} ms and under {symbols_mib:.0} MiB of added RSS, peak included.
 - **Disturbance**: before each run the bench waits (up to `--settle`, {settle} s) until no
   one else's eBPF program is attached to a tracing hook (`bpftool link show`,
   `bpftool perf show`: another gotrace or a test run would slow every process's
@@ -2009,11 +2947,11 @@ run) shows up as spread.
 ```sh
 sudo cargo xtask bench                  # this file and target/bench/bench.json (a few minutes)
 sudo cargo xtask bench --quick          # smoke test: 1 repetition, small N; leaves this file alone
-sudo cargo xtask bench --only s --reps 9   # only workload S (also: h, stream)
+sudo cargo xtask bench --only s --reps 9   # only workload S (also: h, stream, slow, symbols)
 ```
 
 The bench installs what is missing (Debian packages `bpftrace`, `linux-perf`, `strace`,
-`bpftool`), builds gotrace (release), the `bench-floor` helper and the Go workloads, and mounts
+`bpftool`), builds gotrace (release), the `bench-floor` and `bench-symbols` helpers and the Go workloads, and mounts
 tracefs at /sys/kernel/tracing (and debugfs, if perf trace needs it) when they are not
 mounted. A peer that cannot run is listed with the reason.
 "#,
@@ -2036,6 +2974,14 @@ mounted. A peer that cannot run is listed with the reason.
         ss = p.stream_secs,
         settle = p.settle_secs,
         limit = OTHERS_CPU_LIMIT * 100.0,
+        slow_n = fmt_count(p.slow_sleeps),
+        slow_n_arg = p.slow_sleeps,
+        slow_ms = p.slow_sleep_ms,
+        slow_threshold = SLOW_THRESHOLD,
+        no_slow = NO_SLOW_THRESHOLD,
+        older_go = OLDER_GO,
+        symbols_ms = SYMBOLS_LOAD_MS,
+        symbols_mib = SYMBOLS_RSS_MIB,
     )
 }
 
@@ -2150,5 +3096,194 @@ mod tests {
             targets(&[], &rows, &GotraceFacts::default())[2].pass,
             Some(true)
         );
+    }
+
+    #[test]
+    fn cpu_ticks_are_read_past_the_command_name() {
+        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 25 7 0 0 20 0 3 0";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(32));
+        assert_eq!(parse_stat_cpu_ticks("4242 (x) S 1"), None);
+        assert_eq!(parse_stat_cpu_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn sleeps_are_the_goroutines_nanosleep_lines() {
+        let mut n = SleepLines::default();
+        for line in [
+            r#"{"type":"header","format":1}"#,
+            r#"{"type":"syscall","name":"nanosleep","goid":1,"stack":[{"function":"main.sleeps"}]}"#,
+            r#"{"type":"syscall","name":"nanosleep","goid":1,"stack":[]}"#,
+            r#"{"type":"syscall","name":"nanosleep","goid":null,"by":"runtime","stack":[{"function":"runtime.usleep"}]}"#,
+            r#"{"type":"syscall","name":"futex","goid":null,"stack":[]}"#,
+            r#"{"type":"syscall","name":"nanosleep","#,
+            r#"{"type":"summary","slow_calls":5,"syscalls":[{"name":"futex","errors":7},{"name":"nanosleep","errors":2}]}"#,
+        ] {
+            n.add(line);
+        }
+        assert_eq!(
+            n,
+            SleepLines {
+                sleeps: 2,
+                with_stack: 1,
+                interrupted: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn the_symbols_helpers_line_is_read() {
+        let out = "load_ms=5.017 rss_delta_kib=5440 peak_rss_delta_kib=6588 functions=16170 \
+                   elf_symbols=1 pclntab_bytes=5566152 funcdata_bytes=0 heap_bytes=5566189 \
+                   inline_trees=1 symbolize_all_ms=4.542 frames=16170 symbolize_mid_ms=7.5 \
+                   frames_mid=20801\n";
+        let r = SymbolsRun::parse(out).expect("the line");
+        assert_eq!(r.load_ms, 5.017);
+        assert_eq!(
+            (r.functions, r.elf_symbols, r.frames_mid),
+            (16170, 1, 20801)
+        );
+        assert_eq!(r.peak_rss_delta_kib, 6588.0);
+        assert!(SymbolsRun::parse("load_ms=5\n").is_err());
+    }
+
+    fn slow_run(cpu: f64, traced: Option<(f64, u64, u64, u64)>) -> SlowRun {
+        SlowRun {
+            workload_cpu_us: cpu,
+            wall_us: 2100.0,
+            traced: traced.map(|(ms, streamed, sleeps, with_stack)| SlowTraced {
+                gotrace_cpu_ms: ms,
+                gotrace_total_cpu_ms: ms + 100.0,
+                maxrss_kib: 40 << 10,
+                streamed,
+                sleeps_streamed: sleeps,
+                sleeps_with_stack: with_stack,
+                sleeps_interrupted: 0,
+                lost_records: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn slow_calls_cost_against_untraced_and_without_stacks() {
+        let p = plan();
+        let n = p.slow_sleeps;
+        let mut obs = Observations::default();
+        obs.slow.insert(
+            SlowConfig::Untraced,
+            vec![slow_run(10.0, None), slow_run(12.0, None)],
+        );
+        obs.slow.insert(
+            SlowConfig::GotraceNoneStreamed,
+            vec![slow_run(11.5, Some((5.0, 0, 0, 0)))],
+        );
+        obs.slow.insert(
+            SlowConfig::Gotrace,
+            vec![slow_run(15.0, Some((40.0, 2 * n, n, n)))],
+        );
+        obs.slow.insert(
+            SlowConfig::GotraceNoStacks,
+            vec![slow_run(13.0, Some((20.0, 2 * n, n, 0)))],
+        );
+        let r = slow_report(&p, &obs);
+        let row = |c| r.rows.iter().find(|x| x.config == c).expect("a row");
+        assert_eq!(row(SlowConfig::Untraced).added_us, None);
+        assert_eq!(row(SlowConfig::Gotrace).added_us, Some(4.0));
+        assert_eq!(row(SlowConfig::Gotrace).added_us_per_streamed, Some(2.0));
+        assert_eq!(
+            row(SlowConfig::Gotrace)
+                .gotrace_us_per_call
+                .as_ref()
+                .map(|s| s.median),
+            Some(40.0 * 1e3 / (2 * n) as f64)
+        );
+        let none = row(SlowConfig::GotraceNoneStreamed);
+        assert!(none.gotrace_us_per_call.is_none() && none.incomplete_runs.is_none());
+        assert_eq!(
+            (r.hooks_us, r.streaming_us, r.stack_workload_us),
+            (Some(0.5), Some(1.5), Some(2.0))
+        );
+        assert_eq!(r.complete, Some(true));
+        assert_eq!(slow_target(Some(&r)).pass, Some(true));
+
+        // A sleep without its stack, with stacks on: the figures are not what they say.
+        obs.slow.insert(
+            SlowConfig::Gotrace,
+            vec![slow_run(15.0, Some((40.0, 2 * n, n, n - 1)))],
+        );
+        assert_eq!(slow_report(&p, &obs).complete, Some(false));
+        obs.slow.remove(&SlowConfig::GotraceNoStacks);
+        assert_eq!(slow_report(&p, &obs).complete, None);
+        assert_eq!(slow_target(None).pass, None);
+    }
+
+    #[test]
+    fn a_sleep_cut_short_by_a_signal_need_not_be_streamed() {
+        let mut t = slow_run(1.0, Some((1.0, 10, 9, 9))).traced.expect("traced");
+        assert!(!t.complete(10, true));
+        t.sleeps_interrupted = 1;
+        assert!(t.complete(10, true));
+        assert!(!t.complete(10, false), "stacks taken with --no-stacks");
+        t.lost_records = 1;
+        assert!(!t.complete(10, true));
+    }
+
+    #[test]
+    fn symbol_budgets_are_judged_on_the_primary_binary() {
+        let run = |ms, kib| SymbolsRun {
+            load_ms: ms,
+            rss_delta_kib: kib,
+            peak_rss_delta_kib: kib + 1024.0,
+            functions: 100,
+            elf_symbols: 0,
+            pclntab_bytes: 1 << 20,
+            funcdata_bytes: 0,
+            symbolize_all_ms: 0.1,
+            symbolize_mid_ms: 0.2,
+            frames_mid: 120,
+        };
+        let binary = |primary| GoBinary {
+            label: "go command",
+            go_version: "go1.27.3".into(),
+            path: PathBuf::from("/go/bin/go"),
+            file_bytes: 16 << 20,
+            primary,
+        };
+        let mut obs = Observations {
+            symbols: vec![
+                (binary(true), vec![run(5.0, 5000.0), run(7.0, 5100.0)]),
+                (binary(false), vec![run(500.0, 50000.0)]),
+            ],
+            ..Observations::default()
+        };
+        let rows = symbols_rows(&obs);
+        assert_eq!(rows[0].lookup_entry_ns, Some(1000.0));
+        let t = symbols_targets(&rows);
+        assert_eq!((t[0].pass, t[1].pass), (Some(true), Some(true)));
+        assert_eq!(t[0].value, "max 7.0 ms");
+        obs.symbols[0].1.push(run(5.0, 19.5 * 1024.0));
+        let t = symbols_targets(&symbols_rows(&obs));
+        assert_eq!(t[1].pass, Some(false), "the peak is over 20 MiB");
+        assert_eq!(symbols_targets(&[])[0].pass, None);
+    }
+
+    #[test]
+    fn the_doc_describes_the_new_parts() {
+        let machine = Machine {
+            date: "2026-01-01 00:00 UTC".into(),
+            kernel: "6.1".into(),
+            cpu: "cpu".into(),
+            nproc: 2,
+            mem_gib: 1.0,
+            gotrace_commit: "abc".into(),
+            peers: BTreeMap::new(),
+        };
+        let report = Report::new(&plan(), machine, Observations::default());
+        let table = render(&report);
+        let doc = render_doc(&report, &table);
+        assert!(table.contains("slow calls: 1 goroutine x 1,000 nanosleep of 2 ms"));
+        assert!(doc.contains("- **Slow calls**") && doc.contains("- **Symbols**"));
+        assert!(doc.contains("--slow 1s"), "the none-streamed configuration");
+        assert!(doc.contains("-n 1000 -sleep 2ms"));
+        assert!(!table.contains("ok in every run"), "nothing was checked");
     }
 }

@@ -11,11 +11,19 @@
 // With -rate R (calls per second, all goroutines together) the loops are paced: each
 // goroutine issues its share in small batches and sleeps when it is ahead, so a tracer
 // can be fed a known stream of syscalls. ns_per_syscall is then meaningless.
+//
+// With -sleep DUR each goroutine instead calls syscall.Nanosleep for DUR, -n times (slow
+// calls: -goroutines 1 -n 1000 -sleep 2ms is 1,000 sleeps of 2 ms); ns_per_syscall is
+// then the wall time per sleep. The line is the same.
+//
+// With -wait-stdin the loops start only once standard input is closed, so a tracer can
+// attach to the process first; it says so on stderr before it waits.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -23,12 +31,18 @@ import (
 )
 
 func main() {
-	n := flag.Int("n", 1000000, "getppid calls per goroutine")
+	n := flag.Int("n", 1000000, "getppid calls (or sleeps, with -sleep) per goroutine")
 	goroutines := flag.Int("goroutines", 2, "goroutines calling getppid")
 	rate := flag.Float64("rate", 0, "pace to this many calls per second, all goroutines together (0: as fast as possible)")
+	sleep := flag.Duration("sleep", 0, "instead of getppid, call nanosleep for this long (0: getppid)")
+	waitStdin := flag.Bool("wait-stdin", false, "start the loops once standard input is closed")
 	flag.Parse()
-	if *n <= 0 || *goroutines <= 0 || *rate < 0 {
-		fmt.Fprintln(os.Stderr, "bench_syscalls: -n and -goroutines must be > 0, -rate >= 0")
+	if *n <= 0 || *goroutines <= 0 || *rate < 0 || *sleep < 0 {
+		fmt.Fprintln(os.Stderr, "bench_syscalls: -n and -goroutines must be > 0, -rate and -sleep >= 0")
+		os.Exit(2)
+	}
+	if *sleep > 0 && *rate > 0 {
+		fmt.Fprintln(os.Stderr, "bench_syscalls: -sleep and -rate exclude each other")
 		os.Exit(2)
 	}
 
@@ -41,7 +55,9 @@ func main() {
 			defer wg.Done()
 			<-start
 			t0 := time.Now()
-			if *rate > 0 {
+			if *sleep > 0 {
+				sleeps(*n, *sleep)
+			} else if *rate > 0 {
 				paced(*n, *rate/float64(*goroutines), t0)
 			} else {
 				for i := 0; i < *n; i++ {
@@ -50,6 +66,13 @@ func main() {
 			}
 			elapsed[g] = time.Since(t0)
 		}(g)
+	}
+	if *waitStdin {
+		fmt.Fprintln(os.Stderr, "bench_syscalls: waiting for standard input to close")
+		if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, "bench_syscalls: read standard input:", err)
+			os.Exit(1)
+		}
 	}
 	close(start)
 	wg.Wait()
@@ -94,5 +117,14 @@ func paced(n int, perSec float64, t0 time.Time) {
 			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
 		}
 		done += todo
+	}
+}
+
+// sleeps calls nanosleep n times for d each (an interrupted sleep is not resumed: a
+// signal is rare, and the call is still one slow syscall).
+func sleeps(n int, d time.Duration) {
+	ts := syscall.NsecToTimespec(d.Nanoseconds())
+	for i := 0; i < n; i++ {
+		syscall.Nanosleep(&ts, nil)
 	}
 }
