@@ -1,8 +1,13 @@
-//! Where each Go version keeps what gotrace reads in a running program: the offsets of
-//! `runtime.g.goid`, `runtime.g.m` and `runtime.m.g0` (amd64), per version.
+//! Where a Go program keeps what gotrace reads in it while it runs: the offsets of
+//! `runtime.g.goid`, `runtime.g.m` and `runtime.m.g0`.
 //!
-//! Read off each toolchain's DWARF (`debug/dwarf` on a program built by it; the tests
-//! check the table against the DWARF of the same workload built by each installed Go):
+//! [`layout_for`] takes them from the binary's own DWARF first ([`layout_from_dwarf`],
+//! read by [`crate::godwarf`]): right for whichever Go built it, with no table to keep
+//! up. A binary without DWARF (built with `-ldflags=-w` or `-s`, or stripped) gets them
+//! from the per-version table below ([`layout`]), which holds the amd64 offsets read off
+//! each toolchain's DWARF (`debug/dwarf` on a program built by it; the tests check the
+//! table and [`layout_from_dwarf`] against the DWARF of the same workload built by each
+//! installed Go):
 //!
 //! | Go        | g.goid | g.m | m.g0 |
 //! |-----------|--------|-----|------|
@@ -10,14 +15,62 @@
 //! | 1.23–1.24 | 160    | 48  | 0    |
 //! | 1.25–1.27 | 152    | 48  | 0    |
 //!
-//! (`goid` moved 8 bytes later in 1.23, and back in 1.25.) A version outside the table
-//! is refused, not guessed: a wrong offset would name the wrong goroutine.
+//! (`goid` moved 8 bytes later in 1.23, and back in 1.25.) Without DWARF, a version
+//! outside the table is refused, not guessed: a wrong offset would name the wrong
+//! goroutine.
 use tracer_common::GoRuntime;
+
+use crate::{
+    elf::{Elf, Source},
+    godwarf,
+};
 
 /// The oldest and newest minor versions the table knows.
 pub const KNOWN_MINORS: std::ops::RangeInclusive<u32> = 21..=27;
 
-/// The layout of Go `version` ("go1.23.9", "go1.27rc1", "go1.22"), or why not.
+/// The layout the DWARF of `elf` describes; `None` when it has no DWARF or no
+/// `runtime.g` type. An error when the DWARF cannot be read or describes the structures
+/// without the members, or with offsets that do not fit.
+pub fn layout_from_dwarf<S: Source + ?Sized>(
+    elf: &Elf<'_, S>,
+) -> anyhow::Result<Option<GoRuntime>> {
+    let Some(o) = godwarf::runtime_offsets(elf)? else {
+        return Ok(None);
+    };
+    let fit = |n: u64| u32::try_from(n).map_err(|_| anyhow::anyhow!("offset {n} out of range"));
+    Ok(Some(GoRuntime {
+        g_goid: fit(o.g_goid)?,
+        g_m: fit(o.g_m)?,
+        m_g0: fit(o.m_g0)?,
+        _pad: 0,
+    }))
+}
+
+/// The layout of the Go program `elf`, whose build info names Go `version` (`None`
+/// when it could not be read): from its DWARF when it has some, else from the table
+/// for `version`. DWARF that cannot be read is passed over for the table (and named in
+/// the error when the table has no answer either).
+pub fn layout_for<S: Source + ?Sized>(
+    elf: &Elf<'_, S>,
+    version: Option<&str>,
+) -> Result<GoRuntime, String> {
+    let dwarf = match layout_from_dwarf(elf) {
+        Ok(Some(l)) => return Ok(l),
+        Ok(None) => None,
+        Err(e) => Some(format!("{e:#}")),
+    };
+    let table = match version {
+        Some(v) => layout(v),
+        None => Err("no Go version in its build info".to_string()),
+    };
+    table.map_err(|why| match dwarf {
+        Some(bad) => format!("{why}; and its DWARF cannot be read: {bad}"),
+        None => format!("{why}, and it has no DWARF describing runtime.g"),
+    })
+}
+
+/// The layout of Go `version` ("go1.23.9", "go1.27rc1", "go1.22") by the table, or why
+/// not.
 pub fn layout(version: &str) -> Result<GoRuntime, String> {
     let minor =
         minor_version(version).ok_or_else(|| format!("cannot read the Go version {version:?}"))?;

@@ -12,6 +12,7 @@ pub mod elf;
 pub mod errno;
 pub mod event;
 pub mod export;
+pub mod godwarf;
 pub mod goruntime;
 pub mod gosym;
 pub mod harvest;

@@ -660,13 +660,11 @@ fn check_pipes(analyzer: &mut Analyzer) {
     analyzer.on_pipe_writers(facts);
 }
 
-/// Tells the programs where a Go program of `version` keeps its goroutine ids, or that
-/// `tgid` has none gotrace knows (not Go, or a version outside the table: said once).
+/// Tells the programs where a Go program of `version` keeps its goroutine ids (the
+/// per-version table's answer, at once; the background load of the process's code then
+/// sets the DWARF's, and says so when neither knows this version).
 fn set_go_layout(probe: &mut Probe, tgid: u32, version: Option<&str>) {
     let layout = version.map(gotrace_model::goruntime::layout);
-    if let Some(Err(why)) = &layout {
-        eprintln!("gotrace: no goroutine ids for pid {tgid}: {why}");
-    }
     if let Err(e) = probe.set_go_runtime(tgid, layout.and_then(Result::ok)) {
         eprintln!("gotrace: no goroutine ids for pid {tgid}: {e:#}");
     }

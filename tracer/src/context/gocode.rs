@@ -1,11 +1,13 @@
 //! The traced programs' code: each process's symbol tables (its executable's
 //! `.gopclntab`, or `.symtab`/`.dynsym`), where they are mapped, and its Go version, so
-//! that a call's user stack names functions, files and lines.
+//! that a call's user stack names functions, files and lines; and, for a Go program, its
+//! goroutine layout (from the executable's DWARF, else by its version).
 //!
 //! The executable belongs to the traced process, which is untrusted: it is read on a
-//! thread of its own, never on the event loop, with the bounds the symbol reader keeps,
-//! and a load that takes longer than [`LOAD_DEADLINE`] is given up. Tables are shared by
-//! the processes that run the same file (a server's fifty workers load it once).
+//! thread of its own, never on the event loop, with the bounds the symbol and DWARF
+//! readers keep, and a load that takes longer than [`LOAD_DEADLINE`] is given up. Tables
+//! and layouts are shared by the processes that run the same file (a server's fifty
+//! workers load it once).
 use std::{
     collections::HashMap,
     fs::File,
@@ -16,7 +18,9 @@ use std::{
 };
 
 use gotrace_model::{
+    elf::Elf,
     event::{SyscallEvent, UserStack},
+    goruntime,
     gosym::{self, ProcessMap, Symbols},
     stack::Frame,
 };
@@ -41,6 +45,9 @@ pub struct ProcessCode {
     pub maps: ProcessMap,
     /// Its Go version, for a Go program.
     pub go_version: Option<String>,
+    /// For a Go program, its goroutine layout (from its DWARF, else by its version), or
+    /// why there is none.
+    pub layout: Option<Result<GoRuntime, String>>,
     /// Why the executable's tables could not be read.
     pub error: Option<String>,
 }
@@ -50,12 +57,20 @@ enum State {
     Ready(Arc<ProcessCode>),
 }
 
-type Shared = Arc<Mutex<HashMap<(u64, u64), Arc<Symbols>>>>;
+/// What was read of each executable, by its (device, inode).
+#[derive(Default)]
+struct Files {
+    symbols: HashMap<(u64, u64), Arc<Symbols>>,
+    /// The goroutine layouts of Go programs.
+    layouts: HashMap<(u64, u64), Result<GoRuntime, String>>,
+}
+
+type Shared = Arc<Mutex<Files>>;
 
 /// The symbol tables of the traced processes, loaded in the background.
 pub struct CodeMap {
     procs: HashMap<u32, State>,
-    /// Tables by the executable's (device, inode).
+    /// Tables and layouts by the executable's (device, inode).
     tables: Shared,
     tx: mpsc::Sender<(u32, u64, ProcessCode)>,
     rx: mpsc::Receiver<(u32, u64, ProcessCode)>,
@@ -141,10 +156,7 @@ impl CodeMap {
             }
             self.news.push(LoadNews {
                 tgid,
-                layout: code
-                    .go_version
-                    .as_deref()
-                    .map(gotrace_model::goruntime::layout),
+                layout: code.layout.clone(),
                 go_version: code.go_version.clone(),
                 error: code.error.clone(),
             });
@@ -224,6 +236,7 @@ impl ProcessCode {
             bias: 0,
             maps: ProcessMap::default(),
             go_version: None,
+            layout: None,
             error: Some(error),
         }
     }
@@ -300,8 +313,8 @@ fn syscall_sp_pc(pid: u32, tid: u32) -> Option<(u64, u64)> {
     Some((hex(f[7])?, hex(f[8])?))
 }
 
-/// Reads a process's code: its executable's tables (shared by file), its mappings, and
-/// its Go version.
+/// Reads a process's code: its executable's tables (shared by file), its mappings, its
+/// Go version and goroutine layout (shared by file).
 fn load(tgid: u32, tables: &Shared) -> ProcessCode {
     let exe_path = format!("/proc/{tgid}/exe");
     let exe = match File::open(&exe_path) {
@@ -315,23 +328,25 @@ fn load(tgid: u32, tables: &Shared) -> ProcessCode {
     let process_map = ProcessMap::parse(&maps);
     let go_version = crate::tracee::go_version(Path::new(&exe_path));
     let key = exe.metadata().map(|m| (m.dev(), m.ino())).ok();
-    let cached = key.and_then(|k| {
-        tables
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&k)
-            .cloned()
+    let files = || tables.lock().unwrap_or_else(|e| e.into_inner());
+    let layout = go_version.as_deref().map(|version| {
+        let cached = key.and_then(|k| files().layouts.get(&k).cloned());
+        cached.unwrap_or_else(|| {
+            let layout = go_layout(&exe, version);
+            if let Some(k) = key {
+                files().layouts.insert(k, layout.clone());
+            }
+            layout
+        })
     });
+    let cached = key.and_then(|k| files().symbols.get(&k).cloned());
     let symbols = match cached {
         Some(s) => s,
         None => match Symbols::load(&exe) {
             Ok(s) => {
                 let s = Arc::new(s);
                 if let Some(k) = key {
-                    tables
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(k, Arc::clone(&s));
+                    files().symbols.insert(k, Arc::clone(&s));
                 }
                 s
             }
@@ -339,6 +354,7 @@ fn load(tgid: u32, tables: &Shared) -> ProcessCode {
                 let mut code = ProcessCode::failed(format!("{e:#}"));
                 code.maps = process_map;
                 code.go_version = go_version;
+                code.layout = layout;
                 return code;
             }
         },
@@ -352,6 +368,7 @@ fn load(tgid: u32, tables: &Shared) -> ProcessCode {
             bias,
             maps: process_map,
             go_version,
+            layout,
             error: None,
         },
         None => {
@@ -359,8 +376,18 @@ fn load(tgid: u32, tables: &Shared) -> ProcessCode {
                 ProcessCode::failed(format!("no mapping of {exe_name} in /proc/{tgid}/maps"));
             code.maps = process_map;
             code.go_version = go_version;
+            code.layout = layout;
             code
         }
+    }
+}
+
+/// The goroutine layout of the Go program `exe`, of Go `version`: from its DWARF when it
+/// has some, else from the table (`goruntime::layout_for`).
+fn go_layout(exe: &File, version: &str) -> Result<GoRuntime, String> {
+    match Elf::parse(exe) {
+        Ok(elf) => goruntime::layout_for(&elf, Some(version)),
+        Err(_) => goruntime::layout(version),
     }
 }
 

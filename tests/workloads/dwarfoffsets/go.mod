@@ -1,0 +1,3 @@
+module gotrace.test/dwarfoffsets
+
+go 1.21
