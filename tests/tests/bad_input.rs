@@ -119,6 +119,29 @@ fn no_such_pid() {
 }
 
 #[test]
+fn a_metrics_address_in_use_is_one_line_and_nothing_loaded() {
+    if !require_root("a_metrics_address_in_use_is_one_line_and_nothing_loaded") {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let target = gotrace_tests::Killed(Command::new("sleep").arg("600").spawn().expect("sleep"));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let pid = target.0.id().to_string();
+    assert_one_line(
+        &gotrace(&["--pid", &pid, "--no-tui", "--prometheus", &addr], T),
+        1,
+        &format!("gotrace: --prometheus: cannot listen on {addr}: Address already in use"),
+    );
+    assert_nothing_left_behind();
+    assert_one_line(
+        &gotrace(&["--pid", &pid, "--prometheus", "nowhere:80"], T),
+        2,
+        "gotrace: invalid value 'nowhere:80' for '--prometheus <ADDR>': 'nowhere:80' is not a listen address (try :9464, 127.0.0.1:9464 or [::1]:9464) (see gotrace --help)",
+    );
+}
+
+#[test]
 fn a_kernel_thread_is_refused_in_one_line() {
     if !require_root("a_kernel_thread_is_refused_in_one_line") {
         return;

@@ -15,6 +15,7 @@ const EXAMPLES: &[&str] = &[
     "sudo gotrace -- ./server --port 8080",
     "sudo gotrace --pid 1234 --duration 10 --no-tui --json trace.ndjson",
     "sudo gotrace --perfetto trace.json -- ./server",
+    "sudo gotrace --pid 1234 --no-tui --prometheus :9464",
     "gotrace report trace.ndjson",
     "gotrace report before.ndjson after.ndjson",
     "gotrace doctor ~/src/app",
@@ -102,6 +103,10 @@ pub struct Args {
     /// for `go tool pprof`).
     #[arg(long, value_name = "PATH")]
     pub pprof: Option<PathBuf>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. :9464, 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR", value_parser = crate::metrics::parse_listen_addr)]
+    pub prometheus: Option<std::net::SocketAddr>,
 
     /// Dashboard refreshes per second.
     #[arg(long, value_name = "HZ", default_value_t = 4)]
@@ -240,6 +245,8 @@ pub struct Config {
     pub stacks: bool,
     /// The pprof profile file.
     pub pprof: Option<PathBuf>,
+    /// Where `/metrics` is served.
+    pub prometheus: Option<std::net::SocketAddr>,
     /// Held between attaching and the check that the process is still there (tests).
     pub attach_delay: Option<Duration>,
 }
@@ -360,6 +367,7 @@ impl Args {
             stream_idle: self.stream_idle,
             stacks: !self.no_stacks,
             pprof: self.pprof,
+            prometheus: self.prometheus,
             attach_delay: self.attach_delay,
             thresholds: crate::analysis::Thresholds {
                 unreaped_ns: nanos(self.unreaped_after),

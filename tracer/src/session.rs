@@ -169,6 +169,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         None => None,
     };
     created.add(cfg.pprof.as_deref());
+    // Bound before anything is attached: an address in use fails here.
+    let metrics = match cfg.prometheus {
+        Some(addr) => Some(crate::metrics::MetricsServer::start(addr)?),
+        None => None,
+    };
 
     // Before anything is attached: from the banner on, a signal ends the trace with its
     // summary, even one that arrives while it starts.
@@ -269,6 +274,12 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             pidfd
         }
     };
+    if let Some(m) = &metrics {
+        eprintln!(
+            "gotrace: serving metrics at http://{}/metrics",
+            m.local_addr()
+        );
+    }
     eprintln!(
         "gotrace: tracing pid {} ({}){}, attached in {} ms; Ctrl-C to stop",
         info.pid,
@@ -287,6 +298,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
     let mut left_running = LeftRunning(launched_pid);
     let mut analyzer = Analyzer::new(info, start_ns);
     analyzer.set_thresholds(cfg.thresholds);
+    if let Some(m) = &metrics {
+        m.publish(analyzer.metrics_view(start_ns));
+    }
     analyzer.on_kernel_features(probe.features.clone());
     let mut json_error: Option<std::io::Error> = None;
     let facts = ndjson::HeaderFacts {
@@ -431,6 +445,9 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                         last_pipe_scan = Some(std::time::Instant::now());
                     }
                     sink.catch_up(&mut events, &mut probe, &mut watch, scan)?;
+                    if let Some(m) = &metrics {
+                        m.publish(sink.analyzer.metrics_view(context::monotonic_ns()));
+                    }
                 }
                 if let Some(d) = dash.as_mut() {
                     // Once the target is gone the numbers are final: the snapshot made

@@ -361,6 +361,8 @@ fn test(kernels: &str, extra: &[String]) -> Result<()> {
         ("man", "man-db"),
         ("zsh", "zsh"),
         ("fish", "fish"),
+        // The metrics tests are scraped by a real Prometheus server.
+        ("prometheus", "prometheus"),
     ];
     if !matrix.is_empty() {
         debian.extend([

@@ -529,6 +529,73 @@ impl Analyzer {
         }
     }
 
+    /// What `/metrics` shows of the traced process (the root target; with --follow its
+    /// tree's aggregates, which the kernel keeps summed), now.
+    pub fn metrics(&self, now_ns: u64) -> crate::export::prometheus::ProcessMetrics {
+        use crate::export::prometheus::{ProcessMetrics, SyscallMetrics};
+        let attribution = self.attribution();
+        let mut seconds_by_cause: Vec<(&'static str, String, u64)> = attribution
+            .causes
+            .iter()
+            .map(|c| ("program", c.cause.to_string(), c.ns))
+            .collect();
+        if attribution.idle_ns > 0 {
+            seconds_by_cause.push(("program", Cause::Idle.to_string(), attribution.idle_ns));
+        }
+        seconds_by_cause.extend(
+            attribution
+                .runtime
+                .iter()
+                .map(|c| ("runtime", c.cause.to_string(), c.ns)),
+        );
+        let sigchld = self.signals.sigchld_summary(now_ns, self.thresholds);
+        let cgroup = self.system.cgroup.as_ref();
+        ProcessMetrics {
+            pid: self.target.pid,
+            comm: self
+                .processes
+                .get(&self.target.pid)
+                .map(|p| p.comm.clone())
+                .unwrap_or_default(),
+            cgroup: cgroup.map(|c| c.path.clone()).unwrap_or_default(),
+            go_version: self.target.go_version.clone().unwrap_or_default(),
+            syscalls: self
+                .stats
+                .iter()
+                .filter(|s| s.calls > 0)
+                .map(|s| SyscallMetrics {
+                    name: syscalls::display_name(s.nr).into_owned(),
+                    calls: s.calls,
+                    errors: s.errors,
+                    total_ns: s.total_ns,
+                    hist: s.hist.clone(),
+                })
+                .collect(),
+            seconds_by_cause,
+            throttled_ns: cgroup.map(|c| c.throttled_ns),
+            gomaxprocs: self.system.gomaxprocs,
+            cpu_quota_cores: cgroup.and_then(|c| c.cpu_quota_cpus),
+            sigchld: vec![
+                ("delivered", sigchld.delivered),
+                ("coalesced", sigchld.coalesced),
+                ("ignored", sigchld.ignored),
+                ("undelivered", sigchld.undelivered),
+                ("failed", sigchld.failed),
+                ("not_sent", sigchld.not_sent),
+            ],
+            unreaped_children: sigchld.unreaped,
+        }
+    }
+
+    /// Everything `/metrics` shows, now.
+    pub fn metrics_view(&self, now_ns: u64) -> crate::export::prometheus::MetricsView {
+        crate::export::prometheus::MetricsView {
+            processes: vec![self.metrics(now_ns)],
+            lost_records: self.counters.lost_records,
+            slot_collisions: self.counters.slot_collisions,
+        }
+    }
+
     /// The root target.
     pub fn target(&self) -> &TargetInfo {
         &self.target

@@ -3,6 +3,7 @@
 pub mod ndjson;
 pub mod perfetto;
 pub mod pprof;
+pub mod prometheus;
 pub mod report;
 pub mod schema;
 pub mod text;
