@@ -384,7 +384,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             .pprof
             .as_ref()
             .map(|_| export::pprof::Collector::default()),
-        stuck_stacks: std::collections::HashMap::new(),
+        stuck_stacks: context::gocode::StuckStacks::default(),
     };
     let mut target_done = false;
     let mut last_pipe_scan: Option<std::time::Instant> = None;
@@ -706,9 +706,16 @@ struct Sink<'a> {
     held: std::collections::VecDeque<Event>,
     /// Syscall time by stack, for --pprof.
     profile: Option<export::pprof::Collector>,
-    /// Stacks of calls in progress, by (tid, entry time): unwound once per call.
-    stuck_stacks: std::collections::HashMap<(u32, u64), Vec<gotrace_model::stack::Frame>>,
+    /// Stacks of calls in progress, by (tid, entry time): unwound once per call, off
+    /// the loop.
+    stuck_stacks: context::gocode::StuckStacks,
 }
+
+/// How long an exec's full argv (when the kernel's copy was cut) is waited for.
+const CMDLINE_WAIT: Duration = Duration::from_millis(100);
+
+/// How long the end of a trace waits for the stacks of calls in progress.
+const UNWIND_WAIT: Duration = Duration::from_secs(1);
 
 /// How often the NDJSON file is flushed (a flush with nothing buffered writes nothing).
 const JSON_FLUSH_EVERY: Duration = Duration::from_millis(200);
@@ -799,6 +806,12 @@ impl Sink<'_> {
             if let Err(e) = probe.set_go_runtime(news.tgid, layout) {
                 self.warn(format!("no goroutine ids for pid {}: {e:#}", news.tgid));
             }
+            // The target's program, read after an exec (a load given up says nothing).
+            if news.tgid == self.analyzer.target().pid
+                && (news.go_version.is_some() || news.error.is_none())
+            {
+                self.analyzer.on_go_version(news.go_version.clone());
+            }
             if let Some(e) = news.error {
                 self.warn(format!("no symbols for pid {}: {e}", news.tgid));
             }
@@ -821,6 +834,10 @@ impl Sink<'_> {
         while let Some(ev) = self.held.pop_front() {
             self.handle(ev);
         }
+        // The unwinds this starts, and those already running, are waited for a moment:
+        // the summary names the stuck calls' code.
+        self.stuck_call_stacks();
+        self.stuck_stacks.wait(UNWIND_WAIT);
         self.stuck_call_stacks();
     }
 
@@ -848,18 +865,14 @@ impl Sink<'_> {
         for p in self.analyzer.in_progress() {
             let key = (p.call.tid, p.call.start_ns);
             keep.insert(key);
-            if !self.stuck_stacks.contains_key(&key) {
-                // Once the process's code is known (until then, asked again next time).
-                if let Some(code) = self.code.code(p.call.tgid) {
-                    let frames = code.stuck_stack(p.call.tgid, p.call.tid);
-                    self.stuck_stacks.insert(key, frames);
+            // Once the process's code is known (until then, asked again next time).
+            if let Some(code) = self.code.code(p.call.tgid) {
+                if let Some(f) = self.stuck_stacks.get(key, p.call.tgid, &code) {
+                    stacks.push((key, f.to_vec()));
                 }
             }
-            if let Some(f) = self.stuck_stacks.get(&key) {
-                stacks.push((key, f.clone()));
-            }
         }
-        self.stuck_stacks.retain(|k, _| keep.contains(k));
+        self.stuck_stacks.retain(&keep);
         self.analyzer.on_in_progress_stacks(stacks);
     }
 
@@ -875,8 +888,11 @@ impl Sink<'_> {
         if let Event::Exec(p) = &ev {
             // The kernel read argv at exec time; /proc only when it had to cut it (the
             // process may be gone by now: short-lived children often are).
+            // Read on a thread of its own, and not waited for long: the process can
+            // hold its cmdline up (see `tracee::within`).
             let argv = if p.argv_truncated {
-                Some(tracee::read_cmdline(p.tgid))
+                let tgid = p.tgid;
+                tracee::within(CMDLINE_WAIT, move || tracee::read_cmdline(tgid))
                     .filter(|a| !a.is_empty())
                     .unwrap_or_else(|| p.argv.clone())
             } else {
@@ -884,11 +900,9 @@ impl Sink<'_> {
             };
             command = (!argv.is_empty()).then(|| argv.clone());
             self.analyzer.on_command(p.tgid, argv);
-            if p.tgid == self.analyzer.target().pid {
-                // The target ran a new program (a wrapper such as taskset or sh exec'd it).
-                self.analyzer
-                    .on_go_version(tracee::go_version(&tracee::exe_of(p.tgid)));
-            }
+            // When the target runs a new program (a wrapper such as taskset or sh
+            // exec'd it), its Go version comes with the load of its code just asked
+            // for (`take_code_news`), read off the loop.
         }
         let cause = self.analyzer.on_event(&ev);
         if let (Some(profile), Event::Syscall(s)) = (self.profile.as_mut(), &ev) {

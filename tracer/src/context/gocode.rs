@@ -301,6 +301,83 @@ impl ProcessCode {
     }
 }
 
+/// A call in progress: (tid, entry time).
+pub type CallKey = (u32, u64);
+
+/// The stacks of calls in progress, each unwound once ([`ProcessCode::stuck_stack`]) on
+/// a thread of its own: /proc/PID/task/TID/syscall and /proc/PID/mem wait for locks the
+/// traced process holds, and the event loop must not wait with them. An unwind still
+/// running is asked again at the next look; one that never returns keeps its thread,
+/// and at most [`StuckStacks::MAX_RUNNING`] run at once.
+pub struct StuckStacks {
+    done: HashMap<CallKey, Vec<Frame>>,
+    running: std::collections::HashSet<CallKey>,
+    tx: mpsc::Sender<(CallKey, Vec<Frame>)>,
+    rx: mpsc::Receiver<(CallKey, Vec<Frame>)>,
+}
+
+impl Default for StuckStacks {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel();
+        StuckStacks {
+            done: HashMap::new(),
+            running: Default::default(),
+            tx,
+            rx,
+        }
+    }
+}
+
+impl StuckStacks {
+    /// Unwinds running at once, at most.
+    pub const MAX_RUNNING: usize = 16;
+
+    /// The stack of call `key` of thread `key.0` of `tgid`, if it has been unwound;
+    /// else starts unwinding it with `code`.
+    pub fn get(&mut self, key: CallKey, tgid: u32, code: &Arc<ProcessCode>) -> Option<&[Frame]> {
+        for (k, frames) in self.rx.try_iter() {
+            self.running.remove(&k);
+            self.done.insert(k, frames);
+        }
+        if !self.done.contains_key(&key)
+            && !self.running.contains(&key)
+            && self.running.len() < Self::MAX_RUNNING
+        {
+            let code = Arc::clone(code);
+            let tx = self.tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name("gotrace-unwind".into())
+                .spawn(move || {
+                    let _ = tx.send((key, code.stuck_stack(tgid, key.0)));
+                });
+            if spawned.is_ok() {
+                self.running.insert(key);
+            }
+        }
+        self.done.get(&key).map(Vec::as_slice)
+    }
+
+    /// Forgets the calls not in `keep` (they ended).
+    pub fn retain(&mut self, keep: &std::collections::HashSet<CallKey>) {
+        self.done.retain(|k, _| keep.contains(k));
+    }
+
+    /// Waits up to `limit` for the unwinds running (at the end of a trace).
+    pub fn wait(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.running.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((k, frames)) => {
+                    self.running.remove(&k);
+                    self.done.insert(k, frames);
+                }
+                Err(_) => break,
+            }
+        }
+    }
+}
+
 /// The user SP and PC of a thread in a syscall, from /proc/PID/task/TID/syscall
 /// ("nr arg1 .. arg6 sp pc"); None when it is running or not in one.
 fn syscall_sp_pc(pid: u32, tid: u32) -> Option<(u64, u64)> {

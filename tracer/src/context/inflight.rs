@@ -72,11 +72,21 @@ fn path_args(n: u32) -> Option<(Option<usize>, usize)> {
 const AT_FDCWD: u64 = -100i64 as u64;
 const PATH_MAX: usize = 4096;
 
-/// The NUL-terminated string at `addr` in the memory of process `pid`.
+/// How long the path argument of a call in progress is waited for.
+const MEM_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The NUL-terminated string at `addr` in the memory of process `pid`, read on a thread
+/// of its own (a read of another process's memory waits for its mmap lock: see
+/// `tracee::within`), or None if it does not come within [`MEM_WAIT`].
 fn read_c_string(proc_root: &Path, pid: u32, addr: u64) -> Option<String> {
     if addr == 0 {
         return None;
     }
+    let root = proc_root.to_path_buf();
+    crate::tracee::within(MEM_WAIT, move || read_c_string_now(&root, pid, addr)).flatten()
+}
+
+fn read_c_string_now(proc_root: &Path, pid: u32, addr: u64) -> Option<String> {
     let mem = fs::File::open(pid_path(proc_root, pid, "mem")).ok()?;
     let mut out = Vec::new();
     let mut at = addr;

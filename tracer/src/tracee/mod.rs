@@ -55,11 +55,39 @@ pub fn is_alive(pid: u32) -> bool {
         .is_some_and(|state| state != 'Z' && state != 'X')
 }
 
-/// argv of a process, or empty when it cannot be read (exited, or a kernel thread).
+/// /proc/PID/cmdline is read up to this much (the kernel lets argv reach a quarter of
+/// the stack limit: megabytes).
+pub const CMDLINE_MAX: u64 = 1 << 20;
+
+/// argv of a process, or empty when it cannot be read (exited, or a kernel thread); at
+/// most [`CMDLINE_MAX`] bytes of it.
 pub fn read_cmdline(pid: u32) -> Vec<String> {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|raw| parse_cmdline(&raw))
-        .unwrap_or_default()
+    use std::io::Read as _;
+    let mut raw = Vec::new();
+    match fs::File::open(format!("/proc/{pid}/cmdline"))
+        .and_then(|f| f.take(CMDLINE_MAX).read_to_end(&mut raw))
+    {
+        Ok(_) => parse_cmdline(&raw),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `f`'s answer, computed on a thread of its own, if it comes within `limit`. For reads
+/// the traced process can hold up: its cmdline, mem and syscall files wait for locks of
+/// its own (a thread faulting on a hung FUSE mapping holds its mmap lock), and the
+/// caller must not wait with them. A read that never returns keeps only its thread.
+pub fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("gotrace-proc".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .ok()?;
+    rx.recv_timeout(limit).ok()
 }
 
 pub use gotrace_model::event::parse_cmdline;
@@ -199,6 +227,25 @@ impl PidFd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn within_gives_up_on_a_read_that_does_not_return() {
+        use std::time::{Duration, Instant};
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let start = Instant::now();
+        // Blocks until the sender is dropped, after the wait is over.
+        let got = within(Duration::from_millis(20), move || rx.recv().is_ok());
+        assert_eq!(got, None);
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        drop(tx);
+        let me = std::process::id();
+        let argv = within(Duration::from_secs(30), move || read_cmdline(me));
+        assert!(argv.is_some_and(|a| !a.is_empty()));
+    }
 
     #[test]
     fn kernel_threads_are_told_by_their_stat_flags() {
