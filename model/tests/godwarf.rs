@@ -16,75 +16,17 @@ use std::{
 
 use gotrace_model::{elf::Elf, goruntime};
 use serde::Deserialize;
+use toolchains::workspace;
 use tracer_common::GoRuntime;
 
-/// Go versions (major.minor) the test must cover.
-const REQUIRED: &[&str] = &["1.22", "1.24", "1.25", "1.26", "1.27"];
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+mod toolchains;
 
 fn scratch() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("godwarf")
 }
 
-/// The `go` binaries to test with.
-fn toolchain_paths() -> Vec<PathBuf> {
-    if let Ok(list) = std::env::var("GOTRACE_GO_VERSIONS") {
-        return list
-            .split(':')
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .collect();
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir(workspace().join(".tools"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("go-"))
-                .map(|e| e.path().join("bin/go"))
-                .filter(|p| p.exists())
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found
-}
-
 fn go_command(go: &Path) -> Command {
-    let mut cmd = Command::new(go);
-    cmd.env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOWORK", "off")
-        .env("CGO_ENABLED", "0")
-        // The build cache the other tests' Go builds share.
-        .env("GOCACHE", workspace().join("target/go-cache"))
-        .env("GOPATH", scratch().join("gopath"));
-    cmd
-}
-
-fn go_version(go: &Path) -> Result<String, String> {
-    let out = go_command(go)
-        .args(["env", "GOVERSION"])
-        .output()
-        .map_err(|e| format!("run {}: {e}", go.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} env GOVERSION: {}",
-            go.display(),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// "go1.22.10" -> "1.22".
-fn major_minor(version: &str) -> String {
-    let v = version.trim_start_matches("go");
-    v.split('.').take(2).collect::<Vec<_>>().join(".")
+    toolchains::go_command(go, &scratch().join("gopath"))
 }
 
 /// Builds the package `pkg` of the module in `dir` with `go` and `flags` into `out`.
@@ -177,23 +119,8 @@ fn from_dwarf(path: &Path) -> (anyhow::Result<Option<GoRuntime>>, std::time::Dur
 
 #[test]
 fn dwarf_layouts_match_go_and_the_table() {
-    let paths = toolchain_paths();
-    let mut toolchains = Vec::new();
-    for p in &paths {
-        toolchains.push((go_version(p).unwrap_or_else(|e| panic!("{e}")), p.clone()));
-    }
-    let have: Vec<String> = toolchains.iter().map(|(v, _)| major_minor(v)).collect();
-    let missing: Vec<&str> = REQUIRED
-        .iter()
-        .copied()
-        .filter(|r| !have.iter().any(|h| h == r))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "Go {} missing (found {have:?}): run `cargo xtask setup` to install the Go \
-         toolchains, or list `go` binaries in GOTRACE_GO_VERSIONS",
-        missing.join(", ")
-    );
+    let toolchains =
+        toolchains::toolchains(&scratch().join("gopath")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(scratch().join("bin")).expect("create the scratch directory");
     let builds: Vec<Builds> = std::thread::scope(|s| {
         let handles: Vec<_> = toolchains

@@ -22,9 +22,9 @@ use gotrace_model::{
     stack::Frame,
 };
 use serde::Deserialize;
+use toolchains::workspace;
 
-/// Go versions (major.minor) the tests must cover.
-const REQUIRED: &[&str] = &["1.22", "1.24", "1.25", "1.26", "1.27"];
+mod toolchains;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -60,73 +60,12 @@ impl Fixture {
     }
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
 fn scratch() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("gosym")
 }
 
-/// The `go` binaries to test with.
-fn toolchain_paths() -> Vec<PathBuf> {
-    if let Ok(list) = std::env::var("GOTRACE_GO_VERSIONS") {
-        return list
-            .split(':')
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .collect();
-    }
-    let tools = workspace().join(".tools");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&tools)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("go-"))
-                .map(|e| e.path().join("bin/go"))
-                .filter(|p| p.exists())
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    found
-}
-
 fn go_command(go: &Path) -> Command {
-    let mut cmd = Command::new(go);
-    let s = scratch();
-    cmd.env("GOTOOLCHAIN", "local")
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOWORK", "off")
-        .env("CGO_ENABLED", "0")
-        // The build cache the other tests' Go builds share (a fresh checkout builds the
-        // standard library once per toolchain, not once per test crate).
-        .env("GOCACHE", workspace().join("target/go-cache"))
-        .env("GOPATH", s.join("gopath"));
-    cmd
-}
-
-fn go_version(go: &Path) -> Result<String, String> {
-    let out = go_command(go)
-        .args(["env", "GOVERSION"])
-        .output()
-        .map_err(|e| format!("run {}: {e}", go.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{} env GOVERSION: {}",
-            go.display(),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// "go1.22.10" -> "1.22".
-fn major_minor(version: &str) -> String {
-    let v = version.trim_start_matches("go");
-    v.split('.').take(2).collect::<Vec<_>>().join(".")
+    toolchains::go_command(go, &scratch().join("gopath"))
 }
 
 fn build(go: &Path, version: &str, mode: Mode) -> Result<Fixture, String> {
@@ -161,29 +100,7 @@ fn build(go: &Path, version: &str, mode: Mode) -> Result<Fixture, String> {
 fn fixtures() -> &'static [Fixture] {
     static FIXTURES: OnceLock<Result<Vec<Fixture>, String>> = OnceLock::new();
     let built = FIXTURES.get_or_init(|| {
-        let paths = toolchain_paths();
-        let mut toolchains = Vec::new();
-        for p in &paths {
-            toolchains.push((go_version(p)?, p.clone()));
-        }
-        let have: Vec<String> = toolchains.iter().map(|(v, _)| major_minor(v)).collect();
-        let missing: Vec<&str> = REQUIRED
-            .iter()
-            .copied()
-            .filter(|r| !have.iter().any(|h| h == r))
-            .collect();
-        if !missing.is_empty() {
-            return Err(format!(
-                "Go {} missing (found {have:?} from {}): run `cargo xtask setup` to install \
-                 the Go toolchains, or list `go` binaries in GOTRACE_GO_VERSIONS",
-                missing.join(", "),
-                if std::env::var_os("GOTRACE_GO_VERSIONS").is_some() {
-                    "GOTRACE_GO_VERSIONS".to_string()
-                } else {
-                    workspace().join(".tools/go-*/bin/go").display().to_string()
-                }
-            ));
-        }
+        let toolchains = toolchains::toolchains(&scratch().join("gopath"))?;
         std::fs::create_dir_all(scratch().join("bin")).map_err(|e| e.to_string())?;
         let results: Vec<Result<Vec<Fixture>, String>> = std::thread::scope(|s| {
             let handles: Vec<_> = toolchains

@@ -1312,12 +1312,13 @@ fn base_name(path: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use tracer_common::{hist_bucket, HIST_BUCKETS};
 
     use super::*;
 
-    fn hist_of(values: &[u64]) -> Vec<u64> {
+    /// A kernel histogram of `values`.
+    pub(crate) fn hist_of(values: &[u64]) -> Vec<u64> {
         let mut h = vec![0; HIST_BUCKETS];
         for &v in values {
             h[hist_bucket(v)] += 1;

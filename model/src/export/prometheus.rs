@@ -306,17 +306,8 @@ impl Collector for ViewCollector {
 
 #[cfg(test)]
 mod tests {
-    use tracer_common::hist_bucket;
-
     use super::*;
-
-    fn hist_of(values: &[u64]) -> Vec<u64> {
-        let mut h = vec![0; HIST_BUCKETS];
-        for &v in values {
-            h[hist_bucket(v)] += 1;
-        }
-        h
-    }
+    use crate::analysis::tests::hist_of;
 
     #[test]
     fn bucket_bounds_are_kernel_boundaries() {
