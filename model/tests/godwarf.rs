@@ -105,7 +105,7 @@ fn build_all(go: &Path, version: &str) -> Result<Builds, String> {
         &["-ldflags=-s -w"],
         &b.stripped,
     )?;
-    build(go, &workloads.join("dwarfoffsets"), ".", &[], &b.oracle)?;
+    build(go, &workloads, "./dwarfoffsets", &[], &b.oracle)?;
     Ok(b)
 }
 

@@ -1,3 +1,0 @@
-module gotrace.test/dwarfoffsets
-
-go 1.21
