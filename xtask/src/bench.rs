@@ -1,13 +1,29 @@
-//! `cargo xtask bench`: gotrace's overhead, measured side by side with its peers on one
-//! machine, in one go: every configuration once per repetition, in a rotated order, and
-//! medians with their spread (docs/benchmarks.md).
+//! `cargo xtask bench`: gotrace's overhead, measured side by side with its peers and
+//! against the limit (the floors: what any tracer on the same hooks pays) on one machine,
+//! in one go: every configuration once per repetition, in a rotated order, and medians
+//! with their spread (docs/benchmarks.md). Targets are reported met or not met.
 //!
+//! - The floors (the `bench-floor` helper, `tracer::probe::Floor`): empty raw_tp programs
+//!   on sys_enter/sys_exit (the sys-hooks floor), or on every raw tracepoint gotrace
+//!   attaches on this kernel (sys_enter/exit, sched_switch, sched_wakeup(_new), the
+//!   process and signal hooks, io_uring's: the all-hooks floor); each also with one clock
+//!   read per hook. gotrace's added cost is reported as a multiple of each floor's.
 //! - Workload S (tests/workloads/bench_syscalls): goroutines issuing getppid with
-//!   RawSyscall; it reports its own ns per syscall. Run untraced, under gotrace, with the
-//!   floor attached (empty raw_tp programs on sys_enter/sys_exit: the hooks' own cost),
-//!   untraced while gotrace traces another process, and under bpftrace, perf trace, strace.
+//!   RawSyscall; it reports its own ns per syscall. Run untraced, under gotrace, with
+//!   each of the four floors, untraced while gotrace traces another process, and under
+//!   bpftrace, perf trace, strace.
 //! - Workload H (tests/workloads/bench_http): a net/http server on loopback under a fixed
-//!   load from an untraced client process; untraced, floor, gotrace attached with --pid.
+//!   closed-loop load from an untraced client process, measured as CPU per request: per
+//!   run a fresh server is warmed by one client run, then the server's CPU (its threads'
+//!   schedstat) over one measured client run is divided by the requests served; gotrace's
+//!   own CPU over the same window too (throughput and p99 for reference). Untraced, the
+//!   sys floor, the all-hooks floor with and without a clock read, gotrace --pid, and
+//!   gotrace --pid with bpf_stats on (only for the per-program breakdown of where the
+//!   added ns per request go: bpf_stats' own timing would bias the CPU figures). At least
+//!   7 repetitions unless --quick. Also gotrace's idle CPU: attached to a sleeping
+//!   process, its CPU over a few seconds.
+//! - Every gotrace run: wall time and gotrace's CPU time to its "tracing pid" line (the
+//!   attach: BTF parse, verifier), peak RSS, lost records.
 //! - Streaming: paced S under `gotrace --slow 0` at doubling rates until records are lost.
 //! - Slow calls: S sleeping (`-sleep 2ms`), every sleep streamed with its goroutine and
 //!   user stack: the workload's and gotrace's CPU time per call, untraced, gotrace
@@ -17,7 +33,7 @@
 //!
 //! Output: a table on stdout, target/bench/bench.json, and (full runs) docs/benchmarks.md.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     ffi::OsString,
     fmt::Write as _,
     fs,
@@ -37,7 +53,7 @@ use crate::{build_release, build_workload, cargo, root, setup, step, works, Setu
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Repetitions of every configuration, interleaved in a rotated order
-    /// [default: 5; 1 with --quick]
+    /// [default: 5; 1 with --quick]; workload H runs at least 7 unless --quick
     #[arg(long)]
     reps: Option<usize>,
     /// Smoke test: 1 repetition, smaller N, shorter H and streaming steps; leaves
@@ -48,7 +64,9 @@ pub struct BenchArgs {
     #[arg(long)]
     write_doc: bool,
     /// Measure only these parts (repeatable or comma-separated): s = workload S with its
-    /// peers and the not-traced process, h = workload H, stream = the --slow 0 rate sweep,
+    /// peers, the floors and the not-traced process, h = workload H (CPU per request
+    /// against the floors, the per-program breakdown, gotrace's idle CPU), stream = the
+    /// --slow 0 rate sweep,
     /// slow = the cost per streamed slow call (with and without stacks), symbols = loading
     /// the go command's symbol tables.
     #[arg(long, value_enum, value_delimiter = ',', ignore_case = true)]
@@ -70,6 +88,9 @@ enum Part {
     Symbols,
 }
 
+/// Workload H's fewest repetitions (but with --quick).
+const H_MIN_REPS: usize = 7;
+
 /// Sizes and durations of one bench run.
 #[derive(Serialize, Debug, Clone)]
 struct Plan {
@@ -81,9 +102,16 @@ struct Plan {
     s_calls: u64,
     /// ... under perf trace and strace, which are two orders of magnitude slower.
     peer_calls: u64,
+    /// Repetitions of workload H: at least 7 (its CPU per request needs them), but
+    /// with --quick.
+    h_reps: usize,
     http_conns: u32,
+    /// The measured client run.
     http_secs: f64,
+    /// The client run that warms each fresh server first.
     http_warmup_secs: f64,
+    /// How long gotrace's idle CPU is measured, attached to a sleeping process.
+    idle_secs: f64,
     stream_secs: f64,
     stream_start_rate: f64,
     stream_max_steps: u32,
@@ -118,9 +146,11 @@ impl Plan {
             goroutines: 2,
             s_calls: if q { 200_000 } else { 1_000_000 },
             peer_calls: if q { 10_000 } else { 50_000 },
+            h_reps: if q { reps } else { reps.max(H_MIN_REPS) },
             http_conns: 16,
             http_secs: if q { 1.0 } else { 3.0 },
             http_warmup_secs: if q { 0.2 } else { 0.5 },
+            idle_secs: if q { 2.0 } else { 5.0 },
             stream_secs: if q { 0.5 } else { 2.0 },
             stream_start_rate: 100_000.0,
             stream_max_steps: 10,
@@ -313,6 +343,8 @@ enum SConfig {
     Untraced,
     Floor,
     FloorClock,
+    FloorAll,
+    FloorAllClock,
     Gotrace,
     GotraceOther,
     Bpftrace,
@@ -320,10 +352,12 @@ enum SConfig {
     Strace,
 }
 
-const S_CONFIGS: [SConfig; 8] = [
+const S_CONFIGS: [SConfig; 10] = [
     SConfig::Untraced,
     SConfig::Floor,
     SConfig::FloorClock,
+    SConfig::FloorAll,
+    SConfig::FloorAllClock,
     SConfig::Gotrace,
     SConfig::GotraceOther,
     SConfig::Bpftrace,
@@ -344,11 +378,24 @@ impl SConfig {
             SConfig::Untraced => "untraced",
             SConfig::Floor => "floor (empty raw_tp enter+exit)",
             SConfig::FloorClock => "floor + a clock read per hook",
+            SConfig::FloorAll => "floor (empty raw_tp on every hook)",
+            SConfig::FloorAllClock => "floor on every hook + a clock read",
             SConfig::Gotrace => "gotrace (summary, defaults)",
             SConfig::GotraceOther => "untraced, gotrace tracing another",
             SConfig::Bpftrace => "bpftrace (count + hist)",
             SConfig::PerfTrace => "perf trace -s",
             SConfig::Strace => "strace -f -c",
+        }
+    }
+
+    /// The floor's (clock, all hooks), for floors.
+    fn floor(self) -> Option<Floor> {
+        match self {
+            SConfig::Floor => Some(Floor::SYS),
+            SConfig::FloorClock => Some(Floor::SYS_CLOCK),
+            SConfig::FloorAll => Some(Floor::ALL),
+            SConfig::FloorAllClock => Some(Floor::ALL_CLOCK),
+            _ => None,
         }
     }
 
@@ -387,41 +434,50 @@ fn s_argv(tools: &Tools, plan: &Plan, calls: u64, rate: Option<f64>) -> Vec<OsSt
     argv
 }
 
-/// One run of workload S under `config`: its ns per syscall, and gotrace's own figures
-/// when gotrace ran.
-fn run_s(
-    tools: &Tools,
-    plan: &Plan,
-    config: SConfig,
-    calls: u64,
-) -> Result<(f64, Option<GotraceRun>)> {
+/// What one run of workload S measured.
+struct SOutcome {
+    ns_per_syscall: f64,
+    /// gotrace's own figures, when gotrace ran.
+    gotrace: Option<GotraceRun>,
+    /// The hooks a floor attached, when a floor ran.
+    floor_hooks: Option<Vec<String>>,
+}
+
+/// One run of workload S under `config`.
+fn run_s(tools: &Tools, plan: &Plan, config: SConfig, calls: u64) -> Result<SOutcome> {
     let argv = s_argv(tools, plan, calls, None);
     let ns = |out: &str| Kv::find(out, "ns_per_syscall")?.get("ns_per_syscall");
-    let plain = |cmd: &mut Command| -> Result<(f64, Option<GotraceRun>)> {
-        Ok((ns(&output(cmd, RUN_TIMEOUT)?)?, None))
+    let outcome = |ns_per_syscall, gotrace| SOutcome {
+        ns_per_syscall,
+        gotrace,
+        floor_hooks: None,
     };
+    let plain = |cmd: &mut Command| -> Result<SOutcome> {
+        Ok(outcome(ns(&output(cmd, RUN_TIMEOUT)?)?, None))
+    };
+    if let Some(floor) = config.floor() {
+        let guard = FloorGuard::attach(&tools.floor, floor.clock, floor.all)?;
+        let mut o = plain(&mut command(&argv))?;
+        o.floor_hooks = Some(guard.hooks.clone());
+        return Ok(o);
+    }
     match config {
         SConfig::Untraced => plain(&mut command(&argv)),
-        SConfig::Floor => {
-            let _floor = FloorGuard::attach(&tools.floor, false)?;
-            plain(&mut command(&argv))
-        }
-        SConfig::FloorClock => {
-            let _floor = FloorGuard::attach(&tools.floor, true)?;
-            plain(&mut command(&argv))
+        SConfig::Floor | SConfig::FloorClock | SConfig::FloorAll | SConfig::FloorAllClock => {
+            unreachable!("floors are run above")
         }
         SConfig::Gotrace => {
             let json = tools.scratch.join("s.ndjson");
             let (out, g) = gotrace_launch(tools, &[], &json, &argv)?;
-            Ok((ns(&out)?, Some(g)))
+            Ok(outcome(ns(&out)?, Some(g)))
         }
         SConfig::GotraceOther => {
-            let sleeper = Running::spawn(Command::new("sleep").arg("100000").stdin(Stdio::null()))?;
+            let sleeper = sleeper()?;
             let json = tools.scratch.join("other.ndjson");
-            let (out, g) = gotrace_attached(tools, sleeper.pid(), &json, || {
+            let (out, g) = gotrace_attached(tools, sleeper.pid(), &json, |_| {
                 output(&mut command(&argv), RUN_TIMEOUT)
             })?;
-            Ok((ns(&out)?, Some(g)))
+            Ok(outcome(ns(&out)?, Some(g)))
         }
         SConfig::Bpftrace => {
             let line = command_line(&argv)?;
@@ -471,9 +527,13 @@ fn measure_s(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()> {
             let calls = config.calls(plan);
             let watch = obs.before_run(plan);
             match run_s(tools, plan, config, calls) {
-                Ok((ns, g)) => {
+                Ok(SOutcome {
+                    ns_per_syscall: ns,
+                    gotrace: g,
+                    floor_hooks,
+                }) => {
                     progress(
-                        plan,
+                        plan.reps,
                         rep,
                         "S",
                         config.label(),
@@ -481,6 +541,7 @@ fn measure_s(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()> {
                     );
                     obs.after_run(watch, Part::S, config.label());
                     obs.s.entry(config).or_default().push(ns);
+                    obs.note_floor(config.floor(), floor_hooks);
                     if let Some(g) = g {
                         let role = if config == SConfig::Gotrace {
                             Role::Traced
@@ -512,12 +573,82 @@ fn rotated<T: Copy>(items: &[T], rep: usize) -> Vec<T> {
     v
 }
 
-fn progress(plan: &Plan, rep: usize, part: &str, label: &str, value: &str) {
+/// A progress line: repetition `rep` (from 0) of `reps`.
+fn progress(reps: usize, rep: usize, part: &str, label: &str, value: &str) {
     eprintln!(
-        "xtask: bench rep {}/{} {part} {label:<36} {value}",
+        "xtask: bench rep {}/{reps} {part} {label:<36} {value}",
         rep + 1,
-        plan.reps
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The floors.
+
+/// A floor (the `bench-floor` helper): empty raw_tp programs on sys_enter/sys_exit, or
+/// on every raw tracepoint gotrace attaches (`all`); with `clock`, each reads the clock
+/// once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Floor {
+    clock: bool,
+    all: bool,
+}
+
+impl Floor {
+    const SYS: Floor = Floor {
+        clock: false,
+        all: false,
+    };
+    const SYS_CLOCK: Floor = Floor {
+        clock: true,
+        all: false,
+    };
+    const ALL: Floor = Floor {
+        clock: false,
+        all: true,
+    };
+    const ALL_CLOCK: Floor = Floor {
+        clock: true,
+        all: true,
+    };
+}
+
+/// gotrace's added cost as a multiple of each floor's added cost (None: that floor was
+/// not run, or its added cost was not above zero).
+#[derive(Serialize, Debug, Default, Clone, Copy, PartialEq)]
+struct FloorMultiples {
+    /// Empty programs on sys_enter/sys_exit.
+    sys: Option<f64>,
+    /// ... each with a clock read.
+    sys_clock: Option<f64>,
+    /// Empty programs on every hook gotrace attaches.
+    all: Option<f64>,
+    /// ... each with a clock read.
+    all_clock: Option<f64>,
+}
+
+impl FloorMultiples {
+    /// `added` against each floor's added cost.
+    fn of(added: Option<f64>, floors: [Option<f64>; 4]) -> FloorMultiples {
+        let [sys, sys_clock, all, all_clock] = floors.map(|f| multiple(added, f));
+        FloorMultiples {
+            sys,
+            sys_clock,
+            all,
+            all_clock,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        *self == FloorMultiples::default()
+    }
+}
+
+/// `added` / `floor_added`, when the floor's added cost is above zero (else it is noise).
+fn multiple(added: Option<f64>, floor_added: Option<f64>) -> Option<f64> {
+    added
+        .zip(floor_added)
+        .filter(|(_, f)| *f > 0.0)
+        .map(|(a, f)| a / f)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -528,95 +659,592 @@ fn progress(plan: &Plan, rep: usize, part: &str, label: &str, value: &str) {
 enum HConfig {
     Untraced,
     Floor,
+    FloorAll,
+    FloorAllClock,
     Gotrace,
+    /// gotrace with bpf_stats on: only for where the added ns go, per program.
+    GotraceStats,
 }
 
-const H_CONFIGS: [HConfig; 3] = [HConfig::Untraced, HConfig::Floor, HConfig::Gotrace];
+const H_CONFIGS: [HConfig; 6] = [
+    HConfig::Untraced,
+    HConfig::Floor,
+    HConfig::FloorAll,
+    HConfig::FloorAllClock,
+    HConfig::Gotrace,
+    HConfig::GotraceStats,
+];
 
 impl HConfig {
     fn label(self) -> &'static str {
         match self {
             HConfig::Untraced => "untraced",
             HConfig::Floor => "floor (empty raw_tp enter+exit)",
+            HConfig::FloorAll => "floor (empty raw_tp on every hook)",
+            HConfig::FloorAllClock => "floor on every hook + a clock read",
             HConfig::Gotrace => "gotrace --pid (summary, defaults)",
+            HConfig::GotraceStats => "gotrace --pid, bpf_stats on",
+        }
+    }
+
+    fn floor(self) -> Option<Floor> {
+        match self {
+            HConfig::Floor => Some(Floor::SYS),
+            HConfig::FloorAll => Some(Floor::ALL),
+            HConfig::FloorAllClock => Some(Floor::ALL_CLOCK),
+            _ => None,
         }
     }
 }
 
-/// What the client reported.
-#[derive(Serialize, Debug, Clone, Copy)]
+/// One run of workload H: one measured client run against a fresh, warmed server.
+#[derive(Serialize, Debug, Clone)]
 struct HRun {
+    /// Requests served in the measured client run (the client's `requests=`).
+    requests: u64,
+    /// Requests that failed (counted nowhere else).
+    errors: f64,
+    /// The server's CPU time over the measured run (its threads' schedstat, before the
+    /// client starts and after it ends), ns per request.
+    server_cpu_ns: f64,
+    /// The client's CPU time (wait4: its whole run), ns per request.
+    client_cpu_ns: f64,
+    /// gotrace's own CPU time over the same window as the server's, ns per request.
+    gotrace_cpu_ns: Option<f64>,
+    /// For reference: what the client saw.
     rps: f64,
     p99_us: f64,
-    /// Requests that failed (not counted in rps).
-    errors: f64,
+    /// With bpf_stats on: what each of gotrace's programs ran over the window.
+    programs: Option<Vec<ProgDelta>>,
 }
 
-/// One run of workload H: a fresh server, the client's fixed load against it.
-fn run_h(tools: &Tools, plan: &Plan, config: HConfig) -> Result<(HRun, Option<GotraceRun>)> {
+/// What one client run of workload H reported.
+struct ClientRun {
+    rps: f64,
+    p99_us: f64,
+    requests: u64,
+    errors: f64,
+    /// wait4's user + system time of the client, seconds.
+    cpu_secs: f64,
+}
+
+/// After a client run, before the server's CPU is read: the server closes the client's
+/// connections (each measured window has one client's connections, opened and closed).
+const H_QUIET: Duration = Duration::from_millis(50);
+
+/// One client run against `url`: `secs` of closed-loop load, all of it counted.
+fn h_client(tools: &Tools, plan: &Plan, url: &str, secs: f64) -> Result<ClientRun> {
+    let ms = |s: f64| format!("{}ms", (s * 1000.0).round() as u64);
+    let done = Running::spawn(
+        Command::new(&tools.h)
+            .args(["-mode", "client", "-url", url])
+            .args(["-c", &plan.http_conns.to_string()])
+            .args(["-duration", &ms(secs)])
+            .args(["-warmup", "0s"])
+            .stdin(Stdio::null()),
+    )?
+    .finish(RUN_TIMEOUT)?;
+    let kv = Kv::find(&done.stdout, "rps")?;
+    let requests = kv.get("requests")?;
+    if requests < 1.0 {
+        bail!("the client served no request");
+    }
+    Ok(ClientRun {
+        rps: kv.get("rps")?,
+        p99_us: kv.get("p99_us")?,
+        requests: requests as u64,
+        errors: kv.get("errors")?,
+        cpu_secs: done.cpu_secs,
+    })
+}
+
+/// What one H run measured, and what ran beside it.
+struct HOutcome {
+    run: HRun,
+    gotrace: Option<GotraceRun>,
+    floor_hooks: Option<Vec<String>>,
+}
+
+/// One run of workload H: a fresh server; the floor attached or gotrace attached to it
+/// (if any); one client run to warm it; then one measured client run.
+fn run_h(tools: &Tools, plan: &Plan, config: HConfig) -> Result<HOutcome> {
     let mut server = Running::spawn(
         Command::new(&tools.h)
             .args(["-mode", "server", "-addr", "127.0.0.1:0"])
             .stdin(Stdio::null()),
     )?;
     let (_, line) = server.wait_line("listening=", Duration::from_secs(10))?;
-    let addr = line.trim().trim_start_matches("listening=").to_string();
-    let client = || -> Result<HRun> {
-        let ms = |s: f64| format!("{}ms", (s * 1000.0).round() as u64);
-        let out = output(
-            Command::new(&tools.h)
-                .args(["-mode", "client", "-url", &format!("http://{addr}/")])
-                .args(["-c", &plan.http_conns.to_string()])
-                .args(["-duration", &ms(plan.http_secs)])
-                .args(["-warmup", &ms(plan.http_warmup_secs)])
-                .stdin(Stdio::null()),
-            RUN_TIMEOUT,
-        )?;
-        let kv = Kv::find(&out, "rps")?;
+    let url = format!("http://{}/", line.trim().trim_start_matches("listening="));
+    let server_pid = server.pid();
+    // `gotrace`: its pid, when it traces the server; `stats`: the programs there were
+    // before it started, when bpf_stats are to time its own.
+    let measured = |gotrace: Option<u32>, stats: Option<&BTreeSet<u32>>| -> Result<HRun> {
+        if plan.http_warmup_secs > 0.0 {
+            h_client(tools, plan, &url, plan.http_warmup_secs).context("the warm-up run")?;
+        }
+        thread::sleep(H_QUIET);
+        let timing = match gotrace.zip(stats) {
+            Some((pid, before)) => Some(ProgTiming::start(pid, before)?),
+            None => None,
+        };
+        let server_start = threads_cpu_secs(server_pid)?;
+        let gotrace_start = gotrace.map(threads_cpu_secs).transpose()?;
+        let c = h_client(tools, plan, &url, plan.http_secs)?;
+        thread::sleep(H_QUIET);
+        let server_end = threads_cpu_secs(server_pid)?;
+        let gotrace_end = gotrace.map(threads_cpu_secs).transpose()?;
+        let programs = timing.map(ProgTiming::finish).transpose()?;
+        let per_request = |secs: f64| secs * 1e9 / c.requests as f64;
         Ok(HRun {
-            rps: kv.get("rps")?,
-            p99_us: kv.get("p99_us")?,
-            errors: kv.get("errors")?,
+            requests: c.requests,
+            errors: c.errors,
+            server_cpu_ns: per_request(server_end - server_start),
+            client_cpu_ns: per_request(c.cpu_secs),
+            gotrace_cpu_ns: gotrace_start
+                .zip(gotrace_end)
+                .map(|(start, end)| per_request(end - start)),
+            rps: c.rps,
+            p99_us: c.p99_us,
+            programs,
         })
     };
+    if let Some(floor) = config.floor() {
+        let guard = FloorGuard::attach(&tools.floor, floor.clock, floor.all)?;
+        let run = measured(None, None)?;
+        return Ok(HOutcome {
+            run,
+            gotrace: None,
+            floor_hooks: Some(guard.hooks.clone()),
+        });
+    }
     match config {
-        HConfig::Untraced => Ok((client()?, None)),
-        HConfig::Floor => {
-            let _floor = FloorGuard::attach(&tools.floor, false)?;
-            Ok((client()?, None))
-        }
-        HConfig::Gotrace => {
+        HConfig::Untraced => Ok(HOutcome {
+            run: measured(None, None)?,
+            gotrace: None,
+            floor_hooks: None,
+        }),
+        HConfig::Gotrace | HConfig::GotraceStats => {
+            let before = if config == HConfig::GotraceStats {
+                Some(prog_ids().context("list the eBPF programs before gotrace")?)
+            } else {
+                None
+            };
             let json = tools.scratch.join("h.ndjson");
-            let (h, g) = gotrace_attached(tools, server.pid(), &json, client)?;
-            Ok((h, Some(g)))
+            let (run, g) = gotrace_attached(tools, server_pid, &json, |pid| {
+                measured(Some(pid), before.as_ref())
+            })?;
+            Ok(HOutcome {
+                run,
+                gotrace: Some(g),
+                floor_hooks: None,
+            })
+        }
+        HConfig::Floor | HConfig::FloorAll | HConfig::FloorAllClock => {
+            unreachable!("floors are run above")
         }
     }
 }
 
+/// gotrace's idle CPU: attached to a sleeping process.
+#[derive(Serialize, Debug, Clone, Copy)]
+struct IdleRun {
+    /// The window, s.
+    secs: f64,
+    /// gotrace's CPU time in it, ms.
+    cpu_ms: f64,
+    /// ... as a share of one CPU, percent.
+    pct: f64,
+}
+
+/// From gotrace's "tracing pid" line to the idle window: the end of attaching.
+const IDLE_SETTLE: Duration = Duration::from_millis(250);
+
+const IDLE_LABEL: &str = "gotrace idle (--pid of a sleep)";
+
+/// gotrace attached to a sleeping `sleep`: its CPU time over `plan.idle_secs`, from a
+/// moment after its "tracing pid" line.
+fn run_idle(tools: &Tools, plan: &Plan) -> Result<(IdleRun, GotraceRun)> {
+    let sleeper = sleeper()?;
+    let json = tools.scratch.join("idle.ndjson");
+    gotrace_attached(tools, sleeper.pid(), &json, |pid| {
+        thread::sleep(IDLE_SETTLE);
+        let (at, start) = (Instant::now(), threads_cpu_secs(pid)?);
+        thread::sleep(Duration::from_secs_f64(plan.idle_secs));
+        let end = threads_cpu_secs(pid)?;
+        let secs = at.elapsed().as_secs_f64();
+        Ok(IdleRun {
+            secs,
+            cpu_ms: (end - start) * 1e3,
+            pct: idle_pct(end - start, secs),
+        })
+    })
+}
+
+/// CPU seconds over wall seconds, as a percentage of one CPU.
+fn idle_pct(cpu_secs: f64, wall_secs: f64) -> f64 {
+    if wall_secs > 0.0 {
+        100.0 * cpu_secs / wall_secs
+    } else {
+        0.0
+    }
+}
+
+/// A process that sleeps until killed (when dropped).
+fn sleeper() -> Result<Running> {
+    Running::spawn(Command::new("sleep").arg("100000").stdin(Stdio::null()))
+}
+
+/// Every H configuration once per repetition (at least H_MIN_REPS but with --quick), in
+/// a rotated order, then gotrace's idle CPU once.
 fn measure_h(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()> {
-    for rep in 0..plan.reps {
-        for config in rotated(&H_CONFIGS, rep) {
+    let reps = plan.h_reps;
+    let mut configs = H_CONFIGS.to_vec();
+    for rep in 0..reps {
+        for config in rotated(&configs, rep) {
             let watch = obs.before_run(plan);
-            let (h, g) = run_h(tools, plan, config)
-                .with_context(|| format!("workload H, {}", config.label()))?;
-            progress(
-                plan,
-                rep,
-                "H",
-                config.label(),
-                &format!(
-                    "{:.0} req/s, p99 {:.0} µs, {} errors",
-                    h.rps, h.p99_us, h.errors
-                ),
-            );
-            obs.after_run(watch, Part::H, config.label());
-            obs.h.entry(config).or_default().push(h);
-            if let Some(g) = g {
-                obs.gotrace.push((Role::Traced, g));
+            match run_h(tools, plan, config) {
+                Ok(o) => {
+                    let r = &o.run;
+                    let gotrace = r
+                        .gotrace_cpu_ns
+                        .map_or_else(String::new, |g| format!(" (gotrace {:.2} µs)", g / 1e3));
+                    progress(
+                        reps,
+                        rep,
+                        "H",
+                        config.label(),
+                        &format!(
+                            "{:.2} µs CPU/request{gotrace}, {:.0} req/s, p99 {:.0} µs, {} errors",
+                            r.server_cpu_ns / 1e3,
+                            r.rps,
+                            r.p99_us,
+                            r.errors
+                        ),
+                    );
+                    obs.after_run(watch, Part::H, config.label());
+                    obs.note_floor(config.floor(), o.floor_hooks);
+                    if let Some(g) = o.gotrace {
+                        obs.gotrace.push((Role::Traced, g));
+                    }
+                    obs.h.entry(config).or_default().push(o.run);
+                }
+                // The breakdown is extra: without it, the rest stands.
+                Err(e) if config == HConfig::GotraceStats => {
+                    eprintln!("xtask: bench: {} failed: {e:#}", config.label());
+                    obs.h_notes.insert(
+                        config,
+                        format!("failed in rep {} (not run again): {e:#}", rep + 1),
+                    );
+                    configs.retain(|&c| c != config);
+                }
+                Err(e) => return Err(e.context(format!("workload H, {}", config.label()))),
+            }
+        }
+        let watch = obs.before_run(plan);
+        let (idle, g) = run_idle(tools, plan).context("gotrace's idle CPU")?;
+        progress(
+            reps,
+            rep,
+            "H",
+            IDLE_LABEL,
+            &format!(
+                "{:.3}% of a CPU ({:.1} ms in {:.1} s)",
+                idle.pct, idle.cpu_ms, idle.secs
+            ),
+        );
+        obs.after_run(watch, Part::H, IDLE_LABEL);
+        obs.gotrace.push((Role::Other, g));
+        obs.idle.push(idle);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// bpf_stats: where the added ns go, per program.
+
+/// bpf_stats on (each program's run count and run time) for as long as it lives, then
+/// as before. By BPF_ENABLE_STATS (Linux 5.8+): on while its file descriptor is open,
+/// so even a bench killed midway leaves them off; else by the kernel.bpf_stats_enabled
+/// sysctl, set back to its previous value when dropped (whatever way the run ends, but
+/// for a kill).
+struct BpfStats {
+    fd: Option<libc::c_int>,
+    /// The sysctl's previous value, when it was written.
+    restore: Option<String>,
+}
+
+const BPF_STATS_SYSCTL: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+impl BpfStats {
+    fn enable() -> Result<BpfStats> {
+        /// include/uapi/linux/bpf.h: enum bpf_cmd, enum bpf_stats_type.
+        const BPF_ENABLE_STATS: libc::c_long = 32;
+        const BPF_STATS_RUN_TIME: u32 = 0;
+        // union bpf_attr's enable_stats: { __u32 type; }, the rest zero.
+        let attr = [BPF_STATS_RUN_TIME, 0u32];
+        // SAFETY: bpf(2) reads `size_of_val(&attr)` bytes from a valid, initialised buffer.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_ENABLE_STATS,
+                attr.as_ptr(),
+                std::mem::size_of_val(&attr),
+            )
+        };
+        if fd >= 0 {
+            return Ok(BpfStats {
+                fd: Some(fd as libc::c_int),
+                restore: None,
+            });
+        }
+        let why = io::Error::last_os_error();
+        let before = fs::read_to_string(BPF_STATS_SYSCTL)
+            .with_context(|| format!("BPF_ENABLE_STATS failed ({why}); read {BPF_STATS_SYSCTL}"))?;
+        fs::write(BPF_STATS_SYSCTL, "1").with_context(|| {
+            format!("BPF_ENABLE_STATS failed ({why}); write {BPF_STATS_SYSCTL}")
+        })?;
+        Ok(BpfStats {
+            fd: None,
+            restore: Some(before.trim().to_string()),
+        })
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            // SAFETY: the fd was returned by the kernel to this guard, which alone owns it.
+            unsafe { libc::close(fd) };
+        }
+        if let Some(before) = self.restore.take() {
+            if let Err(e) = fs::write(BPF_STATS_SYSCTL, &before) {
+                eprintln!("xtask: bench: could not set {BPF_STATS_SYSCTL} back to {before}: {e}");
             }
         }
     }
-    Ok(())
+}
+
+/// One program as `bpftool -j prog show` lists it.
+#[derive(Debug, Clone, PartialEq)]
+struct ProgInfo {
+    id: u32,
+    name: String,
+    /// 0 when bpftool shows none (it leaves them out while bpf_stats never counted).
+    run_time_ns: u64,
+    run_cnt: u64,
+    /// The processes holding it, when bpftool can tell (built with skeletons).
+    pids: Option<Vec<u32>>,
+}
+
+/// What one of gotrace's programs ran over a window.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+struct ProgDelta {
+    name: String,
+    /// The raw tracepoints it is attached to.
+    hooks: String,
+    runs: u64,
+    run_time_ns: u64,
+}
+
+/// gotrace's program names (tracer_common::programs, but the floor's).
+const GOTRACE_PROGRAMS: [&str; 18] = [
+    "sys_enter",
+    "sys_exit",
+    "sched_switch",
+    "sched_switch_state",
+    "sched_wakeup",
+    "sched_wakeup_new",
+    "sched_process_fork",
+    "sched_process_exec",
+    "sched_process_exit",
+    "sched_process_exit_live",
+    "signal_generate",
+    "signal_deliver",
+    "io_uring_create",
+    "io_uring_submit_req",
+    "io_uring_submit_sqe_user_data",
+    "io_uring_complete",
+    "io_uring_complete_res",
+    "io_uring_complete_user_data",
+];
+
+/// The kernel keeps a program's name to 15 bytes (BPF_OBJ_NAME_LEN); bpftool shows the
+/// full name only when the program has BTF function info.
+const BPF_NAME_LEN: usize = 15;
+
+/// Is `shown` (maybe cut to 15 bytes) the name of one of gotrace's programs?
+fn is_gotrace_program(shown: &str) -> bool {
+    GOTRACE_PROGRAMS
+        .iter()
+        .any(|&n| n == shown || (shown.len() == BPF_NAME_LEN && n.starts_with(shown)))
+}
+
+/// The programs in `bpftool -j prog show`'s output.
+fn parse_progs(json: &str) -> Result<Vec<ProgInfo>> {
+    let v: serde_json::Value = serde_json::from_str(json).context("bpftool prog show: not JSON")?;
+    let list = v
+        .as_array()
+        .context("bpftool prog show: not a JSON array")?;
+    let u64_of = |p: &serde_json::Value, k: &str| p.get(k).and_then(|x| x.as_u64());
+    list.iter()
+        .map(|p| {
+            let id = u64_of(p, "id").context("bpftool prog show: a program without an id")?;
+            Ok(ProgInfo {
+                id: u32::try_from(id).context("bpftool prog show: an id out of range")?,
+                name: p
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                run_time_ns: u64_of(p, "run_time_ns").unwrap_or(0),
+                run_cnt: u64_of(p, "run_cnt").unwrap_or(0),
+                pids: p.get("pids").and_then(|l| l.as_array()).map(|l| {
+                    l.iter()
+                        .filter_map(|e| u64_of(e, "pid").and_then(|n| u32::try_from(n).ok()))
+                        .collect()
+                }),
+            })
+        })
+        .collect()
+}
+
+/// The raw tracepoints of each program, from `bpftool -j link show`'s raw_tracepoint
+/// links: program id -> tracepoint names.
+fn parse_raw_tp_links(json: &str) -> Result<BTreeMap<u32, Vec<String>>> {
+    let v: serde_json::Value = serde_json::from_str(json).context("bpftool link show: not JSON")?;
+    let list = v
+        .as_array()
+        .context("bpftool link show: not a JSON array")?;
+    let mut hooks: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for l in list {
+        if l.get("type").and_then(|t| t.as_str()) != Some("raw_tracepoint") {
+            continue;
+        }
+        let prog = l
+            .get("prog_id")
+            .and_then(|p| p.as_u64())
+            .and_then(|p| u32::try_from(p).ok());
+        let tp = l.get("tp_name").and_then(|t| t.as_str());
+        if let (Some(prog), Some(tp)) = (prog, tp) {
+            hooks.entry(prog).or_default().push(tp.to_string());
+        }
+    }
+    Ok(hooks)
+}
+
+/// gotrace's programs among `progs`: named as one of gotrace's, loaded since `before`
+/// was listed, and held by process `gotrace`, as far as that can be told: by the
+/// programs its file descriptors refer to (`held`, when /proc tells), and by bpftool's
+/// `pids` (when it is built to list them). Another gotrace, a test run, may have the
+/// same programs loaded.
+fn select_gotrace_programs(
+    progs: &[ProgInfo],
+    gotrace: u32,
+    before: &BTreeSet<u32>,
+    held: &BTreeSet<u32>,
+) -> Vec<ProgInfo> {
+    progs
+        .iter()
+        .filter(|p| !before.contains(&p.id) && is_gotrace_program(&p.name))
+        .filter(|p| held.is_empty() || held.contains(&p.id))
+        .filter(|p| p.pids.as_ref().is_none_or(|pids| pids.contains(&gotrace)))
+        .cloned()
+        .collect()
+}
+
+/// The program a BPF file descriptor refers to, from its /proc/PID/fdinfo/FD: a
+/// program's and a link's both have a `prog_id:` line.
+fn parse_fdinfo_prog_id(fdinfo: &str) -> Option<u32> {
+    fdinfo.lines().find_map(|l| {
+        let (key, value) = l.split_once(':')?;
+        (key.trim() == "prog_id").then(|| value.trim().parse().ok())?
+    })
+}
+
+/// The programs process `pid` holds file descriptors of (itself or through links); empty
+/// if /proc cannot tell.
+fn prog_ids_held_by(pid: u32) -> BTreeSet<u32> {
+    let dir = format!("/proc/{pid}/fdinfo");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return BTreeSet::new();
+    };
+    entries
+        .filter_map(|e| fs::read_to_string(e.ok()?.path()).ok())
+        .filter_map(|text| parse_fdinfo_prog_id(&text))
+        .collect()
+}
+
+/// Each program of `before` over the window to `after` (matched by id).
+fn prog_deltas(
+    before: &[ProgInfo],
+    after: &[ProgInfo],
+    hooks: &BTreeMap<u32, Vec<String>>,
+) -> Vec<ProgDelta> {
+    before
+        .iter()
+        .filter_map(|b| {
+            let a = after.iter().find(|a| a.id == b.id)?;
+            Some(ProgDelta {
+                name: a.name.clone(),
+                hooks: hooks
+                    .get(&b.id)
+                    .map_or_else(|| "?".to_string(), |h| h.join(" ")),
+                runs: a.run_cnt.saturating_sub(b.run_cnt),
+                run_time_ns: a.run_time_ns.saturating_sub(b.run_time_ns),
+            })
+        })
+        .collect()
+}
+
+fn bpftool_json(args: &[&str]) -> Result<String> {
+    output(
+        Command::new(BPFTOOL.0)
+            .arg("-j")
+            .args(args)
+            .stdin(Stdio::null()),
+        Duration::from_secs(30),
+    )
+}
+
+/// The ids of the programs loaded now.
+fn prog_ids() -> Result<BTreeSet<u32>> {
+    Ok(parse_progs(&bpftool_json(&["prog", "show"])?)?
+        .into_iter()
+        .map(|p| p.id)
+        .collect())
+}
+
+/// gotrace's programs timed by bpf_stats, from `start` to `finish`.
+struct ProgTiming {
+    _stats: BpfStats,
+    before: Vec<ProgInfo>,
+    hooks: BTreeMap<u32, Vec<String>>,
+}
+
+impl ProgTiming {
+    /// bpf_stats on, and gotrace's programs (process `gotrace`; `before`: the programs
+    /// loaded before it started) as they are now.
+    fn start(gotrace: u32, before: &BTreeSet<u32>) -> Result<ProgTiming> {
+        let stats = BpfStats::enable()?;
+        let progs = parse_progs(&bpftool_json(&["prog", "show"])?)?;
+        let held = prog_ids_held_by(gotrace);
+        let mine = select_gotrace_programs(&progs, gotrace, before, &held);
+        if mine.is_empty() {
+            bail!("bpftool prog show lists none of gotrace's programs");
+        }
+        let hooks = parse_raw_tp_links(&bpftool_json(&["link", "show"])?)?;
+        Ok(ProgTiming {
+            _stats: stats,
+            before: mine,
+            hooks,
+        })
+    }
+
+    /// What each ran since `start`; bpf_stats back as they were.
+    fn finish(self) -> Result<Vec<ProgDelta>> {
+        let after = parse_progs(&bpftool_json(&["prog", "show"])?)?;
+        Ok(prog_deltas(&self.before, &after, &self.hooks))
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -988,7 +1616,7 @@ fn measure_slow(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()
                 )
             });
             progress(
-                plan,
+                plan.reps,
                 rep,
                 "slow",
                 config.label(),
@@ -1140,7 +1768,7 @@ fn measure_symbols(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result
             .and_then(|out| SymbolsRun::parse(&out))
             .with_context(|| format!("symbols, {}", b.path.display()))?;
             progress(
-                plan,
+                plan.reps,
                 rep,
                 "symbols",
                 b.label,
@@ -1167,6 +1795,9 @@ fn measure_symbols(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result
 struct Attach {
     wall_ms: f64,
     reported_ms: f64,
+    /// gotrace's CPU time when the line arrived (process_cpu_secs): what attaching
+    /// cost it (the BTF parse, the verifier). None if it could not be read.
+    cpu_ms: Option<f64>,
 }
 
 /// The fields of gotrace's NDJSON summary line the bench reads.
@@ -1192,7 +1823,7 @@ struct GotraceRun {
 enum Role {
     /// Tracing S or H at default settings.
     Traced,
-    /// Tracing a sleeping process while S runs beside it.
+    /// Tracing a sleeping process (while S runs beside it, or idle).
     Other,
     /// --slow 0.
     Streaming,
@@ -1224,17 +1855,17 @@ fn gotrace_launch(
     Ok((done.stdout, gotrace_run(attach, done.maxrss_kib, json)?))
 }
 
-/// gotrace attaches to `pid`; `during` runs once it is attached; then gotrace is sent
-/// SIGTERM and its summary is read.
+/// gotrace attaches to `pid`; `during` runs once it is attached, given gotrace's pid;
+/// then gotrace is sent SIGTERM and its summary is read.
 fn gotrace_attached<T>(
     tools: &Tools,
     pid: u32,
     json: &Path,
-    during: impl FnOnce() -> Result<T>,
+    during: impl FnOnce(u32) -> Result<T>,
 ) -> Result<(T, GotraceRun)> {
     let mut g = Running::spawn(&mut gotrace_cmd(tools, &["--pid", &pid.to_string()], json))?;
     let attach = wait_attached(&mut g)?;
-    let value = during()?;
+    let value = during(g.pid())?;
     g.signal(libc::SIGTERM);
     let done = g.finish(RUN_TIMEOUT)?;
     Ok((value, gotrace_run(attach, done.maxrss_kib, json)?))
@@ -1242,6 +1873,7 @@ fn gotrace_attached<T>(
 
 fn wait_attached(g: &mut Running) -> Result<Attach> {
     let (at, line) = g.wait_line("gotrace: tracing pid", ATTACH_TIMEOUT)?;
+    let cpu_ms = process_cpu_secs(g.pid()).ok().map(|s| s * 1e3);
     let reported_ms = line
         .split("attached in ")
         .nth(1)
@@ -1251,6 +1883,7 @@ fn wait_attached(g: &mut Running) -> Result<Attach> {
     Ok(Attach {
         wall_ms: at.duration_since(g.spawned).as_secs_f64() * 1e3,
         reported_ms,
+        cpu_ms,
     })
 }
 
@@ -1519,24 +2152,49 @@ fn command_line(argv: &[OsString]) -> Result<String> {
 }
 
 /// Holds the floor (xtask's bench-floor helper) until dropped.
-struct FloorGuard(Option<Running>);
+struct FloorGuard {
+    helper: Option<Running>,
+    /// The raw tracepoints it attached to.
+    hooks: Vec<String>,
+}
+
+/// What bench-floor prints once attached, before the hooks.
+const FLOOR_ATTACHED: &str = "floor attached";
 
 impl FloorGuard {
-    /// `clock`: the floor with a clock read per hook.
-    fn attach(helper: &Path, clock: bool) -> Result<FloorGuard> {
+    /// `clock`: the floor with a clock read per hook; `all`: on every hook gotrace
+    /// attaches, not only sys_enter/sys_exit.
+    fn attach(helper: &Path, clock: bool, all: bool) -> Result<FloorGuard> {
         let mut cmd = Command::new(helper);
         if clock {
             cmd.arg("clock");
         }
+        if all {
+            cmd.arg("all");
+        }
         let mut r = Running::spawn(cmd.stdin(Stdio::piped()))?;
-        r.wait_line("floor attached", ATTACH_TIMEOUT)?;
-        Ok(FloorGuard(Some(r)))
+        let (_, line) = r.wait_line(FLOOR_ATTACHED, ATTACH_TIMEOUT)?;
+        let hooks = parse_floor_line(&line);
+        Ok(FloorGuard {
+            helper: Some(r),
+            hooks,
+        })
     }
+}
+
+/// The hooks on bench-floor's `floor attached: HOOK...` line.
+fn parse_floor_line(line: &str) -> Vec<String> {
+    line.split_once(FLOOR_ATTACHED)
+        .map(|(_, rest)| rest.trim_start_matches(':'))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 impl Drop for FloorGuard {
     fn drop(&mut self) {
-        if let Some(mut r) = self.0.take() {
+        if let Some(mut r) = self.helper.take() {
             // Its stdin closing is its signal to detach and exit.
             drop(r.child.stdin.take());
             if let Err(e) = r.finish(Duration::from_secs(10)) {
@@ -1580,6 +2238,12 @@ struct Observations {
     /// Why a configuration has no (or fewer) results.
     s_notes: BTreeMap<SConfig, String>,
     h: BTreeMap<HConfig, Vec<HRun>>,
+    /// Why an H configuration has fewer results.
+    h_notes: BTreeMap<HConfig, String>,
+    /// gotrace attached to a sleeping process.
+    idle: Vec<IdleRun>,
+    /// The hooks the every-hook floors attached (bench-floor's line).
+    floor_hooks: Option<Vec<String>>,
     gotrace: Vec<(Role, GotraceRun)>,
     stream: Option<Stream>,
     slow: BTreeMap<SlowConfig, Vec<SlowRun>>,
@@ -1609,6 +2273,15 @@ struct Watch {
 }
 
 impl Observations {
+    /// Keeps the hooks an every-hook floor attached.
+    fn note_floor(&mut self, floor: Option<Floor>, hooks: Option<Vec<String>>) {
+        if floor.is_some_and(|f| f.all) {
+            if let Some(h) = hooks {
+                self.floor_hooks = Some(h);
+            }
+        }
+    }
+
     /// Before a run: waits (up to the plan's settle time) until the machine is quiet: no
     /// eBPF tracing programs of others attached (another gotrace, a test run: they put
     /// every process's syscalls on the slow path) and others using little CPU.
@@ -1781,6 +2454,13 @@ fn threads_cpu_secs(pid: u32) -> Result<f64> {
     Ok(ns as f64 / 1e9)
 }
 
+/// CPU time (s) process `pid` has used so far, its exited threads' included: the larger
+/// of its live threads' schedstat (ns, but not the threads that ended) and
+/// /proc/PID/stat's utime + stime (all its threads, but in clock ticks).
+fn process_cpu_secs(pid: u32) -> Result<f64> {
+    Ok(threads_cpu_secs(pid)?.max(stat_cpu_secs(pid)?))
+}
+
 /// utime + stime of /proc/PID/stat, seconds.
 fn stat_cpu_secs(pid: u32) -> Result<f64> {
     let path = format!("/proc/{pid}/stat");
@@ -1925,8 +2605,10 @@ struct SRow {
     ns_per_syscall: Option<Spread>,
     x_untraced: Option<f64>,
     added_ns: Option<f64>,
-    /// added_ns / the floor's added_ns.
+    /// added_ns / the sys-hooks floor's added_ns.
     x_floor: Option<f64>,
+    /// added_ns / each floor's added_ns (not for untraced and the floors).
+    x_floors: FloorMultiples,
     note: Option<String>,
 }
 
@@ -1934,10 +2616,114 @@ struct SRow {
 struct HRow {
     config: HConfig,
     label: &'static str,
+    /// The server's CPU time per request, µs.
+    server_cpu_us: Option<Spread>,
+    /// Against untraced (medians).
+    x_untraced: Option<f64>,
+    /// µs per request against untraced (medians).
+    added_us: Option<f64>,
+    /// gotrace's own CPU time per request, µs.
+    gotrace_cpu_us: Option<Spread>,
+    /// The client's CPU time per request (its whole run), µs.
+    client_cpu_us: Option<Spread>,
+    /// ... against untraced (medians).
+    client_added_us: Option<f64>,
+    /// For reference: the client's throughput and latency.
     rps: Option<Spread>,
     p99_us: Option<Spread>,
-    /// Throughput lost against untraced (median against median), percent.
-    loss_pct: Option<f64>,
+    /// Requests per measured run.
+    requests: Option<Spread>,
+    /// Failed requests, summed over the runs.
+    errors: f64,
+    note: Option<String>,
+    runs: Vec<HRun>,
+}
+
+/// Workload H's results.
+#[derive(Serialize, Debug)]
+struct HReport {
+    reps: usize,
+    rows: Vec<HRow>,
+    /// gotrace's added server CPU per request as a multiple of each floor's (sys_clock
+    /// is not run on H).
+    x_floors: FloorMultiples,
+    /// Where the added ns per request go, from the runs with bpf_stats on.
+    programs: Option<ProgramBreakdown>,
+}
+
+/// Where gotrace's added ns per request go: its programs, timed by bpf_stats, summed
+/// over the runs with bpf_stats on. The programs run for every process (a non-target's
+/// syscalls and switches leave early), so this is their whole cost, the client's share
+/// included.
+#[derive(Serialize, Debug)]
+struct ProgramBreakdown {
+    runs: usize,
+    requests: u64,
+    /// The costliest first.
+    programs: Vec<ProgramRow>,
+    total_ns_per_request: f64,
+    /// gotrace's added server CPU per request (its runs without bpf_stats, against
+    /// untraced, medians), ns.
+    added_server_ns: Option<f64>,
+    /// ... in the runs with bpf_stats on (their timing included).
+    added_server_ns_stats: Option<f64>,
+    /// The client's added CPU per request (without bpf_stats), ns.
+    added_client_ns: Option<f64>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+struct ProgramRow {
+    program: String,
+    /// The raw tracepoints it is attached to.
+    hooks: String,
+    runs_per_request: f64,
+    ns_per_run: f64,
+    ns_per_request: f64,
+}
+
+impl ProgramBreakdown {
+    /// The programs of `runs` (those with bpf_stats), summed by program and hook.
+    fn of(runs: &[HRun]) -> Option<ProgramBreakdown> {
+        let timed: Vec<(&HRun, &Vec<ProgDelta>)> = runs
+            .iter()
+            .filter_map(|r| r.programs.as_ref().map(|p| (r, p)))
+            .collect();
+        let requests: u64 = timed.iter().map(|(r, _)| r.requests).sum();
+        if timed.is_empty() || requests == 0 {
+            return None;
+        }
+        let mut sums: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        for d in timed.iter().flat_map(|(_, p)| p.iter()) {
+            let e = sums.entry((d.name.clone(), d.hooks.clone())).or_default();
+            e.0 += d.runs;
+            e.1 += d.run_time_ns;
+        }
+        let n = requests as f64;
+        let mut programs: Vec<ProgramRow> = sums
+            .into_iter()
+            .map(|((program, hooks), (count, ns))| ProgramRow {
+                program,
+                hooks,
+                runs_per_request: count as f64 / n,
+                ns_per_run: if count > 0 {
+                    ns as f64 / count as f64
+                } else {
+                    0.0
+                },
+                ns_per_request: ns as f64 / n,
+            })
+            .collect();
+        programs.sort_by(|a, b| b.ns_per_request.total_cmp(&a.ns_per_request));
+        Some(ProgramBreakdown {
+            runs: timed.len(),
+            requests,
+            total_ns_per_request: programs.iter().map(|p| p.ns_per_request).sum(),
+            programs,
+            added_server_ns: None,
+            added_server_ns_stats: None,
+            added_client_ns: None,
+        })
+    }
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -1949,6 +2735,11 @@ struct GotraceFacts {
     maxrss_mib_streaming: Option<f64>,
     attach_wall_ms: Option<Spread>,
     attach_reported_ms: Option<Spread>,
+    /// gotrace's CPU time at its "tracing pid" line.
+    attach_cpu_ms: Option<Spread>,
+    /// Attached to a sleeping process: gotrace's CPU, percent of one CPU.
+    idle_pct: Option<Spread>,
+    idle_runs: Vec<IdleRun>,
 }
 
 #[derive(Serialize, Debug)]
@@ -2047,7 +2838,9 @@ struct Report {
     machine: Machine,
     plan: Plan,
     s: Vec<SRow>,
-    h: Vec<HRow>,
+    h: Option<HReport>,
+    /// The hooks the every-hook floors attached.
+    floor_hooks: Option<Vec<String>>,
     gotrace: GotraceFacts,
     stream: Option<Stream>,
     slow: Option<SlowReport>,
@@ -2064,15 +2857,11 @@ impl Report {
         } else {
             Vec::new()
         };
-        let h = if plan.wants(Part::H) {
-            h_rows(&obs)
-        } else {
-            Vec::new()
-        };
+        let h = plan.wants(Part::H).then(|| h_report(plan, &obs));
         let gotrace = gotrace_facts(&obs);
         let slow = plan.wants(Part::Slow).then(|| slow_report(plan, &obs));
         let symbols = symbols_rows(&obs);
-        let mut targets = targets(&s, &h, &gotrace);
+        let mut targets = targets(&s, h.as_ref(), &gotrace);
         if plan.wants(Part::Slow) {
             targets.push(slow_target(slow.as_ref()));
         }
@@ -2099,6 +2888,7 @@ impl Report {
             plan: plan.clone(),
             s,
             h,
+            floor_hooks: obs.floor_hooks,
             gotrace,
             stream: obs.stream,
             slow,
@@ -2112,7 +2902,13 @@ impl Report {
 fn s_rows(plan: &Plan, obs: &Observations) -> Vec<SRow> {
     let median = |c: SConfig| obs.s.get(&c).and_then(|v| Spread::of(v)).map(|s| s.median);
     let base = median(SConfig::Untraced);
-    let floor_added = median(SConfig::Floor).zip(base).map(|(f, b)| f - b);
+    let added = |c: SConfig| median(c).zip(base).map(|(m, b)| m - b);
+    let floors = [
+        added(SConfig::Floor),
+        added(SConfig::FloorClock),
+        added(SConfig::FloorAll),
+        added(SConfig::FloorAllClock),
+    ];
     S_CONFIGS
         .iter()
         .map(|&config| {
@@ -2121,10 +2917,12 @@ fn s_rows(plan: &Plan, obs: &Observations) -> Vec<SRow> {
             let added = m.zip(base).map(|(m, b)| m - b);
             let x_floor = match config {
                 SConfig::Untraced | SConfig::Floor => None,
-                _ => added
-                    .zip(floor_added)
-                    .filter(|(_, f)| *f > 0.0)
-                    .map(|(a, f)| a / f),
+                _ => multiple(added, floors[0]),
+            };
+            let x_floors = if config == SConfig::Untraced || config.floor().is_some() {
+                FloorMultiples::default()
+            } else {
+                FloorMultiples::of(added, floors)
             };
             SRow {
                 config,
@@ -2133,6 +2931,7 @@ fn s_rows(plan: &Plan, obs: &Observations) -> Vec<SRow> {
                 x_untraced: m.zip(base).map(|(m, b)| m / b),
                 added_ns: added.filter(|_| config != SConfig::Untraced),
                 x_floor,
+                x_floors,
                 ns_per_syscall: spread,
                 note: obs.s_notes.get(&config).cloned(),
             }
@@ -2140,30 +2939,71 @@ fn s_rows(plan: &Plan, obs: &Observations) -> Vec<SRow> {
         .collect()
 }
 
-fn h_rows(obs: &Observations) -> Vec<HRow> {
-    let runs = |c: HConfig, f: fn(&HRun) -> f64| {
-        obs.h
-            .get(&c)
-            .and_then(|v| Spread::of(&v.iter().map(f).collect::<Vec<_>>()))
+impl SRow {
+    /// gotrace and bpftrace, whose cost compares with the floors (perf trace and strace
+    /// work otherwise).
+    fn compares_with_floors(&self) -> bool {
+        matches!(
+            self.config,
+            SConfig::Gotrace | SConfig::GotraceOther | SConfig::Bpftrace
+        )
+    }
+}
+
+fn h_report(plan: &Plan, obs: &Observations) -> HReport {
+    let runs = |c: HConfig| obs.h.get(&c).map_or(&[][..], Vec::as_slice);
+    let spread = |c: HConfig, f: &dyn Fn(&HRun) -> Option<f64>| {
+        Spread::of(&runs(c).iter().filter_map(f).collect::<Vec<_>>())
     };
-    let base = runs(HConfig::Untraced, |r| r.rps).map(|s| s.median);
-    H_CONFIGS
+    let server = |c: HConfig| spread(c, &|r| Some(r.server_cpu_ns / 1e3));
+    let client = |c: HConfig| spread(c, &|r| Some(r.client_cpu_ns / 1e3));
+    let median = |s: Option<Spread>| s.map(|s| s.median);
+    let base = median(server(HConfig::Untraced));
+    let client_base = median(client(HConfig::Untraced));
+    let added = |c: HConfig| median(server(c)).zip(base).map(|(m, b)| m - b);
+    let client_added = |c: HConfig| median(client(c)).zip(client_base).map(|(m, b)| m - b);
+    let rows: Vec<HRow> = H_CONFIGS
         .iter()
         .map(|&config| {
-            let rps = runs(config, |r| r.rps);
+            let server_cpu_us = server(config);
+            let m = server_cpu_us.as_ref().map(|s| s.median);
+            let not_base = config != HConfig::Untraced;
             HRow {
                 config,
                 label: config.label(),
-                loss_pct: rps
-                    .as_ref()
-                    .zip(base)
-                    .filter(|_| config != HConfig::Untraced)
-                    .map(|(r, b)| 100.0 * (b - r.median) / b),
-                rps,
-                p99_us: runs(config, |r| r.p99_us),
+                x_untraced: m.zip(base).map(|(m, b)| m / b),
+                added_us: added(config).filter(|_| not_base),
+                server_cpu_us,
+                gotrace_cpu_us: spread(config, &|r| r.gotrace_cpu_ns.map(|g| g / 1e3)),
+                client_cpu_us: client(config),
+                client_added_us: client_added(config).filter(|_| not_base),
+                rps: spread(config, &|r| Some(r.rps)),
+                p99_us: spread(config, &|r| Some(r.p99_us)),
+                requests: spread(config, &|r| Some(r.requests as f64)),
+                errors: runs(config).iter().map(|r| r.errors).sum(),
+                note: obs.h_notes.get(&config).cloned(),
+                runs: runs(config).to_vec(),
             }
         })
-        .collect()
+        .collect();
+    let floors = [
+        added(HConfig::Floor),
+        None,
+        added(HConfig::FloorAll),
+        added(HConfig::FloorAllClock),
+    ];
+    let programs = ProgramBreakdown::of(runs(HConfig::GotraceStats)).map(|mut p| {
+        p.added_server_ns = added(HConfig::Gotrace).map(|a| a * 1e3);
+        p.added_server_ns_stats = added(HConfig::GotraceStats).map(|a| a * 1e3);
+        p.added_client_ns = client_added(HConfig::Gotrace).map(|a| a * 1e3);
+        p
+    });
+    HReport {
+        reps: plan.h_reps,
+        rows,
+        x_floors: FloorMultiples::of(added(HConfig::Gotrace), floors),
+        programs,
+    }
 }
 
 fn slow_report(plan: &Plan, obs: &Observations) -> SlowReport {
@@ -2321,6 +3161,14 @@ fn gotrace_facts(obs: &Observations) -> GotraceFacts {
                 .map(|g| g.attach.reported_ms)
                 .collect::<Vec<_>>(),
         ),
+        attach_cpu_ms: Spread::of(
+            &default
+                .iter()
+                .filter_map(|g| g.attach.cpu_ms)
+                .collect::<Vec<_>>(),
+        ),
+        idle_pct: Spread::of(&obs.idle.iter().map(|i| i.pct).collect::<Vec<_>>()),
+        idle_runs: obs.idle.clone(),
     }
 }
 
@@ -2340,49 +3188,93 @@ fn target(name: &'static str, measured: Option<(String, bool)>) -> Target {
     }
 }
 
-/// A target of the form "gotrace's added cost <= k x the floor's". Not measurable when
-/// the floor's added cost is not above zero (noise).
-fn x_floor_target(name: &'static str, s: &[SRow], config: SConfig, limit: f64) -> Target {
-    let row = s.iter().find(|r| r.config == config);
-    let floor_added = s
-        .iter()
-        .find(|r| r.config == SConfig::Floor)
-        .and_then(|r| r.added_ns);
-    match (row.and_then(|r| r.added_ns), floor_added) {
+/// A target of the form "added cost <= k x a floor's", from the multiple and the two
+/// added costs: not measurable when the floor's added cost is not above zero (noise).
+fn x_floor_target(
+    name: &'static str,
+    x: Option<f64>,
+    added: Option<f64>,
+    floor_added: Option<f64>,
+    limit: f64,
+    unit: &str,
+    extra: &str,
+) -> Target {
+    match (added, floor_added) {
         (Some(a), Some(f)) if f <= 0.0 => Target {
             name,
-            value: format!("added {a:.1} ns, floor added {f:.1} ns (<= 0: noise)"),
+            value: format!("added {a:.1} {unit}, floor added {f:.1} {unit} (<= 0: noise)"),
             pass: None,
         },
         _ => target(
             name,
-            row.and_then(|r| r.x_floor)
-                .map(|x| (format!("{x:.2}x floor"), x <= limit)),
+            x.map(|x| (format!("{x:.2}x floor{extra}"), x <= limit)),
         ),
     }
 }
 
-fn targets(s: &[SRow], h: &[HRow], g: &GotraceFacts) -> Vec<Target> {
-    let loss = h
-        .iter()
-        .find(|r| r.config == HConfig::Gotrace)
-        .and_then(|r| r.loss_pct);
+/// The targets: S against its sys-hooks floor, H per request against untraced and the
+/// all-hooks floor, gotrace's own CPU (per request, idle, to attach), and its records
+/// and memory.
+fn targets(s: &[SRow], h: Option<&HReport>, g: &GotraceFacts) -> Vec<Target> {
+    let srow = |c: SConfig| s.iter().find(|r| r.config == c);
+    let s_added = |c: SConfig| srow(c).and_then(|r| r.added_ns);
+    let other_x_untraced = srow(SConfig::GotraceOther)
+        .and_then(|r| r.x_untraced)
+        .map_or_else(String::new, |x| format!(" ({x:.2}x untraced)"));
+    let hrow = |c: HConfig| h.and_then(|h| h.rows.iter().find(|r| r.config == c));
+    let h_added = |c: HConfig| hrow(c).and_then(|r| r.added_us);
+    let gotrace_h = hrow(HConfig::Gotrace);
     vec![
         x_floor_target(
-            "S traced: gotrace added <= 1.7x floor added",
-            s,
-            SConfig::Gotrace,
+            "S: gotrace added <= 1.7x sys-hooks floor's",
+            srow(SConfig::Gotrace).and_then(|r| r.x_floor),
+            s_added(SConfig::Gotrace),
+            s_added(SConfig::Floor),
             1.7,
+            "ns",
+            "",
         ),
         x_floor_target(
-            "process not traced: added <= 1.15x floor added",
-            s,
-            SConfig::GotraceOther,
+            "S: not traced, added <= 1.15x sys-hooks floor's",
+            srow(SConfig::GotraceOther).and_then(|r| r.x_floor),
+            s_added(SConfig::GotraceOther),
+            s_added(SConfig::Floor),
             1.15,
+            "ns",
+            &other_x_untraced,
         ),
         target(
-            "H throughput loss <= 3%",
-            loss.map(|l| (format!("{l:.1}%"), l <= 3.0)),
+            "H: server CPU/request <= 1.05x untraced",
+            gotrace_h
+                .and_then(|r| r.x_untraced)
+                .map(|x| (format!("{x:.3}x"), x <= 1.05)),
+        ),
+        x_floor_target(
+            "H: gotrace added <= 1.5x all-hooks floor's",
+            h.and_then(|h| h.x_floors.all),
+            h_added(HConfig::Gotrace),
+            h_added(HConfig::FloorAll),
+            1.5,
+            "µs",
+            "",
+        ),
+        target(
+            "H: gotrace's own CPU <= 2 µs per request",
+            gotrace_h
+                .and_then(|r| r.gotrace_cpu_us.as_ref())
+                .map(|c| (format!("{:.2} µs", c.median), c.median <= 2.0)),
+        ),
+        target(
+            "gotrace idle <= 0.5% of a CPU",
+            g.idle_pct
+                .as_ref()
+                .map(|i| (format!("{:.3}%", i.median), i.median <= 0.5)),
+        ),
+        target(
+            "attach CPU < 0.3 s",
+            g.attach_cpu_ms
+                .as_ref()
+                .map(|a| (format!("max {:.0} ms", a.max), a.max < 300.0)),
         ),
         target(
             "zero lost records, S and H, default settings",
@@ -2490,11 +3382,20 @@ fn render(r: &Report) -> String {
         r.plan.reps,
         if r.plan.reps == 1 { "" } else { "s" }
     );
+    if r.plan.wants(Part::S) || r.plan.wants(Part::H) {
+        let _ = writeln!(
+            o,
+            "\nfloors: empty raw_tp programs (bench-floor) on sys_enter + sys_exit (sys hooks), or on every hook gotrace attaches here (all hooks: {}); \"+ clock\": one bpf_ktime_get_ns per hook",
+            r.floor_hooks
+                .as_ref()
+                .map_or_else(|| "not run".to_string(), |h| h.join(" "))
+        );
+    }
     if !r.s.is_empty() {
         render_s(&mut o, r);
     }
-    if !r.h.is_empty() {
-        render_h(&mut o, r);
+    if let Some(h) = &r.h {
+        render_h(&mut o, &r.plan, h);
     }
     if [Part::S, Part::H, Part::Stream]
         .iter()
@@ -2512,11 +3413,11 @@ fn render(r: &Report) -> String {
         render_symbols(&mut o, r);
     }
     render_disturbance(&mut o, &r.disturbance);
-    let _ = writeln!(o, "\ntargets");
+    let _ = writeln!(o, "\n{:<52} {:<28} met?", "targets", "value");
     for t in &r.targets {
         let verdict = match t.pass {
-            Some(true) => "PASS",
-            Some(false) => "FAIL",
+            Some(true) => "met",
+            Some(false) => "NOT MET",
             None => "n/a",
         };
         let _ = writeln!(o, "  {:<50} {:<28} {verdict}", t.name, t.value);
@@ -2601,34 +3502,138 @@ fn render_s(o: &mut String, r: &Report) {
             g - fc
         );
     }
-}
-
-fn render_h(o: &mut String, r: &Report) {
-    let p = &r.plan;
-    let _ = writeln!(
-        o,
-        "\nworkload H: net/http on loopback, {} keep-alive connections (closed loop) from an untraced client, {:.1} s after {:.1} s warm-up",
-        p.http_conns, p.http_secs, p.http_warmup_secs
-    );
-    let _ = writeln!(
-        o,
-        "  {:<34} {:<30} {:>7}  {:<28}",
-        "config", "req/s", "loss", "p99 µs"
-    );
-    for row in &r.h {
+    let multiples: Vec<&SRow> =
+        r.s.iter()
+            .filter(|row| row.compares_with_floors() && !row.x_floors.is_empty())
+            .collect();
+    if !multiples.is_empty() {
         let _ = writeln!(
             o,
-            "  {:<34} {:<30} {:>7}  {:<28}",
+            "  {:<40} {:>9} {:>11} {:>9} {:>11}",
+            "added ns as a multiple of each floor's:",
+            "sys hooks",
+            "sys + clock",
+            "all hooks",
+            "all + clock"
+        );
+        let x = |v: Option<f64>| fmt_opt(v, |x| format!("{x:.2}x"));
+        for row in multiples {
+            let m = &row.x_floors;
+            let _ = writeln!(
+                o,
+                "    {:<38} {:>9} {:>11} {:>9} {:>11}",
+                row.label,
+                x(m.sys),
+                x(m.sys_clock),
+                x(m.all),
+                x(m.all_clock)
+            );
+        }
+    }
+}
+
+fn render_h(o: &mut String, p: &Plan, h: &HReport) {
+    let _ = writeln!(
+        o,
+        "\nworkload H: net/http on loopback, {} keep-alive connections (closed loop) from an untraced client; per run a fresh server, warmed by a {:.1} s client run, then one {:.1} s client run measured; CPU per request served; {} rep{}",
+        p.http_conns,
+        p.http_warmup_secs,
+        p.http_secs,
+        h.reps,
+        if h.reps == 1 { "" } else { "s" }
+    );
+    let spread = |v: &Option<Spread>, digits| {
+        v.as_ref()
+            .map_or_else(|| "-".into(), |s| fmt_spread(s, digits))
+    };
+    let _ = writeln!(
+        o,
+        "  {:<34} {:<26} {:>10} {:>9}  {:<24}",
+        "config", "server CPU µs/request", "x untraced", "added µs", "gotrace CPU µs/request"
+    );
+    for row in &h.rows {
+        let value = match (&row.server_cpu_us, &row.note) {
+            (Some(s), _) => fmt_spread(s, 2),
+            (None, Some(n)) => n.clone(),
+            (None, None) => "not measured".into(),
+        };
+        let _ = writeln!(
+            o,
+            "  {:<34} {:<26} {:>10} {:>9}  {:<24}",
             row.label,
-            row.rps
-                .as_ref()
-                .map_or_else(|| "-".into(), |s| fmt_spread(s, 0)),
-            fmt_opt(row.loss_pct, |l| format!("{l:.1}%")),
-            row.p99_us
-                .as_ref()
-                .map_or_else(|| "-".into(), |s| fmt_spread(s, 0)),
+            value,
+            fmt_opt(row.x_untraced, |x| format!("{x:.3}")),
+            fmt_opt(row.added_us, |a| format!("{a:+.2}")),
+            spread(&row.gotrace_cpu_us, 2),
+        );
+        if let (Some(_), Some(n)) = (&row.server_cpu_us, &row.note) {
+            let _ = writeln!(o, "      note: {n}");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "  {:<34} {:<26} {:<22} {:<24} {:>6}",
+        "for reference", "req/s", "p99 µs", "client CPU µs/request", "errors"
+    );
+    for row in h.rows.iter().filter(|r| !r.runs.is_empty()) {
+        let _ = writeln!(
+            o,
+            "  {:<34} {:<26} {:<22} {:<24} {:>6}",
+            row.label,
+            spread(&row.rps, 0),
+            spread(&row.p99_us, 0),
+            spread(&row.client_cpu_us, 2),
+            row.errors,
         );
     }
+    let x = |v: Option<f64>| fmt_opt(v, |x| format!("{x:.2}x"));
+    let _ = writeln!(
+        o,
+        "  gotrace's added server CPU per request as a multiple of each floor's: {} sys hooks, {} all hooks, {} all hooks + clock",
+        x(h.x_floors.sys),
+        x(h.x_floors.all),
+        x(h.x_floors.all_clock)
+    );
+    if let Some(b) = &h.programs {
+        render_programs(o, b);
+    }
+}
+
+/// Where the added ns per request go: gotrace's programs under bpf_stats.
+fn render_programs(o: &mut String, b: &ProgramBreakdown) {
+    let _ = writeln!(
+        o,
+        "  where the added ns per request go: gotrace's programs under bpf_stats ({} run{}, {} requests; a program runs for every process, a non-target leaving early):",
+        b.runs,
+        if b.runs == 1 { "" } else { "s" },
+        fmt_count(b.requests)
+    );
+    let _ = writeln!(
+        o,
+        "    {:<24} {:<20} {:>9} {:>9} {:>9}",
+        "program", "hooks", "runs/req", "ns/run", "ns/req"
+    );
+    for p in &b.programs {
+        let _ = writeln!(
+            o,
+            "    {:<24} {:<20} {:>9.2} {:>9.1} {:>9.1}",
+            p.program, p.hooks, p.runs_per_request, p.ns_per_run, p.ns_per_request
+        );
+    }
+    let _ = writeln!(
+        o,
+        "    {:<24} {:<20} {:>9} {:>9} {:>9.1}",
+        "all programs", "", "", "", b.total_ns_per_request
+    );
+    let ns = |v: Option<f64>| fmt_opt(v, |n| format!("{n:+.0} ns"));
+    let _ = writeln!(
+        o,
+        "    gotrace's added CPU per request: server {} (with bpf_stats on: {}), client {}; server minus all programs: {} (hook dispatch, cache effects; the programs' time includes the client's and other processes' early exits)",
+        ns(b.added_server_ns),
+        ns(b.added_server_ns_stats),
+        ns(b.added_client_ns),
+        ns(b.added_server_ns.map(|a| a - b.total_ns_per_request)),
+    );
 }
 
 fn render_gotrace(o: &mut String, r: &Report) {
@@ -2661,6 +3666,21 @@ fn render_gotrace(o: &mut String, r: &Report) {
         "  \"attached in M ms\":           {} ms",
         ms(&g.attach_reported_ms)
     );
+    let _ = writeln!(
+        o,
+        "  CPU to attach (at that line): {} ms",
+        ms(&g.attach_cpu_ms)
+    );
+    if r.plan.wants(Part::H) {
+        let _ = writeln!(
+            o,
+            "  idle (--pid of a sleep):      {} % of a CPU ({:.1} s each)",
+            g.idle_pct
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| fmt_spread(s, 3)),
+            r.plan.idle_secs
+        );
+    }
 }
 
 fn render_stream(o: &mut String, s: &Stream) {
@@ -2856,19 +3876,27 @@ numbers, with every repetition's value, are in `target/bench/bench.json`.
 
 Everything runs in one go on one machine: each repetition runs every configuration once,
 in an order rotated from one repetition to the next, and the table shows the median with
-the range (min .. max) over {reps} repetitions. Nothing is pinned to a CPU. The machine
-has {nproc} CPUs, so anything else running at the same time (another build, another test
-run) shows up as spread.
+the range (min .. max) over {reps} repetitions ({h_reps} for workload H: it runs at least
+{h_min} but with `--quick`). Nothing is pinned to a CPU. The machine has {nproc} CPUs, so
+anything else running at the same time (another build, another test run) shows up as
+spread.
 
+- **The floors** (the limit): what any tracer on the same hooks pays, held attached by
+  the `bench-floor` helper (`tracer::probe::Floor`) while the workload runs untraced.
+  **sys hooks**: empty raw_tp programs on `sys_enter` and `sys_exit`; **all hooks**: the
+  same empty program also attached to every other raw tracepoint gotrace attaches on
+  this kernel (as `tracer::probe::kernel::plan` chooses them: `sched_switch`,
+  `sched_wakeup`, `sched_wakeup_new`, `sched_process_fork`/`exec`/`exit`,
+  `signal_generate`/`deliver`, and io_uring's where gotrace uses them; the `floors:` line
+  above the tables lists them); **+ clock**: each program calls `bpf_ktime_get_ns` once,
+  the least a tracer that times calls does. gotrace's added cost (against untraced,
+  medians) is reported as a multiple of each floor's added cost.
 - **Workload S** (`tests/workloads/bench_syscalls`): {g} goroutines each issue N `getppid`
   calls with `syscall.RawSyscall` and time their own loop; the workload prints its ns per
   syscall (per goroutine: loop wall time / calls, averaged over goroutines). Configurations:
   untraced; **gotrace** (`gotrace --no-tui --json FILE -- S`, summary mode at default
-  settings); **the floor**: empty raw_tp programs on `sys_enter` and `sys_exit` held
-  attached while S runs untraced (`tracer::probe::Floor`, by the `bench-floor` helper),
-  the cost of the hooks alone; **the floor + a clock read per hook**: the same programs
-  each calling `bpf_ktime_get_ns` once (`bench-floor clock`), the least any tracer that
-  times each call pays; **untraced while gotrace traces another process**
+  settings); the four floors (sys hooks, sys hooks + clock, all hooks, all hooks +
+  clock); **untraced while gotrace traces another process**
   (`gotrace --pid` on a sleeping `sleep`, attached before S starts); **bpftrace** with
   the same aggregation as gotrace's summary (per-syscall count and latency histogram for
   the target pid, `bpftrace -e '...' -c S`); **`perf trace -s -- S`**; **`strace -f -c
@@ -2876,19 +3904,58 @@ run) shows up as spread.
   {n}, as they are orders of magnitude slower; the workload reports ns per call, so their
   figures compare directly with the others without any scaling.
 - **added ns** is the configuration's median minus the untraced median; **x floor** is
-  that divided by the floor's added ns. The floor is not small: any program on the
-  `sys_enter`/`sys_exit` tracepoints sends every syscall of every process through the
-  kernel's slow syscall path, whatever the program does.
+  that divided by the sys-hooks floor's added ns, and the lines under the table divide
+  it by each floor's. The floor is not small: any program on the `sys_enter`/`sys_exit`
+  tracepoints sends every syscall of every process through the kernel's slow syscall
+  path, whatever the program does.
 - **Workload H** (`tests/workloads/bench_http`): a net/http server on 127.0.0.1 answering
   a small JSON document, loaded by a client process (the same binary, `-mode client`,
   never traced) with {conns} concurrent keep-alive connections sending requests back to
-  back for {hs} s after a {hw} s warm-up; the client reports requests/s and p99 latency.
-  A fresh server per run; gotrace attaches to it with `--pid` before the load starts.
+  back (a closed loop). Each run starts a fresh server, attaches the floor or gotrace
+  (`--pid`) to it, warms it with one {hw} s client run, then measures one {hs} s client
+  run (both with `-warmup 0`). **server CPU µs/request** is the server's CPU time over
+  the measured run (the sum of its threads' `/proc/PID/task/*/schedstat`, ns, read
+  before the client starts and {quiet_ms} ms after it ends, once the server has closed
+  its connections) divided by the requests the client reports; the eBPF programs run
+  in the threads that hit the hooks, so the cost of those hit in the server is in it.
+  **gotrace CPU µs/request** is gotrace's own CPU time (its threads' schedstat) over
+  the same window, per request. Configurations: untraced, the sys-hooks floor, the
+  all-hooks floor with and without the clock read, gotrace `--pid` at default
+  settings, and gotrace `--pid` with **bpf_stats** on, which is only there to say where
+  the added ns per request go: `bpf_stats` times every program run (two clock reads
+  each), which would bias the CPU figures of the run it is on, so the targets use the
+  run without it. requests/s, p99 latency and the client's CPU per request (`wait4`,
+  its whole run) are for reference: on a {nproc}-CPU machine throughput moves by ±15%
+  from run to run, CPU per request much less.
+- **Where the added ns go**: in the bpf_stats runs, bpf_stats is turned on
+  (`BPF_ENABLE_STATS`, on while the bench holds its file descriptor; else the
+  `kernel.bpf_stats_enabled` sysctl, set back afterwards) just before the measured client
+  run, and `bpftool -j prog show` is read just before and after it. gotrace's programs are
+  those named as gotrace's, loaded after gotrace started and held by it (the programs
+  its file descriptors refer to, `/proc/PID/fdinfo`, and bpftool's `pids` where it lists
+  them); each is labelled with the raw tracepoint it is attached to (`bpftool -j link
+  show`). Per program: runs per request, ns per run, ns per request, summed over the
+  bpf_stats runs. A program runs for every process that hits its hook (a non-target's
+  syscalls and switches leave early), so their total includes the client's and others'
+  share; the server's added CPU minus it is what the hooks' dispatch and cache effects
+  cost.
 - **gotrace itself**: lost records are read from the `--json` summary line of every run
   tracing S or H at default settings; peak RSS is `ru_maxrss` from `wait4` on gotrace
   (for a launch this is the larger of gotrace and the workload it reaped, which is a few
   MiB); attach time is the wall time from spawning gotrace to its `tracing pid` line,
-  next to the `attached in M ms` it reports.
+  next to the `attached in M ms` it reports; **CPU to attach** is gotrace's CPU time when
+  that line arrives (the larger of its threads' schedstat and `/proc/PID/stat`'s utime +
+  stime, which counts threads that ended): parsing the kernel's BTF, loading the
+  programs through the verifier, attaching. **idle** is gotrace attached with `--pid` to
+  a sleeping `sleep`: its CPU time over {idle} s, from {idle_settle_ms} ms after its
+  `tracing pid` line, as a share of one CPU; once per H repetition.
+- **Targets** (the table's last lines; met, NOT MET, or n/a when not measured or when
+  the floor's added cost is lost in noise): on S, gotrace's added ns ≤ 1.7x the
+  sys-hooks floor's, and a process gotrace does not trace (gotrace tracing another)
+  ≤ 1.15x it; on H, the server's CPU per request ≤ 1.05x untraced, gotrace's added CPU
+  per request ≤ 1.5x the all-hooks floor's, and gotrace's own CPU ≤ 2 µs per request
+  (medians); idle ≤ 0.5% of a CPU (median); CPU to attach < 0.3 s (every run); and
+  zero lost records, peak RSS ≤ 64 MiB, attached within 1 s.
 - **Streaming**: paced S (`-rate`) under `gotrace --slow 0 --json FILE -- S`, so every
   syscall goes through the ring buffer and into the NDJSON file, at rates doubling from
   {start} for {ss} s each, until a rate loses records or the workload cannot reach the
@@ -2964,6 +4031,11 @@ mounted. A peer that cannot run is listed with the reason.
         peers = peers.join(", "),
         table = table,
         reps = p.reps,
+        h_reps = p.h_reps,
+        h_min = H_MIN_REPS,
+        quiet_ms = H_QUIET.as_millis(),
+        idle = p.idle_secs,
+        idle_settle_ms = IDLE_SETTLE.as_millis(),
         g = p.goroutines,
         n = fmt_count(p.s_calls),
         peer_n = fmt_count(p.peer_calls),
@@ -3055,7 +4127,7 @@ mod tests {
         assert_eq!(row(SConfig::Gotrace).x_floor, Some(1.5));
         assert_eq!(row(SConfig::Gotrace).x_untraced, Some(1.5));
         assert!(row(SConfig::Strace).ns_per_syscall.is_none());
-        let t = targets(&rows, &[], &GotraceFacts::default());
+        let t = targets(&rows, None, &GotraceFacts::default());
         assert_eq!(t[0].pass, Some(true), "1.5x <= 1.7x");
         assert_eq!(t[1].pass, Some(false), "1.2x > 1.15x");
         assert_eq!(t[2].pass, None, "H not measured");
@@ -3068,34 +4140,379 @@ mod tests {
         obs.s.insert(SConfig::Floor, vec![299.0]);
         obs.s.insert(SConfig::Gotrace, vec![320.0]);
         let rows = s_rows(&plan(), &obs);
-        let t = targets(&rows, &[], &GotraceFacts::default());
+        let t = targets(&rows, None, &GotraceFacts::default());
         assert_eq!(t[0].pass, None);
         assert!(t[0].value.contains("noise"), "{}", t[0].value);
     }
 
     #[test]
-    fn throughput_loss_is_against_the_untraced_median() {
+    fn s_added_cost_is_a_multiple_of_each_floor() {
         let mut obs = Observations::default();
-        let run = |rps| HRun {
-            rps,
-            p99_us: 100.0,
+        obs.s.insert(SConfig::Untraced, vec![100.0]);
+        obs.s.insert(SConfig::Floor, vec![200.0]);
+        obs.s.insert(SConfig::FloorClock, vec![225.0]);
+        obs.s.insert(SConfig::FloorAll, vec![250.0]);
+        obs.s.insert(SConfig::FloorAllClock, vec![300.0]);
+        obs.s.insert(SConfig::Gotrace, vec![400.0]);
+        let rows = s_rows(&plan(), &obs);
+        let row = |c| rows.iter().find(|r| r.config == c).expect("a row");
+        assert_eq!(
+            row(SConfig::Gotrace).x_floors,
+            FloorMultiples {
+                sys: Some(3.0),
+                sys_clock: Some(2.4),
+                all: Some(2.0),
+                all_clock: Some(1.5),
+            }
+        );
+        assert_eq!(row(SConfig::Gotrace).x_floor, Some(3.0));
+        assert!(
+            row(SConfig::FloorAll).x_floors.is_empty(),
+            "a floor against floors"
+        );
+        assert_eq!(
+            row(SConfig::FloorAll).x_floor,
+            Some(1.5),
+            "against the sys floor"
+        );
+        assert!(row(SConfig::Untraced).x_floors.is_empty());
+        let table = render(&Report::new(&plan(), machine(), obs));
+        if std::env::var_os("BENCH_SHOW_TABLE").is_some() {
+            eprintln!("{table}");
+        }
+        assert!(
+            table.contains("added ns as a multiple of each floor's"),
+            "{table}"
+        );
+        assert!(table.contains("3.00x"), "{table}");
+    }
+
+    #[test]
+    fn a_multiple_needs_a_floor_above_zero() {
+        assert_eq!(multiple(Some(3.0), Some(2.0)), Some(1.5));
+        assert_eq!(multiple(Some(3.0), Some(0.0)), None);
+        assert_eq!(multiple(Some(3.0), Some(-1.0)), None);
+        assert_eq!(multiple(None, Some(2.0)), None);
+        assert_eq!(multiple(Some(3.0), None), None);
+        assert_eq!(idle_pct(0.01, 5.0), 0.2);
+        assert_eq!(idle_pct(1.0, 0.0), 0.0);
+    }
+
+    fn h_run(server_ns: f64, gotrace_ns: Option<f64>) -> HRun {
+        HRun {
+            requests: 1000,
             errors: 0.0,
-        };
+            server_cpu_ns: server_ns,
+            client_cpu_ns: 20_000.0,
+            gotrace_cpu_ns: gotrace_ns,
+            rps: 10_000.0,
+            p99_us: 900.0,
+            programs: None,
+        }
+    }
+
+    #[test]
+    fn h_is_cpu_per_request_against_untraced_and_the_floors() {
+        let mut obs = Observations::default();
         obs.h.insert(
             HConfig::Untraced,
-            vec![run(1000.0), run(1100.0), run(900.0)],
+            vec![
+                h_run(40_000.0, None),
+                h_run(39_000.0, None),
+                h_run(41_000.0, None),
+            ],
         );
-        obs.h.insert(HConfig::Gotrace, vec![run(980.0)]);
-        let rows = h_rows(&obs);
-        let gotrace = rows
-            .iter()
-            .find(|r| r.config == HConfig::Gotrace)
-            .expect("a row");
-        assert_eq!(gotrace.loss_pct, Some(2.0));
+        obs.h.insert(HConfig::Floor, vec![h_run(40_500.0, None)]);
+        obs.h.insert(HConfig::FloorAll, vec![h_run(41_000.0, None)]);
+        obs.h
+            .insert(HConfig::FloorAllClock, vec![h_run(41_200.0, None)]);
+        obs.h.insert(
+            HConfig::Gotrace,
+            vec![
+                h_run(41_400.0, Some(1_500.0)),
+                h_run(41_600.0, Some(1_700.0)),
+            ],
+        );
+        let h = h_report(&plan(), &obs);
+        assert_eq!(h.reps, H_MIN_REPS, "at least 7 but with --quick");
+        let row = |c| h.rows.iter().find(|r| r.config == c).expect("a row");
+        let g = row(HConfig::Gotrace);
+        assert_eq!(g.server_cpu_us.as_ref().map(|s| s.median), Some(41.5));
+        assert!((g.added_us.expect("added") - 1.5).abs() < 1e-9);
+        assert!((g.x_untraced.expect("x") - 41.5 / 40.0).abs() < 1e-9);
+        assert_eq!(g.gotrace_cpu_us.as_ref().map(|s| s.median), Some(1.6));
+        assert!(row(HConfig::Untraced).added_us.is_none());
+        assert!(row(HConfig::GotraceStats).server_cpu_us.is_none());
+        let close = |v: Option<f64>, want: f64| (v.expect("a multiple") - want).abs() < 1e-9;
+        assert!(close(h.x_floors.sys, 3.0));
+        assert!(close(h.x_floors.all, 1.5));
+        assert!(close(h.x_floors.all_clock, 1.25));
+        assert_eq!(h.x_floors.sys_clock, None, "not run on H");
+        assert!(h.programs.is_none(), "no bpf_stats run");
+
+        let t = targets(&[], Some(&h), &GotraceFacts::default());
+        let verdict = |name: &str| {
+            t.iter()
+                .find(|t| t.name.starts_with(name))
+                .unwrap_or_else(|| panic!("no target {name}"))
+        };
         assert_eq!(
-            targets(&[], &rows, &GotraceFacts::default())[2].pass,
-            Some(true)
+            verdict("H: server CPU").pass,
+            Some(true),
+            "1.0375x <= 1.05x"
         );
+        assert_eq!(verdict("H: gotrace added").pass, Some(true), "1.5x <= 1.5x");
+        assert_eq!(verdict("H: gotrace's own CPU").pass, Some(true), "1.6 µs");
+        assert_eq!(verdict("gotrace idle").pass, None, "not measured");
+        assert!(t.iter().all(|t| !t.name.contains("throughput")));
+
+        obs.h.insert(HConfig::FloorAll, vec![h_run(39_000.0, None)]);
+        let h = h_report(&plan(), &obs);
+        let t = targets(&[], Some(&h), &GotraceFacts::default());
+        let floor = t
+            .iter()
+            .find(|t| t.name.starts_with("H: gotrace added"))
+            .expect("the target");
+        assert_eq!(floor.pass, None, "the floor under untraced: noise");
+        assert!(floor.value.contains("noise"), "{}", floor.value);
+    }
+
+    #[test]
+    fn own_cpu_idle_and_attach_targets() {
+        let g = GotraceFacts {
+            idle_pct: Spread::of(&[0.2, 0.7, 0.3]),
+            attach_cpu_ms: Spread::of(&[120.0, 310.0]),
+            ..GotraceFacts::default()
+        };
+        let t = targets(&[], None, &g);
+        let find = |n: &str| t.iter().find(|t| t.name.starts_with(n)).expect("a target");
+        assert_eq!(find("gotrace idle").pass, Some(true), "median 0.3%");
+        assert_eq!(
+            find("attach CPU").pass,
+            Some(false),
+            "one attach took 310 ms"
+        );
+        assert_eq!(find("attach CPU").value, "max 310 ms");
+    }
+
+    #[test]
+    fn the_floor_line_lists_its_hooks() {
+        assert_eq!(
+            parse_floor_line("floor attached: sys_enter sys_exit sched_switch\n"),
+            vec!["sys_enter", "sys_exit", "sched_switch"]
+        );
+        assert!(parse_floor_line("floor attached\n").is_empty());
+        assert!(parse_floor_line("something else").is_empty());
+    }
+
+    #[test]
+    fn gotrace_programs_are_told_by_name_even_cut_short() {
+        assert!(is_gotrace_program("sys_enter"));
+        assert!(is_gotrace_program("sched_process_e"), "cut to 15 bytes");
+        assert!(is_gotrace_program("sched_switch_state"));
+        assert!(
+            !is_gotrace_program("sched_process"),
+            "a short prefix is another name"
+        );
+        assert!(!is_gotrace_program("floor_enter"));
+        assert!(!is_gotrace_program(""));
+    }
+
+    const PROGS_BEFORE: &str = r#"[
+        {"id":7,"type":"raw_tracepoint","name":"sys_enter","tag":"aa","gpl_compatible":true},
+        {"id":40,"type":"raw_tracepoint","name":"sys_enter","tag":"aa","gpl_compatible":true,
+         "run_time_ns":1000,"run_cnt":10},
+        {"id":41,"type":"raw_tracepoint","name":"sched_process_e","tag":"bb","gpl_compatible":true,
+         "run_time_ns":50,"run_cnt":1},
+        {"id":42,"type":"raw_tracepoint","name":"floor_enter","tag":"cc","gpl_compatible":true},
+        {"id":43,"type":"kprobe","name":"sys_exit","tag":"dd","gpl_compatible":true,
+         "pids":[{"pid":999,"comm":"other"}]}
+    ]"#;
+
+    const PROGS_AFTER: &str = r#"[
+        {"id":7,"type":"raw_tracepoint","name":"sys_enter","tag":"aa","gpl_compatible":true,
+         "run_time_ns":999999,"run_cnt":9999},
+        {"id":40,"type":"raw_tracepoint","name":"sys_enter","tag":"aa","gpl_compatible":true,
+         "run_time_ns":301000,"run_cnt":4010},
+        {"id":41,"type":"raw_tracepoint","name":"sched_process_e","tag":"bb","gpl_compatible":true,
+         "run_time_ns":50,"run_cnt":1}
+    ]"#;
+
+    const LINKS: &str = r#"[
+        {"id":1,"type":"raw_tracepoint","prog_id":40,"tp_name":"sys_enter"},
+        {"id":2,"type":"raw_tracepoint","prog_id":41,"tp_name":"sched_process_exit"},
+        {"id":3,"type":"perf_event","prog_id":7},
+        {"id":4,"type":"raw_tracepoint","prog_id":42,"tp_name":"sys_enter"},
+        {"id":5,"type":"raw_tracepoint","prog_id":42,"tp_name":"sched_switch"}
+    ]"#;
+
+    #[test]
+    fn bpftool_json_gives_gotraces_programs_over_a_window() {
+        let before = parse_progs(PROGS_BEFORE).expect("programs");
+        assert_eq!(before.len(), 5);
+        assert_eq!(
+            (before[0].run_time_ns, before[0].run_cnt),
+            (0, 0),
+            "stats never on"
+        );
+        assert_eq!(before[1].run_cnt, 10);
+        assert_eq!(before[4].pids, Some(vec![999]));
+        assert_eq!(before[0].pids, None);
+
+        // Program 7 was there before gotrace started; 42 is not gotrace's; 43 is held by
+        // another process.
+        let earlier: BTreeSet<u32> = [7].into_iter().collect();
+        let ids = |v: &[ProgInfo]| v.iter().map(|p| p.id).collect::<Vec<_>>();
+        let mine = select_gotrace_programs(&before, 1234, &earlier, &BTreeSet::new());
+        assert_eq!(ids(&mine), vec![40, 41]);
+        // Where /proc tells which programs gotrace holds, only those.
+        let held: BTreeSet<u32> = [40, 42].into_iter().collect();
+        let held_only = select_gotrace_programs(&before, 1234, &earlier, &held);
+        assert_eq!(ids(&held_only), vec![40]);
+
+        let hooks = parse_raw_tp_links(LINKS).expect("links");
+        assert_eq!(hooks[&42], vec!["sys_enter", "sched_switch"]);
+        assert!(!hooks.contains_key(&7), "not a raw tracepoint link");
+
+        let after = parse_progs(PROGS_AFTER).expect("programs");
+        let deltas = prog_deltas(&mine, &after, &hooks);
+        assert_eq!(
+            deltas,
+            vec![
+                ProgDelta {
+                    name: "sys_enter".into(),
+                    hooks: "sys_enter".into(),
+                    runs: 4000,
+                    run_time_ns: 300_000,
+                },
+                ProgDelta {
+                    name: "sched_process_e".into(),
+                    hooks: "sched_process_exit".into(),
+                    runs: 0,
+                    run_time_ns: 0,
+                },
+            ]
+        );
+        assert!(parse_progs("not json").is_err());
+        assert!(parse_progs("{}").is_err());
+        assert!(parse_progs("[]").expect("none").is_empty());
+    }
+
+    #[test]
+    fn a_bpf_fdinfo_names_its_program() {
+        let prog = "pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1057\nprog_type:\t17\n\
+                    prog_jited:\t1\nprog_tag:\t0123456789abcdef\nmemlock:\t4096\n\
+                    prog_id:\t40\nrun_time_ns:\t0\nrun_cnt:\t0\n";
+        assert_eq!(parse_fdinfo_prog_id(prog), Some(40));
+        let link = "pos:\t0\nflags:\t02000000\nlink_type:\traw_tracepoint\nlink_id:\t3\n\
+                    prog_tag:\t0123456789abcdef\nprog_id:\t41\n";
+        assert_eq!(parse_fdinfo_prog_id(link), Some(41));
+        assert_eq!(
+            parse_fdinfo_prog_id("pos:\t0\nflags:\t02\nmnt_id:\t25\n"),
+            None
+        );
+        assert_eq!(parse_fdinfo_prog_id("prog_id:\tx\n"), None);
+    }
+
+    #[test]
+    fn the_program_breakdown_sums_the_bpf_stats_runs() {
+        let delta = |name: &str, runs, ns| ProgDelta {
+            name: name.into(),
+            hooks: name.into(),
+            runs,
+            run_time_ns: ns,
+        };
+        let mut a = h_run(42_000.0, Some(1_000.0));
+        a.programs = Some(vec![
+            delta("sys_enter", 8000, 400_000),
+            delta("sched_switch", 0, 0),
+        ]);
+        let mut b = h_run(42_000.0, Some(1_000.0));
+        b.requests = 3000;
+        b.programs = Some(vec![delta("sys_enter", 24_000, 1_600_000)]);
+        let c = h_run(42_000.0, Some(1_000.0));
+        let p = ProgramBreakdown::of(&[a, b, c]).expect("a breakdown");
+        assert_eq!(
+            (p.runs, p.requests),
+            (2, 4000),
+            "only the runs with bpf_stats"
+        );
+        assert_eq!(p.programs[0].program, "sys_enter", "the costliest first");
+        assert_eq!(p.programs[0].runs_per_request, 8.0);
+        assert_eq!(p.programs[0].ns_per_run, 62.5);
+        assert_eq!(p.programs[0].ns_per_request, 500.0);
+        assert_eq!(p.programs[1].ns_per_run, 0.0, "no run, no division by zero");
+        assert_eq!(p.total_ns_per_request, 500.0);
+        assert!(ProgramBreakdown::of(&[h_run(1.0, None)]).is_none());
+    }
+
+    #[test]
+    fn the_table_shows_h_per_request_the_breakdown_and_the_verdicts() {
+        let mut obs = Observations::default();
+        obs.h.insert(HConfig::Untraced, vec![h_run(40_000.0, None)]);
+        obs.h.insert(HConfig::Floor, vec![h_run(40_500.0, None)]);
+        obs.h.insert(HConfig::FloorAll, vec![h_run(41_000.0, None)]);
+        obs.h
+            .insert(HConfig::FloorAllClock, vec![h_run(41_200.0, None)]);
+        obs.h
+            .insert(HConfig::Gotrace, vec![h_run(41_500.0, Some(1_600.0))]);
+        let mut stats = h_run(41_800.0, Some(1_650.0));
+        stats.programs = Some(vec![ProgDelta {
+            name: "sys_exit".into(),
+            hooks: "sys_exit".into(),
+            runs: 8000,
+            run_time_ns: 640_000,
+        }]);
+        obs.h.insert(HConfig::GotraceStats, vec![stats]);
+        obs.idle.push(IdleRun {
+            secs: 5.0,
+            cpu_ms: 6.0,
+            pct: 0.12,
+        });
+        obs.floor_hooks = Some(vec!["sys_enter".into(), "sched_switch".into()]);
+        let report = Report::new(&plan(), machine(), obs);
+        let table = render(&report);
+        if std::env::var_os("BENCH_SHOW_TABLE").is_some() {
+            eprintln!("{table}");
+        }
+        for want in [
+            "server CPU µs/request",
+            "41.50 [41.50 .. 41.50]",
+            "1.60 [1.60 .. 1.60]",
+            "3.00x sys hooks, 1.50x all hooks, 1.25x all hooks + clock",
+            "sys_exit",
+            "640.0",
+            "server minus all programs: +860 ns",
+            "all hooks: sys_enter sched_switch",
+            "0.120 [0.120 .. 0.120] % of a CPU",
+            "met?",
+        ] {
+            assert!(table.contains(want), "no {want:?} in\n{table}");
+        }
+        assert!(
+            !table.contains("PASS") && !table.contains("loss"),
+            "{table}"
+        );
+        let json = serde_json::to_string(&report).expect("the report as JSON");
+        assert!(json.contains("\"server_cpu_us\"") && json.contains("\"x_floors\""));
+        assert!(json.contains("\"ns_per_request\""));
+    }
+
+    #[test]
+    fn workload_h_runs_at_least_seven_times_but_quick() {
+        let args = |quick, reps| BenchArgs {
+            reps,
+            quick,
+            write_doc: false,
+            only: Vec::new(),
+            settle: None,
+        };
+        let p = Plan::new(&args(false, None)).expect("a plan");
+        assert_eq!((p.reps, p.h_reps), (5, 7));
+        let p = Plan::new(&args(false, Some(9))).expect("a plan");
+        assert_eq!((p.reps, p.h_reps), (9, 9));
+        let p = Plan::new(&args(true, None)).expect("a plan");
+        assert_eq!((p.reps, p.h_reps, p.idle_secs), (1, 1, 2.0));
     }
 
     #[test]
@@ -3266,9 +4683,8 @@ mod tests {
         assert_eq!(symbols_targets(&[])[0].pass, None);
     }
 
-    #[test]
-    fn the_doc_describes_the_new_parts() {
-        let machine = Machine {
+    fn machine() -> Machine {
+        Machine {
             date: "2026-01-01 00:00 UTC".into(),
             kernel: "6.1".into(),
             cpu: "cpu".into(),
@@ -3276,8 +4692,12 @@ mod tests {
             mem_gib: 1.0,
             gotrace_commit: "abc".into(),
             peers: BTreeMap::new(),
-        };
-        let report = Report::new(&plan(), machine, Observations::default());
+        }
+    }
+
+    #[test]
+    fn the_doc_describes_the_new_parts() {
+        let report = Report::new(&plan(), machine(), Observations::default());
         let table = render(&report);
         let doc = render_doc(&report, &table);
         assert!(table.contains("slow calls: 1 goroutine x 1,000 nanosleep of 2 ms"));
@@ -3285,5 +4705,13 @@ mod tests {
         assert!(doc.contains("--slow 1s"), "the none-streamed configuration");
         assert!(doc.contains("-n 1000 -sleep 2ms"));
         assert!(!table.contains("ok in every run"), "nothing was checked");
+        assert!(doc.contains("- **The floors**") && doc.contains("- **Where the added ns go**"));
+        assert!(
+            doc.contains("at least\n7 but with `--quick`"),
+            "H's repetitions"
+        );
+        if std::env::var_os("BENCH_SHOW_TABLE").is_some() {
+            eprintln!("{doc}");
+        }
     }
 }

@@ -55,34 +55,72 @@ const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
 
 /// The floor for benchmarks: empty programs on raw_tp sys_enter and sys_exit, the
-/// cost of the hooks alone. Detached when dropped.
+/// cost of the hooks alone; or on every raw tracepoint gotrace attaches on this kernel.
+/// Detached when dropped.
 pub struct Floor {
     _ebpf: Ebpf,
+    hooks: Vec<&'static str>,
 }
 
 impl Floor {
     /// Empty programs on sys_enter and sys_exit; with `clock`, each reads the clock once
-    /// (bpf_ktime_get_ns), as any tracer that times calls must.
-    pub fn attach(clock: bool) -> Result<Floor> {
+    /// (bpf_ktime_get_ns), as any tracer that times calls must. With `all`, the same
+    /// empty (or clock) program is also attached to every other raw tracepoint gotrace
+    /// attaches on this kernel (`kernel::plan`: the scheduler's switch and wakeups, the
+    /// process lifecycle, signals, io_uring), one attachment per tracepoint as gotrace
+    /// has; a tracepoint gotrace could do without that does not attach here is skipped
+    /// (`hooks` says which were attached).
+    pub fn attach(clock: bool, all: bool) -> Result<Floor> {
         let mut ebpf = EbpfLoader::new()
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
             .context("load the eBPF object")?;
-        let progs = if clock {
-            [
-                (programs::FLOOR_CLOCK_ENTER, "sys_enter"),
-                (programs::FLOOR_CLOCK_EXIT, "sys_exit"),
-            ]
+        let (enter, exit) = if clock {
+            (programs::FLOOR_CLOCK_ENTER, programs::FLOOR_CLOCK_EXIT)
         } else {
-            [
-                (programs::FLOOR_ENTER, "sys_enter"),
-                (programs::FLOOR_EXIT, "sys_exit"),
-            ]
+            (programs::FLOOR_ENTER, programs::FLOOR_EXIT)
         };
-        for (prog, tp) in progs {
-            attach_raw_tp(&mut ebpf, prog, tp)?;
+        let mut hooks = vec!["sys_enter", "sys_exit"];
+        attach_raw_tp(&mut ebpf, enter, "sys_enter")?;
+        attach_raw_tp(&mut ebpf, exit, "sys_exit")?;
+        if all {
+            let btf = btf::Btf::from_sys_fs().context("read the kernel's BTF")?;
+            let plan = kernel::plan(&btf, 0).context("choose gotrace's tracepoints")?;
+            drop(btf);
+            let core = plan.core.iter().map(|a| (a.tracepoint, true));
+            let optional = plan
+                .signals
+                .iter()
+                .chain(plan.uring.iter())
+                .flatten()
+                .map(|a| (a.tracepoint, false));
+            // The program was loaded for sys_enter; a raw_tp program reading no argument
+            // attaches to any raw tracepoint, and may be attached to several.
+            let program: &mut RawTracePoint = ebpf
+                .program_mut(enter)
+                .with_context(|| format!("program {enter} missing from the eBPF object"))?
+                .try_into()
+                .with_context(|| format!("program {enter} is not a raw tracepoint"))?;
+            for (tp, needed) in core.chain(optional) {
+                if hooks.contains(&tp) {
+                    continue;
+                }
+                match program.attach(tp) {
+                    Ok(_) => hooks.push(tp),
+                    Err(e) if needed => {
+                        return Err(e).with_context(|| format!("attach to raw tracepoint {tp}"))
+                    }
+                    // gotrace goes on without an optional group that does not attach.
+                    Err(_) => {}
+                }
+            }
         }
-        Ok(Floor { _ebpf: ebpf })
+        Ok(Floor { _ebpf: ebpf, hooks })
+    }
+
+    /// The raw tracepoints the floor's programs are attached to.
+    pub fn hooks(&self) -> &[&'static str] {
+        &self.hooks
     }
 }
 
