@@ -16,7 +16,10 @@ const S_IFCHR: u16 = 0o020000;
 const S_IFIFO: u16 = 0o010000;
 
 /// (class, dev) of a returning call. `args` are its argument registers.
-#[inline(always)]
+///
+/// Out of line (a BPF-to-BPF call): only blocked and slow calls come here, and inlined
+/// into sys_exit it doubled the verifier's time on it (docs/benchmarks.md).
+#[inline(never)]
 pub fn classify(nr: u32, ret: i64, args: &[u64; 6]) -> (u32, u32) {
     match waits_on(nr) {
         Waits::Futex if futex_parks(nr, args) => (class::FUTEX_IDLE, 0),

@@ -67,8 +67,9 @@ pub fn wants(nr: u32, ret: i64) -> bool {
     ) || (nr == WRITE && ret == 8)
 }
 
-/// A returning poller syscall of a target.
-#[inline(always)]
+/// A returning poller syscall of a target. Out of line, as `classify` is
+/// (docs/benchmarks.md).
+#[inline(never)]
 pub fn on_exit(pid_tgid: u64, nr: u32, ret: i64, args: &[u64; 6], duration: u64) {
     let tgid = (pid_tgid >> 32) as u32;
     match nr {

@@ -299,7 +299,9 @@ struct Call {
 
 /// Streams a slow call, with its user stack when stacks are on. The record is written
 /// field by field in place: at 672 bytes it cannot be built on the 512-byte BPF stack.
-#[inline(always)]
+/// Out of line, as `classify` is: the verifier checks it once, not on every path of
+/// sys_exit that reaches it.
+#[inline(never)]
 fn emit_slow(ctx: &RawTracePointContext, regs: u64, call: &Call, split: &Split) {
     let Some(mut entry) = EVENTS.reserve::<SyscallRecord>(0) else {
         lost_record();

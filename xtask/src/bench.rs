@@ -4009,6 +4009,36 @@ spread.
   bench's own `getrusage`, over half a second). A run is counted as disturbed under the
   table when it started without that quiet, or when others used more than that during it.
 
+## What was tried
+
+Kept, with what it measured (on the machine above, medians):
+
+- **sys_exit's rare paths out of line.** Classifying a blocked or slow call
+  (`classify`), streaming it (`emit_slow`) and the poller's bookkeeping
+  (`poller::on_exit`) are BPF-to-BPF calls instead of inlined code. The verifier took
+  220 ms of the kernel's time on sys_exit (of 260 ms to attach); with them out of line it
+  takes 100 to 150 ms, and gotrace attaches in about 150 ms instead of 270. A call that
+  finishes fast never reaches them, so its cost is unchanged.
+- **One field of a global at a time** (`global_field!`): reading the whole offsets
+  global made sys_exit 4,823 instructions instead of 2,306, and sched_switch 531 instead
+  of 335.
+
+Tried, and not kept:
+
+- `account_cause` out of line as well: the verifier's time stayed at 100 to 150 ms, and a
+  blocked call would pay a call more.
+
+What the numbers say cannot go:
+
+- **The clock.** Two `bpf_ktime_get_ns` per call (enter and exit) cost as much as, or
+  more than, the empty hooks themselves here ("+ clock" rows): a tracer that times
+  every call cannot be under about twice the sys-hooks floor on this machine, so S's
+  1.7x-of-the-floor target is out of reach by construction; gotrace's own work beyond
+  floor + clock is the figure to watch.
+- **Where H's added CPU goes**: the per-program table under H. sys_enter and sys_exit run
+  for every syscall of every process (a process not traced leaves after one array
+  lookup); the scheduler's hooks once per context switch.
+
 ## Reproduce
 
 ```sh
