@@ -164,24 +164,30 @@ fn no_stacks_still_names_goroutines() {
         return;
     }
     let bin = workload("gostacks");
-    let (_, lines, sites) = trace_workers("gocode-nostacks", &bin, &["--no-stacks"]);
-    let goids: Vec<u64> = sites.iter().map(|s| s.goid).collect();
-    let mut named = 0;
-    for l in &lines {
-        if let Line::Syscall(c) = l {
-            assert!(c.stack.is_empty(), "{c:?}");
-            if let Some(g) = c.goid {
-                if goids.contains(&g) {
-                    named += 1;
+    // Stacks off, or taken only for calls longer than any of the workload's.
+    for (name, flags) in [
+        ("gocode-nostacks", &["--no-stacks"][..]),
+        ("gocode-stackmin", &["--stack-min", "1h"][..]),
+    ] {
+        let (_, lines, sites) = trace_workers(name, &bin, flags);
+        let goids: Vec<u64> = sites.iter().map(|s| s.goid).collect();
+        let mut named = 0;
+        for l in &lines {
+            if let Line::Syscall(c) = l {
+                assert!(c.stack.is_empty(), "{flags:?}: {c:?}");
+                if let Some(g) = c.goid {
+                    if goids.contains(&g) {
+                        named += 1;
+                    }
                 }
             }
         }
+        assert!(
+            named >= 6,
+            "{flags:?}: {named} calls named with the workers' goroutines"
+        );
+        assert!(summary_of(&lines).call_sites.is_empty(), "{flags:?}");
     }
-    assert!(
-        named >= 6,
-        "{named} calls named with the workers' goroutines"
-    );
-    assert!(summary_of(&lines).call_sites.is_empty());
 }
 
 /// The goroutine layout and the .gopclntab reader hold for every Go version gotrace

@@ -130,11 +130,19 @@ pub mod globals {
     pub const OFFSETS: &str = "OFFSETS";
     /// [`crate::UringOffsets`].
     pub const URING_OFFSETS: &str = "URING_OFFSETS";
-    /// `u32`: non-zero to take the user stack of every streamed slow call.
-    pub const STACKS: &str = "STACKS";
+    /// `u64`: streamed calls at least this long (ns) carry their user stack (`u64::MAX`:
+    /// none do).
+    pub const STACK_MIN_NS: &str = "STACK_MIN_NS";
 
     /// Every global userspace sets.
-    pub const ALL: [&str; 6] = [SLOW_NS, FOLLOW, STREAM_IDLE, OFFSETS, URING_OFFSETS, STACKS];
+    pub const ALL: [&str; 6] = [
+        SLOW_NS,
+        FOLLOW,
+        STREAM_IDLE,
+        OFFSETS,
+        URING_OFFSETS,
+        STACK_MIN_NS,
+    ];
 }
 
 /// Syscall numbers covered by the per-syscall maps (x86_64 uses < 512).

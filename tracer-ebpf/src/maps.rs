@@ -64,7 +64,7 @@ pub static FOLLOW: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static STREAM_IDLE: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
-pub static STACKS: Global<u32> = Global::new(0);
+pub static STACK_MIN_NS: Global<u64> = Global::new(u64::MAX);
 /// Kernel struct offsets from the running kernel's BTF (set by userspace at load).
 #[unsafe(no_mangle)]
 pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {

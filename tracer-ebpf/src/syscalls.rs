@@ -21,7 +21,7 @@ use crate::{
     goroutine,
     maps::{
         bump, evict, is_target, lost_record, store, was_evicted, CAUSES, EVENTS, INFLIGHT, SLOW_NS,
-        STACKS, STREAM_IDLE, SYSCALL_STATS,
+        STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS,
     },
     poller,
     sched::close_stretch,
@@ -297,7 +297,7 @@ struct Call {
     who: (u32, u64),
 }
 
-/// Streams a slow call, with its user stack when stacks are on. The record is written
+/// Streams a slow call, with its user stack when it took at least STACK_MIN_NS. The record is written
 /// field by field in place: at 672 bytes it cannot be built on the 512-byte BPF stack.
 /// Out of line, as `classify` is: the verifier checks it once, not on every path of
 /// sys_exit that reaches it.
@@ -330,7 +330,7 @@ fn emit_slow(ctx: &RawTracePointContext, regs: u64, call: &Call, split: &Split) 
         (*r).stack_len = 0;
         (*r).user_sp = 0;
         (*r).sp_word = 0;
-        if STACKS.load() != 0 {
+        if split.duration >= STACK_MIN_NS.load() {
             let sp: u64 =
                 bpf_probe_read_kernel((regs as usize + PT_REGS_SP) as *const u64).unwrap_or(0);
             (*r).user_sp = sp;

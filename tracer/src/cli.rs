@@ -99,6 +99,12 @@ pub struct Args {
     #[arg(long)]
     pub no_stacks: bool,
 
+    /// Streamed calls at least this long carry their user stack (e.g. 1ms, 0 for all):
+    /// below it, a flood of streamed calls (--slow 0) would spend more on stacks than
+    /// they tell.
+    #[arg(long, value_name = "TIME", default_value = "1ms", value_parser = parse_duration)]
+    pub stack_min: Duration,
+
     /// Write a pprof profile of syscall time by Go stack to PATH (gzipped profile.proto,
     /// for `go tool pprof`).
     #[arg(long, value_name = "PATH")]
@@ -243,6 +249,8 @@ pub struct Config {
     pub stream_idle: bool,
     /// Take the user stacks of slow calls.
     pub stacks: bool,
+    /// ... of those at least this long (ns).
+    pub stack_min_ns: u64,
     /// The pprof profile file.
     pub pprof: Option<PathBuf>,
     /// Where `/metrics` is served.
@@ -366,6 +374,7 @@ impl Args {
             refresh_hz: self.refresh,
             stream_idle: self.stream_idle,
             stacks: !self.no_stacks,
+            stack_min_ns: nanos(self.stack_min),
             pprof: self.pprof,
             prometheus: self.prometheus,
             attach_delay: self.attach_delay,

@@ -187,7 +187,11 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         follow: cfg.follow,
         ring_bytes: cfg.ring_bytes,
         stream_idle: cfg.stream_idle,
-        stacks: cfg.stacks,
+        stack_min_ns: if cfg.stacks {
+            cfg.stack_min_ns
+        } else {
+            u64::MAX
+        },
     })?;
 
     // The trace's time origin: before the target becomes one, so no event precedes it.
@@ -393,6 +397,12 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
             r = events.wait() => {
                 r.context("wait for the ring buffer")?;
                 events.drain(|b| sink.record(b));
+                // Held records go on as soon as their code is read, not at the next
+                // tick: a second's backlog handled at once would leave the ring buffer
+                // undrained meanwhile.
+                if !sink.held.is_empty() {
+                    sink.take_code_news(&mut probe);
+                }
                 if let Some(d) = dash.as_mut() {
                     d.take_log(&mut sink.log);
                 }
@@ -711,6 +721,9 @@ struct Sink<'a> {
     stuck_stacks: context::gocode::StuckStacks,
 }
 
+/// Records held at most while a process's code loads.
+const HELD_MAX: usize = 65_536;
+
 /// How long an exec's full argv (when the kernel's copy was cut) is waited for.
 const CMDLINE_WAIT: Duration = Duration::from_millis(100);
 
@@ -781,6 +794,13 @@ impl Sink<'_> {
         // until that code is read, or given up.
         if !self.held.is_empty() || self.needs_code(&ev) {
             self.held.push_back(ev);
+            // A flood while a load is slow: the oldest go on with their stacks unnamed
+            // (their addresses stay), rather than memory growing without bound.
+            while self.held.len() > HELD_MAX {
+                if let Some(ev) = self.held.pop_front() {
+                    self.handle(ev);
+                }
+            }
             return;
         }
         self.handle(ev);

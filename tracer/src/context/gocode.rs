@@ -50,7 +50,13 @@ pub struct ProcessCode {
     pub layout: Option<Result<GoRuntime, String>>,
     /// Why the executable's tables could not be read.
     pub error: Option<String>,
+    /// Stacks already named, by their addresses: a program's slow calls come from a few
+    /// places, and naming a stack (pcln tables, file names) costs microseconds.
+    named: Mutex<HashMap<Vec<u64>, Vec<Frame>>>,
 }
+
+/// Named stacks kept per process; past this the cache starts again.
+const NAMED_STACKS: usize = 4096;
 
 enum State {
     Loading { since: Instant, generation: u64 },
@@ -238,6 +244,7 @@ impl ProcessCode {
             go_version: None,
             layout: None,
             error: Some(error),
+            named: Mutex::default(),
         }
     }
 
@@ -269,6 +276,19 @@ impl ProcessCode {
     /// tracebacks leave them out; an address of no known function is named by its
     /// mapping (`0x1234 in /usr/lib/x.so`).
     pub fn frames(&self, pcs: &[u64]) -> Vec<Frame> {
+        let mut named = self.named.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(frames) = named.get(pcs) {
+            return frames.clone();
+        }
+        let frames = self.name(pcs);
+        if named.len() >= NAMED_STACKS {
+            named.clear();
+        }
+        named.insert(pcs.to_vec(), frames.clone());
+        frames
+    }
+
+    fn name(&self, pcs: &[u64]) -> Vec<Frame> {
         match &self.symbols {
             Some(s) => s.symbolize(pcs, self.bias, Some(&self.maps)),
             None => pcs
@@ -447,6 +467,7 @@ fn load(tgid: u32, tables: &Shared) -> ProcessCode {
             go_version,
             layout,
             error: None,
+            named: Mutex::default(),
         },
         None => {
             let mut code =

@@ -45,8 +45,8 @@ pub struct ProbeOptions {
     pub ring_bytes: u32,
     /// Stream parked threads' slow waits too.
     pub stream_idle: bool,
-    /// Take the user stack of each streamed slow call.
-    pub stacks: bool,
+    /// Streamed calls at least this long (ns) carry their user stack; `u64::MAX`: none.
+    pub stack_min_ns: u64,
 }
 
 /// Capability bits (include/uapi/linux/capability.h).
@@ -325,7 +325,7 @@ impl Probe {
             .override_global(globals::STREAM_IDLE, &u32::from(opts.stream_idle), true)
             .override_global(globals::OFFSETS, &offsets, true)
             .override_global(globals::URING_OFFSETS, &uring, true)
-            .override_global(globals::STACKS, &u32::from(opts.stacks), true)
+            .override_global(globals::STACK_MIN_NS, &opts.stack_min_ns, true)
             .map_max_entries(maps::EVENTS, opts.ring_bytes)
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
@@ -767,7 +767,7 @@ mod tests {
             (globals::STREAM_IDLE, size_of::<u32>()),
             (globals::OFFSETS, size_of::<KernelOffsets>()),
             (globals::URING_OFFSETS, size_of::<UringOffsets>()),
-            (globals::STACKS, size_of::<u32>()),
+            (globals::STACK_MIN_NS, size_of::<u64>()),
         ];
         assert_eq!(
             sizes.len(),
