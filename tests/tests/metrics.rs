@@ -305,7 +305,11 @@ fn prometheus_scrapes_exact_counts() {
         .first()
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or_else(|| panic!("no sleep time: {sleep_time:?}"));
-    assert!(secs >= 0.12, "12 sleeps of 10 ms, {secs} s of sleep");
+    // Blocked from the switch-out to the timer's wakeup: a few µs under each 10 ms.
+    assert!(
+        (0.1..5.0).contains(&secs),
+        "12 sleeps of 10 ms, {secs} s of sleep"
+    );
     prom.wait_for("gotrace_traced_processes", "1");
     prom.wait_for("gotrace_lost_records_total", "0");
     // Only the traced process has series: not gotrace, not Prometheus.
