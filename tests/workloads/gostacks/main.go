@@ -119,10 +119,9 @@ func blockInRead(fd int) {
 	readFd(fd, buf)
 }
 
-// tracebacks prints, at each SIGUSR1, the runtime's own traceback of every goroutine.
-func tracebacks() {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGUSR1)
+// tracebacks prints, at each SIGUSR1 on c, the runtime's own traceback of every
+// goroutine.
+func tracebacks(c chan os.Signal) {
 	for range c {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
@@ -142,7 +141,11 @@ func main() {
 		out.enc = json.NewEncoder(f)
 	}
 	if len(os.Args) > 1 && os.Args[1] == "stuck" {
-		go tracebacks()
+		// Registered before the read can be seen: a SIGUSR1 that came first would end
+		// the program.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGUSR1)
+		go tracebacks(c)
 		// O_RDWR: the open does not wait for a writer; the read waits for a byte.
 		fd, err := syscall.Open(os.Args[2], syscall.O_RDWR, 0)
 		if err != nil {

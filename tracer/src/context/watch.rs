@@ -219,6 +219,11 @@ impl FactsReader {
                 return;
             }
         };
+        // Exiting while it was read: its root (and so its cgroup files) may have gone
+        // half way, leaving a limit unread. What was read while it lived stands.
+        if !tracee::is_alive(self.pid) {
+            return;
+        }
         let moved = self
             .cgroup
             .as_ref()
