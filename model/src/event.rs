@@ -31,6 +31,8 @@ pub enum Event {
     EpollCtl(EpollCtlEvent),
     /// A target created an eventfd.
     Eventfd { tgid: u32, fd: u32 },
+    /// Host-wide mode: a process that is not traced exec'd a program (it may be Go).
+    Candidate { tgid: u32 },
 }
 
 /// A target ran a new program.
@@ -346,6 +348,10 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
                 argv: parse_cmdline(&r.args[..n]),
                 argv_truncated: r.args_total > n as u64,
             }))
+        }
+        kind::CANDIDATE => {
+            let r: ProcRecord = read(bytes, k)?;
+            Ok(Event::Candidate { tgid: r.tgid })
         }
         kind::FORK | kind::EXIT | kind::CHILD_EXIT => {
             let r: ProcRecord = read(bytes, k)?;

@@ -13,6 +13,8 @@ use crate::{
 /// One syscall's aggregate, summed over CPUs, as read from the kernel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawSyscallStats {
+    /// The process (host-wide mode); 0 for a traced tree's aggregate.
+    pub tgid: u32,
     pub nr: u32,
     pub calls: u64,
     pub errors: u64,
@@ -31,6 +33,7 @@ impl RawSyscallStats {
     /// stays the maximum since tracing began).
     pub fn minus(&self, base: &RawSyscallStats) -> RawSyscallStats {
         RawSyscallStats {
+            tgid: self.tgid,
             nr: self.nr,
             calls: self.calls.saturating_sub(base.calls),
             errors: self.errors.saturating_sub(base.errors),
@@ -64,6 +67,8 @@ pub struct RawThreadStats {
 /// Calls of one syscall that blocked on one (class, device), as read from the kernel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawCause {
+    /// The process that made the calls.
+    pub tgid: u32,
     pub nr: u32,
     /// tracer_common::class
     pub class: u32,
@@ -88,6 +93,8 @@ pub struct KernelCounters {
     /// Threads whose run-queue time outside syscalls found no room in the kernel's
     /// thread table (that time is not counted).
     pub threads_untracked: u64,
+    /// Calls not counted because the per-process table was full (host-wide mode).
+    pub proc_stats_full: u64,
 }
 
 /// Waits on one epoll instance, as read from the kernel.
@@ -169,9 +176,137 @@ pub struct Harvest {
     pub in_progress: Vec<InProgress>,
 }
 
+impl Harvest {
+    /// The part of a host-wide harvest that is process `tgid`'s: its aggregates, threads,
+    /// causes, pollers and calls in progress. The facts read per process (system facts,
+    /// epoll registrations, mounts, exited threads) are the caller's to add.
+    pub fn of_process(&self, tgid: u32) -> Harvest {
+        Harvest {
+            now_ns: self.now_ns,
+            stats: self
+                .stats
+                .iter()
+                .filter(|s| s.tgid == tgid)
+                .cloned()
+                .collect(),
+            counters: self.counters,
+            thread_stats: self
+                .thread_stats
+                .iter()
+                .filter(|t| t.tgid == tgid)
+                .cloned()
+                .collect(),
+            causes: self
+                .causes
+                .iter()
+                .filter(|c| c.tgid == tgid)
+                .cloned()
+                .collect(),
+            exited: Vec::new(),
+            poller: RawPoller {
+                epoll: self
+                    .poller
+                    .epoll
+                    .iter()
+                    .filter(|e| e.tgid == tgid)
+                    .cloned()
+                    .collect(),
+                eventfds: self
+                    .poller
+                    .eventfds
+                    .iter()
+                    .filter(|e| e.0 == tgid)
+                    .copied()
+                    .collect(),
+                rings: self
+                    .poller
+                    .rings
+                    .iter()
+                    .filter(|r| r.tgid == tgid)
+                    .cloned()
+                    .collect(),
+                uring_ops: self
+                    .poller
+                    .uring_ops
+                    .iter()
+                    .filter(|o| o.tgid == tgid)
+                    .cloned()
+                    .collect(),
+            },
+            epoll_registrations: None,
+            mounts: None,
+            thread_names: self
+                .thread_stats
+                .iter()
+                .filter(|t| t.tgid == tgid)
+                .filter_map(|t| self.thread_names.get(&t.tid).map(|n| (t.tid, n.clone())))
+                .collect(),
+            system: None,
+            in_progress: self
+                .in_progress
+                .iter()
+                .filter(|p| p.call.tgid == tgid)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
 /// The `n` threads with the most run-queue time outside syscalls: (tgid, tid).
 pub fn busiest(thread_stats: &[RawThreadStats], n: usize) -> Vec<(u32, u32)> {
     let mut v: Vec<&RawThreadStats> = thread_stats.iter().collect();
     v.sort_by_key(|t| std::cmp::Reverse(t.runq_ns));
     v.into_iter().take(n).map(|t| (t.tgid, t.tid)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_gets_its_own_part_only() {
+        let stats = |tgid, nr, calls| RawSyscallStats {
+            tgid,
+            nr,
+            calls,
+            ..Default::default()
+        };
+        let h = Harvest {
+            stats: vec![stats(1, 0, 5), stats(2, 0, 7), stats(1, 39, 2)],
+            thread_stats: vec![
+                RawThreadStats {
+                    tid: 10,
+                    tgid: 1,
+                    ..Default::default()
+                },
+                RawThreadStats {
+                    tid: 20,
+                    tgid: 2,
+                    ..Default::default()
+                },
+            ],
+            causes: vec![RawCause {
+                tgid: 2,
+                calls: 1,
+                ..Default::default()
+            }],
+            poller: RawPoller {
+                eventfds: vec![(1, 4, 9), (2, 5, 1)],
+                ..Default::default()
+            },
+            thread_names: [(10, "a".to_string()), (20, "b".to_string())].into(),
+            ..Default::default()
+        };
+        let one = h.of_process(1);
+        assert_eq!(one.stats, vec![stats(1, 0, 5), stats(1, 39, 2)]);
+        assert_eq!(one.thread_stats.len(), 1);
+        assert_eq!(one.thread_stats[0].tid, 10);
+        assert!(one.causes.is_empty());
+        assert_eq!(one.poller.eventfds, vec![(1, 4, 9)]);
+        assert_eq!(one.thread_names.len(), 1);
+        let two = h.of_process(2);
+        assert_eq!(two.stats, vec![stats(2, 0, 7)]);
+        assert_eq!(two.causes.len(), 1);
+        assert!(h.of_process(3).stats.is_empty());
+    }
 }

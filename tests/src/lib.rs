@@ -12,6 +12,7 @@ use std::{
 
 pub use tracer::export::schema::{self, Line};
 
+pub mod prometheus;
 pub mod slowfs;
 
 /// The workspace root.
@@ -604,6 +605,48 @@ pub fn mkfifo(path: &Path) -> String {
     // SAFETY: a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {s}");
     s
+}
+
+/// Names of gotrace's programs currently loaded in the kernel (bpftool prog show).
+pub fn loaded_gotrace_programs() -> Vec<String> {
+    let out = Command::new("bpftool")
+        .args(["-j", "prog", "show"])
+        .output()
+        .expect("bpftool (installed by `cargo xtask setup` for the tests) must run");
+    assert!(
+        out.status.success(),
+        "bpftool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let progs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
+    // The kernel keeps 15 characters of a program's name; bpftool shows the whole name
+    // from the program's BTF when it has it.
+    let ours = |n: &str| n == "sys_enter" || n == "sys_exit" || n.starts_with("sched_process_");
+    progs
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.get("name").and_then(|n| n.as_str()))
+                .filter(|n| ours(n))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Panics if gotrace's programs are still loaded 5 s after the last gotrace ended.
+pub fn assert_nothing_left_behind() {
+    // The kernel frees a program after an RCU grace period once its last fd is closed,
+    // so a just-exited gotrace's programs can be listed for a moment.
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        left = loaded_gotrace_programs();
+        if left.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("eBPF programs left behind: {left:?}");
 }
 
 /// Every streamed call's time is split whole: on a CPU, waiting for one, blocked.

@@ -7,7 +7,10 @@ use std::{
     time::Duration,
 };
 
-use gotrace_tests::{gotrace, gotrace_bin, require_root, scratch, Run};
+use gotrace_tests::{
+    assert_nothing_left_behind, gotrace, gotrace_bin, loaded_gotrace_programs, require_root,
+    scratch, Run,
+};
 
 /// These tests count gotrace's programs in the kernel, so they run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -25,47 +28,6 @@ fn assert_one_line(run: &Run, code: i32, want: &str) {
     assert_eq!(run.code(), code, "exit code; stderr: {}", run.stderr);
     assert!(run.stdout.is_empty(), "stdout: {}", run.stdout);
     assert!(!run.stderr.contains("panicked") && !run.stderr.contains("backtrace"));
-}
-
-/// Names of gotrace's programs currently loaded in the kernel (bpftool prog show).
-fn loaded_gotrace_programs() -> Vec<String> {
-    let out = Command::new("bpftool")
-        .args(["-j", "prog", "show"])
-        .output()
-        .expect("bpftool (installed by `cargo xtask setup` for the tests) must run");
-    assert!(
-        out.status.success(),
-        "bpftool failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let progs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
-    // The kernel keeps 15 characters of a program's name; bpftool shows the whole name
-    // from the program's BTF when it has it.
-    let ours = |n: &str| n == "sys_enter" || n == "sys_exit" || n.starts_with("sched_process_");
-    progs
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p.get("name").and_then(|n| n.as_str()))
-                .filter(|n| ours(n))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn assert_nothing_left_behind() {
-    // The kernel frees a program after an RCU grace period once its last fd is closed,
-    // so a just-exited gotrace's programs can be listed for a moment.
-    let mut left = Vec::new();
-    for _ in 0..50 {
-        left = loaded_gotrace_programs();
-        if left.is_empty() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("eBPF programs left behind: {left:?}");
 }
 
 #[test]

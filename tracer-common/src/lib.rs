@@ -37,6 +37,9 @@ pub mod maps {
     /// Hash of tgid -> [`crate::GoRuntime`]: the targets known to be Go programs of a
     /// version whose `runtime.g` layout gotrace knows.
     pub const GO_RUNTIMES: &str = "GO_RUNTIMES";
+    /// Hash of [`crate::ProcSyscallKey`] (tgid, syscall) -> [`crate::SyscallStats`]:
+    /// the per-process aggregates of host-wide mode (`HOSTWIDE`), updated atomically.
+    pub const PROC_SYSCALLS: &str = "PROC_SYSCALLS";
 }
 
 /// Names of the programs, as userspace loads them: each is the name of its function in
@@ -133,15 +136,20 @@ pub mod globals {
     /// `u64`: streamed calls at least this long (ns) carry their user stack (`u64::MAX`:
     /// none do).
     pub const STACK_MIN_NS: &str = "STACK_MIN_NS";
+    /// `u32`: non-zero in host-wide mode (`--all`): syscall aggregates are kept per
+    /// process (PROC_SYSCALLS), and an exec by a process that is not a target is
+    /// reported (`kind::CANDIDATE`), so userspace can tell whether it now runs Go.
+    pub const HOSTWIDE: &str = "HOSTWIDE";
 
     /// Every global userspace sets.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 7] = [
         SLOW_NS,
         FOLLOW,
         STREAM_IDLE,
         OFFSETS,
         URING_OFFSETS,
         STACK_MIN_NS,
+        HOSTWIDE,
     ];
 }
 
@@ -250,8 +258,11 @@ pub const COUNTER_UNMATCHED_EXITS: u32 = 1;
 pub const COUNTER_SLOT_COLLISIONS: u32 = 2;
 /// A thread whose run-queue time found no room in THREAD_STATS (its time is lost).
 pub const COUNTER_THREADS_UNTRACKED: u32 = 3;
+/// A call of a process that found no room in PROC_SYSCALLS (host-wide mode): it is not
+/// counted.
+pub const COUNTER_PROC_STATS_FULL: u32 = 4;
 /// Number of counters.
-pub const NUM_COUNTERS: u32 = 4;
+pub const NUM_COUNTERS: u32 = 5;
 
 /// Record kinds: the first `u32` of every ring-buffer record.
 pub mod kind {
@@ -275,6 +286,9 @@ pub mod kind {
     pub const EPOLL_CTL: u32 = 9;
     /// [`crate::ProcRecord`]-shaped: a target created an eventfd (pid = tgid, exit_code = fd).
     pub const EVENTFD: u32 = 10;
+    /// [`crate::ProcRecord`]: host-wide mode only: a process that is not a target
+    /// called execve successfully (it may now run a Go program).
+    pub const CANDIDATE: u32 = 11;
 }
 
 /// Flags of a [`ProcRecord`].
@@ -776,6 +790,8 @@ pub struct EpollCtlRecord {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct CauseKey {
+    /// The process that made the calls.
+    pub tgid: u32,
     pub nr: u32,
     pub class: u32,
     /// Kernel device number (MKDEV: major << 20 | minor) for FS classes, else 0.
@@ -783,6 +799,14 @@ pub struct CauseKey {
     /// The `gkind::*` of who made the calls: goroutine time and the Go runtime's own
     /// waits are kept apart.
     pub gkind: u32,
+}
+
+/// PROC_SYSCALLS map key.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ProcSyscallKey {
+    pub tgid: u32,
+    pub nr: u32,
 }
 
 /// CAUSES map value: the calls that blocked on one cause.
@@ -940,6 +964,7 @@ mod pod {
     unsafe impl aya::Pod for super::KernelOffsets {}
     unsafe impl aya::Pod for super::ThreadStats {}
     unsafe impl aya::Pod for super::CauseKey {}
+    unsafe impl aya::Pod for super::ProcSyscallKey {}
     unsafe impl aya::Pod for super::CauseStats {}
     unsafe impl aya::Pod for super::PollKey {}
     unsafe impl aya::Pod for super::EpollStats {}
@@ -959,7 +984,8 @@ const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 160 + 8 * STACK_D
 const _: () = assert!(core::mem::size_of::<GoRuntime>() == 16);
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 136);
 const _: () = assert!(core::mem::size_of::<ThreadStats>() == 24);
-const _: () = assert!(core::mem::size_of::<CauseKey>() == 16);
+const _: () = assert!(core::mem::size_of::<CauseKey>() == 20);
+const _: () = assert!(core::mem::size_of::<ProcSyscallKey>() == 8);
 const _: () = assert!(core::mem::size_of::<CauseStats>() == 24);
 const _: () = assert!(core::mem::size_of::<EpollStats>() == 64 + 8 * HIST_BUCKETS);
 const _: () = assert!(core::mem::size_of::<UringOpStats>() == 32 + 8 * HIST_BUCKETS);

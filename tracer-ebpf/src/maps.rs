@@ -1,5 +1,5 @@
 //! Maps, read-only configuration globals, and the helpers every program shares.
-use core::intrinsics::{atomic_and, atomic_or, AtomicOrdering};
+use core::intrinsics::{atomic_and, atomic_or, atomic_xadd, AtomicOrdering};
 
 use aya_ebpf::{
     macros::map,
@@ -7,9 +7,9 @@ use aya_ebpf::{
     Global,
 };
 use tracer_common::{
-    CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, SyscallStats, ThreadStats,
-    COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS,
-    MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
+    CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, ProcSyscallKey, SyscallStats,
+    ThreadStats, COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS, INFLIGHT_NR_NEW_TASK,
+    INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
 };
 
 /// Per-syscall aggregates (see tracer_common::maps::SYSCALL_STATS).
@@ -50,6 +50,22 @@ pub static CAUSES: PerCpuHashMap<CauseKey, CauseStats> = PerCpuHashMap::with_max
 #[map]
 pub static GO_RUNTIMES: HashMap<u32, GoRuntime> = HashMap::with_max_entries(16384, 0);
 
+/// Host-wide mode's per-process aggregates (see tracer_common::maps::PROC_SYSCALLS).
+/// Shared by all CPUs and updated with atomic adds: a per-CPU copy of 1.8 KB per
+/// (process, syscall) would cost hundreds of MB on a large machine. Entries are
+/// allocated as used (BPF_F_NO_PREALLOC); userspace sizes the map and removes a process's
+/// entries once it is forgotten.
+#[map]
+pub static PROC_SYSCALLS: HashMap<ProcSyscallKey, SyscallStats> =
+    HashMap::with_max_entries(1024 * 128, BPF_F_NO_PREALLOC);
+
+/// One zeroed aggregate (never written): what a new PROC_SYSCALLS entry starts from (it is
+/// too large for the BPF stack).
+#[map]
+pub static ZERO_STATS: Array<SyscallStats> = Array::with_max_entries(1, 0);
+
+const BPF_F_NO_PREALLOC: u32 = 1;
+
 /// Per-CPU counters (tracer_common::COUNTER_*).
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_COUNTERS, 0);
@@ -65,6 +81,8 @@ pub static FOLLOW: Global<u32> = Global::new(0);
 pub static STREAM_IDLE: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static STACK_MIN_NS: Global<u64> = Global::new(u64::MAX);
+#[unsafe(no_mangle)]
+pub static HOSTWIDE: Global<u32> = Global::new(0);
 /// Kernel struct offsets from the running kernel's BTF (set by userspace at load).
 #[unsafe(no_mangle)]
 pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
@@ -185,6 +203,17 @@ pub fn evict(slot: &Inflight) {
 #[inline(always)]
 pub fn was_evicted(tid: u32) -> bool {
     EVICTED.remove(&tid).is_ok()
+}
+
+/// Adds to a u64 other CPUs may add to at the same time.
+#[inline(always)]
+pub fn atomic_add(field: *mut u64, value: u64) {
+    // SAFETY: callers pass a pointer into a map value, valid and 8-byte aligned while the
+    // program runs. The result is unused, so this lowers to BPF_ATOMIC | BPF_ADD without
+    // BPF_FETCH, which every supported kernel has.
+    unsafe {
+        atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(field, value);
+    }
 }
 
 /// Bumps a per-CPU counter.

@@ -18,7 +18,7 @@ use tracer_common::{
 use crate::{
     maps::{
         evict, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target, EVENTS,
-        FOLLOW, INFLIGHT,
+        FOLLOW, HOSTWIDE, INFLIGHT,
     },
     off,
 };
@@ -79,6 +79,10 @@ pub fn sched_process_exec(_ctx: RawTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     if !is_target(tgid) {
+        // Host-wide mode: the process may run a Go program now; userspace checks.
+        if HOSTWIDE.load() != 0 {
+            emit(kind::CANDIDATE, pid_tgid as u32, tgid, 0, 0, 0);
+        }
         return 0;
     }
     emit_exec(pid_tgid as u32, tgid);

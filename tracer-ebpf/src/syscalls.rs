@@ -11,17 +11,19 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    class, gkind, hist_bucket, kind, CauseKey, CauseStats, SyscallRecord, WaitRecord,
-    COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS,
-    MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP, NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
+    class, gkind, hist_bucket, kind, CauseKey, CauseStats, ProcSyscallKey, SyscallRecord,
+    WaitRecord, COUNTER_PROC_STATS_FULL, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
+    INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP,
+    NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
 };
 
 use crate::{
     classify::classify,
     goroutine,
     maps::{
-        bump, evict, is_target, lost_record, store, was_evicted, CAUSES, EVENTS, INFLIGHT, SLOW_NS,
-        STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS,
+        atomic_add, bump, evict, is_target, lost_record, store, was_evicted, CAUSES, EVENTS,
+        HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS,
+        ZERO_STATS,
     },
     poller,
     sched::close_stretch,
@@ -40,10 +42,11 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     if !is_target((pid_tgid >> 32) as u32) {
         return 0;
     }
-    try_sys_enter(&ctx, pid_tgid as u32).unwrap_or(0)
+    try_sys_enter(&ctx, pid_tgid).unwrap_or(0)
 }
 
-fn try_sys_enter(ctx: &RawTracePointContext, tid: u32) -> Option<i32> {
+fn try_sys_enter(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
+    let tid = pid_tgid as u32;
     // sys_enter's TP_PROTO is (struct pt_regs *regs, long id).
     let id: i64 = ctx.arg(1);
     if id < 0 || id >= MAX_SYSCALLS as i64 {
@@ -52,7 +55,7 @@ fn try_sys_enter(ctx: &RawTracePointContext, tid: u32) -> Option<i32> {
     let nr = id as u32;
     if nr == NR_EXIT || nr == NR_EXIT_GROUP {
         // These never reach sys_exit: count them now.
-        account(nr, &Split::default(), 0);
+        account((pid_tgid >> 32) as u32, nr, &Split::default(), 0);
         return None;
     }
     let slot = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS)?;
@@ -135,7 +138,7 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     // sys_exit's TP_PROTO is (struct pt_regs *regs, long ret).
     let ret: i64 = ctx.arg(1);
     let failed = (-4095..0).contains(&ret);
-    account(nr, &split, failed as u64);
+    account((pid_tgid >> 32) as u32, nr, &split, failed as u64);
 
     let slow = split.duration >= SLOW_NS.load();
     let wait = nr == NR_WAIT4 || nr == NR_WAITID;
@@ -150,7 +153,7 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
         };
         if split.blocked > 0 {
             let gk = known_goroutine.map_or(gkind::UNKNOWN, |(k, _)| k);
-            account_cause(nr, cls, dev, gk, &split);
+            account_cause((pid_tgid >> 32) as u32, nr, cls, dev, gk, &split);
         }
         // A parked thread's long wait (an idle Go M) is aggregated, not news: Go
         // servers park and unpark threads thousands of times a second.
@@ -184,8 +187,9 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
 
 /// Adds a call that blocked to the CAUSES map.
 #[inline(always)]
-fn account_cause(nr: u32, cls: u32, dev: u32, gkind: u32, split: &Split) {
+fn account_cause(tgid: u32, nr: u32, cls: u32, dev: u32, gkind: u32, split: &Split) {
     let key = CauseKey {
+        tgid,
         nr,
         class: cls,
         dev,
@@ -258,9 +262,13 @@ fn emit_wait(pid_tgid: u64, nr: u32, now: u64, duration: u64, ret: i64, args: &[
     entry.submit(0);
 }
 
-/// Adds one call to the per-CPU aggregate of `nr`.
+/// Adds one call to the aggregate of `nr`: per CPU, or in host-wide mode per process.
 #[inline(always)]
-fn account(nr: u32, split: &Split, failed: u64) {
+fn account(tgid: u32, nr: u32, split: &Split, failed: u64) {
+    if HOSTWIDE.load() != 0 {
+        account_process(tgid, nr, split, failed);
+        return;
+    }
     let Some(stats) = SYSCALL_STATS.get_ptr_mut(nr) else {
         return;
     };
@@ -280,6 +288,62 @@ fn account(nr: u32, split: &Split, failed: u64) {
         (*stats).blocked_ns += split.blocked;
         if bucket < HIST_BUCKETS {
             (*stats).hist[bucket] += 1;
+        }
+    }
+}
+
+/// Host-wide mode: adds one call to its process's aggregate of `nr`, shared by all CPUs.
+/// Every count is an atomic add, so each is exact; the maximum alone is a plain
+/// compare-and-store, and two calls ending at once on two CPUs may keep the smaller.
+#[inline(always)]
+fn account_process(tgid: u32, nr: u32, split: &Split, failed: u64) {
+    let key = ProcSyscallKey { tgid, nr };
+    let stats = match PROC_SYSCALLS.get_ptr_mut(&key) {
+        Some(s) => s,
+        None => {
+            let Some(zero) = ZERO_STATS.get(0) else {
+                return;
+            };
+            // BPF_NOEXIST: another CPU may have added it meanwhile, which is fine.
+            let _ = PROC_SYSCALLS.insert(&key, zero, 1);
+            match PROC_SYSCALLS.get_ptr_mut(&key) {
+                Some(s) => s,
+                None => {
+                    bump(COUNTER_PROC_STATS_FULL);
+                    return;
+                }
+            }
+        }
+    };
+    let bucket = hist_bucket(split.duration);
+    // SAFETY: `stats` points into the map's value, valid while the program runs; every
+    // field other CPUs write is added to atomically.
+    unsafe {
+        atomic_add(core::ptr::addr_of_mut!((*stats).calls), 1);
+        if failed != 0 {
+            atomic_add(core::ptr::addr_of_mut!((*stats).errors), 1);
+        }
+        atomic_add(core::ptr::addr_of_mut!((*stats).total_ns), split.duration);
+        if split.duration > (*stats).max_ns {
+            (*stats).max_ns = split.duration;
+        }
+        if split.on_cpu != 0 {
+            atomic_add(core::ptr::addr_of_mut!((*stats).on_cpu_ns), split.on_cpu);
+        }
+        if split.runq != 0 {
+            atomic_add(core::ptr::addr_of_mut!((*stats).runq_ns), split.runq);
+        }
+        if split.runq_throttled != 0 {
+            atomic_add(
+                core::ptr::addr_of_mut!((*stats).runq_throttled_ns),
+                split.runq_throttled,
+            );
+        }
+        if split.blocked != 0 {
+            atomic_add(core::ptr::addr_of_mut!((*stats).blocked_ns), split.blocked);
+        }
+        if bucket < HIST_BUCKETS {
+            atomic_add(core::ptr::addr_of_mut!((*stats).hist[bucket]), 1);
         }
     }
 }

@@ -49,6 +49,24 @@ pub struct Args {
     #[arg(short, long, value_name = "PID", allow_negative_numbers = true)]
     pub pid: Option<i64>,
 
+    /// Trace every Go process on the machine: those running now and those that start
+    /// a Go program later; one summary section and one set of metrics per process.
+    #[arg(long)]
+    pub all: bool,
+
+    /// With --all: only the processes of this cgroup subtree (a directory under
+    /// /sys/fs/cgroup, or a path as /proc/PID/cgroup shows it).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+
+    /// With --all: trace at most this many processes at once; the others are counted.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_processes: u32,
+
+    /// With --all: keep an exited process's metrics this long, then drop them.
+    #[arg(long, value_name = "TIME", default_value = "5m", value_parser = parse_duration)]
+    pub forget_after: Duration,
+
     /// Also trace descendants (default for a launched command).
     #[arg(long, overrides_with = "no_follow")]
     pub follow: bool,
@@ -220,6 +238,19 @@ pub enum TargetSpec {
     Attach(u32),
     /// A command gotrace launches (argv[0] first).
     Launch(Vec<OsString>),
+    /// Every Go process on the machine (--all).
+    All(HostWide),
+}
+
+/// Host-wide mode's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostWide {
+    /// Only the processes of this cgroup subtree.
+    pub cgroup: Option<PathBuf>,
+    /// Processes traced at once, at most.
+    pub max_processes: u32,
+    /// How long an exited process's metrics stay.
+    pub forget_after: Duration,
 }
 
 /// How results are shown while tracing.
@@ -300,7 +331,28 @@ impl Args {
 
     /// Checks the tracing arguments together; `stdout_is_tty` decides the default display.
     pub fn into_config(self, stdout_is_tty: bool) -> Result<Config, UsageError> {
+        if self.all && (self.pid.is_some() || !self.command.is_empty()) {
+            return Err(UsageError(
+                "--all traces every Go process: give no --pid or command".into(),
+            ));
+        }
+        if !self.all && self.cgroup.is_some() {
+            return Err(UsageError("--cgroup needs --all".into()));
+        }
+        if self.max_processes == 0 {
+            return Err(UsageError("--max-processes must be at least 1".into()));
+        }
+        if self.all && (self.perfetto.is_some() || self.pprof.is_some()) {
+            return Err(UsageError(
+                "--perfetto and --pprof are for one process tree, not --all".into(),
+            ));
+        }
         let target = match (self.pid, self.command.is_empty()) {
+            _ if self.all => TargetSpec::All(HostWide {
+                cgroup: self.cgroup.clone(),
+                max_processes: self.max_processes,
+                forget_after: self.forget_after,
+            }),
             (Some(_), false) => {
                 return Err(UsageError(
                     "give either --pid PID or -- CMD, not both".into(),
@@ -327,7 +379,7 @@ impl Args {
             false
         } else {
             matches!(target, TargetSpec::Launch(_))
-        };
+        } && !self.all;
         if self.refresh == 0 || self.refresh > 60 {
             return Err(UsageError(format!(
                 "--refresh {}: must be from 1 to 60 per second",
@@ -356,7 +408,8 @@ impl Args {
             }
         }
         let stdout_json = json_to_stdout(self.json.as_deref());
-        let display = if self.no_tui || !stdout_is_tty || stdout_json {
+        // Host-wide mode has no dashboard yet: it prints its summary at the end.
+        let display = if self.no_tui || !stdout_is_tty || stdout_json || self.all {
             Display::Summary
         } else {
             Display::Live
@@ -905,6 +958,50 @@ mod tests {
             .contains("power of two"));
         assert!(config(&["--pid", "abc"]).is_err());
         assert!(config(&["--pid", "1", "--slow", "5 parsecs"]).is_err());
+        let all = "--all traces every Go process: give no --pid or command";
+        assert_eq!(config(&["--all", "--pid", "1"]).unwrap_err(), all);
+        assert_eq!(config(&["--all", "--", "ls"]).unwrap_err(), all);
+        assert_eq!(
+            config(&["--pid", "1", "--cgroup", "/sys/fs/cgroup"]).unwrap_err(),
+            "--cgroup needs --all"
+        );
+        assert_eq!(
+            config(&["--all", "--max-processes", "0"]).unwrap_err(),
+            "--max-processes must be at least 1"
+        );
+        assert!(config(&["--all", "--pprof", "p.pb.gz"])
+            .unwrap_err()
+            .contains("not --all"));
+    }
+
+    #[test]
+    fn all_mode() {
+        let c = config(&[
+            "--all",
+            "--cgroup",
+            "/sys/fs/cgroup/x",
+            "--forget-after",
+            "30s",
+        ])
+        .expect("--all");
+        assert_eq!(
+            c.target,
+            TargetSpec::All(HostWide {
+                cgroup: Some(PathBuf::from("/sys/fs/cgroup/x")),
+                max_processes: 1024,
+                forget_after: Duration::from_secs(30),
+            })
+        );
+        assert!(
+            !c.follow,
+            "--all follows no children: each Go process is found itself"
+        );
+        // No dashboard yet: the summary at the end, even on a terminal.
+        assert_eq!(c.display, Display::Summary);
+        let c = config(&["--all", "--max-processes", "3"]).expect("--all");
+        assert!(
+            matches!(c.target, TargetSpec::All(h) if h.max_processes == 3 && h.forget_after == Duration::from_secs(300))
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod command;
 pub mod context;
 pub mod doctor;
+pub mod hostwide;
 pub mod metrics;
 pub mod probe;
 pub mod session;

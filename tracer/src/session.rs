@@ -55,6 +55,10 @@ pub fn run(cfg: Config) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
+    if let TargetSpec::All(host) = &cfg.target {
+        let host = host.clone();
+        return rt.block_on(crate::hostwide::trace(cfg, host));
+    }
     rt.block_on(trace(cfg))
 }
 
@@ -85,6 +89,7 @@ fn prepare(cfg: &Config) -> Result<(Prepared, TargetInfo)> {
             };
             Ok((Prepared::Attach { tgid }, info))
         }
+        TargetSpec::All(_) => bail!("host-wide mode has no root target"),
         TargetSpec::Launch(argv) => {
             let user = launch::invoking_user()?;
             let path_var = std::env::var_os("PATH");
@@ -112,18 +117,18 @@ fn prepare(cfg: &Config) -> Result<(Prepared, TargetInfo)> {
 
 /// Output files this run made, removed on drop unless kept.
 #[derive(Default)]
-struct CreatedFiles {
+pub(crate) struct CreatedFiles {
     paths: Vec<std::path::PathBuf>,
 }
 
 impl CreatedFiles {
-    fn add(&mut self, path: Option<&std::path::Path>) {
+    pub(crate) fn add(&mut self, path: Option<&std::path::Path>) {
         if let Some(p) = path.filter(|p| p.as_os_str() != "-") {
             self.paths.push(p.to_path_buf());
         }
     }
 
-    fn keep(&mut self) {
+    pub(crate) fn keep(&mut self) {
         self.paths.clear();
     }
 }
@@ -137,7 +142,7 @@ impl Drop for CreatedFiles {
 }
 
 /// Where the NDJSON goes.
-fn open_json(cfg: &Config) -> Result<Option<ndjson::NdjsonWriter>> {
+pub(crate) fn open_json(cfg: &Config) -> Result<Option<ndjson::NdjsonWriter>> {
     let Some(path) = &cfg.json else {
         return Ok(None);
     };
@@ -192,6 +197,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         } else {
             u64::MAX
         },
+        hostwide: None,
     })?;
 
     // The trace's time origin: before the target becomes one, so no event precedes it.
@@ -690,7 +696,7 @@ fn check_pipes(analyzer: &mut Analyzer) {
 /// Tells the programs where a Go program of `version` keeps its goroutine ids (the
 /// per-version table's answer, at once; the background load of the process's code then
 /// sets the DWARF's, and says so when neither knows this version).
-fn set_go_layout(probe: &mut Probe, tgid: u32, version: Option<&str>) {
+pub(crate) fn set_go_layout(probe: &mut Probe, tgid: u32, version: Option<&str>) {
     let layout = version.map(gotrace_model::goruntime::layout);
     if let Err(e) = probe.set_go_runtime(tgid, layout.and_then(Result::ok)) {
         eprintln!("gotrace: no goroutine ids for pid {tgid}: {e:#}");
@@ -725,13 +731,13 @@ struct Sink<'a> {
 const HELD_MAX: usize = 65_536;
 
 /// How long an exec's full argv (when the kernel's copy was cut) is waited for.
-const CMDLINE_WAIT: Duration = Duration::from_millis(100);
+pub(crate) const CMDLINE_WAIT: Duration = Duration::from_millis(100);
 
 /// How long the end of a trace waits for the stacks of calls in progress.
 const UNWIND_WAIT: Duration = Duration::from_secs(1);
 
 /// How often the NDJSON file is flushed (a flush with nothing buffered writes nothing).
-const JSON_FLUSH_EVERY: Duration = Duration::from_millis(200);
+pub(crate) const JSON_FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 /// How often the tick asks /proc who holds the pipes of a parent whose child exited.
 const PIPE_SCAN_EVERY: Duration = Duration::from_secs(2);
@@ -910,14 +916,7 @@ impl Sink<'_> {
             // process may be gone by now: short-lived children often are).
             // Read on a thread of its own, and not waited for long: the process can
             // hold its cmdline up (see `tracee::within`).
-            let argv = if p.argv_truncated {
-                let tgid = p.tgid;
-                tracee::within(CMDLINE_WAIT, move || tracee::read_cmdline(tgid))
-                    .filter(|a| !a.is_empty())
-                    .unwrap_or_else(|| p.argv.clone())
-            } else {
-                p.argv.clone()
-            };
+            let argv = exec_argv(p);
             command = (!argv.is_empty()).then(|| argv.clone());
             self.analyzer.on_command(p.tgid, argv);
             // When the target runs a new program (a wrapper such as taskset or sh
@@ -932,25 +931,7 @@ impl Sink<'_> {
         if let Some(p) = self.perfetto.as_deref_mut() {
             p.on_event(&ev, start, cause.as_deref());
         }
-        let line = match &ev {
-            Event::Syscall(s) => Some(ndjson::syscall_line(s, start, cause)),
-            Event::SignalGenerate(s) | Event::SignalDeliver(s) => ndjson::signal_line(s, start),
-            Event::ChildExit(p) => Some(ndjson::child_exit_line(p, start)),
-            Event::Wait(w) => ndjson::child_reaped_line(w, start),
-            Event::Fork(p) if !p.thread => {
-                Some(ndjson::process_line(ProcessEventKind::Fork, p, start, None))
-            }
-            Event::Exec(p) => Some(ndjson::process_line(
-                ProcessEventKind::Exec,
-                &p.as_proc(),
-                start,
-                command,
-            )),
-            Event::Exit(p) if p.group_dead => {
-                Some(ndjson::process_line(ProcessEventKind::Exit, p, start, None))
-            }
-            _ => None,
-        };
+        let line = event_line(&ev, start, cause, command);
         if let (Some(log), Some(line)) = (self.log.as_mut(), line.as_ref()) {
             if let Some(e) = log_entry(line) {
                 log.push(e);
@@ -976,7 +957,51 @@ impl Sink<'_> {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+/// An exec's argv: the kernel's copy, read at exec time; /proc only when the kernel had
+/// to cut it (the process may be gone by now: short-lived children often are). Read on
+/// a thread of its own, and not waited for long: the process can hold its cmdline up
+/// (see `tracee::within`).
+pub(crate) fn exec_argv(p: &event::ExecEvent) -> Vec<String> {
+    if p.argv_truncated {
+        let tgid = p.tgid;
+        tracee::within(CMDLINE_WAIT, move || tracee::read_cmdline(tgid))
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| p.argv.clone())
+    } else {
+        p.argv.clone()
+    }
+}
+
+/// The NDJSON line of an event, if it has one: `cause` is a syscall's, `command` an
+/// exec's argv.
+pub(crate) fn event_line(
+    ev: &Event,
+    start: u64,
+    cause: Option<String>,
+    command: Option<Vec<String>>,
+) -> Option<Line> {
+    match ev {
+        Event::Syscall(s) => Some(ndjson::syscall_line(s, start, cause)),
+        Event::SignalGenerate(s) | Event::SignalDeliver(s) => ndjson::signal_line(s, start),
+        Event::ChildExit(p) => Some(ndjson::child_exit_line(p, start)),
+        Event::Wait(w) => ndjson::child_reaped_line(w, start),
+        Event::Fork(p) if !p.thread => {
+            Some(ndjson::process_line(ProcessEventKind::Fork, p, start, None))
+        }
+        Event::Exec(p) => Some(ndjson::process_line(
+            ProcessEventKind::Exec,
+            &p.as_proc(),
+            start,
+            command,
+        )),
+        Event::Exit(p) if p.group_dead => {
+            Some(ndjson::process_line(ProcessEventKind::Exit, p, start, None))
+        }
+        _ => None,
+    }
+}
+
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,

@@ -593,6 +593,8 @@ impl Analyzer {
             processes: vec![self.metrics(now_ns)],
             lost_records: self.counters.lost_records,
             slot_collisions: self.counters.slot_collisions,
+            traced: u64::from(!self.target_exited()),
+            untraced: 0,
         }
     }
 
@@ -643,6 +645,8 @@ impl Analyzer {
                 }
             }
             Event::Eventfd { tgid, fd } => self.poller.on_eventfd(*tgid, *fd),
+            // The session's to act on: not the traced processes' news.
+            Event::Candidate { .. } => {}
         }
         None
     }
@@ -1427,6 +1431,7 @@ pub(crate) mod tests {
             }],
             vec![
                 RawCause {
+                    tgid: 0,
                     nr: 0,
                     class: class::FS,
                     dev: kernel_dev(0, 51),
@@ -1436,6 +1441,7 @@ pub(crate) mod tests {
                     blocked_ns: 70,
                 },
                 RawCause {
+                    tgid: 0,
                     nr: 202,
                     class: class::FUTEX_IDLE,
                     dev: 0,

@@ -776,6 +776,7 @@ mod tests {
                 unmatched_exits: 1,
                 slot_collisions: 2,
                 threads_untracked: 0,
+                proc_stats_full: 0,
             },
         );
         a.on_target_exit(ExitStatus::Code(3));

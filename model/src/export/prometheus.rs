@@ -62,6 +62,10 @@ pub struct MetricsView {
     pub lost_records: u64,
     /// Calls neither counted nor streamed (their in-flight slot was taken).
     pub slot_collisions: u64,
+    /// Processes traced now (those of `processes` that have not exited).
+    pub traced: u64,
+    /// Host-wide mode: Go processes left without a slot (`--max-processes`).
+    pub untraced: u64,
 }
 
 /// The upper bounds, as kernel bucket indexes, of the duration histogram's buckets: the
@@ -190,6 +194,13 @@ impl Collector for ViewCollector {
         };
         family(
             &mut e,
+            "gotrace_process_info",
+            "A process gotrace traces (or traced: an exited one stays for --forget-after).",
+            MetricType::Gauge,
+            procs.iter().map(|p| (process_labels(p), Sample::Gauge(1))),
+        )?;
+        family(
+            &mut e,
             "gotrace_syscalls",
             "Syscalls made, by process and syscall.",
             MetricType::Counter,
@@ -297,8 +308,15 @@ impl Collector for ViewCollector {
             MetricType::Gauge,
             [(
                 Vec::new(),
-                Sample::Gauge(i64::try_from(procs.len()).unwrap_or(i64::MAX)),
+                Sample::Gauge(i64::try_from(v.traced).unwrap_or(i64::MAX)),
             )],
+        )?;
+        family(
+            &mut e,
+            "gotrace_untraced_processes",
+            "Go processes --all found and left untraced: every slot (--max-processes) was taken.",
+            MetricType::Counter,
+            [(Vec::new(), Sample::Counter(v.untraced))],
         )?;
         Ok(())
     }
@@ -372,6 +390,8 @@ mod tests {
             }],
             lost_records: 7,
             slot_collisions: 0,
+            traced: 1,
+            untraced: 2,
         }
     }
 
@@ -406,6 +426,8 @@ mod tests {
             format!("gotrace_unreaped_children{{{labels}}} 1"),
             "gotrace_lost_records_total 7".to_string(),
             "gotrace_traced_processes 1".to_string(),
+            "gotrace_untraced_processes_total 2".to_string(),
+            format!("gotrace_process_info{{{labels}}} 1"),
         ] {
             assert!(text.lines().any(|l| l == line), "no line {line}\n{text}");
         }

@@ -21,7 +21,9 @@ use anyhow::{anyhow, bail, Context as _, Result};
 
 use super::{
     ndjson::exit_status,
-    schema::{CallSiteJson, CauseJson, Header, Line, Summary, SyscallSummary, FORMAT_VERSION},
+    schema::{
+        CallSiteJson, CauseJson, Header, Hostwide, Line, Summary, SyscallSummary, FORMAT_VERSION,
+    },
     text,
 };
 use crate::present::{exit_text, format_count, format_ns};
@@ -47,8 +49,11 @@ pub struct Trace {
     pub header: Header,
     /// None when the trace was cut before its end (gotrace was killed).
     pub summary: Option<Box<Summary>>,
-    /// The summary line as the file has it, for `--json`.
+    /// The summary line as the file has it, for `--json` (a host-wide trace's
+    /// `hostwide` line).
     pub summary_line: Option<String>,
+    /// A host-wide trace's end: every process's summary (`summary` is then None).
+    pub hostwide: Option<Box<Hostwide>>,
     /// Event lines (between the header and the summary), by type.
     pub events: EventCounts,
     /// The last line was incomplete (and was left out): the file was cut while it was
@@ -118,6 +123,7 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
         header,
         summary: None,
         summary_line: None,
+        hostwide: None,
         events: EventCounts::default(),
         truncated_last_line: false,
         streamed: Streamed::default(),
@@ -160,7 +166,7 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
             }
             Err(e) => return Err(not_trace(format!("line {number}: {}", json_error(&e)))),
         };
-        if t.summary.is_some() {
+        if t.summary.is_some() || t.hostwide.is_some() {
             return Err(not_trace(format!(
                 "line {number} follows the summary, which ends a trace (two traces joined?)"
             )));
@@ -173,6 +179,10 @@ pub fn read_trace(path: &Path) -> Result<Trace> {
             }
             Line::Summary(s) => {
                 t.summary = Some(s);
+                t.summary_line = Some(text.to_string());
+            }
+            Line::Hostwide(w) => {
+                t.hostwide = Some(w);
                 t.summary_line = Some(text.to_string());
             }
             other => t.count(&other),
@@ -300,7 +310,7 @@ impl Trace {
                 self.events.children += 1;
                 s.last_ts_ns = s.last_ts_ns.max(c.ts_ns);
             }
-            Line::Header(_) | Line::Summary(_) => {}
+            Line::Header(_) | Line::Summary(_) | Line::Hostwide(_) => {}
         }
     }
 }
@@ -308,9 +318,10 @@ impl Trace {
 /// The text summary of a trace: what gotrace printed live at its end; for a trace
 /// without a summary, what its event lines show.
 pub fn render_report(t: &Trace) -> String {
-    match &t.summary {
-        Some(s) => text::render(&t.header, s),
-        None => render_partial(t),
+    match (&t.summary, &t.hostwide) {
+        (Some(s), _) => text::render(&t.header, s),
+        (None, Some(w)) => text::render_hostwide(&t.header, w),
+        (None, None) => render_partial(t),
     }
 }
 
@@ -391,6 +402,12 @@ fn command_line(h: &Header) -> String {
 /// Two traces side by side: the overall numbers, every syscall (calls, total, p99), and
 /// where the time went, each with its change from A to B.
 pub fn render_compare(a: &Trace, b: &Trace) -> Result<String> {
+    if let Some(t) = [a, b].into_iter().find(|t| t.hostwide.is_some()) {
+        bail!(
+            "{} is a trace of every Go process (--all): compare takes traces of one process",
+            t.path.display()
+        );
+    }
     let (Some(sa), Some(sb)) = (&a.summary, &b.summary) else {
         let cut = if a.summary.is_none() { a } else { b };
         bail!(
@@ -924,7 +941,7 @@ mod tests {
             &format!("{}\n{{\"type\":\"syscall\"}}\n{}\n", lines[0], lines[1]),
             "line 2: missing field `ts_ns`",
         );
-        not("unknown-type.ndjson", &format!("{}\n{{\"type\":\"gc\"}}\n", lines[0]), "line 2: unknown variant `gc`, expected one of `header`, `syscall`, `process`, `signal`, `child`, `summary`");
+        not("unknown-type.ndjson", &format!("{}\n{{\"type\":\"gc\"}}\n", lines[0]), "line 2: unknown variant `gc`, expected one of `header`, `syscall`, `process`, `signal`, `child`, `summary`, `hostwide`");
         // A renamed field is an incompatible change: it takes a new format number.
         let renamed = lines[0].replace("\"slow_threshold_ns\":", "\"slow_threshold\":");
         not(

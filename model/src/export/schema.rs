@@ -87,6 +87,41 @@ pub enum Line {
     Child(ChildLine),
     /// Boxed: far larger than the event lines, and one per trace.
     Summary(Box<Summary>),
+    /// The end of a host-wide trace (`--all`), in place of the summary: every process's.
+    Hostwide(Box<Hostwide>),
+}
+
+/// The end of a host-wide trace: the machine's processes, each with its summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hostwide {
+    pub duration_ns: u64,
+    /// Processes traced during the trace (those shown, and `not_kept`).
+    pub traced: u64,
+    /// Of those, the ones that exited (or stopped running Go) while traced.
+    pub exited: u64,
+    /// Go processes left untraced: every slot (`--max-processes`) was taken.
+    pub untraced: u64,
+    /// Exited processes whose summaries were not kept (the oldest, past a bound).
+    pub not_kept: u64,
+    /// The cgroup `--cgroup` limited the trace to.
+    pub cgroup: Option<String>,
+    pub lost_records: u64,
+    /// Calls not counted: the kernel's per-process table was full.
+    pub calls_not_counted: u64,
+    /// Records that arrived but could not be decoded.
+    pub bad_records: u64,
+    /// By syscall time, most first.
+    pub processes: Vec<HostProcess>,
+}
+
+/// One process of a host-wide trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostProcess {
+    pub pid: u32,
+    pub command: Vec<String>,
+    /// It exited (or stopped running Go) before the trace ended.
+    pub exited: bool,
+    pub summary: Summary,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::{
     ndjson::exit_status,
-    schema::{ExitJson, Frame, Header, InProgressJson, PollerJson, Summary, SyscallLine},
+    schema::{ExitJson, Frame, Header, Hostwide, InProgressJson, PollerJson, Summary, SyscallLine},
 };
 use crate::{
     analysis::{poller::PollerSummary, Psi},
@@ -12,6 +12,102 @@ use crate::{
 };
 
 /// Renders the end-of-trace summary.
+/// The end of a host-wide trace: the table of processes, then each one's summary.
+pub fn render_hostwide(h: &Header, w: &Hostwide) -> String {
+    let mut o = String::new();
+    let n = w.processes.len() as u64 + w.not_kept;
+    let _ = writeln!(
+        o,
+        "gotrace: every Go process{} · traced {} · {} process{} ({} exited), {} without a slot · {} lost record{}",
+        w.cgroup
+            .as_deref()
+            .map(|c| format!(" in cgroup {}", terminal_safe(c)))
+            .unwrap_or_default(),
+        format_ns(w.duration_ns),
+        format_count(n),
+        if n == 1 { "" } else { "es" },
+        format_count(w.exited),
+        format_count(w.untraced),
+        format_count(w.lost_records),
+        if w.lost_records == 1 { "" } else { "s" },
+    );
+    if w.untraced > 0 {
+        let _ = writeln!(
+            o,
+            "warning: {} Go process{} found no slot and {} not traced (raise --max-processes)",
+            format_count(w.untraced),
+            if w.untraced == 1 { "" } else { "es" },
+            if w.untraced == 1 { "was" } else { "were" },
+        );
+    }
+    if w.calls_not_counted > 0 {
+        let _ = writeln!(
+            o,
+            "warning: {} calls were not counted: the kernel's per-process table was full",
+            format_count(w.calls_not_counted)
+        );
+    }
+    if w.bad_records > 0 {
+        let _ = writeln!(
+            o,
+            "warning: {} records could not be decoded",
+            format_count(w.bad_records)
+        );
+    }
+    if w.not_kept > 0 {
+        let _ = writeln!(
+            o,
+            "note: the summaries of {} exited processes are not shown (only the latest are kept)",
+            format_count(w.not_kept)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n{:>8}  {:<20} {:<10} {:>12} {:>10} {:>10} {:>9}  CGROUP",
+        "PID", "COMMAND", "GO", "SYSCALL TIME", "THROTTLED", "GOMAXPROCS", "ANOMALIES"
+    );
+    for p in &w.processes {
+        let s = &p.summary;
+        let comm = p
+            .command
+            .first()
+            .map(|c| c.rsplit('/').next().unwrap_or(c).to_string())
+            .unwrap_or_else(|| "?".into());
+        let gomaxprocs = match (s.gomaxprocs, s.gomaxprocs_exceeds_quota) {
+            (Some(g), true) => format!("{g} > quota"),
+            (Some(g), false) => g.to_string(),
+            (None, _) => "-".into(),
+        };
+        let _ = writeln!(
+            o,
+            "{:>8}  {:<20} {:<10} {:>12} {:>10} {:>10} {:>9}  {}{}",
+            p.pid,
+            terminal_safe(&comm),
+            s.go_version.as_deref().unwrap_or("-"),
+            format_ns(s.total_ns),
+            s.cgroup
+                .as_ref()
+                .map_or("-".into(), |c| format_ns(c.throttled_ns)),
+            gomaxprocs,
+            s.anomalies.len(),
+            s.cgroup
+                .as_ref()
+                .map_or(std::borrow::Cow::Borrowed("-"), |c| terminal_safe(&c.path)),
+            if p.exited { " (exited)" } else { "" },
+        );
+    }
+    for p in &w.processes {
+        let mut ph = h.clone();
+        ph.target.pid = p.pid;
+        ph.target.command = p.command.clone();
+        ph.target.launched = false;
+        ph.go_version = p.summary.go_version.clone();
+        let _ = writeln!(o, "\n── pid {} ──", p.pid);
+        o.push_str(&render(&ph, &p.summary));
+    }
+    o
+}
+
 pub fn render(h: &Header, s: &Summary) -> String {
     let mut o = String::new();
     let go = s.go_version.as_deref().unwrap_or("not a Go binary");
@@ -691,7 +787,10 @@ mod tests {
     use super::*;
     use crate::{
         analysis::{Analyzer, KernelCounters, RawSyscallStats, Snapshot, TargetInfo},
-        export::{ndjson, schema::Line},
+        export::{
+            ndjson,
+            schema::{HostProcess, Line},
+        },
     };
 
     /// The text of a snapshot, through the NDJSON types as the live path does.
@@ -753,6 +852,7 @@ mod tests {
                 unmatched_exits: 2,
                 slot_collisions: 0,
                 threads_untracked: 0,
+                proc_stats_full: 0,
             },
         );
         a.snapshot(2_000_000_000)
@@ -816,6 +916,79 @@ mod tests {
         assert!(
             line.starts_with("cpu steal 13.2%: the hypervisor"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn hostwide_has_the_table_then_each_process() {
+        let s = snapshot();
+        let facts = ndjson::HeaderFacts {
+            kernel_release: "6.1.0".into(),
+            start_unix_ns: 0,
+            slow_threshold_ns: 1_000_000,
+            follow: false,
+            features: Vec::new(),
+        };
+        let (Line::Header(h), Line::Summary(sum)) = (
+            ndjson::header_line(&s.target, &facts),
+            ndjson::summary_line(&s),
+        ) else {
+            panic!("header and summary lines")
+        };
+        let process = |pid: u32, total_ns: u64, exited: bool| {
+            let mut summary = (*sum).clone();
+            summary.total_ns = total_ns;
+            HostProcess {
+                pid,
+                command: vec![format!("/srv/app{pid}"), "-x".into()],
+                exited,
+                summary,
+            }
+        };
+        let w = Hostwide {
+            duration_ns: 2_000_000_000,
+            traced: 3,
+            exited: 1,
+            untraced: 2,
+            not_kept: 0,
+            cgroup: Some("/kubepods/\x1bpod".into()),
+            lost_records: 0,
+            calls_not_counted: 5,
+            bad_records: 0,
+            processes: vec![process(11, 9_000_000, false), process(12, 1_000_000, true)],
+        };
+        let out = render_hostwide(&h, &w);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("gotrace: every Go process in cgroup /kubepods/"),
+            "{out}"
+        );
+        assert!(!out.contains('\x1b'), "escaped: {out}");
+        assert!(
+            lines[0].contains("2 processes (1 exited), 2 without a slot"),
+            "{out}"
+        );
+        assert!(
+            out.contains("warning: 2 Go processes found no slot"),
+            "{out}"
+        );
+        assert!(out.contains("warning: 5 calls were not counted"), "{out}");
+        let row = |pid: &str| {
+            lines
+                .iter()
+                .position(|l| l.split_whitespace().next() == Some(pid))
+                .unwrap_or_else(|| panic!("no row for {pid}:\n{out}"))
+        };
+        assert!(row("11") < row("12"), "ranked by syscall time:\n{out}");
+        assert!(lines[row("12")].ends_with("(exited)"), "{out}");
+        assert!(lines[row("11")].contains("app11"), "{out}");
+        // Then each process's own summary, in the same order.
+        let a = out.find("── pid 11 ──").expect("section 11");
+        let b = out.find("── pid 12 ──").expect("section 12");
+        assert!(a < b, "{out}");
+        assert!(
+            out[a..].contains("gotrace: pid 11 (/srv/app11 -x)"),
+            "{out}"
         );
     }
 

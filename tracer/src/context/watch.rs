@@ -35,14 +35,28 @@ impl SystemWatch {
     /// runs: a short one may be gone before the loop's first look), waited for here
     /// for a second at most.
     pub fn new(pid: u32, slow_ns: u64) -> SystemWatch {
-        SystemWatch::start(pid, slow_ns, move || {
+        SystemWatch::start(pid, slow_ns, true, move || {
             let mut reader = FactsReader::new(pid);
             move |go| reader.facts(go)
         })
     }
 
-    /// The watch over the reader `make` builds on the watch's thread.
-    fn start<R>(pid: u32, slow_ns: u64, make: impl FnOnce() -> R + Send + 'static) -> SystemWatch
+    /// The same without waiting for the first reading (host-wide mode starts hundreds).
+    pub fn spawn(pid: u32, slow_ns: u64) -> SystemWatch {
+        SystemWatch::start(pid, slow_ns, false, move || {
+            let mut reader = FactsReader::new(pid);
+            move |go| reader.facts(go)
+        })
+    }
+
+    /// The watch over the reader `make` builds on the watch's thread; `wait`: the first
+    /// reading is waited for (a second at most).
+    fn start<R>(
+        pid: u32,
+        slow_ns: u64,
+        wait: bool,
+        make: impl FnOnce() -> R + Send + 'static,
+    ) -> SystemWatch
     where
         R: FnMut(bool) -> SystemFacts,
     {
@@ -50,6 +64,7 @@ impl SystemWatch {
         let (ans_tx, ans_rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("gotrace-facts".into())
+            .stack_size(256 * 1024)
             .spawn(move || {
                 let mut read = make();
                 if ans_tx.send(read(false)).is_err() {
@@ -73,6 +88,7 @@ impl SystemWatch {
         if let Err(e) = spawned {
             eprintln!("gotrace: warning: cannot start the thread that reads the target's cgroup: {e}; those facts are off");
             w.stuck_said = true;
+        } else if !wait {
         } else if let Ok(f) = w.answers.recv_timeout(FACTS_WAIT) {
             w.pending = None;
             w.first = Some(f);
@@ -355,7 +371,7 @@ mod tests {
         // serves itself (FUSE in its own mount namespace) would.
         let (_keep, hang) = std::sync::mpsc::channel::<()>();
         let mut calls = 0;
-        let mut w = SystemWatch::start(1, 0, move || {
+        let mut w = SystemWatch::start(1, 0, true, move || {
             move |_go| {
                 calls += 1;
                 if calls > 1 {
@@ -386,7 +402,7 @@ mod tests {
     #[test]
     fn the_end_gets_a_reading_asked_for_at_the_end() {
         let mut calls = 0;
-        let mut w = SystemWatch::start(1, 0, move || {
+        let mut w = SystemWatch::start(1, 0, true, move || {
             move |_go| {
                 calls += 1;
                 facts(calls)

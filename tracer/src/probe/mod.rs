@@ -18,10 +18,11 @@ use aya::{
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
     globals, maps, programs, CauseKey, CauseStats, EpollStats, GoRuntime, Inflight, KernelOffsets,
-    PollKey, SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats, COUNTER_LOST_RECORDS,
-    COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
-    INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_PID, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED,
-    THROTTLE_CFS_RQ, THROTTLE_TASK,
+    PollKey, ProcSyscallKey, SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats,
+    COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL, COUNTER_SLOT_COLLISIONS,
+    COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK,
+    INFLIGHT_SLOTS, MAX_PID, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED, THROTTLE_CFS_RQ,
+    THROTTLE_TASK,
 };
 
 use crate::analysis::{
@@ -47,7 +48,20 @@ pub struct ProbeOptions {
     pub stream_idle: bool,
     /// Streamed calls at least this long (ns) carry their user stack; `u64::MAX`: none.
     pub stack_min_ns: u64,
+    /// Host-wide mode: per-process aggregates, and execs of other processes reported;
+    /// `Some(n)` bounds the processes traced at once.
+    pub hostwide: Option<u32>,
 }
+
+/// A map's size: `base`, or in host-wide mode room for `each` entries per process if
+/// that is more.
+fn per_process(opts: &ProbeOptions, base: u32, each: u32) -> u32 {
+    opts.hostwide
+        .map_or(base, |n| base.max(n.saturating_mul(each)))
+}
+
+/// Distinct syscalls PROC_SYSCALLS has room for per process (a Go program makes 20 to 60).
+const SYSCALLS_PER_PROCESS: u32 = 128;
 
 /// Capability bits (include/uapi/linux/capability.h).
 const CAP_SYS_ADMIN: u32 = 21;
@@ -290,6 +304,8 @@ pub struct Probe {
     targets: Array<MapData, u64>,
     inflight: Array<MapData, Inflight>,
     stats: PerCpuArray<MapData, SyscallStats>,
+    proc_stats: AyaHashMap<MapData, ProcSyscallKey, SyscallStats>,
+    hostwide: bool,
     counters: PerCpuArray<MapData, u64>,
     thread_stats: AyaHashMap<MapData, u32, ThreadStats>,
     causes: PerCpuHashMap<MapData, CauseKey, CauseStats>,
@@ -319,7 +335,17 @@ impl Probe {
         let plan = kernel::plan(&btf, offsets.throttle_mode)?;
         drop(btf);
         let follow: u32 = opts.follow.into();
+        let hostwide = u32::from(opts.hostwide.is_some());
+        let proc_entries = opts
+            .hostwide
+            .map_or(1, |n| n.saturating_mul(SYSCALLS_PER_PROCESS).max(1));
         let mut ebpf = EbpfLoader::new()
+            .override_global(globals::HOSTWIDE, &hostwide, true)
+            .map_max_entries(maps::PROC_SYSCALLS, proc_entries)
+            .map_max_entries(maps::CAUSES, per_process(opts, 4096, 32))
+            .map_max_entries(maps::EPOLL, per_process(opts, 1024, 2))
+            .map_max_entries(maps::EVENTFDS, per_process(opts, 1024, 2))
+            .map_max_entries(maps::URING_OPS, per_process(opts, 1024, 4))
             .override_global(globals::SLOW_NS, &opts.slow_ns, true)
             .override_global(globals::FOLLOW, &follow, true)
             .override_global(globals::STREAM_IDLE, &u32::from(opts.stream_idle), true)
@@ -354,6 +380,7 @@ impl Probe {
         let targets = take_map(&mut ebpf, maps::TARGETS)?;
         let inflight = take_map(&mut ebpf, maps::INFLIGHT)?;
         let stats = take_map(&mut ebpf, maps::SYSCALL_STATS)?;
+        let proc_stats = take_map(&mut ebpf, maps::PROC_SYSCALLS)?;
         let counters = take_map(&mut ebpf, maps::COUNTERS)?;
         let thread_stats = take_map(&mut ebpf, maps::THREAD_STATS)?;
         let causes = take_map(&mut ebpf, maps::CAUSES)?;
@@ -368,6 +395,8 @@ impl Probe {
             targets,
             inflight,
             stats,
+            proc_stats,
+            hostwide: opts.hostwide.is_some(),
             counters,
             thread_stats,
             causes,
@@ -405,6 +434,74 @@ impl Probe {
         self.targets
             .set(word, old | (1u64 << (tgid % 64)), 0)
             .context("update the target bitmap")
+    }
+
+    /// Stops tracing `tgid` (host-wide mode: it exec'd a program that is not Go).
+    pub fn remove_target(&mut self, tgid: u32) -> Result<()> {
+        if tgid == 0 || tgid >= MAX_PID {
+            return Ok(());
+        }
+        let word = tgid / 64;
+        let old = self
+            .targets
+            .get(&word, 0)
+            .context("read the target bitmap")?;
+        self.targets
+            .set(word, old & !(1u64 << (tgid % 64)), 0)
+            .context("update the target bitmap")
+    }
+
+    /// Forgets what the kernel keeps of `tgid`, a process gone (or no longer traced) whose
+    /// last figures were read: its per-process aggregates and causes, and its goroutine
+    /// layout. A long host-wide trace would otherwise fill the maps.
+    pub fn forget_process(&mut self, tgid: u32) {
+        let keys: Vec<ProcSyscallKey> = self
+            .proc_stats
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.tgid == tgid)
+            .collect();
+        for k in keys {
+            let _ = self.proc_stats.remove(&k);
+        }
+        let keys: Vec<CauseKey> = self
+            .causes
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.tgid == tgid)
+            .collect();
+        for k in keys {
+            let _ = self.causes.remove(&k);
+        }
+        let _ = self.go_runtimes.remove(&tgid);
+        let mine = |k: &PollKey| k.tgid == tgid;
+        for k in self
+            .epoll
+            .keys()
+            .filter_map(Result::ok)
+            .filter(mine)
+            .collect::<Vec<_>>()
+        {
+            let _ = self.epoll.remove(&k);
+        }
+        for k in self
+            .eventfds
+            .keys()
+            .filter_map(Result::ok)
+            .filter(mine)
+            .collect::<Vec<_>>()
+        {
+            let _ = self.eventfds.remove(&k);
+        }
+        for k in self
+            .uring_ops
+            .keys()
+            .filter_map(Result::ok)
+            .filter(mine)
+            .collect::<Vec<_>>()
+        {
+            let _ = self.uring_ops.remove(&k);
+        }
     }
 
     /// Tells the programs where `tgid`, a Go program, keeps its goroutine ids; `None`
@@ -471,8 +568,26 @@ impl Probe {
         Ok(EventReader { fd })
     }
 
-    /// Per-syscall aggregates, summed over CPUs; only syscalls that were called.
+    /// Per-syscall aggregates, summed over CPUs; only syscalls that were called. In
+    /// host-wide mode, per process (`tgid` set); else the traced tree's (`tgid` 0).
     pub fn read_stats(&self) -> Result<Vec<RawSyscallStats>> {
+        if self.hostwide {
+            let mut out = Vec::new();
+            for item in self.proc_stats.iter() {
+                let (k, s) = item.context("read the per-process aggregates")?;
+                let mut raw = RawSyscallStats {
+                    tgid: k.tgid,
+                    nr: k.nr,
+                    hist: vec![0; HIST_BUCKETS],
+                    ..Default::default()
+                };
+                add_stats(&mut raw, &s);
+                if raw.calls > 0 {
+                    out.push(raw);
+                }
+            }
+            return Ok(out);
+        }
         let mut out = Vec::new();
         for nr in 0..MAX_SYSCALLS {
             let per_cpu = self
@@ -481,23 +596,11 @@ impl Probe {
                 .with_context(|| format!("read the aggregate of syscall {nr}"))?;
             let mut sum = RawSyscallStats {
                 nr,
-                calls: 0,
-                errors: 0,
                 hist: vec![0; HIST_BUCKETS],
                 ..Default::default()
             };
             for s in per_cpu.iter() {
-                sum.calls += s.calls;
-                sum.errors += s.errors;
-                sum.total_ns += s.total_ns;
-                sum.max_ns = sum.max_ns.max(s.max_ns);
-                sum.on_cpu_ns += s.on_cpu_ns;
-                sum.runq_ns += s.runq_ns;
-                sum.runq_throttled_ns += s.runq_throttled_ns;
-                sum.blocked_ns += s.blocked_ns;
-                for (acc, v) in sum.hist.iter_mut().zip(s.hist.iter()) {
-                    *acc += v;
-                }
+                add_stats(&mut sum, s);
             }
             if sum.calls > 0 {
                 out.push(sum);
@@ -537,6 +640,7 @@ impl Probe {
         for item in self.causes.iter() {
             let (k, per_cpu) = item.context("read the cause map")?;
             let mut c = RawCause {
+                tgid: k.tgid,
                 nr: k.nr,
                 class: k.class,
                 dev: k.dev,
@@ -549,6 +653,19 @@ impl Probe {
                 c.calls += v.calls;
                 c.wall_ns += v.wall_ns;
                 c.blocked_ns += v.blocked_ns;
+            }
+            // A traced tree's causes are the tree's: its processes' entries are summed.
+            if !self.hostwide {
+                c.tgid = 0;
+                let same = |o: &&mut RawCause| {
+                    (o.nr, o.class, o.dev, o.gkind) == (c.nr, c.class, c.dev, c.gkind)
+                };
+                if let Some(o) = out.iter_mut().find(same) {
+                    o.calls += c.calls;
+                    o.wall_ns += c.wall_ns;
+                    o.blocked_ns += c.blocked_ns;
+                    continue;
+                }
             }
             out.push(c);
         }
@@ -617,7 +734,23 @@ impl Probe {
             unmatched_exits: vals[COUNTER_UNMATCHED_EXITS as usize],
             slot_collisions: vals[COUNTER_SLOT_COLLISIONS as usize],
             threads_untracked: vals[COUNTER_THREADS_UNTRACKED as usize],
+            proc_stats_full: vals[COUNTER_PROC_STATS_FULL as usize],
         })
+    }
+}
+
+/// Adds one kernel aggregate (one CPU's, or a process's) to `sum`.
+fn add_stats(sum: &mut RawSyscallStats, s: &SyscallStats) {
+    sum.calls += s.calls;
+    sum.errors += s.errors;
+    sum.total_ns += s.total_ns;
+    sum.max_ns = sum.max_ns.max(s.max_ns);
+    sum.on_cpu_ns += s.on_cpu_ns;
+    sum.runq_ns += s.runq_ns;
+    sum.runq_throttled_ns += s.runq_throttled_ns;
+    sum.blocked_ns += s.blocked_ns;
+    for (acc, v) in sum.hist.iter_mut().zip(s.hist.iter()) {
+        *acc += v;
     }
 }
 
@@ -768,6 +901,7 @@ mod tests {
             (globals::OFFSETS, size_of::<KernelOffsets>()),
             (globals::URING_OFFSETS, size_of::<UringOffsets>()),
             (globals::STACK_MIN_NS, size_of::<u64>()),
+            (globals::HOSTWIDE, size_of::<u32>()),
         ];
         assert_eq!(
             sizes.len(),

@@ -1,6 +1,7 @@
 //! The traced process: validating a --pid, launching a command, watching for its exit,
 //! and the facts about it that /proc and its binary give.
 pub mod buildinfo;
+pub mod discover;
 pub mod launch;
 
 use std::{

@@ -74,6 +74,7 @@ fn stats(
     let (c, r, b) = split;
     let parts = (c + r + b).max(1);
     RawSyscallStats {
+        tgid: 0,
         nr,
         calls,
         errors,
@@ -313,6 +314,7 @@ pub fn snapshot_with(duration_ns: u64) -> Snapshot {
             unmatched_exits: 3,
             slot_collisions: 0,
             threads_untracked: 0,
+            proc_stats_full: 0,
         },
     );
     for (i, (nr, d, ret)) in [

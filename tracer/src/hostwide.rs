@@ -1,0 +1,633 @@
+//! Host-wide mode (`--all`): every Go process on the machine, each with an analyzer of
+//! its own. The processes running at start are found by a scan of /proc, those that
+//! exec a Go program later from the kernel's exec records; each is checked off the
+//! event loop (`tracee::discover`). The kernel keeps every process's aggregates apart
+//! (PROC_SYSCALLS, CAUSES by tgid); one read of the maps per tick is split among the
+//! analyzers. A process that exits keeps its metrics for `--forget-after`, then the
+//! kernel's entries for it are removed; its summary stays for the end of the trace.
+use std::{
+    collections::{BTreeMap, HashSet},
+    io::Write,
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _, Result};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::{
+    analysis::{Analyzer, TargetInfo},
+    cli::{Config, HostWide},
+    context,
+    event::{self, Event},
+    export::{
+        self, ndjson,
+        schema::{HostProcess, Hostwide, Line},
+    },
+    harvest,
+    probe::{self, Probe, ProbeOptions},
+    session::{self, CreatedFiles},
+    tracee::{
+        self,
+        discover::{self, Discovery, Found},
+    },
+};
+
+/// How long the start waits for the checks of the processes running then.
+const SCAN_WAIT: Duration = Duration::from_secs(10);
+/// How often the kernel's aggregates are read and the metrics published.
+const TICK: Duration = Duration::from_secs(1);
+/// How often newly found processes are taken in (exec records ask for checks).
+const PICKUP_EVERY: Duration = Duration::from_millis(20);
+/// Exited processes whose summaries are kept for the end, at most.
+const EXITED_KEPT: usize = 1024;
+/// How long a process's mount table is waited for (it is read from its /proc).
+const MOUNTS_WAIT: Duration = Duration::from_millis(200);
+
+/// One traced process.
+struct Traced {
+    analyzer: Analyzer,
+    /// Its cgroup, GOMAXPROCS and pressure, read on a thread of their own; dropped once
+    /// the process is gone.
+    watch: Option<context::watch::SystemWatch>,
+    /// When it exited (or stopped running Go).
+    exited_at: Option<Instant>,
+    /// Its kernel entries were removed and its metrics dropped (`--forget-after`).
+    forgotten: bool,
+}
+
+/// The processes of a host-wide trace.
+struct Host {
+    procs: BTreeMap<u32, Traced>,
+    /// Exited processes replaced by a new process with their pid, oldest first.
+    past: Vec<Traced>,
+    /// Summaries dropped past EXITED_KEPT.
+    not_kept: u64,
+    /// Go processes found when every slot was taken: (pid, start time), each once.
+    untraced: HashSet<(u32, u64)>,
+    max: u32,
+    forget_after: Duration,
+    start_ns: u64,
+    slow_ns: u64,
+    thresholds: crate::analysis::Thresholds,
+    features: Vec<crate::analysis::KernelFeature>,
+    code: context::gocode::CodeMap,
+    counters: harvest::KernelCounters,
+    bad_records: u64,
+}
+
+impl Host {
+    fn live(&self) -> usize {
+        self.procs
+            .values()
+            .filter(|t| t.exited_at.is_none())
+            .count()
+    }
+
+    /// Takes in a process found to be Go: traced when a slot is free, counted if not.
+    fn take(&mut self, f: Found, probe: &mut Probe) {
+        if let Some(t) = self.procs.get(&f.pid) {
+            if t.exited_at.is_none() {
+                return;
+            }
+            // A new process with a traced one's pid: the old one's kernel entries go
+            // (its last second of counts with them, when it was not read yet).
+            probe.forget_process(f.pid);
+            if let Some(old) = self.procs.remove(&f.pid) {
+                self.past.push(old);
+            }
+        }
+        if self.live() >= self.max as usize {
+            self.untraced.insert((f.pid, f.start_time));
+            return;
+        }
+        if let Err(e) = probe.add_target(f.pid) {
+            eprintln!("gotrace: cannot trace pid {}: {e:#}", f.pid);
+            return;
+        }
+        session::set_go_layout(probe, f.pid, Some(&f.go_version));
+        self.code.request(f.pid);
+        let pid = f.pid;
+        let command = tracee::within(session::CMDLINE_WAIT, move || tracee::read_cmdline(pid))
+            .unwrap_or_default();
+        let mut analyzer = Analyzer::new(
+            TargetInfo {
+                pid,
+                command,
+                go_version: Some(f.go_version),
+                launched: false,
+            },
+            self.start_ns,
+        );
+        analyzer.set_thresholds(self.thresholds);
+        analyzer.on_kernel_features(self.features.clone());
+        if let Some(Ok(m)) = tracee::within(MOUNTS_WAIT, move || {
+            context::mounts::MountTable::read_live(pid)
+        }) {
+            analyzer.on_mounts(m);
+        }
+        self.procs.insert(
+            pid,
+            Traced {
+                analyzer,
+                watch: Some(context::watch::SystemWatch::spawn(pid, self.slow_ns)),
+                exited_at: None,
+                forgotten: false,
+            },
+        );
+    }
+
+    /// The process `tgid` is gone, or no longer runs Go: it stops being traced.
+    fn ended(&mut self, tgid: u32, probe: &mut Probe) {
+        if let Some(t) = self.procs.get_mut(&tgid) {
+            if t.exited_at.is_none() {
+                t.exited_at = Some(Instant::now());
+                let _ = probe.remove_target(tgid);
+                self.code.forget(tgid);
+            }
+        }
+    }
+
+    /// The analyzer an event belongs to.
+    fn owner(&self, ev: &Event) -> Option<u32> {
+        let tgid = match ev {
+            Event::Syscall(s) => s.tgid,
+            Event::Fork(p) | Event::Exit(p) => p.tgid,
+            Event::Exec(e) => e.tgid,
+            Event::ChildExit(p) => p.parent_tgid,
+            Event::SignalGenerate(s) => {
+                if self.procs.contains_key(&s.target_tgid) {
+                    s.target_tgid
+                } else {
+                    s.sender_tgid
+                }
+            }
+            Event::SignalDeliver(s) => s.target_tgid,
+            Event::Wait(w) => w.tgid,
+            Event::EpollCtl(e) => e.tgid,
+            Event::Eventfd { tgid, .. } => *tgid,
+            Event::Candidate { .. } => return None,
+        };
+        self.procs.contains_key(&tgid).then_some(tgid)
+    }
+
+    /// One record from the kernel.
+    fn record(
+        &mut self,
+        bytes: &[u8],
+        probe: &mut Probe,
+        discovery: &mut Discovery,
+        json: &mut Json,
+    ) {
+        let mut ev = match event::decode(bytes) {
+            Ok(ev) => ev,
+            Err(_) => {
+                self.bad_records += 1;
+                return;
+            }
+        };
+        if let Event::Candidate { tgid } = ev {
+            discovery.request(tgid);
+            return;
+        }
+        let Some(tgid) = self.owner(&ev) else { return };
+        let mut command = None;
+        match &mut ev {
+            Event::Syscall(s) => self.code.symbolize(s),
+            // Its new program is read (and, if it is not Go, it stops being traced:
+            // see `take_code_news`).
+            Event::Exec(p) => {
+                self.code.request(p.tgid);
+                let argv = session::exec_argv(p);
+                command = (!argv.is_empty()).then(|| argv.clone());
+                if let Some(t) = self.procs.get_mut(&tgid) {
+                    t.analyzer.on_command(p.tgid, argv);
+                }
+            }
+            _ => {}
+        }
+        let start = self.start_ns;
+        let Some(t) = self.procs.get_mut(&tgid) else {
+            return;
+        };
+        let cause = t.analyzer.on_event(&ev).map(|c| c.to_string());
+        if let Event::Exit(p) = &ev {
+            if p.group_dead && p.tgid == tgid {
+                self.ended(tgid, probe);
+            }
+        }
+        if let Some(line) = session::event_line(&ev, start, cause, command) {
+            json.write(&line);
+        }
+    }
+
+    /// Code loads that finished: goroutine layouts, and processes whose new program is
+    /// not Go.
+    fn take_code_news(&mut self, probe: &mut Probe) {
+        self.code.poll();
+        for news in std::mem::take(&mut self.code.news) {
+            let layout = match news.layout {
+                Some(Ok(l)) => Some(l),
+                Some(Err(why)) => {
+                    eprintln!("gotrace: no goroutine ids for pid {}: {why}", news.tgid);
+                    None
+                }
+                None => None,
+            };
+            if let Err(e) = probe.set_go_runtime(news.tgid, layout) {
+                eprintln!("gotrace: no goroutine ids for pid {}: {e:#}", news.tgid);
+            }
+            if news.go_version.is_none() && news.error.is_none() {
+                // It exec'd a program that is not Go.
+                self.ended(news.tgid, probe);
+            } else if let Some(t) = self.procs.get_mut(&news.tgid) {
+                if news.go_version.is_some() {
+                    t.analyzer.on_go_version(news.go_version);
+                }
+            }
+        }
+    }
+
+    /// Reads the kernel's aggregates once and gives each process its part; processes
+    /// gone without a word (their exit record lost) are found here too; those past
+    /// `--forget-after` are forgotten.
+    fn refresh(&mut self, probe: &mut Probe) -> Result<()> {
+        for (&pid, t) in self.procs.iter_mut() {
+            if t.exited_at.is_none() && !tracee::is_alive(pid) {
+                t.exited_at = Some(Instant::now());
+            }
+        }
+        let gone: Vec<u32> = self
+            .procs
+            .iter()
+            .filter(|(_, t)| t.exited_at.is_some() && t.watch.is_some())
+            .map(|(&pid, _)| pid)
+            .collect();
+        for pid in gone {
+            let _ = probe.remove_target(pid);
+            self.code.forget(pid);
+        }
+        let thread_stats = probe.read_thread_stats()?;
+        let thread_names = harvest::busiest(&thread_stats, 32)
+            .into_iter()
+            .filter_map(|(pid, tid)| {
+                std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+                    .ok()
+                    .map(|c| (tid, c.trim_end().to_string()))
+            })
+            .collect();
+        self.counters = probe.read_counters()?;
+        let all = harvest::Harvest {
+            now_ns: context::monotonic_ns(),
+            stats: probe.read_stats()?,
+            counters: self.counters,
+            thread_stats,
+            causes: probe.read_causes()?,
+            exited: Vec::new(),
+            poller: probe.read_poller()?,
+            epoll_registrations: None,
+            mounts: None,
+            thread_names,
+            system: None,
+            in_progress: Vec::new(),
+        };
+        let mut exited_threads = Vec::new();
+        for (&pid, t) in self.procs.iter_mut().filter(|(_, t)| !t.forgotten) {
+            let mut h = all.of_process(pid);
+            h.exited = t.analyzer.take_exited_threads();
+            exited_threads.extend_from_slice(&h.exited);
+            if let Some(w) = t.watch.as_mut() {
+                h.system = w.facts(true);
+            }
+            if t.exited_at.is_none() {
+                h.in_progress = context::inflight::calls_in_progress(
+                    &context::inflight::Before {
+                        in_progress: t.analyzer.in_progress(),
+                        traced_pids: vec![pid],
+                        start_ns: self.start_ns,
+                        mounts: t.analyzer.mounts(),
+                    },
+                    |tid| probe.in_flight(tid),
+                    self.slow_ns,
+                );
+            }
+            t.analyzer.harvest(h);
+            if t.exited_at.is_some() {
+                // Its last facts are in: the reader's thread ends.
+                t.watch = None;
+            }
+        }
+        probe.remove_thread_stats(&exited_threads);
+        let forget: Vec<u32> = self
+            .procs
+            .iter()
+            .filter(|(_, t)| !t.forgotten)
+            .filter(|(_, t)| {
+                t.exited_at
+                    .is_some_and(|e| e.elapsed() >= self.forget_after)
+            })
+            .map(|(&pid, _)| pid)
+            .collect();
+        for pid in forget {
+            probe.forget_process(pid);
+            if let Some(t) = self.procs.get_mut(&pid) {
+                t.forgotten = true;
+            }
+        }
+        self.bound_kept();
+        Ok(())
+    }
+
+    /// Keeps at most EXITED_KEPT exited processes' summaries (the latest to exit).
+    fn bound_kept(&mut self) {
+        let forgotten = self.procs.values().filter(|t| t.forgotten).count() + self.past.len();
+        let mut over = forgotten.saturating_sub(EXITED_KEPT);
+        while over > 0 && !self.past.is_empty() {
+            self.past.remove(0);
+            self.not_kept += 1;
+            over -= 1;
+        }
+        if over > 0 {
+            let mut oldest: Vec<(Instant, u32)> = self
+                .procs
+                .iter()
+                .filter(|(_, t)| t.forgotten)
+                .filter_map(|(&pid, t)| Some((t.exited_at?, pid)))
+                .collect();
+            oldest.sort();
+            for (_, pid) in oldest.into_iter().take(over) {
+                self.procs.remove(&pid);
+                self.not_kept += 1;
+            }
+        }
+    }
+
+    /// What `/metrics` shows now.
+    fn metrics_view(&self) -> export::prometheus::MetricsView {
+        let now = context::monotonic_ns();
+        export::prometheus::MetricsView {
+            processes: self
+                .procs
+                .values()
+                .filter(|t| !t.forgotten)
+                .map(|t| t.analyzer.metrics(now))
+                .collect(),
+            lost_records: self.counters.lost_records,
+            slot_collisions: self.counters.slot_collisions,
+            traced: self.live() as u64,
+            untraced: self.untraced.len() as u64,
+        }
+    }
+
+    /// The end of the trace: every process's summary, by syscall time.
+    fn hostwide(&self, end_ns: u64, cgroup: Option<String>) -> Hostwide {
+        let mut processes: Vec<HostProcess> = self
+            .past
+            .iter()
+            .chain(self.procs.values())
+            .filter_map(|t| {
+                let Line::Summary(s) = ndjson::summary_line(&t.analyzer.snapshot(end_ns)) else {
+                    return None;
+                };
+                Some(HostProcess {
+                    pid: t.analyzer.target().pid,
+                    command: t.analyzer.target().command.clone(),
+                    exited: t.exited_at.is_some(),
+                    summary: *s,
+                })
+            })
+            .collect();
+        processes.sort_by_key(|p| std::cmp::Reverse(p.summary.total_ns));
+        let traced = processes.len() as u64 + self.not_kept;
+        Hostwide {
+            duration_ns: end_ns.saturating_sub(self.start_ns),
+            traced,
+            exited: processes.iter().filter(|p| p.exited).count() as u64 + self.not_kept,
+            untraced: self.untraced.len() as u64,
+            not_kept: self.not_kept,
+            cgroup,
+            lost_records: self.counters.lost_records,
+            calls_not_counted: self.counters.proc_stats_full,
+            bad_records: self.bad_records,
+            processes,
+        }
+    }
+}
+
+/// The NDJSON file, when there is one; its first error is kept.
+struct Json {
+    writer: Option<ndjson::NdjsonWriter>,
+    error: Option<std::io::Error>,
+}
+
+impl Json {
+    fn write(&mut self, line: &Line) {
+        if let (Some(w), None) = (self.writer.as_mut(), self.error.as_ref()) {
+            if let Err(e) = w.write(line) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let (Some(w), None) = (self.writer.as_mut(), self.error.as_ref()) {
+            if let Err(e) = w.flush() {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+/// Runs a host-wide trace to its end (Ctrl-C, a signal, or `--duration`).
+pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
+    probe::preflight()?;
+    let filter = hw
+        .cgroup
+        .as_deref()
+        .map(discover::CgroupFilter::resolve)
+        .transpose()?;
+    let mut created = CreatedFiles::default();
+    let mut json = Json {
+        writer: session::open_json(&cfg)?,
+        error: None,
+    };
+    if json.writer.is_some() {
+        created.add(cfg.json.as_deref());
+    }
+    let metrics = match cfg.prometheus {
+        Some(addr) => Some(crate::metrics::MetricsServer::start(addr)?),
+        None => None,
+    };
+    let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
+    let mut probe = Probe::load(&ProbeOptions {
+        slow_ns: cfg.slow_ns,
+        follow: false,
+        ring_bytes: cfg.ring_bytes,
+        stream_idle: cfg.stream_idle,
+        stack_min_ns: if cfg.stacks {
+            cfg.stack_min_ns
+        } else {
+            u64::MAX
+        },
+        hostwide: Some(hw.max_processes),
+    })?;
+    for f in probe.features.iter().filter(|f| !f.on) {
+        eprintln!(
+            "gotrace: {}",
+            export::text::feature_off_text(&f.name, &f.detail)
+        );
+    }
+    let start_ns = context::monotonic_ns();
+    let start_unix_ns = context::unix_ns();
+    // Execs are reported from here on: a process that starts during the scan is found
+    // either way.
+    let mut discovery = Discovery::new(filter.clone());
+    let own = std::process::id();
+    for pid in discover::all_pids().into_iter().filter(|&p| p != own) {
+        discovery.request(pid);
+    }
+    discovery.wait(SCAN_WAIT);
+    let mut host = Host {
+        procs: BTreeMap::new(),
+        past: Vec::new(),
+        not_kept: 0,
+        untraced: HashSet::new(),
+        max: hw.max_processes,
+        forget_after: hw.forget_after,
+        start_ns,
+        slow_ns: cfg.slow_ns,
+        thresholds: cfg.thresholds,
+        features: probe.features.clone(),
+        code: context::gocode::CodeMap::default(),
+        counters: harvest::KernelCounters::default(),
+        bad_records: 0,
+    };
+    for f in discovery.poll() {
+        host.take(f, &mut probe);
+    }
+    if let Some(m) = &metrics {
+        m.publish(host.metrics_view());
+        eprintln!(
+            "gotrace: serving metrics at http://{}/metrics",
+            m.local_addr()
+        );
+    }
+    let cgroup = filter.as_ref().map(|f| f.display());
+    eprintln!(
+        "gotrace: tracing every Go process{} ({} now), attached in {} ms; Ctrl-C to stop",
+        cgroup
+            .as_deref()
+            .map(|c| format!(" in cgroup {}", export::text::terminal_safe(c)))
+            .unwrap_or_default(),
+        host.live(),
+        probe.attach_time.as_millis()
+    );
+    created.keep();
+    let facts = ndjson::HeaderFacts {
+        kernel_release: context::kernel_release(),
+        start_unix_ns,
+        slow_threshold_ns: cfg.slow_ns,
+        follow: false,
+        features: probe.features.clone(),
+    };
+    let header = ndjson::header_line(
+        &TargetInfo {
+            pid: 0,
+            command: vec!["--all".into()],
+            go_version: None,
+            launched: false,
+        },
+        &facts,
+    );
+    json.write(&header);
+    json.flush();
+
+    let mut events = probe.take_events()?;
+    let deadline = cfg.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut pickup = tokio::time::interval(PICKUP_EVERY);
+    pickup.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut flush_tick = tokio::time::interval(session::JSON_FLUSH_EVERY);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            r = events.wait() => {
+                r.context("wait for the ring buffer")?;
+                events.drain(|b| host.record(b, &mut probe, &mut discovery, &mut json));
+            }
+            _ = pickup.tick(), if discovery.pending() > 0 => {
+                let found = discovery.poll();
+                let any = !found.is_empty();
+                for f in found {
+                    host.take(f, &mut probe);
+                }
+                if any {
+                    if let Some(m) = &metrics {
+                        m.publish(host.metrics_view());
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                for f in discovery.poll() {
+                    host.take(f, &mut probe);
+                }
+                events.drain(|b| host.record(b, &mut probe, &mut discovery, &mut json));
+                host.take_code_news(&mut probe);
+                host.refresh(&mut probe)?;
+                if let Some(m) = &metrics {
+                    m.publish(host.metrics_view());
+                }
+                json.flush();
+            }
+            _ = flush_tick.tick(), if json.writer.is_some() => json.flush(),
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
+            _ = session::sleep_until(deadline) => break,
+        }
+    }
+    events.drain(|b| host.record(b, &mut probe, &mut discovery, &mut json));
+    host.code.wait_loads(context::gocode::LOAD_DEADLINE);
+    host.take_code_news(&mut probe);
+    host.refresh(&mut probe)?;
+    let end_ns = context::monotonic_ns();
+    drop(events);
+    drop(probe);
+
+    let hostwide = host.hostwide(end_ns, cgroup);
+    let text = match &header {
+        Line::Header(h) => export::text::render_hostwide(h, &hostwide),
+        _ => String::new(),
+    };
+    json.write(&Line::Hostwide(Box::new(hostwide)));
+    json.flush();
+    let stdout_taken = crate::cli::json_to_stdout(cfg.json.as_deref());
+    let written = if stdout_taken {
+        std::io::stderr().write_all(text.as_bytes())
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    };
+    if let Err(e) = written {
+        if !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::EIO)) {
+            return Err(e).context("write the summary");
+        }
+    }
+    if let Some(e) = json.error {
+        if !(stdout_taken && e.kind() == std::io::ErrorKind::BrokenPipe) {
+            let path = cfg
+                .json
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            bail!(
+                "writing {path} failed: {}",
+                crate::tracee::launch::strip_os_error(&e)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
