@@ -14,6 +14,7 @@ pub use tracer::export::schema::{self, Line};
 
 pub mod prometheus;
 pub mod slowfs;
+pub mod tmux;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {

@@ -14,9 +14,11 @@ use std::{
 };
 
 use gotrace_tests::{
-    assert_nothing_left_behind, go_version, gotrace, gotrace_cmd,
+    assert_nothing_left_behind, go_version, gotrace, gotrace_bin, gotrace_cmd,
     prometheus::{http_get, samples, served_at, Prometheus, Sample},
-    require_root, signal, workload, Killed, Run,
+    require_root, signal,
+    tmux::Tmux,
+    workload, Killed, Run,
 };
 
 /// How long any one wait may take: CI runs these on a loaded 2-core VM.
@@ -933,4 +935,92 @@ fn all_mode_forgets_exited_processes() {
 
     let run = g.stop();
     assert_clean_stop(&run);
+}
+
+/// `--all` on a terminal: the dashboard opens on the process list, Enter opens a
+/// process's own dashboard, Esc goes back, q prints the summary and restores the
+/// terminal.
+#[test]
+fn all_mode_dashboard_lists_processes_and_opens_one() {
+    if !require_root("all_mode_dashboard_lists_processes_and_opens_one") {
+        return;
+    }
+    let _serial = serial();
+    let w = Exact::start(2, 3000, 3, true);
+    let pid = w.pid().to_string();
+    let t = Tmux::start("gotrace-all-tui");
+    t.wait_for(&["PROMPT>"], T);
+    t.keys(&[&format!("{} --all", gotrace_bin().display()), "Enter"]);
+    let s = t.wait_for(&["gotrace --all", "Go process", "SYSCALLS"], T);
+    assert!(
+        s.contains("enter open"),
+        "the list's keys in its footer:\n{s}"
+    );
+    // The workload's row: its pid and command.
+    let row = |s: &str| {
+        s.lines()
+            .find(|l| {
+                l.trim_start_matches(['│', ' '])
+                    .starts_with(&format!("{pid} "))
+            })
+            .map(str::to_string)
+    };
+    let s = t.wait_until(
+        T,
+        Tmux::visible,
+        |s| row(s).is_some(),
+        || format!("no row for pid {pid}"),
+    );
+    let line = row(&s).unwrap_or_default();
+    assert!(line.contains("exact"), "{line}");
+    w.go();
+    w.done();
+    // Other Go processes of the machine may be listed too: Enter opens the selected
+    // one; Esc and j move on until the workload's own dashboard is open.
+    let mut opened = String::new();
+    for _ in 0..64 {
+        t.keys(&["Enter"]);
+        // What the pane shows now: the scrollback may hold an earlier process's.
+        let s = t.wait_until(
+            T,
+            Tmux::visible,
+            |s| s.contains("back to the process list (showing pid "),
+            || "Enter opened no process".to_string(),
+        );
+        if s.contains(&format!("showing pid {pid})")) {
+            opened = s;
+            break;
+        }
+        t.keys(&["Escape"]);
+        t.wait_gone("back to the process list", T);
+        t.keys(&["j"]);
+    }
+    assert!(!opened.is_empty(), "never opened pid {pid} with Enter");
+    // Its own dashboard, with its exact calls once a tick has read them.
+    let s = t.wait_until(
+        T,
+        Tmux::visible,
+        |s| s.contains(&format!("pid {pid}")) && s.contains("getppid"),
+        || format!("pid {pid}'s dashboard never showed its getppid calls"),
+    );
+    assert!(s.contains("Where the time went"), "{s}");
+    t.keys(&["Escape"]);
+    t.wait_gone("back to the process list", T);
+    t.wait_for(&["SYSCALLS"], T);
+    t.keys(&["q"]);
+    let s = t.wait_for(
+        &[
+            "PROMPT>",
+            "gotrace: every Go process",
+            &format!("── pid {pid} ──"),
+        ],
+        T,
+    );
+    assert!(s.contains("getppid"), "{s}");
+    t.keys(&[
+        "stty -a | grep -oE '(^| )(icanon|echo|icrnl|opost)( |$)' | wc -l",
+        "Enter",
+    ]);
+    t.wait_for(&["\n4\nPROMPT>"], T);
+    drop(w);
 }

@@ -408,8 +408,7 @@ impl Args {
             }
         }
         let stdout_json = json_to_stdout(self.json.as_deref());
-        // Host-wide mode has no dashboard yet: it prints its summary at the end.
-        let display = if self.no_tui || !stdout_is_tty || stdout_json || self.all {
+        let display = if self.no_tui || !stdout_is_tty || stdout_json {
             Display::Summary
         } else {
             Display::Live
@@ -996,8 +995,8 @@ mod tests {
             !c.follow,
             "--all follows no children: each Go process is found itself"
         );
-        // No dashboard yet: the summary at the end, even on a terminal.
-        assert_eq!(c.display, Display::Summary);
+        // On a terminal, the dashboard (its process list).
+        assert_eq!(c.display, Display::Live);
         let c = config(&["--all", "--max-processes", "3"]).expect("--all");
         assert!(
             matches!(c.target, TargetSpec::All(h) if h.max_processes == 3 && h.forget_after == Duration::from_secs(300))

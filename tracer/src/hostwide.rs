@@ -17,7 +17,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
     analysis::{Analyzer, TargetInfo},
-    cli::{Config, HostWide},
+    cli::{Config, Display, HostWide},
     context,
     event::{self, Event},
     export::{
@@ -30,6 +30,10 @@ use crate::{
     tracee::{
         self,
         discover::{self, Discovery, Found},
+    },
+    tui::{
+        dashboard::{next_terminal_event, Dashboard},
+        hosts::{HostAction, HostHeader, Hosts},
     },
 };
 
@@ -74,9 +78,43 @@ struct Host {
     code: context::gocode::CodeMap,
     counters: harvest::KernelCounters,
     bad_records: u64,
+    /// Warnings held while the dashboard owns the terminal, printed after it.
+    held_warnings: Option<Vec<String>>,
 }
 
 impl Host {
+    /// A warning: on stderr, or after the dashboard.
+    fn warn(&mut self, text: String) {
+        let text = export::text::terminal_safe(&text).into_owned();
+        match self.held_warnings.as_mut() {
+            Some(held) => held.push(text),
+            None => eprintln!("gotrace: {text}"),
+        }
+    }
+
+    /// The rows of the dashboard's process list, and the facts above it.
+    fn rows(&self) -> (Vec<crate::analysis::HostRow>, HostHeader) {
+        let now = context::monotonic_ns();
+        let rows = self
+            .procs
+            .values()
+            .filter(|t| !t.forgotten)
+            .map(|t| {
+                let mut r = t.analyzer.host_row(now);
+                r.exited |= t.exited_at.is_some();
+                r
+            })
+            .collect();
+        let header = HostHeader {
+            traced: self.live() as u64,
+            untraced: self.untraced.len() as u64,
+            lost_records: self.counters.lost_records,
+            cgroup: None,
+            duration_ns: now.saturating_sub(self.start_ns),
+        };
+        (rows, header)
+    }
+
     fn live(&self) -> usize {
         self.procs
             .values()
@@ -102,7 +140,7 @@ impl Host {
             return;
         }
         if let Err(e) = probe.add_target(f.pid) {
-            eprintln!("gotrace: cannot trace pid {}: {e:#}", f.pid);
+            self.warn(format!("cannot trace pid {}: {e:#}", f.pid));
             return;
         }
         session::set_go_layout(probe, f.pid, Some(&f.go_version));
@@ -229,13 +267,13 @@ impl Host {
             let layout = match news.layout {
                 Some(Ok(l)) => Some(l),
                 Some(Err(why)) => {
-                    eprintln!("gotrace: no goroutine ids for pid {}: {why}", news.tgid);
+                    self.warn(format!("no goroutine ids for pid {}: {why}", news.tgid));
                     None
                 }
                 None => None,
             };
             if let Err(e) = probe.set_go_runtime(news.tgid, layout) {
-                eprintln!("gotrace: no goroutine ids for pid {}: {e:#}", news.tgid);
+                self.warn(format!("no goroutine ids for pid {}: {e:#}", news.tgid));
             }
             if news.go_version.is_none() && news.error.is_none() {
                 // It exec'd a program that is not Go.
@@ -414,6 +452,19 @@ impl Host {
     }
 }
 
+/// Gives the dashboard the processes as they are now (and the opened one's snapshot),
+/// and draws it.
+fn show(d: &mut Dashboard<Hosts>, host: &Host, cgroup: Option<&str>) -> Result<()> {
+    let (rows, mut header) = host.rows();
+    header.cgroup = cgroup.map(str::to_string);
+    d.app.on_rows(rows, header);
+    if let Some(t) = d.app.opened().and_then(|pid| host.procs.get(&pid)) {
+        d.app
+            .on_snapshot(t.analyzer.dashboard_snapshot(context::monotonic_ns()));
+    }
+    d.draw()
+}
+
 /// The NDJSON file, when there is one; its first error is kept.
 struct Json {
     writer: Option<ndjson::NdjsonWriter>,
@@ -503,6 +554,7 @@ pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
         code: context::gocode::CodeMap::default(),
         counters: harvest::KernelCounters::default(),
         bad_records: 0,
+        held_warnings: None,
     };
     for f in discovery.poll() {
         host.take(f, &mut probe);
@@ -546,6 +598,18 @@ pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
 
     let mut events = probe.take_events()?;
     let deadline = cfg.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut dash = if cfg.display == Display::Live {
+        host.held_warnings = Some(Vec::new());
+        let mut d = Dashboard::with(Hosts::new(1))?;
+        let (rows, mut header) = host.rows();
+        header.cgroup = cgroup.clone();
+        d.app.on_rows(rows, header);
+        d.draw()?;
+        Some(d)
+    } else {
+        None
+    };
+    let mut keys = dash.as_ref().map(|_| crossterm::event::EventStream::new());
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut pickup = tokio::time::interval(PICKUP_EVERY);
@@ -581,6 +645,27 @@ pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
                     m.publish(host.metrics_view());
                 }
                 json.flush();
+                if let Some(d) = dash.as_mut() {
+                    show(d, &host, cgroup.as_deref())?;
+                }
+            }
+            key = next_terminal_event(&mut keys) => {
+                let Some(d) = dash.as_mut() else { continue };
+                let opened = d.app.opened();
+                match d.on_terminal_event(key)? {
+                    HostAction::Quit => break,
+                    HostAction::Reset(pid) => {
+                        if let Some(t) = host.procs.get_mut(&pid) {
+                            t.analyzer.reset(context::monotonic_ns());
+                        }
+                        show(d, &host, cgroup.as_deref())?;
+                    }
+                    HostAction::None => {
+                        if d.app.opened() != opened {
+                            show(d, &host, cgroup.as_deref())?;
+                        }
+                    }
+                }
             }
             _ = flush_tick.tick(), if json.writer.is_some() => json.flush(),
             _ = sigint.recv() => break,
@@ -596,6 +681,11 @@ pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
     let end_ns = context::monotonic_ns();
     drop(events);
     drop(probe);
+    // The terminal is restored before anything else is printed.
+    drop(dash);
+    for w in host.held_warnings.take().unwrap_or_default() {
+        eprintln!("gotrace: {w}");
+    }
 
     let hostwide = host.hostwide(end_ns, cgroup);
     let text = match &header {

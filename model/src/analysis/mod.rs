@@ -156,6 +156,30 @@ pub struct Snapshot {
     pub call_sites_other: u64,
 }
 
+/// One process in host-wide mode's process list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRow {
+    pub pid: u32,
+    pub comm: String,
+    pub go_version: Option<String>,
+    pub cgroup: Option<String>,
+    pub calls: u64,
+    /// Time in syscalls.
+    pub syscall_ns: u64,
+    /// The share of that time asleep (0 to 1).
+    pub blocked_share: f64,
+    /// Its cgroup's throttled time while traced.
+    pub throttled_ns: u64,
+    pub gomaxprocs: Option<u32>,
+    pub cpu_quota: Option<f64>,
+    pub gomaxprocs_exceeds_quota: bool,
+    /// Children's exits whose SIGCHLD was lost: coalesced with a pending one, never
+    /// delivered, or failed.
+    pub lost_sigchld: u64,
+    /// It exited (or stopped running Go).
+    pub exited: bool,
+}
+
 /// What a thread was doing when it was looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThreadState {
@@ -584,6 +608,37 @@ impl Analyzer {
                 ("not_sent", sigchld.not_sent),
             ],
             unreaped_children: sigchld.unreaped,
+        }
+    }
+
+    /// The process's row in host-wide mode's process list, now.
+    pub fn host_row(&self, now_ns: u64) -> HostRow {
+        let total: u64 = self.stats.iter().map(|s| s.total_ns).sum();
+        let blocked: u64 = self.stats.iter().map(|s| s.blocked_ns).sum();
+        let sigchld = self.signals.sigchld_summary(now_ns, self.thresholds);
+        let cgroup = self.system.cgroup.as_ref();
+        HostRow {
+            pid: self.target.pid,
+            comm: self
+                .processes
+                .get(&self.target.pid)
+                .map(|p| p.comm.clone())
+                .unwrap_or_default(),
+            go_version: self.target.go_version.clone(),
+            cgroup: cgroup.map(|c| c.path.clone()),
+            calls: self.stats.iter().map(|s| s.calls).sum(),
+            syscall_ns: total,
+            blocked_share: if total > 0 {
+                blocked as f64 / total as f64
+            } else {
+                0.0
+            },
+            throttled_ns: cgroup.map_or(0, |c| c.throttled_ns),
+            gomaxprocs: self.system.gomaxprocs,
+            cpu_quota: cgroup.and_then(|c| c.cpu_quota_cpus),
+            gomaxprocs_exceeds_quota: self.system.gomaxprocs_exceeds_quota,
+            lost_sigchld: sigchld.coalesced + sigchld.undelivered + sigchld.failed,
+            exited: self.target_exited(),
         }
     }
 

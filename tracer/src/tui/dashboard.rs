@@ -2,12 +2,47 @@
 //! and resizes, and the launched command's output read line by line.
 use anyhow::{Context as _, Result};
 
-use super::{install_panic_hook, render, Action, App, LogEntry, TerminalGuard};
+use super::{
+    hosts::{render_hosts, HostAction, Hosts},
+    install_panic_hook, render, Action, App, LogEntry, TerminalGuard,
+};
+
+/// What a dashboard shows: a single process tree's [`App`], or host-wide mode's
+/// [`Hosts`].
+pub trait Screen {
+    type Action;
+    /// What a key that does nothing gives.
+    const NONE: Self::Action;
+    fn render(&self, frame: &mut ratatui::Frame);
+    fn on_key(&mut self, key: crossterm::event::KeyEvent) -> Self::Action;
+}
+
+impl Screen for App {
+    type Action = Action;
+    const NONE: Action = Action::None;
+    fn render(&self, frame: &mut ratatui::Frame) {
+        render(frame, self);
+    }
+    fn on_key(&mut self, key: crossterm::event::KeyEvent) -> Action {
+        App::on_key(self, key)
+    }
+}
+
+impl Screen for Hosts {
+    type Action = HostAction;
+    const NONE: HostAction = HostAction::None;
+    fn render(&self, frame: &mut ratatui::Frame) {
+        render_hosts(frame, self);
+    }
+    fn on_key(&mut self, key: crossterm::event::KeyEvent) -> HostAction {
+        Hosts::on_key(self, key)
+    }
+}
 
 /// The dashboard: the terminal it owns, its state, keys, and the launched command's
 /// output.
-pub struct Dashboard {
-    pub app: App,
+pub struct Dashboard<S: Screen = App> {
+    pub app: S,
     terminal: ratatui::Terminal<ratatui::backend::CrosstermBackend<std::io::Stdout>>,
     // Dropped last: restores the terminal.
     _guard: TerminalGuard,
@@ -24,23 +59,9 @@ pub fn output_lines(fd: Option<std::os::fd::OwnedFd>) -> Result<Option<OutputLin
     Ok(Some(tokio::io::BufReader::new(rx).lines()))
 }
 
-impl Dashboard {
+impl Dashboard<App> {
     pub fn enter(refresh_hz: u32) -> Result<Dashboard> {
-        install_panic_hook();
-        let (guard, terminal) = TerminalGuard::enter()?;
-        Ok(Dashboard {
-            app: App::new(refresh_hz),
-            terminal,
-            _guard: guard,
-        })
-    }
-
-    pub fn draw(&mut self) -> Result<()> {
-        let app = &self.app;
-        self.terminal
-            .draw(|f| render(f, app))
-            .context("draw the dashboard")?;
-        Ok(())
+        Dashboard::with(App::new(refresh_hz))
     }
 
     /// Moves what was logged since into the dashboard's log.
@@ -51,13 +72,34 @@ impl Dashboard {
             }
         }
     }
+}
+
+impl<S: Screen> Dashboard<S> {
+    /// Takes the terminal (restored when the dashboard is dropped) for `screen`.
+    pub fn with(screen: S) -> Result<Dashboard<S>> {
+        install_panic_hook();
+        let (guard, terminal) = TerminalGuard::enter()?;
+        Ok(Dashboard {
+            app: screen,
+            terminal,
+            _guard: guard,
+        })
+    }
+
+    pub fn draw(&mut self) -> Result<()> {
+        let app = &self.app;
+        self.terminal
+            .draw(|f| app.render(f))
+            .context("draw the dashboard")?;
+        Ok(())
+    }
 
     pub fn on_terminal_event(
         &mut self,
         ev: Option<std::io::Result<crossterm::event::Event>>,
-    ) -> Result<Action> {
+    ) -> Result<S::Action> {
         let Some(ev) = ev else {
-            return Ok(Action::None);
+            return Ok(S::NONE);
         };
         match ev.context("read the terminal")? {
             crossterm::event::Event::Key(k) => {
@@ -67,9 +109,9 @@ impl Dashboard {
             }
             crossterm::event::Event::Resize(..) => {
                 self.draw()?;
-                Ok(Action::None)
+                Ok(S::NONE)
             }
-            _ => Ok(Action::None),
+            _ => Ok(S::NONE),
         }
     }
 }

@@ -58,6 +58,7 @@
 mod app;
 pub mod dashboard;
 mod format;
+pub mod hosts;
 mod panes;
 mod terminal;
 mod view;

@@ -1169,3 +1169,143 @@ fn calls_in_progress_name_their_goroutine_and_go_code() {
     );
     assert!(alert.contains("tools@v0.28.0.zip (see 4)"), "{alert}");
 }
+
+mod hosts {
+    //! Host-wide mode's process list: rendering, sorting, opening a process and going
+    //! back.
+    use super::*;
+    use crate::{
+        analysis::HostRow,
+        tui::hosts::{render_hosts, HostAction, HostHeader, HostSort, Hosts},
+    };
+
+    fn row(pid: u32, comm: &str, syscall_ms: u64) -> HostRow {
+        HostRow {
+            pid,
+            comm: comm.into(),
+            go_version: Some("go1.22.3".into()),
+            cgroup: Some(format!("/system.slice/{comm}.service")),
+            calls: 1000,
+            syscall_ns: syscall_ms * MS,
+            blocked_share: 0.5,
+            throttled_ns: 0,
+            gomaxprocs: Some(8),
+            cpu_quota: None,
+            gomaxprocs_exceeds_quota: false,
+            lost_sigchld: 0,
+            exited: false,
+        }
+    }
+
+    fn hosts() -> Hosts {
+        let mut h = Hosts::new(1);
+        let mut throttled = row(300, "batch", 20);
+        throttled.throttled_ns = 900 * MS;
+        throttled.cpu_quota = Some(2.0);
+        throttled.gomaxprocs_exceeds_quota = true;
+        let mut reaper = row(200, "reaper\u{1b}[2J", 50);
+        reaper.lost_sigchld = 3;
+        reaper.exited = true;
+        h.on_rows(
+            vec![row(100, "api", 700), reaper, throttled],
+            HostHeader {
+                traced: 2,
+                untraced: 1,
+                lost_records: 0,
+                cgroup: None,
+                duration_ns: 12 * SEC,
+            },
+        );
+        h
+    }
+
+    fn screen(h: &Hosts, w: u16, height: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, height)).expect("test terminal");
+        t.draw(|f| render_hosts(f, h)).expect("draw");
+        t.backend().to_string()
+    }
+
+    fn pids(h: &Hosts) -> Vec<u32> {
+        h.rows().iter().map(|r| r.pid).collect()
+    }
+
+    #[test]
+    fn the_list_ranks_processes_and_each_sort_has_its_order() {
+        let mut h = hosts();
+        assert_eq!(pids(&h), [100, 200, 300], "by syscall time");
+        h.on_key(key(KeyCode::Char('s')));
+        assert_eq!(h.sort, HostSort::Blocked);
+        // All equally blocked: then by syscall time.
+        assert_eq!(pids(&h), [100, 200, 300]);
+        h.on_key(key(KeyCode::Char('s')));
+        assert_eq!((h.sort, pids(&h)[0]), (HostSort::Throttled, 300));
+        h.on_key(key(KeyCode::Char('s')));
+        assert_eq!((h.sort, pids(&h)[0]), (HostSort::Gomaxprocs, 300));
+        h.on_key(key(KeyCode::Char('s')));
+        assert_eq!((h.sort, pids(&h)[0]), (HostSort::LostSigchld, 200));
+        h.on_key(key(KeyCode::Char('S')));
+        assert_eq!(pids(&h).last(), Some(&200), "reversed");
+    }
+
+    #[test]
+    fn the_list_on_screen() {
+        let h = hosts();
+        for (w, height) in SIZES {
+            let s = screen(&h, w, height);
+            assert!(s.contains("gotrace --all · 2 Go processes traced"), "{s}");
+            assert!(s.contains("1 without a slot"), "{s}");
+            assert!(
+                !s.contains('\u{1b}'),
+                "a comm's escape reaches the terminal: {s}"
+            );
+            let line = |pid: &str| {
+                s.lines()
+                    .position(|l| l.trim_start_matches(['"', '│', ' ']).starts_with(pid))
+                    .unwrap_or_else(|| panic!("no row {pid}:\n{s}"))
+            };
+            assert!(
+                line("100") < line("200") && line("200") < line("300"),
+                "{s}"
+            );
+            let batch = &s.lines().nth(line("300")).unwrap();
+            assert!(
+                batch.contains(" 8/2.0 "),
+                "GOMAXPROCS against the quota: {batch}"
+            );
+        }
+        insta::assert_snapshot!("hosts_80x24", screen(&h, 80, 24));
+    }
+
+    #[test]
+    fn enter_opens_a_process_and_esc_goes_back() {
+        let mut h = hosts();
+        h.on_key(key(KeyCode::Down));
+        assert_eq!(h.on_key(key(KeyCode::Enter)), HostAction::None);
+        assert_eq!(h.opened(), Some(200), "the selected row");
+        h.on_snapshot(snapshot_with(10 * SEC));
+        let s = screen(&h, 80, 24);
+        assert!(
+            s.contains("back to the process list (showing pid 200)"),
+            "{s}"
+        );
+        assert!(s.contains("api-server"), "the process's own dashboard: {s}");
+        // Keys go to its dashboard: r resets that process, / starts a filter that Esc
+        // closes before Esc goes back.
+        assert_eq!(h.on_key(key(KeyCode::Char('r'))), HostAction::Reset(200));
+        h.on_key(key(KeyCode::Char('/')));
+        h.on_key(key(KeyCode::Esc));
+        assert_eq!(h.opened(), Some(200), "Esc closed the filter first");
+        h.on_key(key(KeyCode::Esc));
+        assert_eq!(h.opened(), None);
+        assert_eq!(h.on_key(key(KeyCode::Char('q'))), HostAction::Quit);
+        assert_eq!(h.on_key(key(KeyCode::Char('c')).ctrl()), HostAction::Quit);
+    }
+
+    #[test]
+    fn an_empty_machine_says_what_will_happen() {
+        let h = Hosts::new(1);
+        let s = screen(&h, 80, 24);
+        assert!(s.contains("no Go process traced yet"), "{s}");
+        assert_eq!(h.opened(), None);
+    }
+}

@@ -24,7 +24,11 @@ const MIN_HEIGHT: u16 = 12;
 
 /// Draws the dashboard: a pure function of `app` (no I/O, no clock).
 pub fn render(frame: &mut Frame, app: &App) {
-    let area = frame.area();
+    render_in(frame, frame.area(), app);
+}
+
+/// Draws the dashboard into `area` of the frame (host-wide mode keeps a line below it).
+pub fn render_in(frame: &mut Frame, area: Rect, app: &App) {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let msg = Paragraph::new(vec![
             Line::from("terminal too small"),
@@ -88,7 +92,7 @@ pub fn render(frame: &mut Frame, app: &App) {
 /// target controls (its argv, its threads' comm, paths), and ratatui writes a cell's
 /// text as it is, so an ESC there would be obeyed by the terminal. Each becomes U+FFFD,
 /// one cell wide like the cell it is in, so the layout stays as drawn.
-fn defuse(buf: &mut ratatui::buffer::Buffer) {
+pub(super) fn defuse(buf: &mut ratatui::buffer::Buffer) {
     for cell in buf.content.iter_mut() {
         if cell.symbol().chars().any(char::is_control) {
             let shown: String = cell
