@@ -16,9 +16,9 @@ use std::{
 use gotrace_tests::{
     assert_nothing_left_behind, go_version, gotrace, gotrace_bin, gotrace_cmd,
     prometheus::{http_get, samples, served_at, Prometheus, Sample},
-    require_root, signal,
+    read_trace, require_root, scratch, signal,
     tmux::Tmux,
-    workload, Killed, Run,
+    workload, Killed, Line, Run,
 };
 
 /// How long any one wait may take: CI runs these on a loaded 2-core VM.
@@ -755,6 +755,30 @@ fn all_mode_counts_processes_without_a_slot() {
         g.context(&m.body)
     );
 
+    // A slot frees when a traced process exits: a workload left waiting is taken then.
+    let traced: Vec<&Exact> = workloads
+        .iter()
+        .filter(|w| m.info(w.pid()).is_some())
+        .collect();
+    let waiting: Vec<u32> = workloads
+        .iter()
+        .filter(|w| m.info(w.pid()).is_none())
+        .map(Exact::pid)
+        .collect();
+    match (traced.first(), waiting.is_empty()) {
+        (Some(first), false) => {
+            let gone = first.pid();
+            signal(gone, libc::SIGKILL);
+            g.wait("a waiting workload takes the freed slot", |m| {
+                waiting.iter().any(|&p| m.info(p).is_some())
+            });
+        }
+        // Other Go processes of this machine hold the slots: nothing of ours to free.
+        _ => eprintln!(
+            "all_mode_counts_processes_without_a_slot: no workload of this test holds a slot; the freed-slot check did not run"
+        ),
+    }
+
     let run = g.stop();
     assert_clean_stop(&run);
     // "... · 3 processes (0 exited), 1 without a slot · ..."
@@ -1023,4 +1047,98 @@ fn all_mode_dashboard_lists_processes_and_opens_one() {
     ]);
     t.wait_for(&["\n4\nPROMPT>"], T);
     drop(w);
+}
+
+/// `--all --json`: every line is in the schema, the trace ends with the `hostwide` line
+/// holding each process's summary with its exact counts, and `report` reads it back as
+/// gotrace printed it.
+#[test]
+fn all_mode_json_ends_with_every_process_and_report_reads_it() {
+    if !require_root("all_mode_json_ends_with_every_process_and_report_reads_it") {
+        return;
+    }
+    let _serial = serial();
+    let w = Exact::start(2, 2500, 4, true);
+    let dir = scratch("hostwide-json");
+    let json = dir.join("all.ndjson");
+    let json_arg = json.display().to_string();
+    let g = Gotrace::start(&[
+        "--all",
+        "--no-tui",
+        "--json",
+        &json_arg,
+        "--prometheus",
+        "127.0.0.1:0",
+    ]);
+    g.wait("the workload is picked up", |m| m.info(w.pid()).is_some());
+    w.go();
+    let retries = w.done();
+    g.wait("its getppid calls are counted", |m| {
+        m.syscall("gotrace_syscalls_total", w.pid(), "getppid") == Some(w.getppid() as f64)
+    });
+    let run = g.stop();
+    assert_clean_stop(&run);
+
+    let lines = read_trace(&json);
+    let Some(Line::Header(h)) = lines.first() else {
+        panic!("the trace starts with its header: {:?}", lines.first());
+    };
+    assert_eq!(
+        (h.target.pid, h.target.command.as_slice()),
+        (0, &["--all".to_string()][..])
+    );
+    let Some(Line::Hostwide(end)) = lines.last() else {
+        panic!("the trace ends with the hostwide line: {:?}", lines.last());
+    };
+    assert!(
+        lines[1..lines.len() - 1]
+            .iter()
+            .all(|l| !matches!(l, Line::Header(_) | Line::Summary(_) | Line::Hostwide(_))),
+        "one header, one end"
+    );
+    let p = end
+        .processes
+        .iter()
+        .find(|p| p.pid == w.pid())
+        .unwrap_or_else(|| panic!("pid {} not in the hostwide line: {end:?}", w.pid()));
+    let calls = |name: &str| {
+        p.summary
+            .syscalls
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| (s.calls, s.errors))
+    };
+    assert_eq!(calls("getppid"), Some((w.getppid(), 0)));
+    assert_eq!(calls("open"), Some((4, 4)));
+    assert_eq!(
+        calls("clock_nanosleep").map(|c| c.0),
+        Some(SLEEPS + retries)
+    );
+    assert_eq!(p.summary.go_version.as_deref(), Some(go_version().as_str()));
+    assert!(!p.exited, "it still runs");
+    assert!(end.traced >= 1 && end.untraced == 0, "{end:?}");
+
+    // report prints what gotrace printed at the end.
+    let report = Command::new(gotrace_bin())
+        .args(["report", &json_arg])
+        .output()
+        .expect("run gotrace report");
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "report: {report:?}");
+    assert_eq!(text, run.stdout, "report's text is the live summary");
+    assert!(text.contains(&format!("── pid {} ──", w.pid())), "{text}");
+    // --json: the hostwide line as written.
+    let report = Command::new(gotrace_bin())
+        .args(["report", "--json", &json_arg])
+        .output()
+        .expect("run gotrace report --json");
+    let last = std::fs::read_to_string(&json)
+        .expect("read the trace")
+        .lines()
+        .last()
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert_eq!(String::from_utf8_lossy(&report.stdout).trim_end(), last);
+    drop(w);
+    let _ = std::fs::remove_dir_all(&dir);
 }

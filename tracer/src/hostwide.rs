@@ -69,6 +69,8 @@ struct Host {
     not_kept: u64,
     /// Go processes found when every slot was taken: (pid, start time), each once.
     untraced: HashSet<(u32, u64)>,
+    /// Those of them that may still run, asked about again when a slot frees.
+    waiting: Vec<u32>,
     max: u32,
     forget_after: Duration,
     start_ns: u64,
@@ -137,6 +139,9 @@ impl Host {
         }
         if self.live() >= self.max as usize {
             self.untraced.insert((f.pid, f.start_time));
+            if !self.waiting.contains(&f.pid) {
+                self.waiting.push(f.pid);
+            }
             return;
         }
         if let Err(e) = probe.add_target(f.pid) {
@@ -376,6 +381,18 @@ impl Host {
         Ok(())
     }
 
+    /// Go processes left without a slot are checked again (and taken) once slots free.
+    fn retry_waiting(&mut self, discovery: &mut Discovery) {
+        let free = (self.max as usize).saturating_sub(self.live());
+        if free == 0 || self.waiting.is_empty() {
+            return;
+        }
+        let n = free.min(self.waiting.len());
+        for pid in self.waiting.drain(..n) {
+            discovery.request(pid);
+        }
+    }
+
     /// Keeps at most EXITED_KEPT exited processes' summaries (the latest to exit).
     fn bound_kept(&mut self) {
         let forgotten = self.procs.values().filter(|t| t.forgotten).count() + self.past.len();
@@ -545,6 +562,7 @@ pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
         past: Vec::new(),
         not_kept: 0,
         untraced: HashSet::new(),
+        waiting: Vec::new(),
         max: hw.max_processes,
         forget_after: hw.forget_after,
         start_ns,
@@ -641,6 +659,7 @@ pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
                 events.drain(|b| host.record(b, &mut probe, &mut discovery, &mut json));
                 host.take_code_news(&mut probe);
                 host.refresh(&mut probe)?;
+                host.retry_waiting(&mut discovery);
                 if let Some(m) = &metrics {
                     m.publish(host.metrics_view());
                 }

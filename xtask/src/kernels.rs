@@ -45,7 +45,7 @@ pub const KERNELS: [Kernel; 2] = [
 /// The tests that run in every guest: (test binary, test names). These are the
 /// capabilities a kernel can break: exact counts in launch and attach mode, following
 /// children, the SIGCHLD lifecycle, slow calls with their split, a stuck call, io_uring,
-/// the feature lines, and reads on a real 9p mount.
+/// the feature lines, reads on a real 9p mount, and host-wide mode's per-process counts.
 const GUEST_TESTS: &[(&str, &[&str])] = &[
     (
         "trace",
@@ -83,6 +83,13 @@ const GUEST_TESTS: &[(&str, &[&str])] = &[
     (
         "kernel",
         &["the_header_says_which_variant_each_tracepoint_got_and_what_is_off"],
+    ),
+    (
+        "hostwide",
+        &[
+            "all_mode_counts_processes_without_a_slot",
+            "all_mode_forgets_exited_processes",
+        ],
     ),
     (
         "filesystems",

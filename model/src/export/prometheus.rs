@@ -314,7 +314,7 @@ impl Collector for ViewCollector {
         family(
             &mut e,
             "gotrace_untraced_processes",
-            "Go processes --all found and left untraced: every slot (--max-processes) was taken.",
+            "Go processes --all found when every slot (--max-processes) was taken, each counted once; they are traced once a slot frees.",
             MetricType::Counter,
             [(Vec::new(), Sample::Counter(v.untraced))],
         )?;
