@@ -403,13 +403,13 @@ pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Run {
 
 /// A pipe read to its end on a thread of its own; what was read is available before
 /// the end too.
-struct Collected {
+pub struct Collected {
     buf: std::sync::Arc<Mutex<Vec<u8>>>,
     done: std::sync::mpsc::Receiver<()>,
 }
 
 impl Collected {
-    fn start(mut r: impl Read + Send + 'static) -> Collected {
+    pub fn start(mut r: impl Read + Send + 'static) -> Collected {
         let buf = std::sync::Arc::new(Mutex::new(Vec::new()));
         let (tx, done) = std::sync::mpsc::channel();
         let b = buf.clone();
@@ -428,13 +428,13 @@ impl Collected {
         Collected { buf, done }
     }
 
-    fn so_far(&self) -> String {
+    pub fn so_far(&self) -> String {
         String::from_utf8_lossy(&self.buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
     }
 
     /// Everything, once the pipe's writers are all gone (within 10 s of gotrace's exit);
     /// else what was read.
-    fn finish(self) -> Result<String, String> {
+    pub fn finish(&self) -> Result<String, String> {
         match self.done.recv_timeout(Duration::from_secs(10)) {
             Ok(()) => Ok(self.so_far()),
             Err(_) => Err(self.so_far()),

@@ -63,7 +63,7 @@ fn trace_workers(name: &str, bin: &Path, extra: &[&str]) -> (Run, Vec<Line>, Vec
 
 /// Every call the program reported is in the trace, made by the goroutine it said, with
 /// the stack it saw from its call site out.
-fn check_sites(what: &str, lines: &[Line], sites: &[Site]) {
+fn check_sites(what: &str, lines: &[Line], sites: &[Site], stderr: &str) {
     let calls: Vec<&SyscallLine> = lines
         .iter()
         .filter_map(|l| match l {
@@ -84,7 +84,7 @@ fn check_sites(what: &str, lines: &[Line], sites: &[Site]) {
             .collect();
         assert!(
             !mine.is_empty(),
-            "{what}: no {syscall} line of goroutine {} (at least 15 ms each, over --slow 5ms); goroutines seen: {:?}",
+            "{what}: no {syscall} line of goroutine {} (at least 15 ms each, over --slow 5ms); goroutines seen: {:?}\ngotrace's stderr:\n{stderr}",
             site.goid,
             calls.iter().map(|c| (c.name.as_str(), c.goid, c.by.as_deref())).collect::<Vec<_>>()
         );
@@ -93,7 +93,7 @@ fn check_sites(what: &str, lines: &[Line], sites: &[Site]) {
             assert_eq!(
                 from_call_site(&c.stack),
                 site.frames.as_slice(),
-                "{what}: goroutine {}'s {syscall}: gotrace's stack (left) against the program's own runtime.CallersFrames (right); whole stack: {:#?}",
+                "{what}: goroutine {}'s {syscall}: gotrace's stack (left) against the program's own runtime.CallersFrames (right); whole stack: {:#?}\ngotrace's stderr:\n{stderr}",
                 site.goid,
                 c.stack
             );
@@ -118,7 +118,7 @@ fn slow_calls_name_their_goroutine_and_go_stack() {
     ] {
         let bin = workload_built("gostacks", &go, flags, tag);
         let (run, lines, sites) = trace_workers(&format!("gocode{tag}"), &bin, &[]);
-        check_sites(&format!("gostacks{tag}"), &lines, &sites);
+        check_sites(&format!("gostacks{tag}"), &lines, &sites, &run.stderr);
         // The runtime's own waits (sysmon's sleeps, idle Ms) are said to be its own.
         let runtime_calls = lines
             .iter()
@@ -213,7 +213,7 @@ fn every_known_go_version_is_read() {
             "{version}: {}",
             run.stderr
         );
-        check_sites(version, &lines, &sites);
+        check_sites(version, &lines, &sites, &run.stderr);
     }
 }
 

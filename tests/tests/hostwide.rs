@@ -4,12 +4,11 @@
 //! that is not Go, one outside the `--cgroup` subtree and one beyond `--max-processes`
 //! must not be traced; an exited one's series stay for `--forget-after`, then go.
 use std::{
-    io::{BufRead, BufReader, Read},
+    io::{BufRead, BufReader},
     net::SocketAddr,
     path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{mpsc, Arc, Mutex, MutexGuard},
-    thread::JoinHandle,
+    sync::{mpsc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
@@ -18,7 +17,7 @@ use gotrace_tests::{
     prometheus::{http_get, samples, served_at, Prometheus, Sample},
     read_trace, require_root, scratch, signal,
     tmux::Tmux,
-    workload, Killed, Line, Run,
+    workload, Collected, Killed, Line, Run,
 };
 
 /// How long any one wait may take: CI runs these on a loaded 2-core VM.
@@ -35,47 +34,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A pipe read to its end on a thread of its own; what was read is there before the
-/// end too.
-struct Pipe {
-    buf: Arc<Mutex<Vec<u8>>>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Pipe {
-    fn start(mut r: impl Read + Send + 'static) -> Pipe {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let b = buf.clone();
-        let reader = std::thread::spawn(move || {
-            let mut chunk = [0u8; 8192];
-            while let Ok(n) = r.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                b.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&chunk[..n]);
-            }
-        });
-        Pipe {
-            buf,
-            reader: Some(reader),
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-
-    /// Everything, once the writer is gone.
-    fn finish(&mut self) -> String {
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        self.text()
-    }
 }
 
 /// One scrape of gotrace's `/metrics`.
@@ -129,8 +87,8 @@ impl Scrape {
 /// A `gotrace --all` running in the background; killed on drop.
 struct Gotrace {
     child: Child,
-    stdout: Pipe,
-    stderr: Pipe,
+    stdout: Collected,
+    stderr: Collected,
     /// Its line `gotrace: tracing every Go process (N now), ...`.
     banner: String,
     metrics: Option<SocketAddr>,
@@ -141,12 +99,12 @@ impl Gotrace {
     /// address of its metrics).
     fn start(args: &[&str]) -> Gotrace {
         let mut child = gotrace_cmd(args).spawn().expect("spawn gotrace");
-        let stdout = Pipe::start(child.stdout.take().expect("piped stdout"));
-        let stderr = Pipe::start(child.stderr.take().expect("piped stderr"));
+        let stdout = Collected::start(child.stdout.take().expect("piped stdout"));
+        let stderr = Collected::start(child.stderr.take().expect("piped stderr"));
         let serves = args.contains(&"--prometheus");
         let start = Instant::now();
         loop {
-            let err = stderr.text();
+            let err = stderr.so_far();
             let banner = err
                 .lines()
                 .find(|l| l.starts_with("gotrace: tracing every Go process"));
@@ -167,7 +125,7 @@ impl Gotrace {
             if let Some(status) = child.try_wait().expect("try_wait gotrace") {
                 panic!(
                     "gotrace {args:?} exited ({status}) before it was tracing; stderr:\n{}",
-                    stderr.text()
+                    stderr.so_far()
                 );
             }
             if start.elapsed() > T {
@@ -175,7 +133,7 @@ impl Gotrace {
                 let _ = child.wait();
                 panic!(
                     "gotrace {args:?} was not tracing within {T:?}; stderr:\n{}",
-                    stderr.text()
+                    stderr.so_far()
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -210,7 +168,7 @@ impl Gotrace {
             other => panic!(
                 "GET http://{}/metrics: {other:?}\n--- gotrace's stderr ---\n{}",
                 self.metrics_addr(),
-                self.stderr.text()
+                self.stderr.so_far()
             ),
         }
     }
@@ -224,7 +182,7 @@ impl Gotrace {
             .collect();
         format!(
             "\n--- gotrace's stderr ---\n{}\n--- its /metrics (comments and buckets left out) ---\n{}\n",
-            self.stderr.text(),
+            self.stderr.so_far(),
             series.join("\n")
         )
     }
@@ -267,14 +225,14 @@ impl Gotrace {
             assert!(
                 start.elapsed() < T,
                 "gotrace did not stop within {T:?} of SIGINT; stderr:\n{}",
-                self.stderr.text()
+                self.stderr.so_far()
             );
             std::thread::sleep(Duration::from_millis(20));
         };
         Run {
             status,
-            stdout: self.stdout.finish(),
-            stderr: self.stderr.finish(),
+            stdout: self.stdout.finish().unwrap_or_else(|s| s),
+            stderr: self.stderr.finish().unwrap_or_else(|s| s),
             max_rss_kib: None,
         }
     }

@@ -45,6 +45,8 @@ const TICK: Duration = Duration::from_secs(1);
 const PICKUP_EVERY: Duration = Duration::from_millis(20);
 /// Exited processes whose summaries are kept for the end, at most.
 const EXITED_KEPT: usize = 1024;
+/// How often each process's cgroup, GOMAXPROCS and pressure are read.
+const FACTS_EVERY: Duration = Duration::from_secs(5);
 /// How long a process's mount table is waited for (it is read from its /proc).
 const MOUNTS_WAIT: Duration = Duration::from_millis(200);
 
@@ -82,6 +84,9 @@ struct Host {
     bad_records: u64,
     /// Warnings held while the dashboard owns the terminal, printed after it.
     held_warnings: Option<Vec<String>>,
+    /// Checks were asked for since the last look at their answers (a check can be done
+    /// before the loop looks: `Discovery::pending` no longer counts it).
+    asked: bool,
 }
 
 impl Host {
@@ -173,7 +178,11 @@ impl Host {
             pid,
             Traced {
                 analyzer,
-                watch: Some(context::watch::SystemWatch::spawn(pid, self.slow_ns)),
+                watch: Some(context::watch::SystemWatch::spawn(
+                    pid,
+                    self.slow_ns,
+                    FACTS_EVERY,
+                )),
                 exited_at: None,
                 forgotten: false,
             },
@@ -231,6 +240,7 @@ impl Host {
         };
         if let Event::Candidate { tgid } = ev {
             discovery.request(tgid);
+            self.asked = true;
             return;
         }
         let Some(tgid) = self.owner(&ev) else { return };
@@ -269,16 +279,8 @@ impl Host {
     fn take_code_news(&mut self, probe: &mut Probe) {
         self.code.poll();
         for news in std::mem::take(&mut self.code.news) {
-            let layout = match news.layout {
-                Some(Ok(l)) => Some(l),
-                Some(Err(why)) => {
-                    self.warn(format!("no goroutine ids for pid {}: {why}", news.tgid));
-                    None
-                }
-                None => None,
-            };
-            if let Err(e) = probe.set_go_runtime(news.tgid, layout) {
-                self.warn(format!("no goroutine ids for pid {}: {e:#}", news.tgid));
+            if let Some(w) = session::apply_layout(probe, &news) {
+                self.warn(w);
             }
             if news.go_version.is_none() && news.error.is_none() {
                 // It exec'd a program that is not Go.
@@ -391,6 +393,7 @@ impl Host {
         for pid in self.waiting.drain(..n) {
             discovery.request(pid);
         }
+        self.asked = true;
     }
 
     /// Keeps at most EXITED_KEPT exited processes' summaries (the latest to exit).
@@ -573,6 +576,7 @@ pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
         counters: harvest::KernelCounters::default(),
         bad_records: 0,
         held_warnings: None,
+        asked: false,
     };
     for f in discovery.poll() {
         host.take(f, &mut probe);
@@ -640,7 +644,9 @@ pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
                 r.context("wait for the ring buffer")?;
                 events.drain(|b| host.record(b, &mut probe, &mut discovery, &mut json));
             }
-            _ = pickup.tick(), if discovery.pending() > 0 => {
+            _ = pickup.tick(), if host.asked || discovery.pending() > 0 => {
+                // Checks still running are looked at again on the next pickup tick.
+                host.asked = discovery.pending() > 0;
                 let found = discovery.poll();
                 let any = !found.is_empty();
                 for f in found {

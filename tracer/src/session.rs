@@ -703,6 +703,19 @@ pub(crate) fn set_go_layout(probe: &mut Probe, tgid: u32, version: Option<&str>)
     }
 }
 
+/// Tells the programs where a process whose code was just read keeps its goroutine ids
+/// (or that it has none they know); a warning when there is none for a Go program.
+pub(crate) fn apply_layout(probe: &mut Probe, news: &context::gocode::LoadNews) -> Option<String> {
+    let (layout, why) = match &news.layout {
+        Some(Ok(l)) => (Some(*l), None),
+        Some(Err(why)) => (None, Some(why.clone())),
+        None => (None, None),
+    };
+    let set = probe.set_go_runtime(news.tgid, layout).err();
+    why.or_else(|| set.map(|e| format!("{e:#}")))
+        .map(|why| format!("no goroutine ids for pid {}: {why}", news.tgid))
+}
+
 /// Where decoded records go: the analyzer, and the NDJSON file when there is one.
 struct Sink<'a> {
     analyzer: &'a mut Analyzer,
@@ -821,16 +834,8 @@ impl Sink<'_> {
     fn take_code_news(&mut self, probe: &mut Probe) {
         self.code.poll();
         for news in std::mem::take(&mut self.code.news) {
-            let layout = match news.layout {
-                Some(Ok(l)) => Some(l),
-                Some(Err(why)) => {
-                    self.warn(format!("no goroutine ids for pid {}: {why}", news.tgid));
-                    None
-                }
-                None => None,
-            };
-            if let Err(e) = probe.set_go_runtime(news.tgid, layout) {
-                self.warn(format!("no goroutine ids for pid {}: {e:#}", news.tgid));
+            if let Some(w) = apply_layout(probe, &news) {
+                self.warn(w);
             }
             // The target's program, read after an exec (a load given up says nothing).
             if news.tgid == self.analyzer.target().pid

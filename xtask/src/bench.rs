@@ -30,6 +30,13 @@
 //!   attached with nothing streamed (`--slow 1s`), with `--no-stacks`, with stacks.
 //! - Symbols: `Symbols::load` of the `go` command binary (a large Go program), by the
 //!   `bench-symbols` helper in fresh processes: load time and the RSS it adds.
+//! - Host-wide (`gotrace --all`): 200 idle Go processes (fewer when memory is short) kept
+//!   in a cgroup of their own, and workload S beside them: S untraced, untraced while
+//!   `gotrace --pid` traces another, under `gotrace --pid`, under `gotrace --all`, and
+//!   untraced under `gotrace --all --cgroup` of the idle ones. In each --all run:
+//!   gotrace's CPU idle and while S runs, its VmRSS and VmHWM, the time to GET /metrics,
+//!   the time from a new Go process's spawn to its `gotrace_process_info` on /metrics,
+//!   lost records, and S's calls counted.
 //!
 //! Output: a table on stdout, target/bench/bench.json, and (full runs) docs/benchmarks.md.
 use std::{
@@ -68,7 +75,8 @@ pub struct BenchArgs {
     /// against the floors, the per-program breakdown, gotrace's idle CPU), stream = the
     /// --slow 0 rate sweep,
     /// slow = the cost per streamed slow call (with and without stacks), symbols = loading
-    /// the go command's symbol tables.
+    /// the go command's symbol tables, hostwide = gotrace --all among 200 idle Go
+    /// processes (S's cost, gotrace's CPU and RSS, /metrics, new processes picked up).
     #[arg(long, value_enum, value_delimiter = ',', ignore_case = true)]
     only: Vec<Part>,
     /// Before each run, wait up to SECS for others' eBPF tracing programs (another gotrace,
@@ -86,6 +94,7 @@ enum Part {
     Stream,
     Slow,
     Symbols,
+    Hostwide,
 }
 
 /// Workload H's fewest repetitions (but with --quick).
@@ -110,7 +119,8 @@ struct Plan {
     http_secs: f64,
     /// The client run that warms each fresh server first.
     http_warmup_secs: f64,
-    /// How long gotrace's idle CPU is measured, attached to a sleeping process.
+    /// How long gotrace's idle CPU is measured: attached to a sleeping process, and in
+    /// the host-wide part tracing the idle processes.
     idle_secs: f64,
     stream_secs: f64,
     stream_start_rate: f64,
@@ -121,6 +131,12 @@ struct Plan {
     slow_sleep_ms: u64,
     /// Before each run, how long to wait (s) for others' tracing programs to go.
     settle_secs: f64,
+    /// Idle Go processes beside S in the host-wide part (fewer if memory is short).
+    hw_idle: usize,
+    /// GETs of /metrics timed per --all run.
+    hw_scrapes: usize,
+    /// Short-lived Go processes started per --all run to time their pickup (S is one more).
+    hw_pickups: usize,
 }
 
 impl Plan {
@@ -130,7 +146,14 @@ impl Plan {
             bail!("--reps must be at least 1");
         }
         let parts = if args.only.is_empty() {
-            vec![Part::S, Part::H, Part::Stream, Part::Slow, Part::Symbols]
+            vec![
+                Part::S,
+                Part::H,
+                Part::Stream,
+                Part::Slow,
+                Part::Symbols,
+                Part::Hostwide,
+            ]
         } else {
             args.only.clone()
         };
@@ -157,6 +180,9 @@ impl Plan {
             slow_sleeps: if q { 200 } else { 1_000 },
             slow_sleep_ms: 2,
             settle_secs: settle,
+            hw_idle: HW_IDLE,
+            hw_scrapes: 20,
+            hw_pickups: if q { 5 } else { 10 },
         })
     }
 
@@ -192,6 +218,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if plan.wants(Part::Symbols) {
         measure_symbols(&tools, &plan, &mut obs)?;
+    }
+    if plan.wants(Part::Hostwide) {
+        measure_hostwide(&tools, &plan, &mut obs)?;
     }
     let report = Report::new(&plan, machine(), obs);
     let table = render(&report);
@@ -295,17 +324,25 @@ fn prepare(plan: &Plan) -> Result<Tools> {
 /// Mounts `fstype` at `path` unless /proc/mounts already has it there. Returns whether
 /// it mounted it.
 fn ensure_mounted(fstype: &str, path: &str) -> Result<bool> {
-    let mounts = fs::read_to_string("/proc/mounts").context("read /proc/mounts")?;
-    let present = mounts.lines().any(|l| {
-        let mut f = l.split_whitespace().skip(1);
-        f.next() == Some(path) && f.next() == Some(fstype)
-    });
-    if present {
+    if mount_points(fstype)?.iter().any(|p| p == Path::new(path)) {
         return Ok(false);
     }
     step(&format!("mounting {fstype} at {path} (the peers need it)"));
     crate::run(Command::new("mount").args(["-t", fstype, "nodev", path]))?;
     Ok(true)
+}
+
+/// Where filesystems of type `fstype` are mounted (/proc/mounts), in its order.
+fn mount_points(fstype: &str) -> Result<Vec<PathBuf>> {
+    let mounts = fs::read_to_string("/proc/mounts").context("read /proc/mounts")?;
+    Ok(mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().skip(1);
+            let (point, t) = (f.next()?, f.next()?);
+            (t == fstype).then(|| PathBuf::from(point))
+        })
+        .collect())
 }
 
 /// Whether a peer can run here: Err(reason) when it cannot. A tiny run of the peer's
@@ -446,7 +483,7 @@ struct SOutcome {
 /// One run of workload S under `config`.
 fn run_s(tools: &Tools, plan: &Plan, config: SConfig, calls: u64) -> Result<SOutcome> {
     let argv = s_argv(tools, plan, calls, None);
-    let ns = |out: &str| Kv::find(out, "ns_per_syscall")?.get("ns_per_syscall");
+    let ns = ns_per_syscall;
     let outcome = |ns_per_syscall, gotrace| SOutcome {
         ns_per_syscall,
         gotrace,
@@ -498,6 +535,26 @@ fn run_s(tools: &Tools, plan: &Plan, config: SConfig, calls: u64) -> Result<SOut
             Some((&tools.scratch.join("strace.txt"), &argv)),
         )),
     }
+}
+
+/// Workload S's own figure: the `ns_per_syscall=` of its line.
+fn ns_per_syscall(out: &str) -> Result<f64> {
+    Kv::find(out, "ns_per_syscall")?.get("ns_per_syscall")
+}
+
+/// Starts a workload that waits for its standard input to close (`-wait-stdin`), and
+/// waits until it says so.
+fn start_waiting(argv: &[OsString]) -> Result<Running> {
+    let mut w = Running::spawn(command(argv).stdin(Stdio::piped()))?;
+    w.wait_line(WAITING_LINE, ATTACH_TIMEOUT)?;
+    Ok(w)
+}
+
+/// Closes the standard input of workload S started waiting: its loops run. Its ns per
+/// syscall, once it has ended.
+fn s_release(mut w: Running) -> Result<f64> {
+    drop(w.child.stdin.take());
+    ns_per_syscall(&w.finish(RUN_TIMEOUT)?.stdout)
 }
 
 /// A peer's command line: `program args [FILE -- argv]`.
@@ -867,16 +924,21 @@ fn run_idle(tools: &Tools, plan: &Plan) -> Result<(IdleRun, GotraceRun)> {
     let sleeper = sleeper()?;
     let json = tools.scratch.join("idle.ndjson");
     gotrace_attached(tools, sleeper.pid(), &json, |pid| {
-        thread::sleep(IDLE_SETTLE);
-        let (at, start) = (Instant::now(), threads_cpu_secs(pid)?);
-        thread::sleep(Duration::from_secs_f64(plan.idle_secs));
-        let end = threads_cpu_secs(pid)?;
-        let secs = at.elapsed().as_secs_f64();
-        Ok(IdleRun {
-            secs,
-            cpu_ms: (end - start) * 1e3,
-            pct: idle_pct(end - start, secs),
-        })
+        idle_window(pid, plan.idle_secs)
+    })
+}
+
+/// gotrace (`pid`) left alone: its CPU time over `secs`, from IDLE_SETTLE on.
+fn idle_window(pid: u32, secs: f64) -> Result<IdleRun> {
+    thread::sleep(IDLE_SETTLE);
+    let (at, start) = (Instant::now(), threads_cpu_secs(pid)?);
+    thread::sleep(Duration::from_secs_f64(secs));
+    let end = threads_cpu_secs(pid)?;
+    let secs = at.elapsed().as_secs_f64();
+    Ok(IdleRun {
+        secs,
+        cpu_ms: (end - start) * 1e3,
+        pct: idle_pct(end - start, secs),
     })
 }
 
@@ -1489,9 +1551,7 @@ fn slow_argv(tools: &Tools, plan: &Plan) -> Vec<OsString> {
 /// One run: the workload is started and waits; gotrace (if any) attaches to it; then the
 /// workload's standard input is closed and it sleeps, and both are timed by their CPU.
 fn run_slow(tools: &Tools, plan: &Plan, config: SlowConfig) -> Result<SlowRun> {
-    let argv = slow_argv(tools, plan);
-    let mut w = Running::spawn(command(&argv).stdin(Stdio::piped()))?;
-    w.wait_line(WAITING_LINE, ATTACH_TIMEOUT)?;
+    let mut w = start_waiting(&slow_argv(tools, plan))?;
     let json = tools.scratch.join("slow.ndjson");
     let mut g = match config.gotrace_args() {
         None => None,
@@ -1533,7 +1593,7 @@ fn run_slow(tools: &Tools, plan: &Plan, config: SlowConfig) -> Result<SlowRun> {
     };
     Ok(SlowRun {
         workload_cpu_us: (w_done.cpu_secs - w_start) * 1e6 / sleeps,
-        wall_us: Kv::find(&line, "ns_per_syscall")?.get("ns_per_syscall")? / 1e3,
+        wall_us: ns_per_syscall(&line)? / 1e3,
         traced,
     })
 }
@@ -1788,6 +1848,754 @@ fn measure_symbols(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result
 }
 
 // ---------------------------------------------------------------------------------------
+// Host-wide: gotrace --all among many idle Go processes.
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+enum HwConfig {
+    Untraced,
+    /// S untraced while gotrace --pid traces a sleeping process (S's GotraceOther).
+    GotraceOther,
+    /// gotrace --pid of S (S waits until it is attached).
+    GotracePid,
+    /// gotrace --all: S, the idle processes and any other Go process are traced.
+    All,
+    /// gotrace --all --cgroup of the idle processes' cgroup: S is not traced.
+    AllCgroup,
+}
+
+const HW_CONFIGS: [HwConfig; 5] = [
+    HwConfig::Untraced,
+    HwConfig::GotraceOther,
+    HwConfig::GotracePid,
+    HwConfig::All,
+    HwConfig::AllCgroup,
+];
+
+impl HwConfig {
+    fn label(self) -> &'static str {
+        match self {
+            HwConfig::Untraced => "untraced",
+            HwConfig::GotraceOther => "untraced, gotrace --pid of another",
+            HwConfig::GotracePid => "gotrace --pid of S",
+            HwConfig::All => "gotrace --all (S and the idle)",
+            HwConfig::AllCgroup => "untraced, --all --cgroup of the idle",
+        }
+    }
+}
+
+/// Idle Go processes beside S (fewer when memory is short: the part says so).
+const HW_IDLE: usize = 200;
+/// The idle processes may take at most this share of the memory available.
+const HW_MEM_SHARE: f64 = 0.5;
+/// The budgets: S's added ns under --all against under --pid; gotrace's VmHWM; each GET
+/// of /metrics; each new process's time to /metrics.
+const HW_ALL_X_PID: f64 = 1.10;
+const HW_RSS_MIB: f64 = 128.0;
+const HW_SCRAPE_MS: f64 = 50.0;
+const HW_PICKUP_MS: f64 = 100.0;
+/// A process --all does not trace: its added ns may differ from that of one beside
+/// `gotrace --pid` of another by the larger of the two configurations' ranges, and at
+/// least by this share of the untraced median.
+const HW_NOISE_SHARE: f64 = 0.05;
+/// How often /metrics is polled for a new process.
+const HW_POLL: Duration = Duration::from_millis(10);
+/// A new process not on /metrics by then is counted as missed.
+const HW_PICKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The idle processes' cgroup (made under the cgroup2 mount, else a v1 hierarchy's).
+const HW_CGROUP: &str = "gotrace-bench-idle";
+
+/// An idle Go process, and a short-lived one: workload S making one getppid once its
+/// standard input is closed.
+fn idle_argv(tools: &Tools) -> Vec<OsString> {
+    let mut argv = vec![tools.s.clone().into_os_string()];
+    argv.extend(["-n", "1", "-goroutines", "1", "-wait-stdin"].map(OsString::from));
+    argv
+}
+
+/// Workload S started waiting (`-wait-stdin`): loops of `calls` getppid.
+fn s_waiting_argv(tools: &Tools, plan: &Plan) -> Vec<OsString> {
+    let mut argv = s_argv(tools, plan, plan.s_calls, None);
+    argv.push("-wait-stdin".into());
+    argv
+}
+
+/// What the idle processes were.
+#[derive(Serialize, Debug, Clone)]
+struct CrowdFacts {
+    asked: usize,
+    started: usize,
+    /// Why fewer than asked.
+    fewer: Option<String>,
+    /// The first one's VmRSS once it waits, KiB; theirs summed, MiB.
+    rss_kib_each: u64,
+    rss_mib_all: f64,
+    /// MemAvailable before they started, MiB.
+    mem_available_mib: f64,
+    /// Their cgroup's directory, or why there is none (then --all --cgroup is not run).
+    cgroup: Option<PathBuf>,
+    cgroup_error: Option<String>,
+}
+
+/// The idle Go processes: workload S waiting to read its standard input, one pipe for
+/// all of them that is never written. Killed (SIGKILL, and with the bench by
+/// PR_SET_PDEATHSIG) and reaped when dropped; their cgroup removed then.
+struct Crowd {
+    children: Vec<std::process::Child>,
+    /// The pipe's write end: closed once they are dead.
+    _stdin: io::PipeWriter,
+    cgroup: Option<PathBuf>,
+}
+
+impl Crowd {
+    /// Starts `asked` idle processes, or as many as take HW_MEM_SHARE of the memory
+    /// available (by the first one's RSS).
+    fn start(tools: &Tools, asked: usize) -> Result<(Crowd, CrowdFacts)> {
+        let mem_available_kib = kib_field(
+            &fs::read_to_string("/proc/meminfo").context("read /proc/meminfo")?,
+            "MemAvailable",
+        )
+        .context("no MemAvailable in /proc/meminfo")?;
+        let (reader, writer) = io::pipe().context("make a pipe")?;
+        let (cgroup, cgroup_error) = match make_cgroup() {
+            Ok(dir) => (Some(dir), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        };
+        let mut crowd = Crowd {
+            children: Vec::new(),
+            _stdin: writer,
+            cgroup,
+        };
+        let first = crowd.spawn(tools, &reader)?;
+        let rss_kib_each = status_kib(first, "VmRSS")?;
+        let fit = (mem_available_kib as f64 * HW_MEM_SHARE / rss_kib_each.max(1) as f64) as usize;
+        let count = asked.min(fit.max(1));
+        let fewer = (count < asked).then(|| {
+            format!(
+                "{asked} would need {:.0} MiB ({rss_kib_each} KiB each) of {:.0} MiB available; {count} take at most {:.0}% of it",
+                (asked as u64 * rss_kib_each) as f64 / 1024.0,
+                mem_available_kib as f64 / 1024.0,
+                HW_MEM_SHARE * 100.0
+            )
+        });
+        while crowd.children.len() < count {
+            crowd.spawn(tools, &reader)?;
+        }
+        let rss_all_kib: u64 = crowd
+            .pids()
+            .into_iter()
+            .map(|p| status_kib(p, "VmRSS"))
+            .sum::<Result<u64>>()?;
+        let facts = CrowdFacts {
+            asked,
+            started: count,
+            fewer,
+            rss_kib_each,
+            rss_mib_all: rss_all_kib as f64 / 1024.0,
+            mem_available_mib: mem_available_kib as f64 / 1024.0,
+            cgroup: crowd.cgroup.clone(),
+            cgroup_error,
+        };
+        Ok((crowd, facts))
+    }
+
+    /// One more idle process, once it says it waits; moved into the cgroup.
+    fn spawn(&mut self, tools: &Tools, stdin: &io::PipeReader) -> Result<u32> {
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = command(&idle_argv(tools));
+        cmd.stdin(stdin.try_clone().context("duplicate the pipe")?)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: prctl with plain integers is async-signal-safe: it may run between fork
+        // and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("start {}", tools.s.display()))?;
+        let pid = child.id();
+        let stderr = child.stderr.take();
+        self.children.push(child);
+        // Its first line, or nothing if it ended (its stderr then closes).
+        let mut line = String::new();
+        if let Some(e) = stderr {
+            BufReader::new(e)
+                .read_line(&mut line)
+                .with_context(|| format!("read idle process {pid}'s stderr"))?;
+        }
+        if !line.contains(WAITING_LINE) {
+            bail!(
+                "idle process {pid} (of {}) did not wait: {:?}",
+                self.children.len(),
+                line.trim()
+            );
+        }
+        if let Some(dir) = &self.cgroup {
+            let procs = dir.join("cgroup.procs");
+            fs::write(&procs, pid.to_string())
+                .with_context(|| format!("move {pid} into {}", procs.display()))?;
+        }
+        Ok(pid)
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(std::process::Child::id).collect()
+    }
+}
+
+impl Drop for Crowd {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+        }
+        for c in &mut self.children {
+            let _ = c.wait();
+        }
+        if let Some(dir) = &self.cgroup {
+            // Emptied a moment after its last process is reaped.
+            let removed = (0..40).any(|_| {
+                fs::remove_dir(dir).is_ok() || {
+                    thread::sleep(Duration::from_millis(50));
+                    false
+                }
+            });
+            if !removed {
+                eprintln!("xtask: bench: could not remove {}", dir.display());
+            }
+        }
+    }
+}
+
+/// A new cgroup for the idle processes: under the cgroup2 mount, else under a v1
+/// hierarchy's.
+fn make_cgroup() -> Result<PathBuf> {
+    let base = mount_points("cgroup2")?
+        .into_iter()
+        .chain(mount_points("cgroup")?)
+        .next()
+        .context("no cgroup filesystem is mounted")?;
+    let dir = base.join(format!("{HW_CGROUP}-{}", std::process::id()));
+    fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// GET `path` from `addr` over a new TCP connection, HTTP/1.0: the body of a 200.
+fn http_get(addr: &str, path: &str) -> Result<String> {
+    use std::io::Write as _;
+    let mut s = std::net::TcpStream::connect(addr).with_context(|| format!("connect to {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .context("set a read timeout")?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .with_context(|| format!("send GET {path} to {addr}"))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .with_context(|| format!("read GET {path} from {addr}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("GET {path} from {addr}: no end of headers"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        bail!("GET {path} from {addr}: {status}");
+    }
+    Ok(body.to_string())
+}
+
+/// The value of an unlabelled sample of a Prometheus exposition (`name 12`).
+fn metric_value(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The pids of the `gotrace_process_info` samples. A label value's quotes are escaped,
+/// so `pid="` after `{` or `,` is the label.
+fn info_pids(body: &str) -> BTreeSet<u32> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("gotrace_process_info{"))
+        .filter_map(|labels| {
+            let at = if labels.starts_with("pid=\"") {
+                0
+            } else {
+                labels.find(",pid=\"")? + 1
+            };
+            labels[at + 5..].split('"').next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// The fields of --all's end-of-trace `hostwide` NDJSON line the bench reads.
+#[derive(Deserialize, Serialize, Debug, Clone, Default, PartialEq)]
+struct HostwideFacts {
+    traced: u64,
+    exited: u64,
+    untraced: u64,
+    lost_records: u64,
+    calls_not_counted: u64,
+    bad_records: u64,
+}
+
+/// The line, with its processes' syscall counts.
+#[derive(Deserialize)]
+struct HostwideLine {
+    #[serde(flatten)]
+    facts: HostwideFacts,
+    processes: Vec<HostProcessCalls>,
+}
+
+#[derive(Deserialize)]
+struct HostProcessCalls {
+    pid: u32,
+    summary: ProcessCalls,
+}
+
+#[derive(Deserialize)]
+struct ProcessCalls {
+    syscalls: Vec<SyscallCalls>,
+}
+
+#[derive(Deserialize)]
+struct SyscallCalls {
+    name: String,
+    calls: u64,
+}
+
+impl HostwideLine {
+    /// The calls of `syscall` counted for process `pid`: None if it is not listed, 0 if
+    /// it is but that syscall is not.
+    fn calls(&self, pid: u32, syscall: &str) -> Option<u64> {
+        let p = self.processes.iter().find(|p| p.pid == pid)?;
+        Some(
+            p.summary
+                .syscalls
+                .iter()
+                .filter(|s| s.name == syscall)
+                .map(|s| s.calls)
+                .sum(),
+        )
+    }
+}
+
+/// gotrace --all with /metrics on a free port, attached.
+struct AllTrace {
+    g: Running,
+    /// Where /metrics is served (host:port).
+    addr: String,
+    attach: Attach,
+    /// "(N now)" on its banner: the Go processes it traced then.
+    at_banner: u64,
+    json: PathBuf,
+}
+
+impl AllTrace {
+    fn start(tools: &Tools, cgroup: Option<&Path>, json: PathBuf) -> Result<AllTrace> {
+        let mut args = vec!["--all", "--prometheus", "127.0.0.1:0"];
+        let cgroup = cgroup.map(|c| c.to_string_lossy().into_owned());
+        if let Some(c) = &cgroup {
+            args.extend(["--cgroup", c]);
+        }
+        let mut g = Running::spawn(&mut gotrace_cmd(tools, &args, &json))?;
+        let (_, line) = g.wait_line("gotrace: serving metrics at http://", ATTACH_TIMEOUT)?;
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split("/metrics").next())
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .with_context(|| format!("no address in gotrace's line: {}", line.trim()))?;
+        let (attach, banner) = wait_banner(&mut g, "gotrace: tracing every Go process")?;
+        let at_banner = banner
+            .split(" (")
+            .nth(1)
+            .and_then(|rest| rest.split(" now)").next())
+            .and_then(|n| n.trim().parse().ok())
+            .with_context(|| format!("no \"(N now)\" in gotrace's line: {}", banner.trim()))?;
+        Ok(AllTrace {
+            g,
+            addr,
+            attach,
+            at_banner,
+            json,
+        })
+    }
+
+    fn scrape(&self) -> Result<String> {
+        http_get(&self.addr, "/metrics")
+    }
+
+    /// Runs `f` on it; a failure comes with gotrace's last lines (it may have ended).
+    fn within<T>(&mut self, f: impl FnOnce(&AllTrace) -> Result<T>) -> Result<T> {
+        f(self).map_err(|e| match self.g.last_words() {
+            words if words.is_empty() => e,
+            words => e.context(format!("gotrace's last lines{words}")),
+        })
+    }
+
+    /// Polls /metrics every HW_POLL until a GET lists every one of `pids`: the time from
+    /// `since` to that GET's end, ms; None if not by `timeout`. The last body too.
+    fn wait_listed(
+        &self,
+        pids: &[u32],
+        since: Instant,
+        timeout: Duration,
+    ) -> Result<(Option<f64>, String)> {
+        loop {
+            let body = self.scrape()?;
+            let listed = info_pids(&body);
+            if pids.iter().all(|p| listed.contains(p)) {
+                return Ok((Some(since.elapsed().as_secs_f64() * 1e3), body));
+            }
+            if since.elapsed() >= timeout {
+                return Ok((None, body));
+            }
+            thread::sleep(HW_POLL);
+        }
+    }
+
+    /// Waits until /metrics lists every idle process: the time since the banner, ms.
+    fn wait_crowd(&self, crowd: &Crowd) -> Result<f64> {
+        let pids = crowd.pids();
+        let (ms, body) = self.wait_listed(&pids, Instant::now(), ATTACH_TIMEOUT)?;
+        ms.ok_or_else(|| {
+            let listed = info_pids(&body);
+            anyhow!(
+                "after {ATTACH_TIMEOUT:?}, /metrics lists {} of the {} idle processes ({} processes in all)",
+                pids.iter().filter(|p| listed.contains(p)).count(),
+                pids.len(),
+                listed.len()
+            )
+        })
+    }
+
+    /// SIGTERM; its end and its end-of-trace line.
+    fn end(self) -> Result<(Finished, HostwideLine)> {
+        self.g.signal(libc::SIGTERM);
+        let done = self.g.finish(RUN_TIMEOUT)?;
+        let line: HostwideLine = read_last_line(&self.json, "hostwide")?;
+        fs::remove_file(&self.json).with_context(|| format!("remove {}", self.json.display()))?;
+        Ok((done, line))
+    }
+}
+
+/// One gotrace --all run tracing S among the idle processes.
+#[derive(Serialize, Debug, Clone)]
+struct AllRun {
+    attach: Attach,
+    at_banner: u64,
+    /// From the banner until /metrics listed every idle process, ms.
+    all_listed_ms: f64,
+    /// gotrace_traced_processes and the processes listed, at the timed GETs.
+    traced: Option<u64>,
+    listed: u64,
+    /// gotrace's CPU while all of them idle.
+    idle: IdleRun,
+    /// Each timed GET of /metrics, ms; the body of the last.
+    scrape_ms: Vec<f64>,
+    body_bytes: u64,
+    body_lines: u64,
+    /// gotrace's VmRSS and VmHWM after the idle window and the GETs, KiB.
+    idle_rss_kib: u64,
+    idle_hwm_kib: u64,
+    /// S's loops: their wall time, gotrace's CPU over it.
+    busy_ms: f64,
+    busy_cpu_ms: f64,
+    /// From spawn to a GET that listed it, ms: S first, then each short-lived process
+    /// (None: not listed within HW_PICKUP_TIMEOUT).
+    pickup_ms: Vec<Option<f64>>,
+    /// At the end, before SIGTERM: VmRSS and VmHWM, KiB; gotrace_lost_records_total.
+    end_rss_kib: u64,
+    end_hwm_kib: u64,
+    lost_records_metrics: Option<u64>,
+    /// wait4 on gotrace: user + system CPU over its whole run, s; ru_maxrss, KiB.
+    cpu_secs: f64,
+    maxrss_kib: u64,
+    end: HostwideFacts,
+    /// S's getppid calls: counted (the end-of-trace line; None: S not in it), and made.
+    s_counted: Option<u64>,
+    s_made: u64,
+}
+
+/// One gotrace --all --cgroup run of the idle processes' cgroup, S outside it.
+#[derive(Serialize, Debug, Clone)]
+struct CgroupRun {
+    attach: Attach,
+    at_banner: u64,
+    /// Processes /metrics listed once every idle one was in, and whether S was ever
+    /// listed (it should not be).
+    listed: u64,
+    s_listed: bool,
+    /// gotrace's CPU while only the idle processes are traced; its VmRSS and VmHWM
+    /// after that, KiB.
+    idle: IdleRun,
+    idle_rss_kib: u64,
+    idle_hwm_kib: u64,
+    end: HostwideFacts,
+    maxrss_kib: u64,
+}
+
+/// What one host-wide run measured.
+struct HwOutcome {
+    ns_per_syscall: f64,
+    all: Option<AllRun>,
+    cgroup: Option<CgroupRun>,
+}
+
+fn run_hw(tools: &Tools, plan: &Plan, crowd: &Crowd, config: HwConfig) -> Result<HwOutcome> {
+    let plain = |ns_per_syscall| HwOutcome {
+        ns_per_syscall,
+        all: None,
+        cgroup: None,
+    };
+    match config {
+        HwConfig::Untraced => Ok(plain(
+            run_s(tools, plan, SConfig::Untraced, plan.s_calls)?.ns_per_syscall,
+        )),
+        HwConfig::GotraceOther => Ok(plain(
+            run_s(tools, plan, SConfig::GotraceOther, plan.s_calls)?.ns_per_syscall,
+        )),
+        HwConfig::GotracePid => {
+            let w = start_waiting(&s_waiting_argv(tools, plan))?;
+            let json = tools.scratch.join("hostwide-pid.ndjson");
+            let (ns, _) = gotrace_attached(tools, w.pid(), &json, |_| s_release(w))?;
+            Ok(plain(ns))
+        }
+        HwConfig::All => run_all(tools, plan, crowd),
+        HwConfig::AllCgroup => run_all_cgroup(tools, plan, crowd),
+    }
+}
+
+/// gotrace --all: every idle process listed; gotrace's CPU idle; the timed GETs; S,
+/// picked up, then run; the short-lived processes picked up one after the other; the end.
+fn run_all(tools: &Tools, plan: &Plan, crowd: &Crowd) -> Result<HwOutcome> {
+    let mut t = AllTrace::start(tools, None, tools.scratch.join("hostwide-all.ndjson"))?;
+    let (mut run, ns, s_pid) = t.within(|t| all_measured(t, tools, plan, crowd))?;
+    let (done, line) = t.end()?;
+    run.cpu_secs = done.cpu_secs;
+    run.maxrss_kib = done.maxrss_kib;
+    run.s_counted = line.calls(s_pid, "getppid");
+    run.end = line.facts;
+    Ok(HwOutcome {
+        ns_per_syscall: ns,
+        all: Some(run),
+        cgroup: None,
+    })
+}
+
+/// What run_all measures while gotrace runs: the run (but for what its end tells), S's
+/// ns per syscall and S's pid.
+fn all_measured(
+    t: &AllTrace,
+    tools: &Tools,
+    plan: &Plan,
+    crowd: &Crowd,
+) -> Result<(AllRun, f64, u32)> {
+    let pid = t.g.pid();
+    let all_listed_ms = t.wait_crowd(crowd)?;
+    let idle = idle_window(pid, plan.idle_secs)?;
+
+    let mut scrape_ms = Vec::new();
+    let mut body = String::new();
+    for _ in 0..plan.hw_scrapes {
+        let at = Instant::now();
+        body = t.scrape()?;
+        scrape_ms.push(at.elapsed().as_secs_f64() * 1e3);
+    }
+    let idle_rss_kib = status_kib(pid, "VmRSS")?;
+    let idle_hwm_kib = status_kib(pid, "VmHWM")?;
+
+    let w = start_waiting(&s_waiting_argv(tools, plan))?;
+    let s_pid = w.pid();
+    let mut pickup_ms = vec![t.wait_listed(&[s_pid], w.spawned, HW_PICKUP_TIMEOUT)?.0];
+    // Its code is read meanwhile: the loops then run alone.
+    thread::sleep(IDLE_SETTLE);
+    let (busy_at, busy_start) = (Instant::now(), threads_cpu_secs(pid)?);
+    let ns = s_release(w)?;
+    let busy_cpu = threads_cpu_secs(pid)? - busy_start;
+    let busy_ms = busy_at.elapsed().as_secs_f64() * 1e3;
+
+    for _ in 0..plan.hw_pickups {
+        let w = start_waiting(&idle_argv(tools))?;
+        pickup_ms.push(t.wait_listed(&[w.pid()], w.spawned, HW_PICKUP_TIMEOUT)?.0);
+        s_release(w)?;
+    }
+
+    let lost_records_metrics = metric_value(&t.scrape()?, "gotrace_lost_records_total");
+    let run = AllRun {
+        attach: t.attach,
+        at_banner: t.at_banner,
+        all_listed_ms,
+        traced: metric_value(&body, "gotrace_traced_processes").map(|v| v as u64),
+        listed: info_pids(&body).len() as u64,
+        idle,
+        scrape_ms,
+        body_bytes: body.len() as u64,
+        body_lines: body.lines().count() as u64,
+        idle_rss_kib,
+        idle_hwm_kib,
+        busy_ms,
+        busy_cpu_ms: busy_cpu * 1e3,
+        pickup_ms,
+        end_rss_kib: status_kib(pid, "VmRSS")?,
+        end_hwm_kib: status_kib(pid, "VmHWM")?,
+        lost_records_metrics: lost_records_metrics.map(|v| v as u64),
+        // Filled in from its end.
+        cpu_secs: 0.0,
+        maxrss_kib: 0,
+        end: HostwideFacts::default(),
+        s_counted: None,
+        s_made: plan.s_calls * u64::from(plan.goroutines),
+    };
+    Ok((run, ns, s_pid))
+}
+
+/// gotrace --all --cgroup of the idle processes: once they are all listed, gotrace's CPU
+/// while they idle; then S, outside the cgroup, is started, left the pickup's time and
+/// more, checked not listed, and run.
+fn run_all_cgroup(tools: &Tools, plan: &Plan, crowd: &Crowd) -> Result<HwOutcome> {
+    let dir = crowd
+        .cgroup
+        .as_deref()
+        .context("the idle processes have no cgroup")?;
+    let json = tools.scratch.join("hostwide-cgroup.ndjson");
+    let mut t = AllTrace::start(tools, Some(dir), json)?;
+    let (mut run, ns) = t.within(|t| {
+        t.wait_crowd(crowd)?;
+        let pid = t.g.pid();
+        let idle = idle_window(pid, plan.idle_secs)?;
+        let idle_rss_kib = status_kib(pid, "VmRSS")?;
+        let idle_hwm_kib = status_kib(pid, "VmHWM")?;
+        let w = start_waiting(&s_waiting_argv(tools, plan))?;
+        thread::sleep(IDLE_SETTLE);
+        let listed = info_pids(&t.scrape()?);
+        let s_listed = listed.contains(&w.pid());
+        let ns = s_release(w)?;
+        let run = CgroupRun {
+            attach: t.attach,
+            at_banner: t.at_banner,
+            listed: listed.len() as u64,
+            s_listed,
+            idle,
+            idle_rss_kib,
+            idle_hwm_kib,
+            // Filled in from its end.
+            end: HostwideFacts::default(),
+            maxrss_kib: 0,
+        };
+        Ok((run, ns))
+    })?;
+    let (done, line) = t.end()?;
+    run.end = line.facts;
+    run.maxrss_kib = done.maxrss_kib;
+    Ok(HwOutcome {
+        ns_per_syscall: ns,
+        all: None,
+        cgroup: Some(run),
+    })
+}
+
+/// The idle processes started once; then every host-wide configuration once per
+/// repetition, in a rotated order. A failed --all run is reported, not fatal.
+fn measure_hostwide(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()> {
+    step(&format!(
+        "host-wide: starting {} idle Go processes",
+        plan.hw_idle
+    ));
+    let (crowd, facts) = Crowd::start(tools, plan.hw_idle)?;
+    eprintln!(
+        "xtask: bench: host-wide: {} idle Go processes, {} KiB RSS each, {:.0} MiB in all{}{}",
+        facts.started,
+        facts.rss_kib_each,
+        facts.rss_mib_all,
+        facts
+            .cgroup
+            .as_ref()
+            .map_or_else(String::new, |c| format!(", in {}", c.display())),
+        facts
+            .fewer
+            .as_ref()
+            .map_or_else(String::new, |f| format!(" (fewer than asked: {f})")),
+    );
+    let mut configs = HW_CONFIGS.to_vec();
+    if let Some(e) = &facts.cgroup_error {
+        eprintln!("xtask: bench: host-wide: no cgroup for the idle processes: {e}");
+        configs.retain(|&c| c != HwConfig::AllCgroup);
+        obs.hw_notes.insert(
+            HwConfig::AllCgroup,
+            format!("cannot run: no cgroup for the idle processes: {e}"),
+        );
+    }
+    obs.hw_crowd = Some(facts);
+    for rep in 0..plan.reps {
+        for config in rotated(&configs, rep) {
+            let watch = obs.before_run(plan);
+            match run_hw(tools, plan, &crowd, config) {
+                Ok(o) => {
+                    progress(plan.reps, rep, "hostwide", config.label(), &hw_progress(&o));
+                    obs.after_run(watch, Part::Hostwide, config.label());
+                    obs.hw.entry(config).or_default().push(o.ns_per_syscall);
+                    obs.hw_all.extend(o.all);
+                    obs.hw_cgroup.extend(o.cgroup);
+                }
+                Err(e) if matches!(config, HwConfig::All | HwConfig::AllCgroup) => {
+                    eprintln!("xtask: bench: {} failed: {e:#}", config.label());
+                    let note = obs.hw_notes.entry(config).or_default();
+                    if !note.is_empty() {
+                        note.push_str("; ");
+                    }
+                    let _ = write!(note, "failed in rep {}: {e:#}", rep + 1);
+                }
+                Err(e) => return Err(e.context(format!("host-wide, {}", config.label()))),
+            }
+        }
+    }
+    drop(crowd);
+    Ok(())
+}
+
+/// A host-wide run's progress line.
+fn hw_progress(o: &HwOutcome) -> String {
+    let mut s = format!("{:.1} ns/syscall", o.ns_per_syscall);
+    if let Some(a) = &o.all {
+        let picked: Vec<f64> = a.pickup_ms.iter().flatten().copied().collect();
+        let _ = write!(
+            s,
+            "; {} listed, idle {:.3}% CPU, VmHWM {:.1} MiB, GET /metrics max {:.1} ms ({} KiB), pickup max {}, {} lost, getppid counted {} of {}",
+            a.listed,
+            a.idle.pct,
+            a.end_hwm_kib as f64 / 1024.0,
+            a.scrape_ms.iter().copied().fold(0.0, f64::max),
+            a.body_bytes / 1024,
+            match picked.iter().copied().reduce(f64::max) {
+                Some(m) if picked.len() == a.pickup_ms.len() => format!("{m:.0} ms"),
+                _ => format!(
+                    "{} of {} not listed",
+                    a.pickup_ms.len() - picked.len(),
+                    a.pickup_ms.len()
+                ),
+            },
+            a.end.lost_records,
+            a.s_counted.map_or_else(|| "none".into(), fmt_count),
+            fmt_count(a.s_made),
+        );
+    }
+    if let Some(c) = &o.cgroup {
+        let _ = write!(
+            s,
+            "; {} listed, idle {:.3}% CPU, VmHWM {:.1} MiB, S listed: {}, {} lost",
+            c.listed,
+            c.idle.pct,
+            c.idle_hwm_kib as f64 / 1024.0,
+            if c.s_listed { "YES" } else { "no" },
+            c.end.lost_records
+        );
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------
 // gotrace runs.
 
 /// Attaching: wall time from spawn to the "tracing pid" line, and gotrace's own figure.
@@ -1872,7 +2680,13 @@ fn gotrace_attached<T>(
 }
 
 fn wait_attached(g: &mut Running) -> Result<Attach> {
-    let (at, line) = g.wait_line("gotrace: tracing pid", ATTACH_TIMEOUT)?;
+    wait_banner(g, "gotrace: tracing pid").map(|(attach, _)| attach)
+}
+
+/// Waits for gotrace's line saying it is attached (the line has `needle`): the attach's
+/// figures, and the line.
+fn wait_banner(g: &mut Running, needle: &str) -> Result<(Attach, String)> {
+    let (at, line) = g.wait_line(needle, ATTACH_TIMEOUT)?;
     let cpu_ms = process_cpu_secs(g.pid()).ok().map(|s| s * 1e3);
     let reported_ms = line
         .split("attached in ")
@@ -1880,11 +2694,12 @@ fn wait_attached(g: &mut Running) -> Result<Attach> {
         .and_then(|rest| rest.split(" ms").next())
         .and_then(|n| n.trim().parse::<f64>().ok())
         .with_context(|| format!("no \"attached in M ms\" in gotrace's line: {}", line.trim()))?;
-    Ok(Attach {
+    let attach = Attach {
         wall_ms: at.duration_since(g.spawned).as_secs_f64() * 1e3,
         reported_ms,
         cpu_ms,
-    })
+    };
+    Ok((attach, line))
 }
 
 fn gotrace_run(attach: Attach, maxrss_kib: u64, json: &Path) -> Result<GotraceRun> {
@@ -1900,25 +2715,50 @@ fn gotrace_run(attach: Attach, maxrss_kib: u64, json: &Path) -> Result<GotraceRu
 
 /// The summary line: the last line of gotrace's NDJSON.
 fn read_summary(path: &Path) -> Result<SummaryFacts> {
+    read_last_line(path, "summary")
+}
+
+/// The last line of gotrace's NDJSON, of type `kind` (`summary`; `hostwide` for --all).
+fn read_last_line<T: serde::de::DeserializeOwned>(path: &Path, kind: &str) -> Result<T> {
+    let value = last_json_line(path)?;
+    if value.get("type").and_then(|t| t.as_str()) != Some(kind) {
+        bail!("the last line of {} is not the {kind} line", path.display());
+    }
+    serde_json::from_value(value)
+        .with_context(|| format!("read the {kind} line of {}", path.display()))
+}
+
+/// The last non-empty line of a file, as JSON. Read from the end (streaming traces are
+/// large), a MiB first, then more until the line's start is in (--all's last line holds
+/// every process's summary).
+fn last_json_line(path: &Path) -> Result<serde_json::Value> {
     let mut f = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    f.seek(SeekFrom::Start(len.saturating_sub(1 << 20)))
-        .with_context(|| format!("seek in {}", path.display()))?;
-    let mut tail = Vec::new();
-    f.read_to_end(&mut tail)
-        .with_context(|| format!("read {}", path.display()))?;
-    let tail = String::from_utf8_lossy(&tail);
-    let last = tail
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .with_context(|| format!("{} is empty", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(last)
-        .with_context(|| format!("the last line of {} is not JSON", path.display()))?;
-    if value.get("type").and_then(|t| t.as_str()) != Some("summary") {
-        bail!("the last line of {} is not the summary", path.display());
+    let mut tail_len: u64 = 1 << 20;
+    loop {
+        let start = len.saturating_sub(tail_len);
+        f.seek(SeekFrom::Start(start))
+            .with_context(|| format!("seek in {}", path.display()))?;
+        let mut tail = Vec::new();
+        f.read_to_end(&mut tail)
+            .with_context(|| format!("read {}", path.display()))?;
+        let tail = String::from_utf8_lossy(&tail);
+        let text = tail.trim_end();
+        let last = match text.rfind('\n') {
+            Some(i) => &text[i + 1..],
+            None if start == 0 => text,
+            // The line may start before the tail.
+            None => {
+                tail_len *= 4;
+                continue;
+            }
+        };
+        if last.trim().is_empty() {
+            bail!("{} is empty", path.display());
+        }
+        return serde_json::from_str(last)
+            .with_context(|| format!("the last line of {} is not JSON", path.display()));
     }
-    serde_json::from_value(value).with_context(|| format!("read the summary of {}", path.display()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2251,6 +3091,13 @@ struct Observations {
     symbols: Vec<(GoBinary, Vec<SymbolsRun>)>,
     /// Why a binary was not loaded.
     symbols_notes: Vec<String>,
+    /// Host-wide: S's ns per syscall by configuration, and why one has fewer.
+    hw: BTreeMap<HwConfig, Vec<f64>>,
+    hw_notes: BTreeMap<HwConfig, String>,
+    /// The --all runs, the --all --cgroup runs, the idle processes.
+    hw_all: Vec<AllRun>,
+    hw_cgroup: Vec<CgroupRun>,
+    hw_crowd: Option<CrowdFacts>,
     /// Runs per (part, configuration), and how many of them were disturbed.
     runs: BTreeMap<(Part, &'static str), RunCount>,
 }
@@ -2540,18 +3387,35 @@ struct Machine {
     peers: BTreeMap<String, String>,
 }
 
+/// The value of a `Name: value` line (/proc/cpuinfo, /proc/meminfo, /proc/PID/status).
+fn colon_field(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// A `Name:   1234 kB` line's KiB (/proc/meminfo, /proc/PID/status).
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    colon_field(text, name)?
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// `field` (VmRSS, VmHWM) of /proc/`pid`/status, KiB.
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    kib_field(&text, field).with_context(|| format!("no {field} in {path}"))
+}
+
 fn machine() -> Machine {
     let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
     let cpuinfo = read("/proc/cpuinfo");
-    let field = |text: &str, name: &str| {
-        text.lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.trim() == name)
-            .map(|(_, v)| v.trim().to_string())
-    };
-    let mem_kib: f64 = field(&read("/proc/meminfo"), "MemTotal")
-        .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
+    let field = colon_field;
+    let mem_kib = kib_field(&read("/proc/meminfo"), "MemTotal").unwrap_or(0) as f64;
     let first_line = |prog: &str, args: &[&str]| {
         works(prog, args).and_then(|o| o.lines().next().map(|l| l.trim().to_string()))
     };
@@ -2846,6 +3710,7 @@ struct Report {
     slow: Option<SlowReport>,
     symbols: Vec<SymbolsRow>,
     symbols_notes: Vec<String>,
+    hostwide: Option<HostwideReport>,
     targets: Vec<Target>,
     disturbance: Disturbance,
 }
@@ -2867,6 +3732,12 @@ impl Report {
         }
         if plan.wants(Part::Symbols) {
             targets.extend(symbols_targets(&symbols));
+        }
+        let hostwide = plan
+            .wants(Part::Hostwide)
+            .then(|| hostwide_report(plan, &obs));
+        if plan.wants(Part::Hostwide) {
+            targets.extend(hostwide_targets(hostwide.as_ref()));
         }
         let disturbance = Disturbance {
             runs: obs.runs.values().map(|r| r.runs).sum(),
@@ -2894,6 +3765,7 @@ impl Report {
             slow,
             symbols,
             symbols_notes: obs.symbols_notes,
+            hostwide,
             targets,
         }
     }
@@ -3130,6 +4002,245 @@ fn symbols_rows(obs: &Observations) -> Vec<SymbolsRow> {
             }
         })
         .collect()
+}
+
+/// One host-wide configuration: S's ns per syscall.
+#[derive(Serialize, Debug)]
+struct HwRow {
+    config: HwConfig,
+    label: &'static str,
+    ns_per_syscall: Option<Spread>,
+    x_untraced: Option<f64>,
+    added_ns: Option<f64>,
+    note: Option<String>,
+}
+
+/// The host-wide part's results.
+#[derive(Serialize, Debug)]
+struct HostwideReport {
+    reps: usize,
+    calls_per_goroutine: u64,
+    idle: Option<CrowdFacts>,
+    rows: Vec<HwRow>,
+    /// S's added ns under --all over its added ns under --pid (medians).
+    all_x_pid: Option<f64>,
+    /// Not traced: S's added ns under --all --cgroup minus beside --pid of another
+    /// (medians), and the noise allowed (the larger of the two configurations' ranges,
+    /// at least HW_NOISE_SHARE of the untraced median).
+    not_traced_diff_ns: Option<f64>,
+    noise_ns: Option<f64>,
+    /// Over the --all runs.
+    attach_wall_ms: Option<Spread>,
+    attach_reported_ms: Option<Spread>,
+    attach_cpu_ms: Option<Spread>,
+    at_banner: Option<Spread>,
+    all_listed_ms: Option<Spread>,
+    listed: Option<Spread>,
+    idle_pct: Option<Spread>,
+    busy_cpu_ms: Option<Spread>,
+    busy_pct: Option<Spread>,
+    cpu_secs: Option<Spread>,
+    /// The most over the --all runs, MiB.
+    idle_rss_mib: Option<f64>,
+    idle_hwm_mib: Option<f64>,
+    end_rss_mib: Option<f64>,
+    end_hwm_mib: Option<f64>,
+    /// Every timed GET of every --all run, ms; the last body of each run.
+    scrape_ms: Option<Spread>,
+    body_kib: Option<Spread>,
+    body_lines: Option<Spread>,
+    /// Every new process listed, ms; how many were started, and not listed in time.
+    pickup_ms: Option<Spread>,
+    pickups: usize,
+    pickups_missed: usize,
+    /// Summed over the --all and --all --cgroup runs' end-of-trace lines, and over
+    /// /metrics at the end of the --all runs.
+    lost_records: Option<u64>,
+    lost_records_metrics: Option<u64>,
+    calls_not_counted: Option<u64>,
+    bad_records: Option<u64>,
+    /// Every --all run counted every getppid of S.
+    s_counted_ok: Option<bool>,
+    /// --all --cgroup: the most processes listed; S never listed; gotrace's CPU while
+    /// only the idle processes are traced; its VmHWM (the most).
+    cgroup_listed: Option<u64>,
+    cgroup_ok: Option<bool>,
+    cgroup_idle_pct: Option<Spread>,
+    cgroup_hwm_mib: Option<f64>,
+    runs: Vec<AllRun>,
+    cgroup_runs: Vec<CgroupRun>,
+}
+
+fn hostwide_report(plan: &Plan, obs: &Observations) -> HostwideReport {
+    let spread_of = |c: HwConfig| obs.hw.get(&c).and_then(|v| Spread::of(v));
+    let median = |c: HwConfig| spread_of(c).map(|s| s.median);
+    let range = |c: HwConfig| spread_of(c).map(|s| s.max - s.min);
+    let base = median(HwConfig::Untraced);
+    let added = |c: HwConfig| median(c).zip(base).map(|(m, b)| m - b);
+    let rows: Vec<HwRow> = HW_CONFIGS
+        .iter()
+        .map(|&config| {
+            let spread = spread_of(config);
+            let m = spread.as_ref().map(|s| s.median);
+            HwRow {
+                config,
+                label: config.label(),
+                x_untraced: m.zip(base).map(|(m, b)| m / b),
+                added_ns: added(config).filter(|_| config != HwConfig::Untraced),
+                ns_per_syscall: spread,
+                note: obs.hw_notes.get(&config).cloned(),
+            }
+        })
+        .collect();
+    let noise_ns = base.map(|b| {
+        [range(HwConfig::GotraceOther), range(HwConfig::AllCgroup)]
+            .into_iter()
+            .flatten()
+            .fold(HW_NOISE_SHARE * b, f64::max)
+    });
+    let runs = &obs.hw_all;
+    let cg = &obs.hw_cgroup;
+    let over = |f: &dyn Fn(&AllRun) -> f64| Spread::of(&runs.iter().map(f).collect::<Vec<_>>());
+    let most_mib = |f: fn(&AllRun) -> u64| runs.iter().map(f).max().map(|k| k as f64 / 1024.0);
+    let pickups: Vec<Option<f64>> = runs.iter().flat_map(|r| r.pickup_ms.clone()).collect();
+    let ends = || runs.iter().map(|r| &r.end).chain(cg.iter().map(|c| &c.end));
+    let any_trace = !runs.is_empty() || !cg.is_empty();
+    let sum = |f: fn(&HostwideFacts) -> u64| any_trace.then(|| ends().map(f).sum::<u64>());
+    HostwideReport {
+        reps: plan.reps,
+        calls_per_goroutine: plan.s_calls,
+        idle: obs.hw_crowd.clone(),
+        all_x_pid: multiple(added(HwConfig::All), added(HwConfig::GotracePid)),
+        not_traced_diff_ns: added(HwConfig::AllCgroup)
+            .zip(added(HwConfig::GotraceOther))
+            .map(|(a, o)| a - o),
+        noise_ns,
+        rows,
+        attach_wall_ms: over(&|r| r.attach.wall_ms),
+        attach_reported_ms: over(&|r| r.attach.reported_ms),
+        attach_cpu_ms: Spread::of(
+            &runs
+                .iter()
+                .filter_map(|r| r.attach.cpu_ms)
+                .collect::<Vec<_>>(),
+        ),
+        at_banner: over(&|r| r.at_banner as f64),
+        all_listed_ms: over(&|r| r.all_listed_ms),
+        listed: over(&|r| r.listed as f64),
+        idle_pct: over(&|r| r.idle.pct),
+        busy_cpu_ms: over(&|r| r.busy_cpu_ms),
+        busy_pct: over(&|r| idle_pct(r.busy_cpu_ms, r.busy_ms)),
+        cpu_secs: over(&|r| r.cpu_secs),
+        idle_rss_mib: most_mib(|r| r.idle_rss_kib),
+        idle_hwm_mib: most_mib(|r| r.idle_hwm_kib),
+        end_rss_mib: most_mib(|r| r.end_rss_kib),
+        end_hwm_mib: most_mib(|r| r.end_hwm_kib.max(r.idle_hwm_kib)),
+        scrape_ms: Spread::of(
+            &runs
+                .iter()
+                .flat_map(|r| r.scrape_ms.iter().copied())
+                .collect::<Vec<_>>(),
+        ),
+        body_kib: over(&|r| r.body_bytes as f64 / 1024.0),
+        body_lines: over(&|r| r.body_lines as f64),
+        pickup_ms: Spread::of(&pickups.iter().flatten().copied().collect::<Vec<_>>()),
+        pickups: pickups.len(),
+        pickups_missed: pickups.iter().filter(|p| p.is_none()).count(),
+        lost_records: sum(|e| e.lost_records),
+        lost_records_metrics: (!runs.is_empty()).then(|| {
+            runs.iter()
+                .map(|r| r.lost_records_metrics.unwrap_or(0))
+                .sum()
+        }),
+        calls_not_counted: sum(|e| e.calls_not_counted),
+        bad_records: sum(|e| e.bad_records),
+        s_counted_ok: (!runs.is_empty())
+            .then(|| runs.iter().all(|r| r.s_counted == Some(r.s_made))),
+        cgroup_listed: cg.iter().map(|c| c.listed).max(),
+        cgroup_ok: (!cg.is_empty()).then(|| cg.iter().all(|c| !c.s_listed)),
+        cgroup_idle_pct: Spread::of(&cg.iter().map(|c| c.idle.pct).collect::<Vec<_>>()),
+        cgroup_hwm_mib: cg
+            .iter()
+            .map(|c| c.idle_hwm_kib.max(c.maxrss_kib))
+            .max()
+            .map(|k| k as f64 / 1024.0),
+        runs: runs.clone(),
+        cgroup_runs: cg.clone(),
+    }
+}
+
+/// The host-wide budgets.
+fn hostwide_targets(r: Option<&HostwideReport>) -> Vec<Target> {
+    let added = |c: HwConfig| {
+        r.and_then(|r| r.rows.iter().find(|x| x.config == c))
+            .and_then(|x| x.added_ns)
+    };
+    let traced = r
+        .and_then(|r| r.listed.as_ref())
+        .map_or_else(String::new, |l| format!(", {:.0} traced", l.max));
+    let cgroup_broken = r.and_then(|r| r.cgroup_ok) == Some(false);
+    vec![
+        target(
+            "hostwide: S added under --all <= 1.10x --pid's",
+            r.and_then(|r| r.all_x_pid)
+                .zip(added(HwConfig::All).zip(added(HwConfig::GotracePid)))
+                .map(|(x, (a, p))| (format!("{x:.2}x ({a:+.0} / {p:+.0} ns)"), x <= HW_ALL_X_PID)),
+        ),
+        target(
+            "hostwide: not traced (--cgroup) = --pid other's",
+            r.and_then(|r| r.not_traced_diff_ns.zip(r.noise_ns))
+                .map(|(d, n)| {
+                    let value = if cgroup_broken {
+                        format!("{d:+.1} ns, but S was traced")
+                    } else {
+                        format!("{d:+.1} ns (noise {n:.1} ns)")
+                    };
+                    (value, d <= n && !cgroup_broken)
+                }),
+        ),
+        target(
+            "hostwide: gotrace VmHWM < 128 MiB",
+            r.and_then(|r| match (r.end_hwm_mib, r.cgroup_hwm_mib) {
+                (Some(a), Some(c)) => Some(a.max(c)),
+                (a, c) => a.or(c),
+            })
+            .map(|m| (format!("max {m:.1} MiB{traced}"), m < HW_RSS_MIB)),
+        ),
+        target(
+            "hostwide: GET /metrics < 50 ms",
+            r.and_then(|r| r.scrape_ms.as_ref()).map(|s| {
+                (
+                    format!("max {:.1} ms (median {:.1})", s.max, s.median),
+                    s.max < HW_SCRAPE_MS,
+                )
+            }),
+        ),
+        target(
+            "hostwide: new Go process on /metrics <= 100 ms",
+            r.filter(|r| r.pickups > 0).map(|r| match &r.pickup_ms {
+                Some(p) if r.pickups_missed == 0 => (
+                    format!("max {:.0} ms (median {:.0})", p.max, p.median),
+                    p.max <= HW_PICKUP_MS,
+                ),
+                _ => (
+                    format!("{} of {} not listed", r.pickups_missed, r.pickups),
+                    false,
+                ),
+            }),
+        ),
+        target(
+            "hostwide: zero lost records, --all",
+            r.and_then(|r| r.lost_records)
+                .map(|n| (n.to_string(), n == 0)),
+        ),
+        target(
+            "hostwide: every getppid of S counted, --all",
+            r.and_then(|r| r.s_counted_ok).map(|ok| {
+                let value = if ok { "yes" } else { "no (see host-wide)" };
+                (value.to_string(), ok)
+            }),
+        ),
+    ]
 }
 
 fn gotrace_facts(obs: &Observations) -> GotraceFacts {
@@ -3411,6 +4522,9 @@ fn render(r: &Report) -> String {
     }
     if !r.symbols.is_empty() || !r.symbols_notes.is_empty() {
         render_symbols(&mut o, r);
+    }
+    if let Some(h) = &r.hostwide {
+        render_hostwide(&mut o, &r.plan, h);
     }
     render_disturbance(&mut o, &r.disturbance);
     let _ = writeln!(o, "\n{:<52} {:<28} met?", "targets", "value");
@@ -3851,6 +4965,179 @@ fn render_symbols(o: &mut String, r: &Report) {
     }
 }
 
+fn render_hostwide(o: &mut String, p: &Plan, r: &HostwideReport) {
+    let idle = r.idle.as_ref();
+    let _ = writeln!(
+        o,
+        "\nhost-wide (gotrace --all): {} idle Go processes (bench_syscalls -wait-stdin, {}) beside workload S ({} goroutines x {} getppid, started waiting and released once traced); {} rep{}",
+        idle.map_or(0, |i| i.started),
+        idle.map_or_else(
+            || "-".into(),
+            |i| format!(
+                "{} KiB RSS each, {:.0} MiB in all, {}",
+                i.rss_kib_each,
+                i.rss_mib_all,
+                i.cgroup.as_ref().map_or_else(
+                    || "no cgroup".to_string(),
+                    |c| format!("in cgroup {}", c.display())
+                )
+            )
+        ),
+        p.goroutines,
+        fmt_count(r.calls_per_goroutine),
+        r.reps,
+        if r.reps == 1 { "" } else { "s" }
+    );
+    if let Some(f) = idle.and_then(|i| i.fewer.as_ref()) {
+        let _ = writeln!(o, "  note: fewer idle processes than asked: {f}");
+    }
+    let _ = writeln!(
+        o,
+        "  {:<36} {:<30} {:>10} {:>9}",
+        "config", "ns/syscall", "x untraced", "added ns"
+    );
+    for row in &r.rows {
+        let value = match (&row.ns_per_syscall, &row.note) {
+            (Some(s), _) => fmt_spread(s, 1),
+            (None, Some(n)) => n.clone(),
+            (None, None) => "not measured".into(),
+        };
+        let _ = writeln!(
+            o,
+            "  {:<36} {:<30} {:>10} {:>9}",
+            row.label,
+            value,
+            fmt_opt(row.x_untraced, |x| format!("{x:.2}")),
+            fmt_opt(row.added_ns, |a| format!("{a:+.1}")),
+        );
+        if let (Some(_), Some(n)) = (&row.ns_per_syscall, &row.note) {
+            let _ = writeln!(o, "      note: {n}");
+        }
+    }
+    let added = |c: HwConfig| {
+        r.rows
+            .iter()
+            .find(|x| x.config == c)
+            .and_then(|x| x.added_ns)
+    };
+    let ns = |v: Option<f64>| fmt_opt(v, |n| format!("{n:+.1} ns"));
+    let _ = writeln!(
+        o,
+        "  traced: S's added ns under --all {} against under --pid {}: {} (budget <= {HW_ALL_X_PID:.2}x)",
+        ns(added(HwConfig::All)),
+        ns(added(HwConfig::GotracePid)),
+        fmt_opt(r.all_x_pid, |x| format!("{x:.2}x")),
+    );
+    let _ = writeln!(
+        o,
+        "  not traced: S's added ns under --all --cgroup {} against beside --pid of another {}: {} (budget: within noise, {}: the larger range of the two, at least {:.0}% of untraced)",
+        ns(added(HwConfig::AllCgroup)),
+        ns(added(HwConfig::GotraceOther)),
+        ns(r.not_traced_diff_ns),
+        fmt_opt(r.noise_ns, |n| format!("{n:.1} ns")),
+        HW_NOISE_SHARE * 100.0,
+    );
+    let spread = |v: &Option<Spread>, digits| {
+        v.as_ref()
+            .map_or_else(|| "-".into(), |s| fmt_spread(s, digits))
+    };
+    let mib = |v: Option<f64>| fmt_opt(v, |m| format!("{m:.1} MiB"));
+    let _ = writeln!(
+        o,
+        "  gotrace --all ({} run{}; median [min .. max], RSS the most):",
+        r.runs.len(),
+        if r.runs.len() == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(
+        o,
+        "    attach: banner {} ms after spawn (\"attached in\" {} ms, CPU {} ms), {} Go processes at the banner; every idle one on /metrics {} ms after it",
+        spread(&r.attach_wall_ms, 0),
+        spread(&r.attach_reported_ms, 0),
+        spread(&r.attach_cpu_ms, 0),
+        spread(&r.at_banner, 0),
+        spread(&r.all_listed_ms, 0),
+    );
+    let _ = writeln!(
+        o,
+        "    CPU: idle {} % of a CPU ({:.1} s, {} processes listed); while S ran {} ms ({} % of a CPU); whole run (utime + stime) {} s",
+        spread(&r.idle_pct, 3),
+        p.idle_secs,
+        spread(&r.listed, 0),
+        spread(&r.busy_cpu_ms, 1),
+        spread(&r.busy_pct, 1),
+        spread(&r.cpu_secs, 2),
+    );
+    let _ = writeln!(
+        o,
+        "    RSS: after the idle window and the GETs VmRSS {}, VmHWM {}; at the end VmRSS {}, VmHWM {} (budget < {HW_RSS_MIB:.0} MiB)",
+        mib(r.idle_rss_mib),
+        mib(r.idle_hwm_mib),
+        mib(r.end_rss_mib),
+        mib(r.end_hwm_mib),
+    );
+    let _ = writeln!(
+        o,
+        "    GET /metrics (HTTP/1.0, a new connection each, {} per run): {} ms (budget < {HW_SCRAPE_MS:.0} ms); body {} KiB, {} lines",
+        p.hw_scrapes,
+        spread(&r.scrape_ms, 1),
+        spread(&r.body_kib, 0),
+        spread(&r.body_lines, 0),
+    );
+    let _ = writeln!(
+        o,
+        "    a new Go process on /metrics (from its spawn to a GET listing it, every {} ms): {} ms over {} (S and {} short-lived ones per run), {} not listed within {:?} (budget <= {HW_PICKUP_MS:.0} ms)",
+        HW_POLL.as_millis(),
+        spread(&r.pickup_ms, 0),
+        r.pickups,
+        p.hw_pickups,
+        r.pickups_missed,
+        HW_PICKUP_TIMEOUT,
+    );
+    let count = |n: Option<u64>| n.map_or_else(|| "-".into(), fmt_count);
+    let _ = writeln!(
+        o,
+        "    lost records: {} (end-of-trace lines of --all and --all --cgroup; /metrics at the end of --all: {}); calls not counted (per-process table full): {}; undecodable records: {}",
+        count(r.lost_records),
+        count(r.lost_records_metrics),
+        count(r.calls_not_counted),
+        count(r.bad_records),
+    );
+    let counted: Vec<String> = r
+        .runs
+        .iter()
+        .map(|a| {
+            format!(
+                "{} of {}",
+                a.s_counted.map_or_else(|| "none".into(), fmt_count),
+                fmt_count(a.s_made)
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "    S's getppid calls counted (end-of-trace line): {}",
+        if counted.is_empty() {
+            "-".into()
+        } else {
+            counted.join(", ")
+        }
+    );
+    if !r.cgroup_runs.is_empty() {
+        let s_listed = r.cgroup_runs.iter().filter(|c| c.s_listed).count();
+        let _ = writeln!(
+            o,
+            "  gotrace --all --cgroup ({} run{}): at most {} processes listed (the idle ones only); idle {} % of a CPU ({:.1} s); VmHWM {}; S listed in {} of them",
+            r.cgroup_runs.len(),
+            if r.cgroup_runs.len() == 1 { "" } else { "s" },
+            count(r.cgroup_listed),
+            spread(&r.cgroup_idle_pct, 3),
+            p.idle_secs,
+            mib(r.cgroup_hwm_mib),
+            s_listed,
+        );
+    }
+}
+
 fn render_doc(r: &Report, table: &str) -> String {
     let m = &r.machine;
     let p = &r.plan;
@@ -4002,6 +5289,36 @@ spread.
   and once at its middle, where inlined calls are expanded, per function. The file is
   in the page cache after the first run. The budgets are a load under
   {symbols_ms:.0} ms and under {symbols_mib:.0} MiB of added RSS, peak included.
+- **Host-wide** (`gotrace --all`): {hw_idle} idle Go processes (workload S with `-n 1
+  -goroutines 1 -wait-stdin`, their standard input one pipe that is never written: each
+  waits in `read`; fewer if {hw_idle} would take more than {hw_mem:.0}% of the memory
+  available, and the table says so) stay up for the whole part, in a cgroup made for
+  them (under the cgroup2 mount, else a v1 hierarchy). Workload S runs beside them
+  ({g} goroutines x {n} getppid), started with `-wait-stdin` and released once what
+  traces it is attached, so its loops are timed alone. Configurations: untraced;
+  untraced while `gotrace --pid` traces a sleeping `sleep` (as in S); `gotrace --pid` of
+  S; **`gotrace --all`**, tracing S, the idle processes and any other Go process on the
+  machine (S is released {settle_ms} ms after /metrics lists it); and **`gotrace --all
+  --cgroup`** of the idle processes' cgroup, so S is not traced (checked: /metrics does
+  not list it {settle_ms} ms after it started); that run also takes gotrace's CPU over
+  {idle} s and its VmRSS and VmHWM while it traces the idle processes alone (no other Go
+  process of the machine). Budgets: S's added ns under `--all` at
+  most {all_x:.2}x its added ns under `--pid`; a process `--all` does not trace pays no
+  more than one beside `gotrace --pid` of another, within noise (the larger of the two
+  configurations' ranges over the repetitions, and at least {noise:.0}% of the untraced
+  median). Each `--all` run (with `--prometheus 127.0.0.1:0`, its address read from the
+  banner) waits until /metrics lists every idle process (`gotrace_process_info{{pid=...}}`),
+  then measures gotrace's CPU over {idle} s (its threads' schedstat), GETs /metrics
+  {scrapes} times (HTTP/1.0, a new TCP connection each, timed from connect to the end of
+  the body) and reads its VmRSS and VmHWM (`/proc/PID/status`); then runs S (gotrace's CPU
+  over S's loops) and {pickups} short-lived Go processes one after the other, each (and S)
+  timed from its spawn (fork and exec included) to the end of the first GET that lists it,
+  polling every {poll_ms} ms; at the end VmRSS, VmHWM and `gotrace_lost_records_total`,
+  then SIGTERM, gotrace's user + system time (`wait4`) and its end-of-trace `hostwide`
+  NDJSON line: lost records, calls not counted, and S's getppid calls counted against the
+  calls it made. Budgets: VmHWM under {rss:.0} MiB, every GET under {scrape:.0} ms, every
+  new process listed within {pickup:.0} ms, zero lost records. Every process the part
+  starts is killed when it ends.
 - **Disturbance**: before each run the bench waits (up to `--settle`, {settle} s) until no
   one else's eBPF program is attached to a tracing hook (`bpftool link show`,
   `bpftool perf show`: another gotrace or a test run would slow every process's
@@ -4054,7 +5371,7 @@ What the numbers say cannot go:
 ```sh
 sudo cargo xtask bench                  # this file and target/bench/bench.json (a few minutes)
 sudo cargo xtask bench --quick          # smoke test: 1 repetition, small N; leaves this file alone
-sudo cargo xtask bench --only s --reps 9   # only workload S (also: h, stream, slow, symbols)
+sudo cargo xtask bench --only s --reps 9   # only workload S (also: h, stream, slow, symbols, hostwide)
 ```
 
 The bench installs what is missing (Debian packages `bpftrace`, `linux-perf`, `strace`,
@@ -4094,6 +5411,17 @@ mounted. A peer that cannot run is listed with the reason.
         older_go = OLDER_GO,
         symbols_ms = SYMBOLS_LOAD_MS,
         symbols_mib = SYMBOLS_RSS_MIB,
+        hw_idle = p.hw_idle,
+        hw_mem = HW_MEM_SHARE * 100.0,
+        settle_ms = IDLE_SETTLE.as_millis(),
+        all_x = HW_ALL_X_PID,
+        noise = HW_NOISE_SHARE * 100.0,
+        scrapes = p.hw_scrapes,
+        pickups = p.hw_pickups,
+        poll_ms = HW_POLL.as_millis(),
+        rss = HW_RSS_MIB,
+        scrape = HW_SCRAPE_MS,
+        pickup = HW_PICKUP_MS,
     )
 }
 
@@ -4723,6 +6051,163 @@ mod tests {
         assert_eq!(symbols_targets(&[])[0].pass, None);
     }
 
+    #[test]
+    fn metrics_are_read_from_the_exposition() {
+        let body = "# TYPE gotrace_process_info gauge\n\
+gotrace_process_info{pid=\"42\",comm=\"a\\\",pid=\\\"7\",cgroup=\"/\",go_version=\"go1.27.3\"} 1\n\
+gotrace_process_info{comm=\"b\",pid=\"43\"} 1\n\
+gotrace_syscalls_total{pid=\"44\",syscall=\"read\"} 3\n\
+gotrace_lost_records_total 0\n\
+gotrace_traced_processes 201\n\
+gotrace_traced_processes_extra 5\n\
+# EOF\n";
+        assert_eq!(
+            info_pids(body).into_iter().collect::<Vec<_>>(),
+            vec![42, 43],
+            "an escaped pid in a value is not a label"
+        );
+        assert_eq!(metric_value(body, "gotrace_traced_processes"), Some(201.0));
+        assert_eq!(metric_value(body, "gotrace_lost_records_total"), Some(0.0));
+        assert_eq!(metric_value(body, "gotrace_untraced_processes_total"), None);
+    }
+
+    #[test]
+    fn the_last_line_is_read_however_long() {
+        let path = std::env::temp_dir().join(format!("bench-last-line-{}", std::process::id()));
+        let long = "x".repeat(3 << 20);
+        let text = format!(
+            "{{\"type\":\"header\"}}\n{{\"type\":\"hostwide\",\"traced\":3,\"exited\":1,\"untraced\":0,\"lost_records\":0,\"calls_not_counted\":0,\"bad_records\":0,\"pad\":\"{long}\",\"processes\":[{{\"pid\":9,\"summary\":{{\"syscalls\":[{{\"name\":\"getppid\",\"calls\":400}}]}}}}]}}\n\n"
+        );
+        fs::write(&path, text).expect("write the file");
+        let line: HostwideLine = read_last_line(&path, "hostwide").expect("the line");
+        assert_eq!(line.facts.traced, 3);
+        assert_eq!(line.calls(9, "getppid"), Some(400));
+        assert_eq!(line.calls(9, "read"), Some(0));
+        assert_eq!(line.calls(10, "getppid"), None);
+        assert!(read_summary(&path).is_err(), "not a summary");
+        fs::write(
+            &path,
+            "{\"type\":\"summary\",\"lost_records\":1,\"slow_calls\":2,\"duration_ns\":3}\n",
+        )
+        .expect("write the file");
+        assert_eq!(read_summary(&path).expect("the summary").slow_calls, 2);
+        let _ = fs::remove_file(&path);
+    }
+
+    fn all_run(hwm_mib: u64, scrape_ms: f64, pickup_ms: Option<f64>) -> AllRun {
+        let attach = Attach {
+            wall_ms: 900.0,
+            reported_ms: 300.0,
+            cpu_ms: Some(400.0),
+        };
+        AllRun {
+            attach,
+            at_banner: 203,
+            all_listed_ms: 20.0,
+            traced: Some(203),
+            listed: 203,
+            idle: IdleRun {
+                secs: 5.0,
+                cpu_ms: 50.0,
+                pct: 1.0,
+            },
+            scrape_ms: vec![scrape_ms, 5.0, 6.0],
+            body_bytes: 900 << 10,
+            body_lines: 9000,
+            idle_rss_kib: 40 << 10,
+            idle_hwm_kib: 45 << 10,
+            busy_ms: 100.0,
+            busy_cpu_ms: 10.0,
+            pickup_ms: vec![Some(30.0), pickup_ms],
+            end_rss_kib: 41 << 10,
+            end_hwm_kib: hwm_mib << 10,
+            lost_records_metrics: Some(0),
+            cpu_secs: 1.5,
+            maxrss_kib: hwm_mib << 10,
+            end: HostwideFacts::default(),
+            s_counted: Some(400_000),
+            s_made: 400_000,
+        }
+    }
+
+    #[test]
+    fn hostwide_is_judged_against_pid_and_its_budgets() {
+        let p = plan();
+        let mut obs = Observations::default();
+        obs.hw.insert(HwConfig::Untraced, vec![100.0, 110.0, 90.0]);
+        obs.hw
+            .insert(HwConfig::GotraceOther, vec![140.0, 150.0, 145.0]);
+        obs.hw.insert(HwConfig::GotracePid, vec![300.0]);
+        obs.hw.insert(HwConfig::All, vec![315.0]);
+        obs.hw
+            .insert(HwConfig::AllCgroup, vec![150.0, 149.0, 151.0]);
+        obs.hw_all = vec![all_run(50, 12.0, Some(60.0)), all_run(60, 7.0, Some(80.0))];
+        obs.hw_cgroup = vec![CgroupRun {
+            attach: obs.hw_all[0].attach,
+            at_banner: 200,
+            listed: 200,
+            s_listed: false,
+            idle: obs.hw_all[0].idle,
+            idle_rss_kib: 30 << 10,
+            idle_hwm_kib: 31 << 10,
+            end: HostwideFacts::default(),
+            maxrss_kib: 40 << 10,
+        }];
+        let r = hostwide_report(&p, &obs);
+        assert_eq!(r.all_x_pid, Some(1.075), "+215 against +200 ns");
+        assert_eq!(r.not_traced_diff_ns, Some(5.0));
+        assert_eq!(r.noise_ns, Some(10.0), "the --pid other's range");
+        assert_eq!(r.end_hwm_mib, Some(60.0));
+        assert_eq!(r.scrape_ms.as_ref().map(|s| s.max), Some(12.0));
+        assert_eq!((r.pickups, r.pickups_missed), (4, 0));
+        assert_eq!(r.lost_records, Some(0));
+        let t = hostwide_targets(Some(&r));
+        assert!(t.iter().all(|t| t.pass == Some(true)), "{t:?}");
+        assert!(t.iter().all(|t| t.name.len() <= 50), "{t:?}");
+
+        obs.hw_all[1].pickup_ms[1] = None;
+        obs.hw_all[1].end.lost_records = 3;
+        obs.hw_all[1].s_counted = Some(399_999);
+        obs.hw_cgroup[0].s_listed = true;
+        obs.hw.insert(HwConfig::All, vec![330.0]);
+        let r = hostwide_report(&p, &obs);
+        let t = hostwide_targets(Some(&r));
+        let find = |n: &str| t.iter().find(|t| t.name.starts_with(n)).expect("a target");
+        assert_eq!(find("hostwide: S added").pass, Some(false), "1.15x");
+        assert_eq!(
+            find("hostwide: not traced").pass,
+            Some(false),
+            "S was traced"
+        );
+        assert_eq!(find("hostwide: new Go").pass, Some(false));
+        assert_eq!(find("hostwide: new Go").value, "1 of 4 not listed");
+        assert_eq!(find("hostwide: zero lost").pass, Some(false));
+        assert_eq!(find("hostwide: every getppid").pass, Some(false));
+        assert!(hostwide_targets(None).iter().all(|t| t.pass.is_none()));
+
+        let args = BenchArgs {
+            reps: Some(3),
+            quick: false,
+            write_doc: false,
+            only: vec![Part::Hostwide],
+            settle: None,
+        };
+        let p = Plan::new(&args).expect("a plan");
+        let table = render(&Report::new(&p, machine(), obs));
+        if std::env::var_os("BENCH_SHOW_TABLE").is_some() {
+            eprintln!("{table}");
+        }
+        for want in [
+            "host-wide (gotrace --all)",
+            "gotrace --all (S and the idle)",
+            "S listed in 1 of them",
+            "399,999 of 400,000",
+            "hostwide: GET /metrics < 50 ms",
+        ] {
+            assert!(table.contains(want), "no {want:?} in\n{table}");
+        }
+    }
+
     fn machine() -> Machine {
         Machine {
             date: "2026-01-01 00:00 UTC".into(),
@@ -4742,6 +6227,7 @@ mod tests {
         let doc = render_doc(&report, &table);
         assert!(table.contains("slow calls: 1 goroutine x 1,000 nanosleep of 2 ms"));
         assert!(doc.contains("- **Slow calls**") && doc.contains("- **Symbols**"));
+        assert!(doc.contains("- **Host-wide**") && doc.contains("`gotrace_process_info{pid=...}`"));
         assert!(doc.contains("--slow 1s"), "the none-streamed configuration");
         assert!(doc.contains("-n 1000 -sleep 2ms"));
         assert!(!table.contains("ok in every run"), "nothing was checked");

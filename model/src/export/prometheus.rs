@@ -439,6 +439,34 @@ mod tests {
         assert_eq!(types, unique);
     }
 
+    /// Every metric family gotrace serves has its row in docs/metrics.md, under the name
+    /// a scrape shows (a counter's with `_total`), and the table has no other.
+    #[test]
+    fn every_metric_is_documented() {
+        let doc = include_str!("../../../docs/metrics.md");
+        let documented: std::collections::BTreeSet<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `gotrace_"))
+            .filter_map(|l| l.split_once('`'))
+            .map(|(name, _)| name)
+            .collect();
+        let text = encode(Arc::new(view()));
+        let served: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE gotrace_"))
+            .filter_map(|l| {
+                let (name, kind) = l.split_once(' ')?;
+                Some(if kind == "counter" {
+                    format!("{name}_total")
+                } else {
+                    name.to_string()
+                })
+            })
+            .collect();
+        let served: std::collections::BTreeSet<&str> = served.iter().map(String::as_str).collect();
+        assert_eq!(served, documented, "served (left) and documented (right)");
+    }
+
     #[test]
     fn no_processes_still_says_so() {
         let text = encode(Arc::new(MetricsView::default()));

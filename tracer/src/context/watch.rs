@@ -23,6 +23,10 @@ pub struct SystemWatch {
     first: Option<SystemFacts>,
     /// That the reader stopped answering was said.
     stuck_said: bool,
+    /// Readings are asked for at most this often (`facts` may be called more often).
+    every: Duration,
+    /// When the last reading was asked for.
+    asked_at: Option<std::time::Instant>,
 }
 
 /// How long the end of a trace (and a launched command's first read) waits for facts.
@@ -41,12 +45,17 @@ impl SystemWatch {
         })
     }
 
-    /// The same without waiting for the first reading (host-wide mode starts hundreds).
-    pub fn spawn(pid: u32, slow_ns: u64) -> SystemWatch {
-        SystemWatch::start(pid, slow_ns, false, move || {
+    /// The same without waiting for the first reading, and reading at most once every
+    /// `every` (host-wide mode watches hundreds of processes: each reading opens a
+    /// process's cgroup, mount and pressure files).
+    pub fn spawn(pid: u32, slow_ns: u64, every: Duration) -> SystemWatch {
+        let mut w = SystemWatch::start(pid, slow_ns, false, move || {
             let mut reader = FactsReader::new(pid);
             move |go| reader.facts(go)
-        })
+        });
+        w.every = every;
+        w.asked_at = Some(std::time::Instant::now());
+        w
     }
 
     /// The watch over the reader `make` builds on the watch's thread; `wait`: the first
@@ -84,6 +93,8 @@ impl SystemWatch {
             pending: Some(std::time::Instant::now()),
             first: None,
             stuck_said: false,
+            every: Duration::ZERO,
+            asked_at: None,
         };
         if let Err(e) = spawned {
             eprintln!("gotrace: warning: cannot start the thread that reads the target's cgroup: {e}; those facts are off");
@@ -105,6 +116,7 @@ impl SystemWatch {
             self.pending = None;
         }
         match self.pending {
+            None if self.asked_at.is_some_and(|t| t.elapsed() < self.every) => {}
             None => {
                 self.ask(go);
             }
@@ -151,6 +163,7 @@ impl SystemWatch {
             .is_some_and(|r| r.try_send(go).is_ok());
         if sent {
             self.pending = Some(std::time::Instant::now());
+            self.asked_at = self.pending;
         }
         sent
     }

@@ -455,53 +455,12 @@ impl Probe {
     /// last figures were read: its per-process aggregates and causes, and its goroutine
     /// layout. A long host-wide trace would otherwise fill the maps.
     pub fn forget_process(&mut self, tgid: u32) {
-        let keys: Vec<ProcSyscallKey> = self
-            .proc_stats
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| k.tgid == tgid)
-            .collect();
-        for k in keys {
-            let _ = self.proc_stats.remove(&k);
-        }
-        let keys: Vec<CauseKey> = self
-            .causes
-            .keys()
-            .filter_map(Result::ok)
-            .filter(|k| k.tgid == tgid)
-            .collect();
-        for k in keys {
-            let _ = self.causes.remove(&k);
-        }
+        remove_keys!(self.proc_stats, |k: &ProcSyscallKey| k.tgid == tgid);
+        remove_keys!(self.causes, |k: &CauseKey| k.tgid == tgid);
+        remove_keys!(self.epoll, |k: &PollKey| k.tgid == tgid);
+        remove_keys!(self.eventfds, |k: &PollKey| k.tgid == tgid);
+        remove_keys!(self.uring_ops, |k: &PollKey| k.tgid == tgid);
         let _ = self.go_runtimes.remove(&tgid);
-        let mine = |k: &PollKey| k.tgid == tgid;
-        for k in self
-            .epoll
-            .keys()
-            .filter_map(Result::ok)
-            .filter(mine)
-            .collect::<Vec<_>>()
-        {
-            let _ = self.epoll.remove(&k);
-        }
-        for k in self
-            .eventfds
-            .keys()
-            .filter_map(Result::ok)
-            .filter(mine)
-            .collect::<Vec<_>>()
-        {
-            let _ = self.eventfds.remove(&k);
-        }
-        for k in self
-            .uring_ops
-            .keys()
-            .filter_map(Result::ok)
-            .filter(mine)
-            .collect::<Vec<_>>()
-        {
-            let _ = self.uring_ops.remove(&k);
-        }
     }
 
     /// Tells the programs where `tgid`, a Go program, keeps its goroutine ids; `None`
@@ -738,6 +697,18 @@ impl Probe {
         })
     }
 }
+
+/// Removes the entries of a hash map (per-CPU or not) whose key matches `pred`.
+macro_rules! remove_keys {
+    ($map:expr, $pred:expr) => {{
+        let keys: Vec<_> = $map.keys().filter_map(Result::ok).filter($pred).collect();
+        for k in keys {
+            // Gone meanwhile is fine.
+            let _ = $map.remove(&k);
+        }
+    }};
+}
+use remove_keys;
 
 /// Adds one kernel aggregate (one CPU's, or a process's) to `sum`.
 fn add_stats(sum: &mut RawSyscallStats, s: &SyscallStats) {
