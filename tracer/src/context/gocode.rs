@@ -418,6 +418,11 @@ fn load(tgid: u32, tables: &Shared) -> ProcessCode {
         Ok(f) => f,
         Err(e) => return ProcessCode::failed(format!("opening {exe_path}: {e}")),
     };
+    // Its name in the maps, read now with them: a short-lived process can be gone by
+    // the time its tables are parsed, and its link with it.
+    let exe_name = std::fs::read_link(&exe_path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let maps = match read_bounded(Path::new(&format!("/proc/{tgid}/maps")), MAPS_MAX) {
         Ok(m) => m,
         Err(e) => return ProcessCode::failed(format!("reading /proc/{tgid}/maps: {e}")),
@@ -456,9 +461,6 @@ fn load(tgid: u32, tables: &Shared) -> ProcessCode {
             }
         },
     };
-    let exe_name = std::fs::read_link(&exe_path)
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
     match symbols.bias_in(&process_map, &exe_name) {
         Some(bias) => ProcessCode {
             symbols: Some(symbols),
