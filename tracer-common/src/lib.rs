@@ -37,8 +37,9 @@ pub mod maps {
     /// Hash of tgid -> [`crate::GoRuntime`]: the targets known to be Go programs of a
     /// version whose `runtime.g` layout gotrace knows.
     pub const GO_RUNTIMES: &str = "GO_RUNTIMES";
-    /// Hash of [`crate::ProcSyscallKey`] (tgid, syscall) -> [`crate::SyscallStats`]:
-    /// the per-process aggregates of host-wide mode (`HOSTWIDE`), updated atomically.
+    /// Hash of [`crate::ProcSyscallKey`] (tgid, syscall, CPU) -> [`crate::SyscallStats`]:
+    /// the per-process aggregates of host-wide mode (`HOSTWIDE`), one entry per CPU the
+    /// process made the call on (each written by its CPU only); readers sum the CPUs.
     pub const PROC_SYSCALLS: &str = "PROC_SYSCALLS";
 }
 
@@ -807,6 +808,8 @@ pub struct CauseKey {
 pub struct ProcSyscallKey {
     pub tgid: u32,
     pub nr: u32,
+    /// The CPU whose calls the entry holds.
+    pub cpu: u32,
 }
 
 /// CAUSES map value: the calls that blocked on one cause.
@@ -985,7 +988,7 @@ const _: () = assert!(core::mem::size_of::<GoRuntime>() == 16);
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 136);
 const _: () = assert!(core::mem::size_of::<ThreadStats>() == 24);
 const _: () = assert!(core::mem::size_of::<CauseKey>() == 20);
-const _: () = assert!(core::mem::size_of::<ProcSyscallKey>() == 8);
+const _: () = assert!(core::mem::size_of::<ProcSyscallKey>() == 12);
 const _: () = assert!(core::mem::size_of::<CauseStats>() == 24);
 const _: () = assert!(core::mem::size_of::<EpollStats>() == 64 + 8 * HIST_BUCKETS);
 const _: () = assert!(core::mem::size_of::<UringOpStats>() == 32 + 8 * HIST_BUCKETS);

@@ -3,8 +3,8 @@
 use aya_ebpf::{
     bindings::BPF_F_USER_STACK,
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_stack, bpf_ktime_get_ns,
-        bpf_probe_read_kernel, bpf_probe_read_user,
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_get_stack,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
     },
     macros::raw_tracepoint,
     programs::RawTracePointContext,
@@ -21,9 +21,8 @@ use crate::{
     classify::classify,
     goroutine,
     maps::{
-        atomic_add, bump, evict, is_target, lost_record, store, was_evicted, CAUSES, EVENTS,
-        HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS,
-        ZERO_STATS,
+        bump, evict, is_target, lost_record, store, was_evicted, CAUSES, EVENTS, HOSTWIDE,
+        INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS, ZERO_STATS,
     },
     poller,
     sched::close_stretch,
@@ -272,9 +271,19 @@ fn account(tgid: u32, nr: u32, split: &Split, failed: u64) {
     let Some(stats) = SYSCALL_STATS.get_ptr_mut(nr) else {
         return;
     };
-    let bucket = hist_bucket(split.duration);
     // SAFETY: per-CPU value, and tracepoint programs run with preemption disabled, so
     // plain read-modify-writes cannot interleave with another writer.
+    unsafe { add(stats, split, failed) };
+}
+
+/// Adds one call to an aggregate.
+///
+/// # Safety
+/// `stats` points to a map value that only this CPU writes while the program runs.
+#[inline(always)]
+unsafe fn add(stats: *mut tracer_common::SyscallStats, split: &Split, failed: u64) {
+    let bucket = hist_bucket(split.duration);
+    // SAFETY: as the caller promises.
     unsafe {
         (*stats).calls += 1;
         (*stats).errors += failed;
@@ -292,20 +301,20 @@ fn account(tgid: u32, nr: u32, split: &Split, failed: u64) {
     }
 }
 
-/// Host-wide mode: adds one call to its process's aggregate of `nr`, shared by all CPUs.
-/// Every count is an atomic add, so each is exact; the maximum alone is a plain
-/// compare-and-store, and two calls ending at once on two CPUs may keep the smaller.
+/// Host-wide mode: adds one call to its process's aggregate of `nr` on this CPU.
 #[inline(always)]
 fn account_process(tgid: u32, nr: u32, split: &Split, failed: u64) {
-    let key = ProcSyscallKey { tgid, nr };
+    // SAFETY: no preconditions.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let key = ProcSyscallKey { tgid, nr, cpu };
     let stats = match PROC_SYSCALLS.get_ptr_mut(&key) {
         Some(s) => s,
         None => {
             let Some(zero) = ZERO_STATS.get(0) else {
                 return;
             };
-            // BPF_NOEXIST: another CPU may have added it meanwhile, which is fine.
-            let _ = PROC_SYSCALLS.insert(&key, zero, 1);
+            // Only this CPU writes this key, and it is here: the entry is new.
+            let _ = PROC_SYSCALLS.insert(&key, zero, 0);
             match PROC_SYSCALLS.get_ptr_mut(&key) {
                 Some(s) => s,
                 None => {
@@ -315,37 +324,9 @@ fn account_process(tgid: u32, nr: u32, split: &Split, failed: u64) {
             }
         }
     };
-    let bucket = hist_bucket(split.duration);
-    // SAFETY: `stats` points into the map's value, valid while the program runs; every
-    // field other CPUs write is added to atomically.
-    unsafe {
-        atomic_add(core::ptr::addr_of_mut!((*stats).calls), 1);
-        if failed != 0 {
-            atomic_add(core::ptr::addr_of_mut!((*stats).errors), 1);
-        }
-        atomic_add(core::ptr::addr_of_mut!((*stats).total_ns), split.duration);
-        if split.duration > (*stats).max_ns {
-            (*stats).max_ns = split.duration;
-        }
-        if split.on_cpu != 0 {
-            atomic_add(core::ptr::addr_of_mut!((*stats).on_cpu_ns), split.on_cpu);
-        }
-        if split.runq != 0 {
-            atomic_add(core::ptr::addr_of_mut!((*stats).runq_ns), split.runq);
-        }
-        if split.runq_throttled != 0 {
-            atomic_add(
-                core::ptr::addr_of_mut!((*stats).runq_throttled_ns),
-                split.runq_throttled,
-            );
-        }
-        if split.blocked != 0 {
-            atomic_add(core::ptr::addr_of_mut!((*stats).blocked_ns), split.blocked);
-        }
-        if bucket < HIST_BUCKETS {
-            atomic_add(core::ptr::addr_of_mut!((*stats).hist[bucket]), 1);
-        }
-    }
+    // SAFETY: the entry's only writer is this CPU, whose programs run one at a time
+    // (tracepoint programs run with preemption disabled), as with a per-CPU map.
+    unsafe { add(stats, split, failed) };
 }
 
 /// A slow call's identity, as its record states it.

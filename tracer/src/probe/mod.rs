@@ -60,8 +60,12 @@ fn per_process(opts: &ProbeOptions, base: u32, each: u32) -> u32 {
         .map_or(base, |n| base.max(n.saturating_mul(each)))
 }
 
-/// Distinct syscalls PROC_SYSCALLS has room for per process (a Go program makes 20 to 60).
-const SYSCALLS_PER_PROCESS: u32 = 128;
+/// Distinct syscalls PROC_SYSCALLS has room for per process and CPU (a Go program makes
+/// 20 to 60).
+const SYSCALLS_PER_PROCESS: u32 = 64;
+/// PROC_SYSCALLS's entries at most, whatever the machine: its bucket array (16 bytes an
+/// entry) is allocated at load, the entries as used.
+const PROC_SYSCALLS_MAX: u32 = 1 << 20;
 
 /// Capability bits (include/uapi/linux/capability.h).
 const CAP_SYS_ADMIN: u32 = 21;
@@ -336,9 +340,13 @@ impl Probe {
         drop(btf);
         let follow: u32 = opts.follow.into();
         let hostwide = u32::from(opts.hostwide.is_some());
-        let proc_entries = opts
-            .hostwide
-            .map_or(1, |n| n.saturating_mul(SYSCALLS_PER_PROCESS).max(1));
+        // An entry per (process, syscall, CPU), for the CPUs a process's calls run on.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let proc_entries = opts.hostwide.map_or(1, |n| {
+            n.saturating_mul(SYSCALLS_PER_PROCESS)
+                .saturating_mul(cpus)
+                .clamp(1, PROC_SYSCALLS_MAX)
+        });
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::HOSTWIDE, &hostwide, true)
             .map_max_entries(maps::PROC_SYSCALLS, proc_entries)
@@ -531,21 +539,22 @@ impl Probe {
     /// host-wide mode, per process (`tgid` set); else the traced tree's (`tgid` 0).
     pub fn read_stats(&self) -> Result<Vec<RawSyscallStats>> {
         if self.hostwide {
-            let mut out = Vec::new();
+            // Each (process, syscall)'s CPUs summed.
+            let mut sums: std::collections::BTreeMap<(u32, u32), RawSyscallStats> =
+                Default::default();
             for item in self.proc_stats.iter() {
                 let (k, s) = item.context("read the per-process aggregates")?;
-                let mut raw = RawSyscallStats {
-                    tgid: k.tgid,
-                    nr: k.nr,
-                    hist: vec![0; HIST_BUCKETS],
-                    ..Default::default()
-                };
-                add_stats(&mut raw, &s);
-                if raw.calls > 0 {
-                    out.push(raw);
-                }
+                let raw = sums
+                    .entry((k.tgid, k.nr))
+                    .or_insert_with(|| RawSyscallStats {
+                        tgid: k.tgid,
+                        nr: k.nr,
+                        hist: vec![0; HIST_BUCKETS],
+                        ..Default::default()
+                    });
+                add_stats(raw, &s);
             }
-            return Ok(out);
+            return Ok(sums.into_values().filter(|s| s.calls > 0).collect());
         }
         let mut out = Vec::new();
         for nr in 0..MAX_SYSCALLS {
