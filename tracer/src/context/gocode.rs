@@ -428,7 +428,8 @@ fn load(tgid: u32, tables: &Shared) -> ProcessCode {
         Err(e) => return ProcessCode::failed(format!("reading /proc/{tgid}/maps: {e}")),
     };
     let process_map = ProcessMap::parse(&maps);
-    let go_version = crate::tracee::go_version(Path::new(&exe_path));
+    // From the file opened above: the process, and its /proc/PID/exe, may be gone by now.
+    let go_version = crate::tracee::go_version_of(&exe);
     let key = exe.metadata().map(|m| (m.dev(), m.ino())).ok();
     let files = || tables.lock().unwrap_or_else(|e| e.into_inner());
     let layout = go_version.as_deref().map(|version| {

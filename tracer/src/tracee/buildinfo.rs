@@ -62,6 +62,12 @@ pub fn read_go_buildinfo(path: &Path) -> Result<Option<GoBuildInfo>> {
     parse(&file).with_context(|| format!("reading Go build info from {}", path.display()))
 }
 
+/// Same as [`read_go_buildinfo`], on a file already open (the very file a process runs,
+/// even once the process is gone).
+pub fn read_go_buildinfo_file(file: &std::fs::File) -> Result<Option<GoBuildInfo>> {
+    parse(file).context("reading Go build info")
+}
+
 /// Same as [`read_go_buildinfo`], on the bytes of an ELF file already in memory.
 pub fn parse_go_buildinfo(elf: &[u8]) -> Result<Option<GoBuildInfo>> {
     parse(elf).context("reading Go build info")

@@ -110,6 +110,14 @@ pub fn go_version(exe: &Path) -> Option<String> {
     }
 }
 
+/// The same for an executable already open.
+pub fn go_version_of(exe: &fs::File) -> Option<String> {
+    match buildinfo::read_go_buildinfo_file(exe) {
+        Ok(Some(info)) => Some(info.version),
+        _ => None,
+    }
+}
+
 /// The executable of a running process, as a path that works from this mount namespace
 /// (/proc/PID/exe opens the very file even when it was deleted or is in another root).
 pub fn exe_of(pid: u32) -> PathBuf {
