@@ -23,8 +23,10 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 * 1024 * 1024, 0);
 
 /// Bitmap of target tgids. An ARRAY lookup is inlined by the verifier into a bounds
 /// check and an address computation, so the non-target path costs no helper call.
+/// Mappable: userspace sets and clears bits with atomic operations on the same memory
+/// as the programs' (tracer/src/probe/targets.rs), so neither side loses the other's.
 #[map]
-pub static TARGETS: Array<u64> = Array::with_max_entries(TARGET_WORDS, 0);
+pub static TARGETS: Array<u64> = Array::with_max_entries(TARGET_WORDS, BPF_F_MMAPABLE);
 
 /// In-flight syscall per thread slot (tid % INFLIGHT_SLOTS).
 #[map]
@@ -69,6 +71,7 @@ pub static PROC_SYSCALLS: HashMap<ProcSyscallKey, SyscallStats> =
 pub static ZERO_STATS: Array<SyscallStats> = Array::with_max_entries(1, 0);
 
 const BPF_F_NO_PREALLOC: u32 = 1;
+const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 /// Per-CPU counters (tracer_common::COUNTER_*).
 #[map]

@@ -194,7 +194,7 @@ impl Host {
         if let Some(t) = self.procs.get_mut(&tgid) {
             if t.exited_at.is_none() {
                 t.exited_at = Some(Instant::now());
-                let _ = probe.remove_target(tgid);
+                probe.remove_target(tgid);
                 self.code.forget(tgid);
             }
         }
@@ -309,7 +309,7 @@ impl Host {
             .map(|(&pid, _)| pid)
             .collect();
         for pid in gone {
-            let _ = probe.remove_target(pid);
+            probe.remove_target(pid);
             self.code.forget(pid);
         }
         let thread_stats = probe.read_thread_stats()?;

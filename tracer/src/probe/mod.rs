@@ -2,6 +2,7 @@
 //! reader, and reads of the in-kernel aggregation maps.
 pub mod btf;
 pub mod kernel;
+mod targets;
 
 use std::{
     io,
@@ -21,8 +22,7 @@ use tracer_common::{
     PollKey, ProcSyscallKey, SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats,
     COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL, COUNTER_SLOT_COLLISIONS,
     COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK,
-    INFLIGHT_SLOTS, MAX_PID, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED, THROTTLE_CFS_RQ,
-    THROTTLE_TASK,
+    INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED, THROTTLE_CFS_RQ, THROTTLE_TASK,
 };
 
 use crate::analysis::{
@@ -305,7 +305,7 @@ fn kernel_offsets(btf: &btf::Btf) -> Result<KernelOffsets> {
 pub struct Probe {
     // Owns the programs and their links.
     _ebpf: Ebpf,
-    targets: Array<MapData, u64>,
+    targets: targets::TargetSet,
     inflight: Array<MapData, Inflight>,
     stats: PerCpuArray<MapData, SyscallStats>,
     proc_stats: AyaHashMap<MapData, ProcSyscallKey, SyscallStats>,
@@ -385,7 +385,13 @@ impl Probe {
                 }
             }
         }
-        let targets = take_map(&mut ebpf, maps::TARGETS)?;
+        let targets = match ebpf.take_map(maps::TARGETS) {
+            Some(aya::maps::Map::Array(data)) => targets::TargetSet::map(data)?,
+            _ => bail!(
+                "map {} missing from the eBPF object, or not an array",
+                maps::TARGETS
+            ),
+        };
         let inflight = take_map(&mut ebpf, maps::INFLIGHT)?;
         let stats = take_map(&mut ebpf, maps::SYSCALL_STATS)?;
         let proc_stats = take_map(&mut ebpf, maps::PROC_SYSCALLS)?;
@@ -422,41 +428,19 @@ impl Probe {
 
     /// Is `tgid` traced (the target, or a descendant when following)?
     pub fn is_target(&self, tgid: u32) -> bool {
-        tgid < MAX_PID
-            && self
-                .targets
-                .get(&(tgid / 64), 0)
-                .is_ok_and(|w| w & (1u64 << (tgid % 64)) != 0)
+        self.targets.contains(tgid)
     }
 
     /// Makes `tgid` (all its threads) a target.
     pub fn add_target(&mut self, tgid: u32) -> Result<()> {
-        if tgid == 0 || tgid >= MAX_PID {
-            bail!("pid {tgid} is out of range");
-        }
-        let word = tgid / 64;
-        let old = self
-            .targets
-            .get(&word, 0)
-            .context("read the target bitmap")?;
-        self.targets
-            .set(word, old | (1u64 << (tgid % 64)), 0)
-            .context("update the target bitmap")
+        self.targets.insert(tgid)
     }
 
-    /// Stops tracing `tgid` (host-wide mode: it exec'd a program that is not Go).
-    pub fn remove_target(&mut self, tgid: u32) -> Result<()> {
-        if tgid == 0 || tgid >= MAX_PID {
-            return Ok(());
-        }
-        let word = tgid / 64;
-        let old = self
-            .targets
-            .get(&word, 0)
-            .context("read the target bitmap")?;
-        self.targets
-            .set(word, old & !(1u64 << (tgid % 64)), 0)
-            .context("update the target bitmap")
+    /// Stops tracing `tgid` (host-wide mode: it exited, or exec'd a program that is not
+    /// Go). The programs may set or clear other bits of its word meanwhile: neither
+    /// side's update is lost (see targets.rs).
+    pub fn remove_target(&mut self, tgid: u32) {
+        self.targets.remove(tgid);
     }
 
     /// Forgets what the kernel keeps of `tgid`, a process gone (or no longer traced) whose
