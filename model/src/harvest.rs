@@ -177,79 +177,54 @@ pub struct Harvest {
 }
 
 impl Harvest {
-    /// The part of a host-wide harvest that is process `tgid`'s: its aggregates, threads,
-    /// causes, pollers and calls in progress. The facts read per process (system facts,
-    /// epoll registrations, mounts, exited threads) are the caller's to add.
-    pub fn of_process(&self, tgid: u32) -> Harvest {
-        Harvest {
+    /// A host-wide harvest split by process, in one pass over it: each process's
+    /// aggregates, threads, causes, pollers and calls in progress (a process with none
+    /// has no entry). The counters and the time are every part's. The facts read per
+    /// process (system facts, epoll registrations, mounts, exited threads) are the
+    /// caller's to add.
+    pub fn into_processes(self) -> HashMap<u32, Harvest> {
+        let mut parts: HashMap<u32, Harvest> = HashMap::new();
+        let empty = Harvest {
             now_ns: self.now_ns,
-            stats: self
-                .stats
-                .iter()
-                .filter(|s| s.tgid == tgid)
-                .cloned()
-                .collect(),
             counters: self.counters,
-            thread_stats: self
-                .thread_stats
-                .iter()
-                .filter(|t| t.tgid == tgid)
-                .cloned()
-                .collect(),
-            causes: self
-                .causes
-                .iter()
-                .filter(|c| c.tgid == tgid)
-                .cloned()
-                .collect(),
-            exited: Vec::new(),
-            poller: RawPoller {
-                epoll: self
-                    .poller
-                    .epoll
-                    .iter()
-                    .filter(|e| e.tgid == tgid)
-                    .cloned()
-                    .collect(),
-                eventfds: self
-                    .poller
-                    .eventfds
-                    .iter()
-                    .filter(|e| e.0 == tgid)
-                    .copied()
-                    .collect(),
-                rings: self
-                    .poller
-                    .rings
-                    .iter()
-                    .filter(|r| r.tgid == tgid)
-                    .cloned()
-                    .collect(),
-                uring_ops: self
-                    .poller
-                    .uring_ops
-                    .iter()
-                    .filter(|o| o.tgid == tgid)
-                    .cloned()
-                    .collect(),
-            },
-            epoll_registrations: None,
-            mounts: None,
-            thread_names: self
-                .thread_stats
-                .iter()
-                .filter(|t| t.tgid == tgid)
-                .filter_map(|t| self.thread_names.get(&t.tid).map(|n| (t.tid, n.clone())))
-                .collect(),
-            system: None,
-            in_progress: self
-                .in_progress
-                .iter()
-                .filter(|p| p.call.tgid == tgid)
-                .cloned()
-                .collect(),
+            ..Harvest::default()
+        };
+        for s in self.stats {
+            part(&mut parts, &empty, s.tgid).stats.push(s);
         }
+        let mut names = self.thread_names;
+        for t in self.thread_stats {
+            let p = part(&mut parts, &empty, t.tgid);
+            if let Some(n) = names.remove(&t.tid) {
+                p.thread_names.insert(t.tid, n);
+            }
+            p.thread_stats.push(t);
+        }
+        for c in self.causes {
+            part(&mut parts, &empty, c.tgid).causes.push(c);
+        }
+        for e in self.poller.epoll {
+            part(&mut parts, &empty, e.tgid).poller.epoll.push(e);
+        }
+        for e in self.poller.eventfds {
+            part(&mut parts, &empty, e.0).poller.eventfds.push(e);
+        }
+        for r in self.poller.rings {
+            part(&mut parts, &empty, r.tgid).poller.rings.push(r);
+        }
+        for o in self.poller.uring_ops {
+            part(&mut parts, &empty, o.tgid).poller.uring_ops.push(o);
+        }
+        for c in self.in_progress {
+            part(&mut parts, &empty, c.call.tgid).in_progress.push(c);
+        }
+        parts
     }
+}
+
+/// `tgid`'s part of a split harvest, made from `empty` when it has none yet.
+fn part<'a>(parts: &'a mut HashMap<u32, Harvest>, empty: &Harvest, tgid: u32) -> &'a mut Harvest {
+    parts.entry(tgid).or_insert_with(|| empty.clone())
 }
 
 /// The `n` threads with the most run-queue time outside syscalls: (tgid, tid).
@@ -297,16 +272,18 @@ mod tests {
             thread_names: [(10, "a".to_string()), (20, "b".to_string())].into(),
             ..Default::default()
         };
-        let one = h.of_process(1);
+        let mut parts = h.into_processes();
+        let one = parts.remove(&1).expect("process 1's part");
         assert_eq!(one.stats, vec![stats(1, 0, 5), stats(1, 39, 2)]);
         assert_eq!(one.thread_stats.len(), 1);
         assert_eq!(one.thread_stats[0].tid, 10);
         assert!(one.causes.is_empty());
         assert_eq!(one.poller.eventfds, vec![(1, 4, 9)]);
         assert_eq!(one.thread_names.len(), 1);
-        let two = h.of_process(2);
+        let two = parts.remove(&2).expect("process 2's part");
         assert_eq!(two.stats, vec![stats(2, 0, 7)]);
         assert_eq!(two.causes.len(), 1);
-        assert!(h.of_process(3).stats.is_empty());
+        assert_eq!(two.thread_names.get(&20).map(String::as_str), Some("b"));
+        assert!(parts.is_empty(), "no other process has a part");
     }
 }

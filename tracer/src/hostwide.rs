@@ -13,7 +13,6 @@ use std::{
 };
 
 use anyhow::{bail, Context as _, Result};
-use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
     analysis::{Analyzer, TargetInfo},
@@ -25,7 +24,7 @@ use crate::{
         schema::{HostProcess, Hostwide, Line},
     },
     harvest,
-    probe::{self, Probe, ProbeOptions},
+    probe::{self, Probe},
     session::{self, CreatedFiles},
     tracee::{
         self,
@@ -336,9 +335,15 @@ impl Host {
             system: None,
             in_progress: Vec::new(),
         };
+        let (now_ns, counters) = (all.now_ns, all.counters);
+        let mut parts = all.into_processes();
         let mut exited_threads = Vec::new();
         for (&pid, t) in self.procs.iter_mut().filter(|(_, t)| !t.forgotten) {
-            let mut h = all.of_process(pid);
+            let mut h = parts.remove(&pid).unwrap_or_else(|| harvest::Harvest {
+                now_ns,
+                counters,
+                ..harvest::Harvest::default()
+            });
             h.exited = t.analyzer.take_exited_threads();
             exited_threads.extend_from_slice(&h.exited);
             if let Some(w) = t.watch.as_mut() {
@@ -529,27 +534,8 @@ pub async fn trace(cfg: Config, hw: HostWide) -> Result<ExitCode> {
         Some(addr) => Some(crate::metrics::MetricsServer::start(addr)?),
         None => None,
     };
-    let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
-    let mut sighup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
-    let mut probe = Probe::load(&ProbeOptions {
-        slow_ns: cfg.slow_ns,
-        follow: false,
-        ring_bytes: cfg.ring_bytes,
-        stream_idle: cfg.stream_idle,
-        stack_min_ns: if cfg.stacks {
-            cfg.stack_min_ns
-        } else {
-            u64::MAX
-        },
-        hostwide: Some(hw.max_processes),
-    })?;
-    for f in probe.features.iter().filter(|f| !f.on) {
-        eprintln!(
-            "gotrace: {}",
-            export::text::feature_off_text(&f.name, &f.detail)
-        );
-    }
+    let (mut sigint, mut sigterm, mut sighup) = session::end_signals()?;
+    let mut probe = session::load_probe(&cfg, false, Some(hw.max_processes))?;
     let start_ns = context::monotonic_ns();
     let start_unix_ns = context::unix_ns();
     // Execs are reported from here on: a process that starts during the scan is found

@@ -4,7 +4,7 @@
 use std::{ffi::OsString, io::Write, process::ExitCode, time::Duration};
 
 use anyhow::{bail, Context as _, Result};
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::{
     analysis::{Analyzer, ExitStatus, TargetInfo},
@@ -153,6 +153,41 @@ pub(crate) fn open_json(cfg: &Config) -> Result<Option<ndjson::NdjsonWriter>> {
     Ok(Some(ndjson::NdjsonWriter::new(Box::new(file))))
 }
 
+/// The signals that end a trace with its summary: SIGINT (Ctrl-C), SIGTERM, and SIGHUP:
+/// a closed terminal (or ssh session) ends the trace as SIGTERM does, with the summary,
+/// the NDJSON's last line, and a launched command stopped.
+pub(crate) fn end_signals() -> Result<(Signal, Signal, Signal)> {
+    Ok((
+        signal(SignalKind::interrupt()).context("install the SIGINT handler")?,
+        signal(SignalKind::terminate()).context("install the SIGTERM handler")?,
+        signal(SignalKind::hangup()).context("install the SIGHUP handler")?,
+    ))
+}
+
+/// Loads and attaches the programs as `cfg` asks, and says which kernel features are
+/// off, with the kernel's reason.
+pub(crate) fn load_probe(cfg: &Config, follow: bool, hostwide: Option<u32>) -> Result<Probe> {
+    let probe = Probe::load(&ProbeOptions {
+        slow_ns: cfg.slow_ns,
+        follow,
+        ring_bytes: cfg.ring_bytes,
+        stream_idle: cfg.stream_idle,
+        stack_min_ns: if cfg.stacks {
+            cfg.stack_min_ns
+        } else {
+            u64::MAX
+        },
+        hostwide,
+    })?;
+    for f in probe.features.iter().filter(|f| !f.on) {
+        eprintln!(
+            "gotrace: {}",
+            export::text::feature_off_text(&f.name, &f.detail)
+        );
+    }
+    Ok(probe)
+}
+
 async fn trace(cfg: Config) -> Result<ExitCode> {
     probe::preflight()?;
     let (prepared, mut info) = prepare(&cfg)?;
@@ -182,31 +217,10 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
 
     // Before anything is attached: from the banner on, a signal ends the trace with its
     // summary, even one that arrives while it starts.
-    let mut sigint = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
-    // A closed terminal (or ssh session) ends the trace as SIGTERM does: with the
-    // summary, the NDJSON's last line, and a launched command stopped.
-    let mut sighup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
-    let mut probe = Probe::load(&ProbeOptions {
-        slow_ns: cfg.slow_ns,
-        follow: cfg.follow,
-        ring_bytes: cfg.ring_bytes,
-        stream_idle: cfg.stream_idle,
-        stack_min_ns: if cfg.stacks {
-            cfg.stack_min_ns
-        } else {
-            u64::MAX
-        },
-        hostwide: None,
-    })?;
+    let (mut sigint, mut sigterm, mut sighup) = end_signals()?;
+    let mut probe = load_probe(&cfg, cfg.follow, None)?;
 
     // The trace's time origin: before the target becomes one, so no event precedes it.
-    for f in probe.features.iter().filter(|f| !f.on) {
-        eprintln!(
-            "gotrace: {}",
-            export::text::feature_off_text(&f.name, &f.detail)
-        );
-    }
     let start_ns = context::monotonic_ns();
     let start_unix_ns = context::unix_ns();
     let dashboard = cfg.display == Display::Live;

@@ -474,6 +474,8 @@ fn s_argv(tools: &Tools, plan: &Plan, calls: u64, rate: Option<f64>) -> Vec<OsSt
 /// What one run of workload S measured.
 struct SOutcome {
     ns_per_syscall: f64,
+    /// The CPU time its threads spent per call (cpu_ns_per_syscall=).
+    cpu_ns_per_syscall: f64,
     /// gotrace's own figures, when gotrace ran.
     gotrace: Option<GotraceRun>,
     /// The hooks a floor attached, when a floor ran.
@@ -483,9 +485,10 @@ struct SOutcome {
 /// One run of workload S under `config`.
 fn run_s(tools: &Tools, plan: &Plan, config: SConfig, calls: u64) -> Result<SOutcome> {
     let argv = s_argv(tools, plan, calls, None);
-    let ns = ns_per_syscall;
-    let outcome = |ns_per_syscall, gotrace| SOutcome {
+    let ns = s_figures;
+    let outcome = |(ns_per_syscall, cpu_ns_per_syscall), gotrace| SOutcome {
         ns_per_syscall,
+        cpu_ns_per_syscall,
         gotrace,
         floor_hooks: None,
     };
@@ -537,9 +540,11 @@ fn run_s(tools: &Tools, plan: &Plan, config: SConfig, calls: u64) -> Result<SOut
     }
 }
 
-/// Workload S's own figure: the `ns_per_syscall=` of its line.
-fn ns_per_syscall(out: &str) -> Result<f64> {
-    Kv::find(out, "ns_per_syscall")?.get("ns_per_syscall")
+/// Workload S's own figures: the `ns_per_syscall=` (wall) and `cpu_ns_per_syscall=`
+/// (its threads' CPU time) of its line.
+fn s_figures(out: &str) -> Result<(f64, f64)> {
+    let kv = Kv::find(out, "ns_per_syscall")?;
+    Ok((kv.get("ns_per_syscall")?, kv.get("cpu_ns_per_syscall")?))
 }
 
 /// Starts a workload that waits for its standard input to close (`-wait-stdin`), and
@@ -552,9 +557,9 @@ fn start_waiting(argv: &[OsString]) -> Result<Running> {
 
 /// Closes the standard input of workload S started waiting: its loops run. Its ns per
 /// syscall, once it has ended.
-fn s_release(mut w: Running) -> Result<f64> {
+fn s_release(mut w: Running) -> Result<(f64, f64)> {
     drop(w.child.stdin.take());
-    ns_per_syscall(&w.finish(RUN_TIMEOUT)?.stdout)
+    s_figures(&w.finish(RUN_TIMEOUT)?.stdout)
 }
 
 /// A peer's command line: `program args [FILE -- argv]`.
@@ -588,6 +593,7 @@ fn measure_s(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<()> {
                     ns_per_syscall: ns,
                     gotrace: g,
                     floor_hooks,
+                    ..
                 }) => {
                     progress(
                         plan.reps,
@@ -1593,7 +1599,7 @@ fn run_slow(tools: &Tools, plan: &Plan, config: SlowConfig) -> Result<SlowRun> {
     };
     Ok(SlowRun {
         workload_cpu_us: (w_done.cpu_secs - w_start) * 1e6 / sleeps,
-        wall_us: ns_per_syscall(&line)? / 1e3,
+        wall_us: s_figures(&line)?.0 / 1e3,
         traced,
     })
 }
@@ -2338,7 +2344,8 @@ struct CgroupRun {
 
 /// What one host-wide run measured.
 struct HwOutcome {
-    ns_per_syscall: f64,
+    /// S's wall and CPU ns per syscall.
+    ns_per_syscall: (f64, f64),
     all: Option<AllRun>,
     cgroup: Option<CgroupRun>,
 }
@@ -2349,13 +2356,20 @@ fn run_hw(tools: &Tools, plan: &Plan, crowd: &Crowd, config: HwConfig) -> Result
         all: None,
         cgroup: None,
     };
+    let figures = |o: SOutcome| (o.ns_per_syscall, o.cpu_ns_per_syscall);
     match config {
-        HwConfig::Untraced => Ok(plain(
-            run_s(tools, plan, SConfig::Untraced, plan.s_calls)?.ns_per_syscall,
-        )),
-        HwConfig::GotraceOther => Ok(plain(
-            run_s(tools, plan, SConfig::GotraceOther, plan.s_calls)?.ns_per_syscall,
-        )),
+        HwConfig::Untraced => Ok(plain(figures(run_s(
+            tools,
+            plan,
+            SConfig::Untraced,
+            plan.s_calls,
+        )?))),
+        HwConfig::GotraceOther => Ok(plain(figures(run_s(
+            tools,
+            plan,
+            SConfig::GotraceOther,
+            plan.s_calls,
+        )?))),
         HwConfig::GotracePid => {
             let w = start_waiting(&s_waiting_argv(tools, plan))?;
             let json = tools.scratch.join("hostwide-pid.ndjson");
@@ -2391,7 +2405,7 @@ fn all_measured(
     tools: &Tools,
     plan: &Plan,
     crowd: &Crowd,
-) -> Result<(AllRun, f64, u32)> {
+) -> Result<(AllRun, (f64, f64), u32)> {
     let pid = t.g.pid();
     let all_listed_ms = t.wait_crowd(crowd)?;
     let idle = idle_window(pid, plan.idle_secs)?;
@@ -2535,7 +2549,11 @@ fn measure_hostwide(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Resul
                 Ok(o) => {
                     progress(plan.reps, rep, "hostwide", config.label(), &hw_progress(&o));
                     obs.after_run(watch, Part::Hostwide, config.label());
-                    obs.hw.entry(config).or_default().push(o.ns_per_syscall);
+                    obs.hw.entry(config).or_default().push(o.ns_per_syscall.0);
+                    obs.hw_cpu
+                        .entry(config)
+                        .or_default()
+                        .push(o.ns_per_syscall.1);
                     obs.hw_all.extend(o.all);
                     obs.hw_cgroup.extend(o.cgroup);
                 }
@@ -2557,7 +2575,10 @@ fn measure_hostwide(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Resul
 
 /// A host-wide run's progress line.
 fn hw_progress(o: &HwOutcome) -> String {
-    let mut s = format!("{:.1} ns/syscall", o.ns_per_syscall);
+    let mut s = format!(
+        "{:.1} ns/syscall ({:.1} CPU)",
+        o.ns_per_syscall.0, o.ns_per_syscall.1
+    );
     if let Some(a) = &o.all {
         let picked: Vec<f64> = a.pickup_ms.iter().flatten().copied().collect();
         let _ = write!(
@@ -3093,6 +3114,8 @@ struct Observations {
     symbols_notes: Vec<String>,
     /// Host-wide: S's ns per syscall by configuration, and why one has fewer.
     hw: BTreeMap<HwConfig, Vec<f64>>,
+    /// The same runs' CPU ns per syscall.
+    hw_cpu: BTreeMap<HwConfig, Vec<f64>>,
     hw_notes: BTreeMap<HwConfig, String>,
     /// The --all runs, the --all --cgroup runs, the idle processes.
     hw_all: Vec<AllRun>,
@@ -4012,6 +4035,9 @@ struct HwRow {
     ns_per_syscall: Option<Spread>,
     x_untraced: Option<f64>,
     added_ns: Option<f64>,
+    /// The same runs' CPU ns per syscall (S's threads' CPU time), and the median added.
+    cpu_ns_per_syscall: Option<Spread>,
+    cpu_added_ns: Option<f64>,
     note: Option<String>,
 }
 
@@ -4022,8 +4048,11 @@ struct HostwideReport {
     calls_per_goroutine: u64,
     idle: Option<CrowdFacts>,
     rows: Vec<HwRow>,
-    /// S's added ns under --all over its added ns under --pid (medians).
+    /// S's added ns under --all over its added ns under --pid (medians): wall time, and
+    /// its threads' CPU time (the budget's: what each call costs S, not counting the
+    /// time the traced idle processes and gotrace took the CPUs from it).
     all_x_pid: Option<f64>,
+    all_x_pid_cpu: Option<f64>,
     /// Not traced: S's added ns under --all --cgroup minus beside --pid of another
     /// (medians), and the noise allowed (the larger of the two configurations' ranges,
     /// at least HW_NOISE_SHARE of the untraced median).
@@ -4077,6 +4106,13 @@ fn hostwide_report(plan: &Plan, obs: &Observations) -> HostwideReport {
     let range = |c: HwConfig| spread_of(c).map(|s| s.max - s.min);
     let base = median(HwConfig::Untraced);
     let added = |c: HwConfig| median(c).zip(base).map(|(m, b)| m - b);
+    let cpu_spread = |c: HwConfig| obs.hw_cpu.get(&c).and_then(|v| Spread::of(v));
+    let cpu_median = |c: HwConfig| cpu_spread(c).map(|s| s.median);
+    let cpu_added = |c: HwConfig| {
+        cpu_median(c)
+            .zip(cpu_median(HwConfig::Untraced))
+            .map(|(m, b)| m - b)
+    };
     let rows: Vec<HwRow> = HW_CONFIGS
         .iter()
         .map(|&config| {
@@ -4088,6 +4124,8 @@ fn hostwide_report(plan: &Plan, obs: &Observations) -> HostwideReport {
                 x_untraced: m.zip(base).map(|(m, b)| m / b),
                 added_ns: added(config).filter(|_| config != HwConfig::Untraced),
                 ns_per_syscall: spread,
+                cpu_ns_per_syscall: cpu_spread(config),
+                cpu_added_ns: cpu_added(config).filter(|_| config != HwConfig::Untraced),
                 note: obs.hw_notes.get(&config).cloned(),
             }
         })
@@ -4111,6 +4149,7 @@ fn hostwide_report(plan: &Plan, obs: &Observations) -> HostwideReport {
         calls_per_goroutine: plan.s_calls,
         idle: obs.hw_crowd.clone(),
         all_x_pid: multiple(added(HwConfig::All), added(HwConfig::GotracePid)),
+        all_x_pid_cpu: multiple(cpu_added(HwConfig::All), cpu_added(HwConfig::GotracePid)),
         not_traced_diff_ns: added(HwConfig::AllCgroup)
             .zip(added(HwConfig::GotraceOther))
             .map(|(a, o)| a - o),
@@ -4171,9 +4210,9 @@ fn hostwide_report(plan: &Plan, obs: &Observations) -> HostwideReport {
 
 /// The host-wide budgets.
 fn hostwide_targets(r: Option<&HostwideReport>) -> Vec<Target> {
-    let added = |c: HwConfig| {
+    let cpu_added = |c: HwConfig| {
         r.and_then(|r| r.rows.iter().find(|x| x.config == c))
-            .and_then(|x| x.added_ns)
+            .and_then(|x| x.cpu_added_ns)
     };
     let traced = r
         .and_then(|r| r.listed.as_ref())
@@ -4181,9 +4220,9 @@ fn hostwide_targets(r: Option<&HostwideReport>) -> Vec<Target> {
     let cgroup_broken = r.and_then(|r| r.cgroup_ok) == Some(false);
     vec![
         target(
-            "hostwide: S added under --all <= 1.10x --pid's",
-            r.and_then(|r| r.all_x_pid)
-                .zip(added(HwConfig::All).zip(added(HwConfig::GotracePid)))
+            "hostwide: S added CPU, --all <= 1.10x --pid's",
+            r.and_then(|r| r.all_x_pid_cpu)
+                .zip(cpu_added(HwConfig::All).zip(cpu_added(HwConfig::GotracePid)))
                 .map(|(x, (a, p))| (format!("{x:.2}x ({a:+.0} / {p:+.0} ns)"), x <= HW_ALL_X_PID)),
         ),
         target(
@@ -4993,8 +5032,8 @@ fn render_hostwide(o: &mut String, p: &Plan, r: &HostwideReport) {
     }
     let _ = writeln!(
         o,
-        "  {:<36} {:<30} {:>10} {:>9}",
-        "config", "ns/syscall", "x untraced", "added ns"
+        "  {:<36} {:<30} {:>10} {:>9}   {:<30} {:>9}",
+        "config", "ns/syscall", "x untraced", "added ns", "CPU ns/syscall", "added"
     );
     for row in &r.rows {
         let value = match (&row.ns_per_syscall, &row.note) {
@@ -5004,11 +5043,15 @@ fn render_hostwide(o: &mut String, p: &Plan, r: &HostwideReport) {
         };
         let _ = writeln!(
             o,
-            "  {:<36} {:<30} {:>10} {:>9}",
+            "  {:<36} {:<30} {:>10} {:>9}   {:<30} {:>9}",
             row.label,
             value,
             fmt_opt(row.x_untraced, |x| format!("{x:.2}")),
             fmt_opt(row.added_ns, |a| format!("{a:+.1}")),
+            row.cpu_ns_per_syscall
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| fmt_spread(s, 1)),
+            fmt_opt(row.cpu_added_ns, |a| format!("{a:+.1}")),
         );
         if let (Some(_), Some(n)) = (&row.ns_per_syscall, &row.note) {
             let _ = writeln!(o, "      note: {n}");
@@ -5020,10 +5063,19 @@ fn render_hostwide(o: &mut String, p: &Plan, r: &HostwideReport) {
             .find(|x| x.config == c)
             .and_then(|x| x.added_ns)
     };
+    let cpu_added = |c: HwConfig| {
+        r.rows
+            .iter()
+            .find(|x| x.config == c)
+            .and_then(|x| x.cpu_added_ns)
+    };
     let ns = |v: Option<f64>| fmt_opt(v, |n| format!("{n:+.1} ns"));
     let _ = writeln!(
         o,
-        "  traced: S's added ns under --all {} against under --pid {}: {} (budget <= {HW_ALL_X_PID:.2}x)",
+        "  traced: S's added CPU ns per call under --all {} against under --pid {}: {} (budget <= {HW_ALL_X_PID:.2}x); in wall time {} against {}: {}",
+        ns(cpu_added(HwConfig::All)),
+        ns(cpu_added(HwConfig::GotracePid)),
+        fmt_opt(r.all_x_pid_cpu, |x| format!("{x:.2}x")),
         ns(added(HwConfig::All)),
         ns(added(HwConfig::GotracePid)),
         fmt_opt(r.all_x_pid, |x| format!("{x:.2}x")),
@@ -6141,6 +6193,16 @@ gotrace_traced_processes_extra 5\n\
         obs.hw.insert(HwConfig::All, vec![315.0]);
         obs.hw
             .insert(HwConfig::AllCgroup, vec![150.0, 149.0, 151.0]);
+        // S's CPU time: the budget's figure.
+        for (config, ns) in [
+            (HwConfig::Untraced, 95.0),
+            (HwConfig::GotraceOther, 130.0),
+            (HwConfig::GotracePid, 295.0),
+            (HwConfig::All, 305.0),
+            (HwConfig::AllCgroup, 131.0),
+        ] {
+            obs.hw_cpu.insert(config, vec![ns]);
+        }
         obs.hw_all = vec![all_run(50, 12.0, Some(60.0)), all_run(60, 7.0, Some(80.0))];
         obs.hw_cgroup = vec![CgroupRun {
             attach: obs.hw_all[0].attach,
@@ -6155,6 +6217,7 @@ gotrace_traced_processes_extra 5\n\
         }];
         let r = hostwide_report(&p, &obs);
         assert_eq!(r.all_x_pid, Some(1.075), "+215 against +200 ns");
+        assert_eq!(r.all_x_pid_cpu, Some(1.05), "+210 against +200 ns of CPU");
         assert_eq!(r.not_traced_diff_ns, Some(5.0));
         assert_eq!(r.noise_ns, Some(10.0), "the --pid other's range");
         assert_eq!(r.end_hwm_mib, Some(60.0));
@@ -6169,11 +6232,11 @@ gotrace_traced_processes_extra 5\n\
         obs.hw_all[1].end.lost_records = 3;
         obs.hw_all[1].s_counted = Some(399_999);
         obs.hw_cgroup[0].s_listed = true;
-        obs.hw.insert(HwConfig::All, vec![330.0]);
+        obs.hw_cpu.insert(HwConfig::All, vec![330.0]);
         let r = hostwide_report(&p, &obs);
         let t = hostwide_targets(Some(&r));
         let find = |n: &str| t.iter().find(|t| t.name.starts_with(n)).expect("a target");
-        assert_eq!(find("hostwide: S added").pass, Some(false), "1.15x");
+        assert_eq!(find("hostwide: S added").pass, Some(false), "1.175x");
         assert_eq!(
             find("hostwide: not traced").pass,
             Some(false),
