@@ -329,7 +329,21 @@ fn a_stuck_read_names_its_goroutine_and_stack() {
             Line::Syscall(c) if c.name == "read" && c.goid == Some(goid) => Some(c),
             _ => None,
         })
-        .unwrap_or_else(|| panic!("no read line of goroutine {goid}"));
+        .unwrap_or_else(|| {
+            let reads: Vec<String> = lines
+                .iter()
+                .filter_map(|l| match l {
+                    Line::Syscall(c) if c.name == "read" => {
+                        Some(format!("goid {:?} by {:?} ret {}", c.goid, c.by, c.ret))
+                    }
+                    _ => None,
+                })
+                .collect();
+            panic!(
+                "no read line of goroutine {goid}; the reads: {reads:?}\n{}",
+                run.stderr
+            )
+        });
     assert_stack_starts_with("the released read", &read.stack, &own);
     assert!(
         run.stdout

@@ -141,9 +141,14 @@ pub mod globals {
     /// process (PROC_SYSCALLS), and an exec by a process that is not a target is
     /// reported (`kind::CANDIDATE`), so userspace can tell whether it now runs Go.
     pub const HOSTWIDE: &str = "HOSTWIDE";
+    /// `u64`: a slow call's record wakes userspace only once this many bytes wait in the
+    /// ring buffer (0: every record wakes it); userspace drains it on a timer too
+    /// (EventReader). A wake-up per record cost the traced server's threads and gotrace
+    /// tens of µs each.
+    pub const WAKE_BYTES: &str = "WAKE_BYTES";
 
     /// Every global userspace sets.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 8] = [
         SLOW_NS,
         FOLLOW,
         STREAM_IDLE,
@@ -151,6 +156,7 @@ pub mod globals {
         URING_OFFSETS,
         STACK_MIN_NS,
         HOSTWIDE,
+        WAKE_BYTES,
     ];
 }
 

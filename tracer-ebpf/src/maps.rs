@@ -90,6 +90,8 @@ pub static STREAM_IDLE: Global<u32> = Global::new(0);
 pub static STACK_MIN_NS: Global<u64> = Global::new(u64::MAX);
 #[unsafe(no_mangle)]
 pub static HOSTWIDE: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static WAKE_BYTES: Global<u64> = Global::new(0);
 /// Kernel struct offsets from the running kernel's BTF (set by userspace at load).
 #[unsafe(no_mangle)]
 pub static OFFSETS: Global<KernelOffsets> = Global::new(KernelOffsets {
@@ -160,6 +162,37 @@ macro_rules! global_field {
 pub const fn global_value<T>(global: &'static Global<T>) -> *const T {
     core::ptr::from_ref(global).cast()
 }
+
+/// The submit flags of a frequent record (a slow call's): wake userspace only once
+/// WAKE_BYTES wait in the ring buffer, which userspace also drains on a timer. Waking it
+/// for each record costs the traced thread an irq_work and gotrace a wake-up.
+#[inline(always)]
+pub fn lazy_wakeup() -> u64 {
+    const BPF_RB_AVAIL_DATA: u64 = 0;
+    let at = WAKE_BYTES.load();
+    if at == 0 {
+        0
+    } else if EVENTS.query(BPF_RB_AVAIL_DATA) >= at {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
+/// The submit flags of any other record (a process's, a signal's, a wait's): wake
+/// userspace now. The kernel's default wakes it only if the buffer was empty, and
+/// records that did not wake it may be waiting.
+#[inline(always)]
+pub fn prompt_wakeup() -> u64 {
+    if WAKE_BYTES.load() == 0 {
+        0
+    } else {
+        BPF_RB_FORCE_WAKEUP
+    }
+}
+
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
 
 /// Is this tgid traced? One inlined array access and a bit test.
 #[inline(always)]

@@ -177,7 +177,7 @@ fn epoll_ctl(pid_tgid: u64, ret: i64, args: &[u64; 6]) {
         // SAFETY: no preconditions.
         ts_ns: unsafe { bpf_ktime_get_ns() },
     });
-    entry.submit(0);
+    entry.submit(crate::maps::prompt_wakeup());
 }
 
 #[inline(always)]
@@ -197,7 +197,7 @@ fn emit_eventfd(tgid: u32, fd: u32) {
         flags: 0,
         comm: [0; 16],
     });
-    entry.submit(0);
+    entry.submit(crate::maps::prompt_wakeup());
 }
 
 #[raw_tracepoint(tracepoint = "io_uring_create")]

@@ -117,7 +117,7 @@ fn emit_exec(pid: u32, tgid: u32) {
         let ok = n > 0 && bpf_probe_read_user_buf(start as *const u8, &mut args[..n]).is_ok();
         (*ptr).args_len = if ok { n as u32 } else { 0 };
     }
-    entry.submit(0);
+    entry.submit(crate::maps::prompt_wakeup());
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
@@ -244,5 +244,5 @@ fn emit(kind: u32, pid: u32, tgid: u32, parent_tgid: u32, exit_code: u32, flags:
         flags,
         comm: bpf_get_current_comm().unwrap_or([0; 16]),
     });
-    entry.submit(0);
+    entry.submit(crate::maps::prompt_wakeup());
 }

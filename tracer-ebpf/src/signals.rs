@@ -105,7 +105,7 @@ fn emit(rec: SignalRecord) {
     match EVENTS.reserve::<SignalRecord>(0) {
         Some(mut entry) => {
             entry.write(rec);
-            entry.submit(0);
+            entry.submit(crate::maps::prompt_wakeup());
         }
         None => lost_record(),
     }

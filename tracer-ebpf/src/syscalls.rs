@@ -21,8 +21,9 @@ use crate::{
     classify::classify,
     goroutine,
     maps::{
-        bump, evict, is_target, lost_record, store, was_evicted, CAUSES, EVENTS, HOSTWIDE,
-        INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS, ZERO_STATS,
+        bump, evict, is_target, lazy_wakeup, lost_record, store, was_evicted, CAUSES, EVENTS,
+        HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS,
+        ZERO_STATS,
     },
     poller,
     sched::close_stretch,
@@ -258,7 +259,7 @@ fn emit_wait(pid_tgid: u64, nr: u32, now: u64, duration: u64, ret: i64, args: &[
         ts_ns: now,
         duration_ns: duration,
     });
-    entry.submit(0);
+    entry.submit(crate::maps::prompt_wakeup());
 }
 
 /// Adds one call to the aggregate of `nr`: per CPU, or in host-wide mode per process.
@@ -392,5 +393,5 @@ fn emit_slow(ctx: &RawTracePointContext, regs: u64, call: &Call, split: &Split) 
             }
         }
     }
-    entry.submit(0);
+    entry.submit(lazy_wakeup());
 }
