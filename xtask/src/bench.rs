@@ -97,6 +97,10 @@ enum Part {
     Hostwide,
 }
 
+/// Workload H's load, requests per second: about a third of what one of this machine's
+/// CPUs serves, so that the server keeps up with it traced and on a loaded machine.
+const H_RATE: f64 = 8_000.0;
+
 /// Workload H's fewest repetitions (but with --quick).
 const H_MIN_REPS: usize = 7;
 
@@ -115,6 +119,11 @@ struct Plan {
     /// with --quick.
     h_reps: usize,
     http_conns: u32,
+    /// The client's pace, requests per second in all: a fixed load, the same whatever
+    /// the server's speed (a closed loop sends more when the server is faster, and a
+    /// server answers a fuller queue with fewer wake-ups per request, which hides part
+    /// of a tracer's cost).
+    http_rate: f64,
     /// The measured client run.
     http_secs: f64,
     /// The client run that warms each fresh server first.
@@ -171,6 +180,7 @@ impl Plan {
             peer_calls: if q { 10_000 } else { 50_000 },
             h_reps: if q { reps } else { reps.max(H_MIN_REPS) },
             http_conns: 16,
+            http_rate: H_RATE,
             http_secs: if q { 1.0 } else { 3.0 },
             http_warmup_secs: if q { 0.2 } else { 0.5 },
             idle_secs: if q { 2.0 } else { 5.0 },
@@ -802,6 +812,7 @@ fn h_client(tools: &Tools, plan: &Plan, url: &str, secs: f64) -> Result<ClientRu
         Command::new(&tools.h)
             .args(["-mode", "client", "-url", url])
             .args(["-c", &plan.http_conns.to_string()])
+            .args(["-rate", &plan.http_rate.to_string()])
             .args(["-duration", &ms(secs)])
             .args(["-warmup", "0s"])
             .stdin(Stdio::null()),
@@ -4688,8 +4699,9 @@ fn render_s(o: &mut String, r: &Report) {
 fn render_h(o: &mut String, p: &Plan, h: &HReport) {
     let _ = writeln!(
         o,
-        "\nworkload H: net/http on loopback, {} keep-alive connections (closed loop) from an untraced client; per run a fresh server, warmed by a {:.1} s client run, then one {:.1} s client run measured; CPU per request served; {} rep{}",
+        "\nworkload H: net/http on loopback, {} keep-alive connections paced to {} requests/s in all from an untraced client; per run a fresh server, warmed by a {:.1} s client run, then one {:.1} s client run measured; CPU per request served; {} rep{}",
         p.http_conns,
+        fmt_count(p.http_rate as u64),
         p.http_warmup_secs,
         p.http_secs,
         h.reps,
@@ -5249,8 +5261,11 @@ spread.
   path, whatever the program does.
 - **Workload H** (`tests/workloads/bench_http`): a net/http server on 127.0.0.1 answering
   a small JSON document, loaded by a client process (the same binary, `-mode client`,
-  never traced) with {conns} concurrent keep-alive connections sending requests back to
-  back (a closed loop). Each run starts a fresh server, attaches the floor or gotrace
+  never traced) with {conns} concurrent keep-alive connections paced to {rate} requests
+  per second in all (an open loop: each connection sends on its own schedule, at once
+  when it is behind it). A fixed load, the same in every configuration: a closed loop
+  would send more to a faster server, and a server with a fuller queue answers more
+  requests per wake-up, which hides part of a tracer's per-wake-up cost. Each run starts a fresh server, attaches the floor or gotrace
   (`--pid`) to it, warms it with one {hw} s client run, then measures one {hs} s client
   run (both with `-warmup 0`). **server CPU µs/request** is the server's CPU time over
   the measured run (the sum of its threads' `/proc/PID/task/*/schedstat`, ns, read
@@ -5401,6 +5416,20 @@ Kept, with what it measured (on the machine above, medians):
 - **One field of a global at a time** (`global_field!`): reading the whole offsets
   global made sys_exit 4,823 instructions instead of 2,306, and sched_switch 531 instead
   of 335.
+- **A slow call's record wakes gotrace only once a quarter of the ring buffer waits**
+  (`lazy_wakeup`; gotrace also drains it every 250 ms, and other records wake it at
+  once). A Go server idling between requests ends hundreds of netpoll and futex waits a
+  second past the slow threshold; with a wake-up for each, gotrace's own CPU was 4.2 to
+  4.6 µs per request at H's 8,000 requests/s (3.6% of a CPU), and 1.25 µs without
+  (three interleaved runs each). The server's side (an irq_work per record) is below
+  H's noise.
+- **Host-wide mode's per-process entry per CPU** (`PROC_SYSCALLS` keyed by process,
+  syscall and CPU, plain adds): one entry per (process, syscall) updated with atomic
+  adds from both CPUs made S's added cost under `--all` 1.98x its cost under `--pid`;
+  the per-CPU entries bring it to about 1.1x (the host-wide table above). What is left
+  is the hash lookup itself: a per-CPU array indexed by process slot and syscall would
+  need a histogram per (slot, syscall, CPU) allocated up front, about 1 GB for 1,024
+  processes.
 
 Tried, and not kept:
 
@@ -5414,6 +5443,13 @@ What the numbers say cannot go:
   every call cannot be under about twice the sys-hooks floor on this machine, so S's
   1.7x-of-the-floor target is out of reach by construction; gotrace's own work beyond
   floor + clock is the figure to watch.
+- **H's load is paced, not a closed loop.** A closed loop sends more requests to a
+  faster server, and a server with a fuller queue answers more requests per wake-up, so
+  each configuration measured a different load. Paced at 8,000 requests/s, every
+  configuration serves the same load, with the context switches and wake-ups per
+  request of a server that is not saturated: where the scheduler hooks and the
+  blocked-call path run. It did not make H quieter: run to run, a fresh server's CPU
+  per request still moves by 15% or more on this machine.
 - **Where H's added CPU goes**: the per-program table under H. sys_enter and sys_exit run
   for every syscall of every process (a process not traced leaves after one array
   lookup); the scheduler's hooks once per context switch.
@@ -5449,6 +5485,7 @@ mounted. A peer that cannot run is listed with the reason.
         n = fmt_count(p.s_calls),
         peer_n = fmt_count(p.peer_calls),
         conns = p.http_conns,
+        rate = fmt_count(p.http_rate as u64),
         hs = p.http_secs,
         hw = p.http_warmup_secs,
         start = fmt_rate(p.stream_start_rate),

@@ -4,10 +4,12 @@
 //
 //	bench_http -mode server [-addr 127.0.0.1:0]
 //	    prints "listening=127.0.0.1:PORT" on stdout, serves until killed
-//	bench_http -mode client -url http://127.0.0.1:PORT/ [-c 16] [-duration 3s] [-warmup 500ms]
+//	bench_http -mode client -url http://127.0.0.1:PORT/ [-c 16] [-duration 3s] [-warmup 500ms] [-rate R]
 //	    -c workers, each with its own keep-alive connection, send requests back to back
-//	    (a closed loop: a fixed load); after the warm-up it counts for -duration, then
-//	    prints one line on stdout:
+//	    (a closed loop: a fixed load), or with -rate paced to R requests per second in
+//	    all (an open loop: each worker sends on its own schedule, at once when it is
+//	    behind it); after the warm-up it counts for -duration, then prints one line on
+//	    stdout:
 //	    rps=12345.6 p50_us=410.2 p99_us=1234.5 requests=37037 errors=0
 package main
 
@@ -31,15 +33,16 @@ func main() {
 	conc := flag.Int("c", 16, "client: concurrent workers (one connection each)")
 	duration := flag.Duration("duration", 3*time.Second, "client: measured time")
 	warmup := flag.Duration("warmup", 500*time.Millisecond, "client: unmeasured time first")
+	rate := flag.Float64("rate", 0, "client: requests per second, all workers together (0: back to back)")
 	flag.Parse()
 	switch *mode {
 	case "server":
 		serve(*addr)
 	case "client":
-		if *url == "" || *conc <= 0 || *duration <= 0 {
-			fail("client needs -url, -c > 0 and -duration > 0")
+		if *url == "" || *conc <= 0 || *duration <= 0 || *rate < 0 {
+			fail("client needs -url, -c > 0, -duration > 0 and -rate >= 0")
 		}
-		load(*url, *conc, *warmup, *duration)
+		load(*url, *conc, *warmup, *duration, *rate)
 	default:
 		fail("-mode must be server or client")
 	}
@@ -80,7 +83,7 @@ func serve(addr string) {
 	}
 }
 
-func load(url string, conc int, warmup, duration time.Duration) {
+func load(url string, conc int, warmup, duration time.Duration, rate float64) {
 	client := &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc},
 		Timeout:   10 * time.Second,
@@ -94,7 +97,20 @@ func load(url string, conc int, warmup, duration time.Duration) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for {
+			// With -rate, the worker's k-th request is due at start + (k + w/conc) *
+			// interval: the workers' schedules interleave evenly.
+			start := time.Now()
+			var interval time.Duration
+			if rate > 0 {
+				interval = time.Duration(float64(conc) / rate * float64(time.Second))
+			}
+			for k := 0; ; k++ {
+				if interval > 0 {
+					due := start.Add(time.Duration((float64(k) + float64(w)/float64(conc)) * float64(interval)))
+					if wait := time.Until(due); wait > 0 {
+						time.Sleep(wait)
+					}
+				}
 				t0 := time.Now()
 				if t0.After(end) {
 					return
