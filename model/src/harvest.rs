@@ -178,11 +178,10 @@ pub struct Harvest {
 
 impl Harvest {
     /// A host-wide harvest split by process, in one pass over it: each process's
-    /// aggregates, threads, causes, pollers and calls in progress (a process with none
-    /// has no entry). The counters and the time are every part's. The facts read per
-    /// process (system facts, epoll registrations, mounts, exited threads) are the
-    /// caller's to add.
-    pub fn into_processes(self) -> HashMap<u32, Harvest> {
+    /// aggregates, threads, causes, pollers and calls in progress. The counters and the
+    /// time are every part's. The facts read per process (system facts, epoll
+    /// registrations, mounts, exited threads) are the caller's to add.
+    pub fn into_processes(self) -> ProcessParts {
         let mut parts: HashMap<u32, Harvest> = HashMap::new();
         let empty = Harvest {
             now_ns: self.now_ns,
@@ -218,7 +217,24 @@ impl Harvest {
         for c in self.in_progress {
             part(&mut parts, &empty, c.call.tgid).in_progress.push(c);
         }
-        parts
+        ProcessParts { parts, empty }
+    }
+}
+
+/// A host-wide harvest split by process ([`Harvest::into_processes`]).
+#[derive(Debug)]
+pub struct ProcessParts {
+    parts: HashMap<u32, Harvest>,
+    /// What a process the harvest holds nothing of gets: the time and the counters.
+    empty: Harvest,
+}
+
+impl ProcessParts {
+    /// Process `tgid`'s part, taken out.
+    pub fn take(&mut self, tgid: u32) -> Harvest {
+        self.parts
+            .remove(&tgid)
+            .unwrap_or_else(|| self.empty.clone())
     }
 }
 
@@ -273,17 +289,19 @@ mod tests {
             ..Default::default()
         };
         let mut parts = h.into_processes();
-        let one = parts.remove(&1).expect("process 1's part");
+        let one = parts.take(1);
         assert_eq!(one.stats, vec![stats(1, 0, 5), stats(1, 39, 2)]);
         assert_eq!(one.thread_stats.len(), 1);
         assert_eq!(one.thread_stats[0].tid, 10);
         assert!(one.causes.is_empty());
         assert_eq!(one.poller.eventfds, vec![(1, 4, 9)]);
         assert_eq!(one.thread_names.len(), 1);
-        let two = parts.remove(&2).expect("process 2's part");
+        let two = parts.take(2);
         assert_eq!(two.stats, vec![stats(2, 0, 7)]);
         assert_eq!(two.causes.len(), 1);
         assert_eq!(two.thread_names.get(&20).map(String::as_str), Some("b"));
-        assert!(parts.is_empty(), "no other process has a part");
+        assert!(parts.parts.is_empty(), "no other process has a part");
+        let three = parts.take(3);
+        assert!(three.stats.is_empty() && three.thread_stats.is_empty());
     }
 }

@@ -335,15 +335,10 @@ impl Host {
             system: None,
             in_progress: Vec::new(),
         };
-        let (now_ns, counters) = (all.now_ns, all.counters);
         let mut parts = all.into_processes();
         let mut exited_threads = Vec::new();
         for (&pid, t) in self.procs.iter_mut().filter(|(_, t)| !t.forgotten) {
-            let mut h = parts.remove(&pid).unwrap_or_else(|| harvest::Harvest {
-                now_ns,
-                counters,
-                ..harvest::Harvest::default()
-            });
+            let mut h = parts.take(pid);
             h.exited = t.analyzer.take_exited_threads();
             exited_threads.extend_from_slice(&h.exited);
             if let Some(w) = t.watch.as_mut() {

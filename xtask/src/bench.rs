@@ -4219,12 +4219,16 @@ fn hostwide_report(plan: &Plan, obs: &Observations) -> HostwideReport {
     }
 }
 
+impl HostwideReport {
+    /// The row of `config`.
+    fn row(&self, config: HwConfig) -> Option<&HwRow> {
+        self.rows.iter().find(|x| x.config == config)
+    }
+}
+
 /// The host-wide budgets.
 fn hostwide_targets(r: Option<&HostwideReport>) -> Vec<Target> {
-    let cpu_added = |c: HwConfig| {
-        r.and_then(|r| r.rows.iter().find(|x| x.config == c))
-            .and_then(|x| x.cpu_added_ns)
-    };
+    let cpu_added = |c: HwConfig| r.and_then(|r| r.row(c)).and_then(|x| x.cpu_added_ns);
     let traced = r
         .and_then(|r| r.listed.as_ref())
         .map_or_else(String::new, |l| format!(", {:.0} traced", l.max));
@@ -5069,18 +5073,8 @@ fn render_hostwide(o: &mut String, p: &Plan, r: &HostwideReport) {
             let _ = writeln!(o, "      note: {n}");
         }
     }
-    let added = |c: HwConfig| {
-        r.rows
-            .iter()
-            .find(|x| x.config == c)
-            .and_then(|x| x.added_ns)
-    };
-    let cpu_added = |c: HwConfig| {
-        r.rows
-            .iter()
-            .find(|x| x.config == c)
-            .and_then(|x| x.cpu_added_ns)
-    };
+    let added = |c: HwConfig| r.row(c).and_then(|x| x.added_ns);
+    let cpu_added = |c: HwConfig| r.row(c).and_then(|x| x.cpu_added_ns);
     let ns = |v: Option<f64>| fmt_opt(v, |n| format!("{n:+.1} ns"));
     let _ = writeln!(
         o,

@@ -104,10 +104,8 @@ pub fn read_comm(pid: u32) -> Option<String> {
 /// (including when it cannot be read: a missing version is shown as "not a Go binary"
 /// either way, and tracing does not depend on it).
 pub fn go_version(exe: &Path) -> Option<String> {
-    match buildinfo::read_go_buildinfo(exe) {
-        Ok(Some(info)) => Some(info.version),
-        _ => None,
-    }
+    // Non-blocking, and refused unless regular (a FIFO would hold the open).
+    go_version_of(&crate::context::procfs::open_regular(exe).ok()?)
 }
 
 /// The same for an executable already open.
