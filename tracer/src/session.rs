@@ -723,6 +723,9 @@ pub(crate) fn apply_layout(probe: &mut Probe, news: &context::gocode::LoadNews) 
     let (layout, why) = match &news.layout {
         Some(Ok(l)) => (Some(*l), None),
         Some(Err(why)) => (None, Some(why.clone())),
+        // A load that could not read the program, or was given up, learnt nothing: the
+        // layout set by its version when it was launched or attached stays.
+        None if news.error.is_some() => return None,
         None => (None, None),
     };
     let set = probe.set_go_runtime(news.tgid, layout).err();
