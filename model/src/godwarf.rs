@@ -1,6 +1,6 @@
 //! The goroutine layout read off a Go binary's own DWARF: where `runtime.g` keeps `goid`
-//! and `m`, and `runtime.m` keeps `g0` (see [`crate::goruntime`], which falls back to
-//! its per-version table when there is no DWARF).
+//! (see [`crate::goruntime`], which falls back to its per-version table when there is no
+//! DWARF).
 //!
 //! The executable is the traced program's, so possibly crafted. Its sections come
 //! through [`Elf`], a chunk of [`READ_CHUNK`] bytes at a time; compressed ones (the
@@ -8,7 +8,7 @@
 //! are inflated as they are read, never past [`MAX_DEBUG_INFO`] bytes whatever size they
 //! state. `.debug_info` is streamed one unit at a time (a unit is kept only while it is
 //! scanned, and its stated length is checked against the bytes that actually come), and
-//! the walk stops as soon as both structures are found: Go puts its types in a unit of
+//! the walk stops as soon as `runtime.g` is found: Go puts its types in a unit of
 //! their own (named `runtime`), so the units after it are never inflated. The DIEs are
 //! parsed by `gimli`; malformed input gives an error, never a panic.
 use std::io::{self, Read};
@@ -29,29 +29,25 @@ pub const MAX_DEBUG_INFO: u64 = 256 << 20;
 /// The most bytes of `.debug_abbrev` or `.debug_str` read (Go's abbreviations are a few
 /// hundred bytes, and it writes no `.debug_str`).
 pub const MAX_DEBUG_SMALL: u64 = 64 << 20;
-/// A member further into its structure than this is a crafted file (`runtime.m`, the
-/// larger of the two, is a few KiB).
+/// A member further into its structure than this is a crafted file (`runtime.g` is a
+/// few hundred bytes).
 pub const MAX_MEMBER_OFFSET: u64 = 1 << 16;
 
-/// What is looked for: each structure and its members, in the order of
-/// [`RuntimeOffsets`]' fields.
-const WANTED: [(&str, &[&str]); 2] = [("runtime.g", &["goid", "m"]), ("runtime.m", &["g0"])];
+/// The structure looked for, and its member gotrace reads.
+const STRUCTURE: &str = "runtime.g";
+const MEMBER: &str = "goid";
 
 /// The offsets of the members gotrace reads, in bytes from the start of their structure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeOffsets {
     /// `runtime.g.goid`.
     pub g_goid: u64,
-    /// `runtime.g.m`.
-    pub g_m: u64,
-    /// `runtime.m.g0`.
-    pub m_g0: u64,
 }
 
-/// The offsets of `runtime.g.goid`, `runtime.g.m` and `runtime.m.g0` in the DWARF of
-/// `elf`; `None` when it has no `.debug_info` or no `runtime.g` type (a stripped or
-/// non-Go binary). An error when the DWARF cannot be read, when it describes only one of
-/// the two structures, or a structure without one of the members.
+/// The offset of `runtime.g.goid` in the DWARF of `elf`; `None` when it has no
+/// `.debug_info` or no `runtime.g` type (a stripped or non-Go binary). An error when the
+/// DWARF cannot be read, or describes `runtime.g` without `goid` (or with a `goid` it
+/// cannot place).
 pub fn runtime_offsets<S: Source + ?Sized>(elf: &Elf<'_, S>) -> Result<Option<RuntimeOffsets>> {
     runtime_offsets_within(elf, MAX_DEBUG_INFO)
 }
@@ -79,7 +75,6 @@ fn runtime_offsets_within<S: Source + ?Sized>(
         endian,
         abbrev: DebugAbbrev::new(&abbrev, endian),
         strings: None,
-        found: [None, None],
     };
     scan.units(info)
 }
@@ -257,20 +252,18 @@ struct Scan<'e, 'a, 'b, S: Source + ?Sized> {
     abbrev: DebugAbbrev<Slice<'b>>,
     /// `.debug_str`, read the first time a name refers to it (Go writes none).
     strings: Option<Vec<u8>>,
-    /// The members' offsets of each structure of [`WANTED`], once found.
-    found: [Option<Vec<u64>>; 2],
 }
 
-/// A structure of [`WANTED`] whose members are being read.
+/// The [`STRUCTURE`] whose members are being read.
 struct Open {
-    which: usize,
     depth: isize,
     byte_size: Option<u64>,
-    members: Vec<Option<u64>>,
+    /// The offset of [`MEMBER`], once read.
+    member: Option<u64>,
 }
 
 impl<S: Source + ?Sized> Scan<'_, '_, '_, S> {
-    /// Reads the units of `info` one at a time until both structures are found.
+    /// Reads the units of `info` one at a time until [`STRUCTURE`] is found.
     fn units(&mut self, mut info: Stream<'_>) -> Result<Option<RuntimeOffsets>> {
         let mut bytes = (&mut info.bytes).take(info.limit);
         let mut at = 0u64;
@@ -291,14 +284,11 @@ impl<S: Source + ?Sized> Scan<'_, '_, '_, S> {
             let Some((_, parsed)) = &abbrevs else {
                 unreachable!("set above")
             };
-            self.unit(&header, parsed)
+            let found = self
+                .unit(&header, parsed)
                 .with_context(|| format!("the unit at offset {at:#x}"))?;
-            if let [Some(g), Some(m)] = &self.found {
-                return Ok(Some(RuntimeOffsets {
-                    g_goid: g[0],
-                    g_m: g[1],
-                    m_g0: m[0],
-                }));
+            if let Some(g_goid) = found {
+                return Ok(Some(RuntimeOffsets { g_goid }));
             }
             at += unit.len() as u64;
         }
@@ -309,15 +299,11 @@ impl<S: Source + ?Sized> Scan<'_, '_, '_, S> {
         );
         ensure!(
             info.stated <= info.limit,
-            "no runtime.g and runtime.m in the first {} bytes (of {} stated): past the limit",
+            "no {STRUCTURE} in the first {} bytes (of {} stated): past the limit",
             info.limit,
             info.stated
         );
-        match &self.found {
-            [None, None] => Ok(None),
-            [Some(_), None] => bail!("runtime.g is described but not runtime.m"),
-            _ => bail!("runtime.m is described but not runtime.g"),
-        }
+        Ok(None)
     }
 
     /// The next unit's bytes (its header included); `None` at the end of the section.
@@ -367,21 +353,19 @@ impl<S: Source + ?Sized> Scan<'_, '_, '_, S> {
         Ok(Some(unit))
     }
 
-    /// Looks through one unit's entries for the structures not found yet.
+    /// Looks through one unit's entries for [`STRUCTURE`]: the offset of its [`MEMBER`]
+    /// when the unit describes it.
     fn unit<'u>(
         &mut self,
         header: &gimli::UnitHeader<Slice<'u>>,
         abbrevs: &gimli::Abbreviations,
-    ) -> Result<()> {
+    ) -> Result<Option<u64>> {
         let mut raw = header.entries_raw(abbrevs, None)?;
         let mut open: Option<Open> = None;
         while !raw.is_empty() {
             let depth = raw.next_depth();
-            if open.as_ref().is_some_and(|o| depth <= o.depth) {
-                self.close(open.take())?;
-                if self.found.iter().all(Option::is_some) {
-                    return Ok(());
-                }
+            if let Some(o) = open.take_if(|o| depth <= o.depth) {
+                return close(o).map(Some);
             }
             let Some(abbrev) = raw.read_abbreviation()? else {
                 continue;
@@ -409,52 +393,27 @@ impl<S: Source + ?Sized> Scan<'_, '_, '_, S> {
             let Some(name) = name else { continue };
             match &mut open {
                 None => {
-                    for (which, (want, members)) in WANTED.iter().enumerate() {
-                        if self.found[which].is_none() && self.name_is(&name, want)? {
-                            open = Some(Open {
-                                which,
-                                depth,
-                                byte_size: size,
-                                members: vec![None; members.len()],
-                            });
-                            break;
-                        }
+                    if self.name_is(&name, STRUCTURE)? {
+                        open = Some(Open {
+                            depth,
+                            byte_size: size,
+                            member: None,
+                        });
                     }
                 }
                 Some(o) => {
-                    let members = WANTED[o.which].1;
-                    for (i, want) in members.iter().enumerate() {
-                        if o.members[i].is_none() && self.name_is(&name, want)? {
-                            let what = || format!("{}.{want}", WANTED[o.which].0);
-                            let at = location.with_context(|| {
-                                format!("{} has no data member location", what())
-                            })?;
-                            o.members[i] = Some(member_location(at).with_context(what)?);
-                        }
+                    if o.member.is_none() && self.name_is(&name, MEMBER)? {
+                        let at = location.with_context(|| {
+                            format!("{STRUCTURE}.{MEMBER} has no data member location")
+                        })?;
+                        let at =
+                            member_location(at).with_context(|| format!("{STRUCTURE}.{MEMBER}"))?;
+                        o.member = Some(at);
                     }
                 }
             }
         }
-        self.close(open)
-    }
-
-    /// Records a structure whose members have all been read, or says which is missing.
-    fn close(&mut self, open: Option<Open>) -> Result<()> {
-        let Some(o) = open else { return Ok(()) };
-        let (name, members) = WANTED[o.which];
-        let mut offsets = Vec::with_capacity(members.len());
-        for (want, got) in members.iter().zip(&o.members) {
-            let offset = got.with_context(|| format!("{name} has no member {want}"))?;
-            ensure!(
-                offset <= MAX_MEMBER_OFFSET && o.byte_size.is_none_or(|size| offset < size),
-                "{name}.{want} at offset {offset}: outside the structure ({} bytes)",
-                o.byte_size
-                    .map_or("an unknown number of".into(), |s| s.to_string())
-            );
-            offsets.push(offset);
-        }
-        self.found[o.which] = Some(offsets);
-        Ok(())
+        open.map(close).transpose()
     }
 
     /// Is the name attribute `value` the string `want`?
@@ -481,6 +440,21 @@ impl<S: Source + ?Sized> Scan<'_, '_, '_, S> {
             _ => Ok(false),
         }
     }
+}
+
+/// The offset of [`MEMBER`] in the [`STRUCTURE`] whose members have all been read, or an
+/// error when it is missing or lies outside the structure.
+fn close(o: Open) -> Result<u64> {
+    let offset = o
+        .member
+        .with_context(|| format!("{STRUCTURE} has no member {MEMBER}"))?;
+    ensure!(
+        offset <= MAX_MEMBER_OFFSET && o.byte_size.is_none_or(|size| offset < size),
+        "{STRUCTURE}.{MEMBER} at offset {offset}: outside the structure ({} bytes)",
+        o.byte_size
+            .map_or("an unknown number of".into(), |s| s.to_string())
+    );
+    Ok(offset)
 }
 
 /// A `DW_AT_data_member_location`: a constant (as Go writes it), or the DWARF 2

@@ -1,19 +1,19 @@
-//! Where a Go program keeps what gotrace reads in it while it runs: the offsets of
-//! `runtime.g.goid`, `runtime.g.m` and `runtime.m.g0`.
+//! Where a Go program keeps what gotrace reads in it while it runs: the offset of
+//! `runtime.g.goid`.
 //!
-//! [`layout_for`] takes them from the binary's own DWARF first ([`layout_from_dwarf`],
+//! [`layout_for`] takes it from the binary's own DWARF first ([`layout_from_dwarf`],
 //! read by [`crate::godwarf`]): right for whichever Go built it, with no table to keep
-//! up. A binary without DWARF (built with `-ldflags=-w` or `-s`, or stripped) gets them
+//! up. A binary without DWARF (built with `-ldflags=-w` or `-s`, or stripped) gets it
 //! from the per-version table below ([`layout`]), which holds the amd64 offsets read off
 //! each toolchain's DWARF (`debug/dwarf` on a program built by it; the tests check the
 //! table and [`layout_from_dwarf`] against the DWARF of the same workload built by each
 //! installed Go):
 //!
-//! | Go        | g.goid | g.m | m.g0 |
-//! |-----------|--------|-----|------|
-//! | 1.21–1.22 | 152    | 48  | 0    |
-//! | 1.23–1.24 | 160    | 48  | 0    |
-//! | 1.25–1.27 | 152    | 48  | 0    |
+//! | Go        | g.goid |
+//! |-----------|--------|
+//! | 1.21–1.22 | 152    |
+//! | 1.23–1.24 | 160    |
+//! | 1.25–1.27 | 152    |
 //!
 //! (`goid` moved 8 bytes later in 1.23, and back in 1.25.) Without DWARF, a version
 //! outside the table is refused, not guessed: a wrong offset would name the wrong
@@ -29,8 +29,8 @@ use crate::{
 pub const KNOWN_MINORS: std::ops::RangeInclusive<u32> = 21..=27;
 
 /// The layout the DWARF of `elf` describes; `None` when it has no DWARF or no
-/// `runtime.g` type. An error when the DWARF cannot be read or describes the structures
-/// without the members, or with offsets that do not fit.
+/// `runtime.g` type. An error when the DWARF cannot be read or describes `runtime.g`
+/// without `goid`, or with an offset that does not fit.
 pub fn layout_from_dwarf<S: Source + ?Sized>(
     elf: &Elf<'_, S>,
 ) -> anyhow::Result<Option<GoRuntime>> {
@@ -40,8 +40,6 @@ pub fn layout_from_dwarf<S: Source + ?Sized>(
     let fit = |n: u64| u32::try_from(n).map_err(|_| anyhow::anyhow!("offset {n} out of range"));
     Ok(Some(GoRuntime {
         g_goid: fit(o.g_goid)?,
-        g_m: fit(o.g_m)?,
-        m_g0: fit(o.m_g0)?,
         _pad: 0,
     }))
 }
@@ -86,12 +84,7 @@ pub fn layout(version: &str) -> Result<GoRuntime, String> {
             ))
         }
     };
-    Ok(GoRuntime {
-        g_goid,
-        g_m: 48,
-        m_g0: 0,
-        _pad: 0,
-    })
+    Ok(GoRuntime { g_goid, _pad: 0 })
 }
 
 /// The minor version of "go1.N[.P|rcK|betaK][ suffix]".
@@ -112,7 +105,13 @@ mod tests {
         assert_eq!(layout("go1.24.11").unwrap().g_goid, 160);
         assert_eq!(layout("go1.25rc1").unwrap().g_goid, 152);
         assert_eq!(layout("go1.27.3 X:nocoverageredesign").unwrap().g_goid, 152);
-        assert_eq!(layout("go1.21.13").unwrap().g_m, 48);
+        assert_eq!(
+            layout("go1.21.13").unwrap(),
+            GoRuntime {
+                g_goid: 152,
+                _pad: 0
+            }
+        );
         let refused = layout("go1.20.7").unwrap_err();
         assert!(refused.contains("1.21 to 1.27"), "{refused}");
         assert!(layout("go1.28").is_err());

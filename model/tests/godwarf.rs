@@ -55,8 +55,6 @@ fn build(go: &Path, dir: &Path, pkg: &str, flags: &[&str], out: &Path) -> Result
 struct Oracle {
     dwarf: bool,
     g_goid: u32,
-    g_m: u32,
-    m_g0: u32,
 }
 
 fn ask(oracle: &Path, binary: &Path) -> Result<Oracle, String> {
@@ -145,8 +143,6 @@ fn dwarf_layouts_match_go_and_the_table() {
         assert!(oracle.dwarf, "{v}: the normal build has no DWARF");
         let want = GoRuntime {
             g_goid: oracle.g_goid,
-            g_m: oracle.g_m,
-            m_g0: oracle.m_g0,
             _pad: 0,
         };
         let (got, took) = from_dwarf(&b.normal);

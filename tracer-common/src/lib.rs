@@ -476,11 +476,17 @@ pub struct Inflight {
     pub goid: u64,
     pub gkind: u32,
     pub _pad1: u32,
+    /// The runtime goroutine (g0 or gsignal: goid 0) this thread was last seen on, once
+    /// read; 0 if none yet. A call made on it is the runtime's without reading its goid
+    /// or looking the process's layout up: most of a Go program's waits are its
+    /// runtime's (idle Ms, the netpoller, sysmon). Reset when the slot changes hands, at
+    /// the thread's creation and at an exec.
+    pub runtime_g: u64,
     /// Slots are written on every syscall by the CPU the thread runs on. The map's values
     /// are only 8-byte aligned, so 64 bytes of state could share a cache line with the
     /// next thread's slot and bounce between CPUs on every call (measured: +150 ns per
     /// syscall). 128 bytes keep each slot's line its own.
-    pub _pad: [u64; 5],
+    pub _pad: [u64; 4],
 }
 
 /// Who made a call, in a Go program (`gkind` of records and in-flight slots).
@@ -494,17 +500,14 @@ pub mod gkind {
     pub const RUNTIME: u32 = 2;
 }
 
-/// GO_RUNTIMES value: where a Go version keeps what the programs read. `runtime.g.m` is
-/// at 48 and `runtime.m.g0` at 0 in every version gotrace knows (1.21 to 1.27).
+/// GO_RUNTIMES value: where a Go version keeps what the programs read, only the goid (the
+/// runtime's own goroutines, a thread's g0 and gsignal, have goid 0: nothing else is
+/// needed to tell them apart).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GoRuntime {
     /// Offset of `goid` in `runtime.g`.
     pub g_goid: u32,
-    /// Offset of `m` in `runtime.g`.
-    pub g_m: u32,
-    /// Offset of `g0` in `runtime.m`.
-    pub m_g0: u32,
     pub _pad: u32,
 }
 
@@ -990,7 +993,7 @@ mod pod {
 const _: () = assert!(core::mem::size_of::<SyscallStats>() == 64 + 8 * HIST_BUCKETS);
 const _: () = assert!(core::mem::size_of::<Inflight>() == 128);
 const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 160 + 8 * STACK_DEPTH);
-const _: () = assert!(core::mem::size_of::<GoRuntime>() == 16);
+const _: () = assert!(core::mem::size_of::<GoRuntime>() == 8);
 const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 136);
 const _: () = assert!(core::mem::size_of::<ThreadStats>() == 24);
 const _: () = assert!(core::mem::size_of::<CauseKey>() == 20);

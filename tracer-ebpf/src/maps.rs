@@ -245,6 +245,20 @@ pub fn was_evicted(tid: u32) -> bool {
     EVICTED.remove(&tid).is_ok()
 }
 
+/// The value of `key`, made from `zero` if it has none: one lookup for a key seen
+/// before, the common case.
+#[inline(always)]
+pub fn get_or_insert<K, V>(map: &HashMap<K, V>, key: &K, zero: &V) -> Option<*mut V> {
+    if let Some(v) = map.get_ptr_mut(key) {
+        return Some(v);
+    }
+    // BPF_NOEXIST: if another CPU has just made the entry, it is kept (this insert fails,
+    // and the lookup below finds it); if the map is full, the lookup fails.
+    const BPF_NOEXIST: u64 = 1;
+    let _ = map.insert(key, zero, BPF_NOEXIST);
+    map.get_ptr_mut(key)
+}
+
 /// Bumps a per-CPU counter.
 #[inline(always)]
 pub fn bump(counter: u32) {
@@ -259,6 +273,20 @@ pub fn bump(counter: u32) {
 #[inline(always)]
 pub fn lost_record() {
     bump(COUNTER_LOST_RECORDS);
+}
+
+/// A task's (pid, tgid): its tid and its process. One read where `tgid` follows `pid`
+/// (as in every kernel's task_struct), else two. The sched hooks read them for every
+/// wake-up and switch-in on the machine.
+#[inline(always)]
+pub fn task_ids(task: u64) -> Option<(u32, u32)> {
+    let (pid, tgid) = (off!(task_pid), off!(task_tgid));
+    if tgid == pid + 4 {
+        let both = read_kernel_u64(task, pid)?;
+        Some((both as u32, (both >> 32) as u32))
+    } else {
+        Some((read_kernel_u32(task, pid)?, read_kernel_u32(task, tgid)?))
+    }
 }
 
 /// Reads a u32 of a kernel struct at `base + off`.

@@ -16,7 +16,10 @@ use tracer_common::{
 
 use crate::{
     classify::file_class,
-    maps::{is_target, lost_record, read_kernel_u32, read_kernel_u64, read_kernel_u8, EVENTS},
+    maps::{
+        get_or_insert, is_target, lost_record, read_kernel_u32, read_kernel_u64, read_kernel_u8,
+        EVENTS,
+    },
 };
 
 #[map]
@@ -117,10 +120,7 @@ fn epoll_wait(tgid: u32, nr: u32, ret: i64, args: &[u64; 6], duration: u64) {
     } else {
         args[3] as i32 == 0
     };
-    if EPOLL.get_ptr(&key).is_none() {
-        let _ = EPOLL.insert(&key, &EPOLL_ZERO, 0);
-    }
-    let Some(s) = EPOLL.get_ptr_mut(&key) else {
+    let Some(s) = get_or_insert(&EPOLL, &key, &EPOLL_ZERO) else {
         return;
     };
     let bucket = hist_bucket(duration);
@@ -342,10 +342,7 @@ fn complete(ring: u64, key: u64, res: i32) {
     };
     let _ = URING_REQS.remove(&key);
     let key = PollKey { tgid, id: opcode };
-    if URING_OPS.get_ptr(&key).is_none() {
-        let _ = URING_OPS.insert(&key, &URING_OP_ZERO, 0);
-    }
-    let Some(s) = URING_OPS.get_ptr_mut(&key) else {
+    let Some(s) = get_or_insert(&URING_OPS, &key, &URING_OP_ZERO) else {
         return;
     };
     let bucket = hist_bucket(latency);

@@ -17,8 +17,8 @@ use tracer_common::{
 
 use crate::{
     maps::{
-        evict, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target, EVENTS,
-        FOLLOW, HOSTWIDE, INFLIGHT,
+        evict, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target, task_ids,
+        EVENTS, FOLLOW, HOSTWIDE, INFLIGHT,
     },
     off,
 };
@@ -36,8 +36,7 @@ pub fn sched_process_fork(ctx: RawTracePointContext) -> i32 {
 
 fn try_fork(ctx: &RawTracePointContext, parent_tgid: u32) -> Option<i32> {
     let child: u64 = ctx.arg(1);
-    let pid = read_kernel_u32(child, off!(task_pid))?;
-    let tgid = read_kernel_u32(child, off!(task_tgid))?;
+    let (pid, tgid) = task_ids(child)?;
     let thread = tgid == parent_tgid;
     if !thread {
         if FOLLOW.load() == 0 {
@@ -61,6 +60,7 @@ fn try_fork(ctx: &RawTracePointContext, parent_tgid: u32) -> Option<i32> {
             (*slot).state = THREAD_RUNQ;
             (*slot).throttled = 0;
             (*slot).state_ns = bpf_ktime_get_ns();
+            (*slot).runtime_g = 0;
         }
     }
     emit(
@@ -85,7 +85,18 @@ pub fn sched_process_exec(_ctx: RawTracePointContext) -> i32 {
         }
         return 0;
     }
-    emit_exec(pid_tgid as u32, tgid);
+    // A new program: its runtime goroutines are not the old one's. (The thread that
+    // execs has the process's tid by now; exec ended the others.)
+    let tid = pid_tgid as u32;
+    if let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) {
+        // SAFETY: points into the INFLIGHT array; the slot's thread is the current one.
+        unsafe {
+            if (*slot).tid == tid {
+                (*slot).runtime_g = 0;
+            }
+        }
+    }
+    emit_exec(tid, tgid);
     0
 }
 

@@ -15,8 +15,8 @@ use tracer_common::{
 use crate::{
     goroutine,
     maps::{
-        bump, evict, is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, INFLIGHT,
-        THREAD_STATS,
+        bump, evict, is_target, read_kernel_u32, read_kernel_u64, read_kernel_u8, store, task_ids,
+        INFLIGHT, THREAD_STATS,
     },
     off,
 };
@@ -57,7 +57,7 @@ fn on_switch(ctx: &RawTracePointContext, prev_state: impl FnOnce(u64) -> u32) {
         switch_out(prev, task, preempt, prev_state(task), now);
     }
     let next: u64 = ctx.arg(2);
-    let Some(next_tgid) = read_kernel_u32(next, off!(task_tgid)) else {
+    let Some((tid, next_tgid)) = task_ids(next) else {
         return;
     };
     if is_target(next_tgid) {
@@ -65,9 +65,7 @@ fn on_switch(ctx: &RawTracePointContext, prev_state: impl FnOnce(u64) -> u32) {
             // SAFETY: no preconditions.
             now = unsafe { bpf_ktime_get_ns() };
         }
-        if let Some(tid) = read_kernel_u32(next, off!(task_pid)) {
-            switch_in(tid, next_tgid, now);
-        }
+        switch_in(tid, next_tgid, now);
     }
 }
 
@@ -108,6 +106,7 @@ fn switch_out(pid_tgid: u64, task: u64, preempt: bool, prev_state: u32, now: u64
         store(&mut slot.runq_ns, 0);
         store(&mut slot.runq_throttled_ns, 0);
         store(&mut slot.blocked_ns, 0);
+        store(&mut slot.runtime_g, 0);
     }
     // Normally the thread was running; a state still RUNQ or BLOCKED means a switch-in
     // was missed, and the stretch goes where the thread was last seen.
@@ -122,7 +121,8 @@ fn switch_out(pid_tgid: u64, task: u64, preempt: bool, prev_state: u32, now: u64
         if in_syscall(slot) && slot.goid_start_ns != slot.start_ns {
             // The call's first sleep: who made it, for the call in progress and for its
             // return (the thread is current here, so its TLS is readable).
-            let (gkind, goid) = goroutine::identify(task, (pid_tgid >> 32) as u32);
+            let (gkind, goid) =
+                goroutine::identify(task, (pid_tgid >> 32) as u32, &mut slot.runtime_g);
             slot.goid_start_ns = slot.start_ns;
             slot.gkind = gkind;
             slot.goid = goid;
@@ -214,15 +214,12 @@ pub fn sched_wakeup_new(ctx: RawTracePointContext) -> i32 {
 /// begins.
 #[inline(always)]
 fn wakeup(task: u64) {
-    let Some(tgid) = read_kernel_u32(task, off!(task_tgid)) else {
+    let Some((tid, tgid)) = task_ids(task) else {
         return;
     };
     if !is_target(tgid) {
         return;
     }
-    let Some(tid) = read_kernel_u32(task, off!(task_pid)) else {
-        return;
-    };
     let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) else {
         return;
     };

@@ -9,7 +9,7 @@ use aya_ebpf::{
 use tracer_common::{handler, kind, SignalRecord};
 
 use crate::{
-    maps::{is_target, lost_record, read_kernel_u32, read_kernel_u64, EVENTS},
+    maps::{is_target, lost_record, read_kernel_u32, read_kernel_u64, task_ids, EVENTS},
     off,
 };
 
@@ -36,13 +36,12 @@ pub fn signal_generate(ctx: RawTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let sender_tgid = (pid_tgid >> 32) as u32;
     let task: u64 = ctx.arg(2);
-    let Some(target_tgid) = read_kernel_u32(task, off!(task_tgid)) else {
+    let Some((target_pid, target_tgid)) = task_ids(task) else {
         return 0;
     };
     if !is_target(sender_tgid) && !is_target(target_tgid) {
         return 0;
     }
-    let target_pid = read_kernel_u32(task, off!(task_pid)).unwrap_or(0);
     let (si_code, si_pid, si_status) = siginfo(ctx.arg(1));
     emit(SignalRecord {
         kind: kind::SIGNAL_GENERATE,

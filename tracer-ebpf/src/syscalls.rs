@@ -21,9 +21,9 @@ use crate::{
     classify::classify,
     goroutine,
     maps::{
-        bump, evict, is_target, lazy_wakeup, lost_record, store, was_evicted, CAUSES, EVENTS,
-        HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS,
-        ZERO_STATS,
+        bump, evict, get_or_insert, is_target, lazy_wakeup, lost_record, store, was_evicted,
+        CAUSES, EVENTS, HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS, STREAM_IDLE,
+        SYSCALL_STATS, ZERO_STATS,
     },
     poller,
     sched::close_stretch,
@@ -66,6 +66,7 @@ fn try_sys_enter(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     if slot.tid != tid {
         evict(slot);
         slot.tid = tid;
+        slot.runtime_g = 0;
     }
     // SAFETY: no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
@@ -161,7 +162,7 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
             let who = known_goroutine.unwrap_or_else(|| {
                 // SAFETY: no preconditions.
                 let task = unsafe { bpf_get_current_task() };
-                goroutine::identify(task, (pid_tgid >> 32) as u32)
+                goroutine::identify(task, (pid_tgid >> 32) as u32, &mut slot.runtime_g)
             });
             let call = Call {
                 pid_tgid,
@@ -308,22 +309,13 @@ fn account_process(tgid: u32, nr: u32, split: &Split, failed: u64) {
     // SAFETY: no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let key = ProcSyscallKey { tgid, nr, cpu };
-    let stats = match PROC_SYSCALLS.get_ptr_mut(&key) {
-        Some(s) => s,
-        None => {
-            let Some(zero) = ZERO_STATS.get(0) else {
-                return;
-            };
-            // Only this CPU writes this key, and it is here: the entry is new.
-            let _ = PROC_SYSCALLS.insert(&key, zero, 0);
-            match PROC_SYSCALLS.get_ptr_mut(&key) {
-                Some(s) => s,
-                None => {
-                    bump(COUNTER_PROC_STATS_FULL);
-                    return;
-                }
-            }
-        }
+    let Some(zero) = ZERO_STATS.get(0) else {
+        return;
+    };
+    // Only this CPU writes this key: a new entry replaces no other's.
+    let Some(stats) = get_or_insert(&PROC_SYSCALLS, &key, zero) else {
+        bump(COUNTER_PROC_STATS_FULL);
+        return;
     };
     // SAFETY: the entry's only writer is this CPU, whose programs run one at a time
     // (tracepoint programs run with preemption disabled), as with a per-CPU map.

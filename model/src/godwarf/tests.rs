@@ -178,7 +178,7 @@ impl Unit {
     }
 }
 
-/// The members Go gives `runtime.g` and `runtime.m` (some of them).
+/// The members Go gives `runtime.g` (some of them).
 const G: &[(&str, u64)] = &[
     ("stack", 0),
     ("stackguard0", 16),
@@ -188,7 +188,6 @@ const G: &[(&str, u64)] = &[
     ("goid", 152),
     ("waitreason", 170),
 ];
-const M: &[(&str, u64)] = &[("g0", 0), ("morebuf", 8), ("procid", 80)];
 
 /// `.debug_info` as Go lays it out: a unit of code, then the types in a `runtime`
 /// unit, then more code.
@@ -199,18 +198,13 @@ fn go_info() -> Vec<u8> {
             .base("uintptr")
             .structure("runtime.stack", 16, &[("lo", 0), ("hi", 8)])
             .structure("runtime.g", 456, G)
-            .structure("runtime.m", 1400, M)
             .bytes(),
     );
     info.extend(Unit::new("os").base("string").bytes());
     info
 }
 
-const GO: RuntimeOffsets = RuntimeOffsets {
-    g_goid: 152,
-    g_m: 48,
-    m_g0: 0,
-};
+const GO: RuntimeOffsets = RuntimeOffsets { g_goid: 152 };
 
 // ---- ELF executables holding it ----
 
@@ -352,17 +346,18 @@ fn reads_plain_compressed_and_zdebug_sections() {
 
 #[test]
 fn reads_names_in_debug_str_and_locations_as_expressions() {
-    let strings = b"\0runtime.m\0runtime.g\0".to_vec();
+    let strings = b"\0runtime.gList\0runtime.g\0".to_vec();
     let mut g = vec![MEMBER_EXPR];
     cstr("goid", &mut g);
     // exprloc: 3 bytes, DW_OP_plus_uconst 160 (two bytes of LEB128).
     g.extend([3, dw::DW_OP_plus_uconst.0, 0xa0, 0x01]);
-    // runtime.g by hand: its last member's location an expression.
+    // A structure whose name in .debug_str starts with "runtime.g" is not it...
     let mut dies = Unit::new("runtime")
-        .structure_strp(1, 1400, &[("g0", 0)])
+        .structure_strp(1, 16, &[("goid", 0)])
         .dies;
+    // ...runtime.g by hand is: its last member's location an expression.
     dies.push(STRUCT_STRP);
-    dies.extend(11u32.to_le_bytes());
+    dies.extend(15u32.to_le_bytes());
     dies.extend(456u16.to_le_bytes());
     dies.push(MEMBER);
     cstr("m", &mut dies);
@@ -375,14 +370,7 @@ fn reads_names_in_debug_str_and_locations_as_expressions() {
         (".debug_info", 0, fixed.clone()),
         (".debug_str", SHF_COMPRESSED, compressed(&strings)),
     ]);
-    assert_eq!(
-        find(&file).unwrap(),
-        Some(RuntimeOffsets {
-            g_goid: 160,
-            g_m: 48,
-            m_g0: 0
-        })
-    );
+    assert_eq!(find(&file).unwrap(), Some(RuntimeOffsets { g_goid: 160 }));
     // A name in .debug_str without one.
     let file = elf_with(&[(".debug_abbrev", 0, abbrev()), (".debug_info", 0, fixed)]);
     assert!(error(&file).contains("no .debug_str"), "{}", error(&file));
@@ -397,16 +385,16 @@ fn no_dwarf_or_no_runtime_types_is_none() {
         .bytes();
     assert_eq!(find(&plain(c.clone())).unwrap(), None);
     assert_eq!(find(&go_style(&c)).unwrap(), None);
-    // Members of the right names in other structures do not count.
+    // A member of the right name in other structures does not count.
     let other = Unit::new("runtime")
         .structure("runtime.gList", 8, &[("goid", 0), ("m", 8)])
-        .structure("main.m", 8, &[("g0", 4)])
+        .structure("main.g", 8, &[("goid", 4)])
         .bytes();
     assert_eq!(find(&plain(other)).unwrap(), None);
 }
 
 #[test]
-fn the_walk_stops_once_both_structures_are_found() {
+fn the_walk_stops_once_runtime_g_is_found() {
     // A unit of garbage after the types is never read...
     let mut info = go_info();
     info.extend([0xff, 0xff, 0xff, 0x7f, 1, 2, 3]);
@@ -429,10 +417,10 @@ fn declarations_and_members_not_looked_for_are_passed_over() {
     dies.push(MEMBER_EXPR);
     cstr("sched", &mut dies);
     dies.extend([1, dw::DW_OP_call_frame_cfa.0]);
-    let unit = Unit { dies }.members(G).structure("runtime.m", 1400, M);
+    let unit = Unit { dies }.members(G);
     assert_eq!(find(&plain(unit.bytes())).unwrap(), Some(GO));
     // The same location on a member it wants is an error.
-    let mut unit = Unit::new("runtime").structure("runtime.m", 1400, M);
+    let mut unit = Unit::new("runtime");
     unit.dies.push(STRUCT);
     cstr("runtime.g", &mut unit.dies);
     uleb(456, &mut unit.dies);
@@ -447,7 +435,7 @@ fn declarations_and_members_not_looked_for_are_passed_over() {
 }
 
 #[test]
-fn the_first_of_each_structure_counts() {
+fn the_first_runtime_g_counts() {
     let mut info = go_info();
     info.extend(
         Unit::new("runtime")
@@ -463,20 +451,31 @@ fn the_first_of_each_structure_counts() {
 fn missing_members_are_errors() {
     let no_goid = Unit::new("runtime")
         .structure("runtime.g", 456, &[("m", 48)])
-        .structure("runtime.m", 1400, M)
         .bytes();
     assert!(error(&plain(no_goid)).contains("runtime.g has no member goid"));
-    let no_g0 = Unit::new("runtime")
-        .structure("runtime.g", 456, G)
-        .structure("runtime.m", 1400, &[("procid", 80)])
+    let no_members = Unit::new("runtime")
+        .structure("runtime.g", 456, &[])
         .bytes();
-    assert!(error(&plain(no_g0)).contains("runtime.m has no member g0"));
-    let g_only = Unit::new("runtime").structure("runtime.g", 456, G).bytes();
-    assert!(error(&plain(g_only)).contains("not runtime.m"));
-    let m_only = Unit::new("runtime").structure("runtime.m", 1400, M).bytes();
-    assert!(error(&plain(m_only)).contains("not runtime.g"));
+    assert!(error(&plain(no_members)).contains("runtime.g has no member goid"));
+    // The first runtime.g is the one read: a later one with a goid does not make up
+    // for it (see the_first_runtime_g_counts).
+    let mut first_without = Unit::new("runtime")
+        .structure("runtime.g", 456, &[("m", 48)])
+        .bytes();
+    first_without.extend(Unit::new("runtime").structure("runtime.g", 456, G).bytes());
+    assert!(error(&plain(first_without)).contains("runtime.g has no member goid"));
+    // A goid in a structure nested in runtime.g is not its member.
+    let mut dies = Unit::new("runtime").dies;
+    dies.push(STRUCT);
+    cstr("runtime.g", &mut dies);
+    uleb(456, &mut dies);
+    let nested = Unit { dies }
+        .structure("runtime.gobuf", 48, &[("goid", 8)])
+        .members(&[("m", 48)])
+        .bytes();
+    assert!(error(&plain(nested)).contains("runtime.g has no member goid"));
     // A member without a location.
-    let mut dies = Unit::new("runtime").structure("runtime.m", 1400, M).dies;
+    let mut dies = Unit::new("runtime").dies;
     dies.push(STRUCT);
     cstr("runtime.g", &mut dies);
     uleb(456, &mut dies);
@@ -491,12 +490,10 @@ fn missing_members_are_errors() {
 fn offsets_outside_the_structure_are_errors() {
     let past_end = Unit::new("runtime")
         .structure("runtime.g", 100, &[("goid", 152), ("m", 48)])
-        .structure("runtime.m", 1400, M)
         .bytes();
     assert!(error(&plain(past_end)).contains("outside the structure"));
     let huge = Unit::new("runtime")
         .structure("runtime.g", u64::MAX, &[("goid", 1 << 40), ("m", 48)])
-        .structure("runtime.m", 1400, M)
         .bytes();
     assert!(error(&plain(huge)).contains("outside the structure"));
 }
@@ -668,11 +665,15 @@ fn the_dwarf_comes_before_the_table() {
     };
     let odd = Unit::new("runtime")
         .structure("runtime.g", 456, &[("goid", 200), ("m", 56)])
-        .structure("runtime.m", 1400, &[("g0", 8)])
         .bytes();
     let odd = go_style(&odd);
-    let l = layout_for(&odd, Some("go1.22.10")).unwrap();
-    assert_eq!((l.g_goid, l.g_m, l.m_g0), (200, 56, 8));
+    assert_eq!(
+        layout_for(&odd, Some("go1.22.10")).unwrap(),
+        tracer_common::GoRuntime {
+            g_goid: 200,
+            _pad: 0
+        }
+    );
     // A version the table does not know, or none, is fine with DWARF...
     assert_eq!(layout_for(&odd, Some("go1.40")).unwrap().g_goid, 200);
     assert_eq!(layout_for(&odd, None).unwrap().g_goid, 200);
@@ -683,11 +684,15 @@ fn the_dwarf_comes_before_the_table() {
     assert!(e.contains("1.21 to 1.27") && e.contains("no DWARF"), "{e}");
     assert!(layout_for(&bare, None).is_err());
     // DWARF that cannot be read gives way to the table, and is named when that fails.
-    let broken = go_style(&Unit::new("runtime").structure("runtime.g", 456, G).bytes());
+    let broken = go_style(
+        &Unit::new("runtime")
+            .structure("runtime.g", 456, &[("m", 48)])
+            .bytes(),
+    );
     assert_eq!(layout_for(&broken, Some("go1.25.5")).unwrap().g_goid, 152);
     let e = layout_for(&broken, Some("go1.40")).unwrap_err();
     assert!(
-        e.contains("DWARF cannot be read") && e.contains("runtime.m"),
+        e.contains("DWARF cannot be read") && e.contains("runtime.g has no member goid"),
         "{e}"
     );
     // And layout_from_dwarf says None, not an error, without DWARF.

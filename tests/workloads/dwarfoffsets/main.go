@@ -1,9 +1,9 @@
 // dwarfoffsets: where a Go binary keeps the goroutine id, as Go's own debug/elf and
-// debug/dwarf read its DWARF: the offsets of runtime.g.goid, runtime.g.m and
-// runtime.m.g0. The oracle of the tests of gotrace's DWARF reader
-// (model/tests/godwarf.rs), run with the toolchain that built the binary.
+// debug/dwarf read its DWARF: the offset of runtime.g.goid. The oracle of the tests of
+// gotrace's DWARF reader (model/tests/godwarf.rs), run with the toolchain that built
+// the binary.
 //
-//	dwarfoffsets BINARY   prints {"dwarf":true,"g_goid":152,"g_m":48,"m_g0":0}, or
+//	dwarfoffsets BINARY   prints {"dwarf":true,"g_goid":152}, or
 //	                      {"dwarf":false,...} when BINARY has no DWARF
 package main
 
@@ -18,8 +18,6 @@ import (
 type offsets struct {
 	Dwarf bool  `json:"dwarf"`
 	GGoid int64 `json:"g_goid"`
-	GM    int64 `json:"g_m"`
-	MG0   int64 `json:"m_g0"`
 }
 
 func main() {
@@ -39,9 +37,9 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	structs := map[string]*dwarf.StructType{"runtime.g": nil, "runtime.m": nil}
+	var g *dwarf.StructType
 	r := d.Reader()
-	for {
+	for g == nil {
 		e, err := r.Next()
 		if err != nil {
 			fail(err)
@@ -52,25 +50,22 @@ func main() {
 		if e.Tag != dwarf.TagStructType {
 			continue
 		}
-		name, _ := e.Val(dwarf.AttrName).(string)
-		if s, wanted := structs[name]; !wanted || s != nil {
+		if name, _ := e.Val(dwarf.AttrName).(string); name != "runtime.g" {
 			continue
 		}
 		t, err := d.Type(e.Offset)
 		if err != nil {
-			fail(fmt.Errorf("%s: %w", name, err))
+			fail(fmt.Errorf("runtime.g: %w", err))
 		}
 		st, ok := t.(*dwarf.StructType)
 		if !ok {
-			fail(fmt.Errorf("%s is a %T", name, t))
+			fail(fmt.Errorf("runtime.g is a %T", t))
 		}
-		structs[name] = st
+		g = st
 	}
 	emit(offsets{
 		Dwarf: true,
-		GGoid: field(structs["runtime.g"], "runtime.g", "goid"),
-		GM:    field(structs["runtime.g"], "runtime.g", "m"),
-		MG0:   field(structs["runtime.m"], "runtime.m", "g0"),
+		GGoid: field(g, "runtime.g", "goid"),
 	})
 }
 

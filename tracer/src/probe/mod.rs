@@ -491,7 +491,8 @@ impl Probe {
             goid: 0,
             gkind: 0,
             _pad1: 0,
-            _pad: [0; 5],
+            runtime_g: 0,
+            _pad: [0; 4],
         };
         self.inflight
             .set(tid % INFLIGHT_SLOTS, slot, 0)
