@@ -1452,15 +1452,24 @@ fn measure_stream(tools: &Tools, plan: &Plan, obs: &mut Observations) -> Result<
 #[serde(rename_all = "snake_case")]
 enum SlowConfig {
     Untraced,
+    /// The floors of H (the workload's sleeps are blocked calls: each passes every
+    /// scheduler hook).
+    FloorAll,
+    FloorAllClock,
     /// Traced with a threshold no sleep reaches: the hooks' cost without streaming.
     GotraceNoneStreamed,
+    /// The same with bpf_stats on: only for where the added ns go, per program.
+    GotraceStats,
     GotraceNoStacks,
     Gotrace,
 }
 
-const SLOW_CONFIGS: [SlowConfig; 4] = [
+const SLOW_CONFIGS: [SlowConfig; 7] = [
     SlowConfig::Untraced,
+    SlowConfig::FloorAll,
+    SlowConfig::FloorAllClock,
     SlowConfig::GotraceNoneStreamed,
+    SlowConfig::GotraceStats,
     SlowConfig::GotraceNoStacks,
     SlowConfig::Gotrace,
 ];
@@ -1477,7 +1486,10 @@ impl SlowConfig {
     fn label(self) -> &'static str {
         match self {
             SlowConfig::Untraced => "untraced",
+            SlowConfig::FloorAll => "floor (empty raw_tp on every hook)",
+            SlowConfig::FloorAllClock => "floor on every hook + a clock read",
             SlowConfig::GotraceNoneStreamed => "gotrace --slow 1s (none streamed)",
+            SlowConfig::GotraceStats => "gotrace --slow 1s, bpf_stats on",
             SlowConfig::GotraceNoStacks => "gotrace --no-stacks",
             SlowConfig::Gotrace => "gotrace (stacks, default)",
         }
@@ -1486,8 +1498,10 @@ impl SlowConfig {
     /// gotrace's arguments beyond --pid; None when untraced.
     fn gotrace_args(self) -> Option<&'static [&'static str]> {
         match self {
-            SlowConfig::Untraced => None,
-            SlowConfig::GotraceNoneStreamed => Some(&["--slow", NO_SLOW_THRESHOLD]),
+            SlowConfig::Untraced | SlowConfig::FloorAll | SlowConfig::FloorAllClock => None,
+            SlowConfig::GotraceNoneStreamed | SlowConfig::GotraceStats => {
+                Some(&["--slow", NO_SLOW_THRESHOLD])
+            }
             SlowConfig::GotraceNoStacks => Some(&["--slow", SLOW_THRESHOLD, "--no-stacks"]),
             SlowConfig::Gotrace => Some(&["--slow", SLOW_THRESHOLD]),
         }
@@ -1496,21 +1510,35 @@ impl SlowConfig {
     /// Does gotrace stream every sleep (Some), and with its stack (true)?
     fn streams(self) -> Option<bool> {
         match self {
-            SlowConfig::Untraced | SlowConfig::GotraceNoneStreamed => None,
+            SlowConfig::Untraced
+            | SlowConfig::FloorAll
+            | SlowConfig::FloorAllClock
+            | SlowConfig::GotraceNoneStreamed
+            | SlowConfig::GotraceStats => None,
             SlowConfig::GotraceNoStacks => Some(false),
             SlowConfig::Gotrace => Some(true),
+        }
+    }
+
+    fn floor(self) -> Option<Floor> {
+        match self {
+            SlowConfig::FloorAll => Some(Floor::ALL),
+            SlowConfig::FloorAllClock => Some(Floor::ALL_CLOCK),
+            _ => None,
         }
     }
 }
 
 /// One run of the slow-call workload.
-#[derive(Serialize, Debug, Clone, Copy)]
+#[derive(Serialize, Debug, Clone)]
 struct SlowRun {
     /// The workload's CPU time from the start of its sleeps to its exit, µs per sleep.
     workload_cpu_us: f64,
     /// Its wall time per sleep (its own ns_per_syscall), µs.
     wall_us: f64,
     traced: Option<SlowTraced>,
+    /// With bpf_stats on: what each of gotrace's programs ran over the sleeps.
+    programs: Option<Vec<ProgDelta>>,
 }
 
 /// What gotrace did in a traced run of the slow-call workload.
@@ -1568,6 +1596,16 @@ fn slow_argv(tools: &Tools, plan: &Plan) -> Vec<OsString> {
 /// One run: the workload is started and waits; gotrace (if any) attaches to it; then the
 /// workload's standard input is closed and it sleeps, and both are timed by their CPU.
 fn run_slow(tools: &Tools, plan: &Plan, config: SlowConfig) -> Result<SlowRun> {
+    // Held until the run ends.
+    let _floor = config
+        .floor()
+        .map(|f| FloorGuard::attach(&tools.floor, f.clock, f.all))
+        .transpose()?;
+    let before = if config == SlowConfig::GotraceStats {
+        Some(prog_ids().context("list the eBPF programs before gotrace")?)
+    } else {
+        None
+    };
     let mut w = start_waiting(&slow_argv(tools, plan))?;
     let json = tools.scratch.join("slow.ndjson");
     let mut g = match config.gotrace_args() {
@@ -1580,12 +1618,17 @@ fn run_slow(tools: &Tools, plan: &Plan, config: SlowConfig) -> Result<SlowRun> {
             Some(g)
         }
     };
+    let timing = match (g.as_ref(), before.as_ref()) {
+        (Some(g), Some(before)) => Some(ProgTiming::start(g.pid(), before)?),
+        _ => None,
+    };
     let g_start = g.as_ref().map(|g| threads_cpu_secs(g.pid())).transpose()?;
     let w_start = threads_cpu_secs(w.pid())?;
     // Start the sleeps.
     drop(w.child.stdin.take());
     let (_, line) = w.wait_line("ns_per_syscall=", RUN_TIMEOUT)?;
     let g_end = g.as_ref().map(|g| threads_cpu_secs(g.pid())).transpose()?;
+    let programs = timing.map(ProgTiming::finish).transpose()?;
     let w_done = w.finish(RUN_TIMEOUT)?;
     let sleeps = plan.slow_sleeps as f64;
     let traced = match (g.take(), g_start.zip(g_end)) {
@@ -1612,6 +1655,7 @@ fn run_slow(tools: &Tools, plan: &Plan, config: SlowConfig) -> Result<SlowRun> {
         workload_cpu_us: (w_done.cpu_secs - w_start) * 1e6 / sleeps,
         wall_us: s_figures(&line)?.0 / 1e3,
         traced,
+        programs,
     })
 }
 
@@ -3549,23 +3593,26 @@ struct HReport {
     programs: Option<ProgramBreakdown>,
 }
 
-/// Where gotrace's added ns per request go: its programs, timed by bpf_stats, summed
-/// over the runs with bpf_stats on. The programs run for every process (a non-target's
-/// syscalls and switches leave early), so this is their whole cost, the client's share
-/// included.
+/// Where gotrace's added ns per unit of work (H's request, a sleep of the slow-call
+/// part) go: its programs, timed by bpf_stats, summed over the runs with bpf_stats on.
+/// The programs run for every process (a non-target's syscalls and switches leave
+/// early), so this is their whole cost, the client's share included.
 #[derive(Serialize, Debug)]
 struct ProgramBreakdown {
+    /// "request" or "sleep".
+    unit: &'static str,
     runs: usize,
-    requests: u64,
+    units: u64,
     /// The costliest first.
     programs: Vec<ProgramRow>,
-    total_ns_per_request: f64,
-    /// gotrace's added server CPU per request (its runs without bpf_stats, against
-    /// untraced, medians), ns.
-    added_server_ns: Option<f64>,
+    total_ns_per_unit: f64,
+    /// The traced process's added CPU per unit (its runs without bpf_stats, against
+    /// untraced, medians), ns; and who that is ("server", "workload").
+    added_ns: Option<f64>,
+    traced: &'static str,
     /// ... in the runs with bpf_stats on (their timing included).
-    added_server_ns_stats: Option<f64>,
-    /// The client's added CPU per request (without bpf_stats), ns.
+    added_ns_stats: Option<f64>,
+    /// H's client's added CPU per request (without bpf_stats), ns.
     added_client_ns: Option<f64>,
 }
 
@@ -3574,20 +3621,30 @@ struct ProgramRow {
     program: String,
     /// The raw tracepoints it is attached to.
     hooks: String,
-    runs_per_request: f64,
+    runs_per_unit: f64,
     ns_per_run: f64,
-    ns_per_request: f64,
+    ns_per_unit: f64,
 }
 
 impl ProgramBreakdown {
-    /// The programs of `runs` (those with bpf_stats), summed by program and hook.
+    /// The programs of H's `runs` (those with bpf_stats), per request.
     fn of(runs: &[HRun]) -> Option<ProgramBreakdown> {
-        let timed: Vec<(&HRun, &Vec<ProgDelta>)> = runs
+        let timed: Vec<(u64, &[ProgDelta])> = runs
             .iter()
-            .filter_map(|r| r.programs.as_ref().map(|p| (r, p)))
+            .filter_map(|r| r.programs.as_deref().map(|p| (r.requests, p)))
             .collect();
-        let requests: u64 = timed.iter().map(|(r, _)| r.requests).sum();
-        if timed.is_empty() || requests == 0 {
+        ProgramBreakdown::sum("request", "server", &timed)
+    }
+
+    /// The programs of `timed` runs, each (its units of work, its programs), summed by
+    /// program and hook.
+    fn sum(
+        unit: &'static str,
+        traced: &'static str,
+        timed: &[(u64, &[ProgDelta])],
+    ) -> Option<ProgramBreakdown> {
+        let units: u64 = timed.iter().map(|(n, _)| n).sum();
+        if timed.is_empty() || units == 0 {
             return None;
         }
         let mut sums: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
@@ -3596,29 +3653,31 @@ impl ProgramBreakdown {
             e.0 += d.runs;
             e.1 += d.run_time_ns;
         }
-        let n = requests as f64;
+        let n = units as f64;
         let mut programs: Vec<ProgramRow> = sums
             .into_iter()
             .map(|((program, hooks), (count, ns))| ProgramRow {
                 program,
                 hooks,
-                runs_per_request: count as f64 / n,
+                runs_per_unit: count as f64 / n,
                 ns_per_run: if count > 0 {
                     ns as f64 / count as f64
                 } else {
                     0.0
                 },
-                ns_per_request: ns as f64 / n,
+                ns_per_unit: ns as f64 / n,
             })
             .collect();
-        programs.sort_by(|a, b| b.ns_per_request.total_cmp(&a.ns_per_request));
+        programs.sort_by(|a, b| b.ns_per_unit.total_cmp(&a.ns_per_unit));
         Some(ProgramBreakdown {
+            unit,
             runs: timed.len(),
-            requests,
-            total_ns_per_request: programs.iter().map(|p| p.ns_per_request).sum(),
+            units,
+            total_ns_per_unit: programs.iter().map(|p| p.ns_per_unit).sum(),
             programs,
-            added_server_ns: None,
-            added_server_ns_stats: None,
+            added_ns: None,
+            traced,
+            added_ns_stats: None,
             added_client_ns: None,
         })
     }
@@ -3685,6 +3744,11 @@ struct SlowReport {
     /// Every traced run streamed every sleep, with a stack exactly when stacks were on,
     /// and lost nothing.
     complete: Option<bool>,
+    /// `hooks_us` as a multiple of each floor's added µs per sleep (only the all-hooks
+    /// floors are run here).
+    x_floors: FloorMultiples,
+    /// Where the added ns per sleep go, from the runs with bpf_stats on.
+    programs: Option<ProgramBreakdown>,
 }
 
 #[derive(Serialize, Debug)]
@@ -3899,8 +3963,8 @@ fn h_report(plan: &Plan, obs: &Observations) -> HReport {
         added(HConfig::FloorAllClock),
     ];
     let programs = ProgramBreakdown::of(runs(HConfig::GotraceStats)).map(|mut p| {
-        p.added_server_ns = added(HConfig::Gotrace).map(|a| a * 1e3);
-        p.added_server_ns_stats = added(HConfig::GotraceStats).map(|a| a * 1e3);
+        p.added_ns = added(HConfig::Gotrace).map(|a| a * 1e3);
+        p.added_ns_stats = added(HConfig::GotraceStats).map(|a| a * 1e3);
         p.added_client_ns = client_added(HConfig::Gotrace).map(|a| a * 1e3);
         p
     });
@@ -3992,11 +4056,31 @@ fn slow_report(plan: &Plan, obs: &Observations) -> SlowReport {
         })
         .collect::<Option<Vec<bool>>>()
         .map(|all| all.iter().all(|&ok| ok));
+    let hooks_us = diff(SlowConfig::GotraceNoneStreamed, SlowConfig::Untraced, cpu);
+    let floor = |c: SlowConfig| diff(c, SlowConfig::Untraced, cpu);
+    let floors = [
+        None,
+        None,
+        floor(SlowConfig::FloorAll),
+        floor(SlowConfig::FloorAllClock),
+    ];
+    let timed: Vec<(u64, &[ProgDelta])> = runs(SlowConfig::GotraceStats)
+        .iter()
+        .filter_map(|r| r.programs.as_deref().map(|p| (plan.slow_sleeps, p)))
+        .collect();
+    let programs = ProgramBreakdown::sum("sleep", "workload", &timed).map(|mut p| {
+        p.added_ns = hooks_us.map(|a| a * 1e3);
+        p.added_ns_stats =
+            diff(SlowConfig::GotraceStats, SlowConfig::Untraced, cpu).map(|a| a * 1e3);
+        p
+    });
     SlowReport {
         sleeps: plan.slow_sleeps,
         sleep_ms: plan.slow_sleep_ms,
         threshold: SLOW_THRESHOLD,
-        hooks_us: diff(SlowConfig::GotraceNoneStreamed, SlowConfig::Untraced, cpu),
+        x_floors: FloorMultiples::of(hooks_us, floors),
+        programs,
+        hooks_us,
         streaming_us: diff(
             SlowConfig::GotraceNoStacks,
             SlowConfig::GotraceNoneStreamed,
@@ -4768,40 +4852,51 @@ fn render_h(o: &mut String, p: &Plan, h: &HReport) {
     }
 }
 
-/// Where the added ns per request go: gotrace's programs under bpf_stats.
+/// Where the added ns per unit go: gotrace's programs under bpf_stats.
 fn render_programs(o: &mut String, b: &ProgramBreakdown) {
+    let unit = b.unit;
     let _ = writeln!(
         o,
-        "  where the added ns per request go: gotrace's programs under bpf_stats ({} run{}, {} requests; a program runs for every process, a non-target leaving early):",
+        "  where the added ns per {unit} go: gotrace's programs under bpf_stats ({} run{}, {} {unit}s; a program runs for every process, a non-target leaving early):",
         b.runs,
         if b.runs == 1 { "" } else { "s" },
-        fmt_count(b.requests)
+        fmt_count(b.units)
     );
+    let short = if unit == "request" { "req" } else { unit };
     let _ = writeln!(
         o,
         "    {:<24} {:<20} {:>9} {:>9} {:>9}",
-        "program", "hooks", "runs/req", "ns/run", "ns/req"
+        "program",
+        "hooks",
+        format!("runs/{short}"),
+        "ns/run",
+        format!("ns/{short}")
     );
     for p in &b.programs {
         let _ = writeln!(
             o,
             "    {:<24} {:<20} {:>9.2} {:>9.1} {:>9.1}",
-            p.program, p.hooks, p.runs_per_request, p.ns_per_run, p.ns_per_request
+            p.program, p.hooks, p.runs_per_unit, p.ns_per_run, p.ns_per_unit
         );
     }
     let _ = writeln!(
         o,
         "    {:<24} {:<20} {:>9} {:>9} {:>9.1}",
-        "all programs", "", "", "", b.total_ns_per_request
+        "all programs", "", "", "", b.total_ns_per_unit
     );
     let ns = |v: Option<f64>| fmt_opt(v, |n| format!("{n:+.0} ns"));
+    let client = b
+        .added_client_ns
+        .map(|c| format!(", client {}", ns(Some(c))))
+        .unwrap_or_default();
     let _ = writeln!(
         o,
-        "    gotrace's added CPU per request: server {} (with bpf_stats on: {}), client {}; server minus all programs: {} (hook dispatch, cache effects; the programs' time includes the client's and other processes' early exits)",
-        ns(b.added_server_ns),
-        ns(b.added_server_ns_stats),
-        ns(b.added_client_ns),
-        ns(b.added_server_ns.map(|a| a - b.total_ns_per_request)),
+        "    gotrace's added CPU per {unit}: {} {} (with bpf_stats on: {}){client}; {} minus all programs: {} (hook dispatch, cache effects; the programs' time includes other processes' early exits)",
+        b.traced,
+        ns(b.added_ns),
+        ns(b.added_ns_stats),
+        b.traced,
+        ns(b.added_ns.map(|a| a - b.total_ns_per_unit)),
     );
 }
 
@@ -4964,6 +5059,18 @@ fn render_slow(o: &mut String, s: &SlowReport) {
             o,
             "  in gotrace, the stack adds {g:+.2} µs per streamed call (stacks minus --no-stacks)"
         );
+    }
+    if !s.x_floors.is_empty() {
+        let x = |m: Option<f64>| fmt_opt(m, |m| format!("{m:.2}x"));
+        let _ = writeln!(
+            o,
+            "  traced but not streamed, as a multiple of each floor's added CPU per sleep (each sleep a blocked call through every scheduler hook): {} all hooks, {} all hooks + clock",
+            x(s.x_floors.all),
+            x(s.x_floors.all_clock)
+        );
+    }
+    if let Some(b) = &s.programs {
+        render_programs(o, b);
     }
 }
 
@@ -5315,8 +5422,12 @@ spread.
   is a slow call that gotrace streams (`--slow {slow_threshold}`): its goroutine id read
   in the kernel, its user stack taken by `bpf_get_stack` in the `sys_exit` program,
   then symbolized from the binary's `.gopclntab` and written as an NDJSON line.
-  Configurations: untraced; gotrace attached with `--pid` and **`--slow {no_slow}`**, so
-  that nothing is streamed (the cost of being traced at all); **gotrace `--no-stacks`**
+  Configurations: untraced; H's two all-hooks floors (each sleep, and each of the
+  runtime's waits around it, is a blocked call that passes every scheduler hook: the
+  floors bound what any tracer of those hooks costs per blocked call); gotrace attached
+  with `--pid` and **`--slow {no_slow}`**, so that nothing is streamed (the cost of being
+  traced at all), and the same with bpf_stats on (where that cost goes, per program and
+  per sleep, as for H); **gotrace `--no-stacks`**
   (goroutine ids still read); **gotrace** with stacks (the default). The bench starts
   the workload with `-wait-stdin`, attaches gotrace, then closes the workload's standard
   input to start the sleeps; untraced runs start the same way. **workload µs/sleep** is
@@ -5884,16 +5995,16 @@ mod tests {
         let c = h_run(42_000.0, Some(1_000.0));
         let p = ProgramBreakdown::of(&[a, b, c]).expect("a breakdown");
         assert_eq!(
-            (p.runs, p.requests),
-            (2, 4000),
+            (p.runs, p.units, p.unit),
+            (2, 4000, "request"),
             "only the runs with bpf_stats"
         );
         assert_eq!(p.programs[0].program, "sys_enter", "the costliest first");
-        assert_eq!(p.programs[0].runs_per_request, 8.0);
+        assert_eq!(p.programs[0].runs_per_unit, 8.0);
         assert_eq!(p.programs[0].ns_per_run, 62.5);
-        assert_eq!(p.programs[0].ns_per_request, 500.0);
+        assert_eq!(p.programs[0].ns_per_unit, 500.0);
         assert_eq!(p.programs[1].ns_per_run, 0.0, "no run, no division by zero");
-        assert_eq!(p.total_ns_per_request, 500.0);
+        assert_eq!(p.total_ns_per_unit, 500.0);
         assert!(ProgramBreakdown::of(&[h_run(1.0, None)]).is_none());
     }
 
@@ -5946,7 +6057,7 @@ mod tests {
         );
         let json = serde_json::to_string(&report).expect("the report as JSON");
         assert!(json.contains("\"server_cpu_us\"") && json.contains("\"x_floors\""));
-        assert!(json.contains("\"ns_per_request\""));
+        assert!(json.contains("\"ns_per_unit\""));
     }
 
     #[test]
@@ -6028,6 +6139,7 @@ mod tests {
                 sleeps_interrupted: 0,
                 lost_records: 0,
             }),
+            programs: None,
         }
     }
 
@@ -6072,6 +6184,49 @@ mod tests {
         );
         assert_eq!(r.complete, Some(true));
         assert_eq!(slow_target(Some(&r)).pass, Some(true));
+        assert!(
+            r.x_floors.is_empty() && r.programs.is_none(),
+            "no floor, no bpf_stats"
+        );
+
+        // The floors, and a run with bpf_stats: the hooks' cost against the floors', and
+        // where it goes per sleep.
+        obs.slow
+            .insert(SlowConfig::FloorAll, vec![slow_run(11.25, None)]);
+        obs.slow
+            .insert(SlowConfig::FloorAllClock, vec![slow_run(12.0, None)]);
+        let mut stats = slow_run(11.6, Some((5.0, 0, 0, 0)));
+        stats.programs = Some(vec![ProgDelta {
+            name: "sched_switch".into(),
+            hooks: "sched_switch".into(),
+            runs: 4 * n,
+            run_time_ns: 1_000 * n,
+        }]);
+        obs.slow.insert(SlowConfig::GotraceStats, vec![stats]);
+        let r = slow_report(&p, &obs);
+        assert_eq!(
+            (r.x_floors.all, r.x_floors.all_clock),
+            (Some(2.0), Some(0.5))
+        );
+        let b = r.programs.as_ref().expect("a breakdown per sleep");
+        assert_eq!((b.unit, b.units, b.total_ns_per_unit), ("sleep", n, 1000.0));
+        assert_eq!(b.programs[0].runs_per_unit, 4.0);
+        assert_eq!(b.added_ns, Some(500.0));
+        let mut table = String::new();
+        render_slow(&mut table, &r);
+        assert!(
+            table.contains("2.00x all hooks, 0.50x all hooks + clock"),
+            "{table}"
+        );
+        assert!(
+            table.contains("ns/sleep") && table.contains("workload +500 ns"),
+            "{table}"
+        );
+        assert_eq!(
+            r.complete,
+            Some(true),
+            "floors and stats are not streaming runs"
+        );
 
         // A sleep without its stack, with stacks on: the figures are not what they say.
         obs.slow.insert(
