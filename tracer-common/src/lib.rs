@@ -655,18 +655,6 @@ pub enum Waits {
     Other,
 }
 
-impl Waits {
-    /// Does telling what such a call waited on read its arguments? A sleep, a poll, a
-    /// wait for a child or a path lookup is told by its number (and the cwd) alone.
-    #[inline(always)]
-    pub fn reads_args(self) -> bool {
-        matches!(
-            self,
-            Waits::Futex | Waits::Fd | Waits::Stat(_) | Waits::Statx
-        )
-    }
-}
-
 /// See [`Waits`].
 #[inline(always)]
 pub fn waits_on(n: u32) -> Waits {
@@ -1038,36 +1026,6 @@ mod tests {
                 }
                 assert_eq!(msb(v), 63 - v.leading_zeros(), "msb({v})");
             }
-        }
-    }
-
-    #[test]
-    fn only_calls_told_by_their_arguments_read_them() {
-        // The runtime's usleep, a netpoll wait, a wait for a child, an open (told by the
-        // descriptor it returns), an exec and a path call: their number (or return, or
-        // cwd) says what they waited on.
-        for n in [
-            nr::NANOSLEEP,
-            nr::CLOCK_NANOSLEEP,
-            nr::EPOLL_PWAIT,
-            nr::WAIT4,
-            nr::OPENAT,
-            nr::EXECVE,
-            nr::MKDIR,
-            39, // getpid: not a wait at all
-        ] {
-            assert!(!waits_on(n).reads_args(), "syscall {n}");
-        }
-        // A futex (parked or not), I/O on a descriptor, a stat's buffer.
-        for n in [
-            nr::FUTEX,
-            nr::READ,
-            nr::FSYNC,
-            nr::NEWFSTATAT,
-            nr::STAT,
-            nr::STATX,
-        ] {
-            assert!(waits_on(n).reads_args(), "syscall {n}");
         }
     }
 

@@ -11,7 +11,7 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    class, gkind, hist_bucket, kind, waits_on, CauseKey, CauseStats, ProcSyscallKey, SyscallRecord,
+    class, gkind, hist_bucket, kind, CauseKey, CauseStats, ProcSyscallKey, SyscallRecord,
     WaitRecord, COUNTER_PROC_STATS_FULL, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
     INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP,
     NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
@@ -146,13 +146,7 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     let poll = poller::wants(nr, ret);
     if split.blocked > 0 || slow || wait || poll {
         let regs: u64 = ctx.arg(0);
-        // A call that only blocked, told by its number alone (the Go runtime's usleep,
-        // most of a Go program's blocked calls), has no use for its arguments.
-        let args = if slow || wait || poll || waits_on(nr).reads_args() {
-            syscall_args(regs)
-        } else {
-            [0; 6]
-        };
+        let args = syscall_args(regs);
         let (cls, dev) = if split.blocked > 0 || slow {
             classify(nr, ret, &args)
         } else {
