@@ -40,7 +40,7 @@ pub fn layout_from_dwarf<S: Source + ?Sized>(
     let fit = |n: u64| u32::try_from(n).map_err(|_| anyhow::anyhow!("offset {n} out of range"));
     Ok(Some(GoRuntime {
         g_goid: fit(o.g_goid)?,
-        _pad: 0,
+        keep_at_exec: 0,
     }))
 }
 
@@ -84,7 +84,10 @@ pub fn layout(version: &str) -> Result<GoRuntime, String> {
             ))
         }
     };
-    Ok(GoRuntime { g_goid, _pad: 0 })
+    Ok(GoRuntime {
+        g_goid,
+        keep_at_exec: 0,
+    })
 }
 
 /// The minor version of "go1.N[.P|rcK|betaK][ suffix]".
@@ -109,7 +112,7 @@ mod tests {
             layout("go1.21.13").unwrap(),
             GoRuntime {
                 g_goid: 152,
-                _pad: 0
+                keep_at_exec: 0
             }
         );
         let refused = layout("go1.20.7").unwrap_err();

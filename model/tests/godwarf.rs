@@ -143,7 +143,7 @@ fn dwarf_layouts_match_go_and_the_table() {
         assert!(oracle.dwarf, "{v}: the normal build has no DWARF");
         let want = GoRuntime {
             g_goid: oracle.g_goid,
-            _pad: 0,
+            keep_at_exec: 0,
         };
         let (got, took) = from_dwarf(&b.normal);
         eprintln!("{v}: the DWARF lookup took {took:?}");

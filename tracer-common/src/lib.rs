@@ -475,12 +475,15 @@ pub struct Inflight {
     pub goid_start_ns: u64,
     pub goid: u64,
     pub gkind: u32,
-    pub _pad1: u32,
+    /// The thread `runtime_g` was read on: it holds only for that thread (a colliding
+    /// tid taking the slot while it was being read cannot inherit it).
+    pub runtime_g_tid: u32,
     /// The runtime goroutine (g0 or gsignal: goid 0) this thread was last seen on, once
     /// read; 0 if none yet. A call made on it is the runtime's without reading its goid
     /// or looking the process's layout up: most of a Go program's waits are its
     /// runtime's (idle Ms, the netpoller, sysmon). Reset when the slot changes hands, at
-    /// the thread's creation and at an exec.
+    /// the thread's creation, at any exec and when the thread exits (traced or not: a
+    /// reused tid must not inherit it).
     pub runtime_g: u64,
     /// Slots are written on every syscall by the CPU the thread runs on. The map's values
     /// are only 8-byte aligned, so 64 bytes of state could share a cache line with the
@@ -508,7 +511,11 @@ pub mod gkind {
 pub struct GoRuntime {
     /// Offset of `goid` in `runtime.g`.
     pub g_goid: u32,
-    pub _pad: u32,
+    /// Nonzero: the layout is the program a launched command is about to exec, and
+    /// outlives that one exec (which clears the flag). Else an exec of the process
+    /// removes it at once: the new program's layout is not the old one's, and gotrace
+    /// sets it once it has read the new program.
+    pub keep_at_exec: u32,
 }
 
 /// `Inflight::nr` of a thread not in a syscall.

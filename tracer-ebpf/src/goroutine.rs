@@ -5,27 +5,50 @@
 //! goroutine the runtime made for itself: the thread's g0, on which the runtime runs
 //! (idle Ms, the netpoller, sysmon), or its gsignal.
 use aya_ebpf::helpers::bpf_probe_read_user;
-use tracer_common::{gkind, GoRuntime};
+use tracer_common::{gkind, GoRuntime, Inflight};
 
 use crate::{
     maps::{read_kernel_u64, GO_RUNTIMES},
     off,
 };
 
-/// The goroutine `task` (the current task) is running: (`gkind::*`, goid).
-/// `runtime_g` is the thread's runtime goroutine if known (its slot's, see
-/// `Inflight::runtime_g`), and is set when this finds one.
+/// The goroutine `task` (the current task, thread `tid`) is running: (`gkind::*`,
+/// goid). `slot` is the thread's in-flight slot: its runtime goroutine, if known, is
+/// taken from it and, when this finds one, kept in it (`Inflight::runtime_g`).
 #[inline(always)]
-pub fn identify(task: u64, tgid: u32, runtime_g: &mut u64) -> (u32, u64) {
-    read_goroutine(task, tgid, runtime_g).unwrap_or((gkind::UNKNOWN, 0))
+pub fn identify(task: u64, tgid: u32, tid: u32, slot: &mut Inflight) -> (u32, u64) {
+    let known = if slot.runtime_g_tid == tid {
+        slot.runtime_g
+    } else {
+        0
+    };
+    match read_goroutine(task, tgid, known) {
+        Some(Goroutine::Runtime(g)) => {
+            if g != known {
+                slot.runtime_g = g;
+                slot.runtime_g_tid = tid;
+            }
+            (gkind::RUNTIME, 0)
+        }
+        Some(Goroutine::Program(goid)) => (gkind::GOROUTINE, goid),
+        None => (gkind::UNKNOWN, 0),
+    }
 }
 
+/// What a thread runs: a runtime goroutine (its address), or a goroutine of the program
+/// (its goid).
+enum Goroutine {
+    Runtime(u64),
+    Program(u64),
+}
+
+/// `known`: the thread's runtime goroutine, or 0.
 #[inline(always)]
-fn read_goroutine(task: u64, tgid: u32, runtime_g: &mut u64) -> Option<(u32, u64)> {
+fn read_goroutine(task: u64, tgid: u32, known: u64) -> Option<Goroutine> {
     // A thread not yet seen on a runtime goroutine: is its process a Go program gotrace
     // knows, before reading anything of it.
     let mut layout = None;
-    if *runtime_g == 0 {
+    if known == 0 {
         layout = Some(go_runtime(tgid)?);
     }
     let fsbase = read_kernel_u64(task, off!(task_fsbase))?;
@@ -34,8 +57,8 @@ fn read_goroutine(task: u64, tgid: u32, runtime_g: &mut u64) -> Option<(u32, u64
         // A thread the runtime has not set up (or a cgo thread outside Go).
         return None;
     }
-    if g == *runtime_g {
-        return Some((gkind::RUNTIME, 0));
+    if g == known {
+        return Some(Goroutine::Runtime(g));
     }
     let layout = match layout {
         Some(l) => l,
@@ -46,11 +69,8 @@ fn read_goroutine(task: u64, tgid: u32, runtime_g: &mut u64) -> Option<(u32, u64
     // goid: only `newproc1` (and the extra Ms' curg for cgo callbacks) assign one. So goid
     // 0 is g0 or gsignal, with no need to read `g.m.g0` to compare.
     match read_user_u64(g + layout.g_goid as u64)? {
-        0 => {
-            *runtime_g = g;
-            Some((gkind::RUNTIME, 0))
-        }
-        goid => Some((gkind::GOROUTINE, goid)),
+        0 => Some(Goroutine::Runtime(g)),
+        goid => Some(Goroutine::Program(goid)),
     }
 }
 

@@ -259,6 +259,23 @@ pub fn get_or_insert<K, V>(map: &HashMap<K, V>, key: &K, zero: &V) -> Option<*mu
     map.get_ptr_mut(key)
 }
 
+/// Thread `tid` runs a new program, or exits: the runtime goroutine its slot remembers
+/// (`Inflight::runtime_g`) is no longer its own. Done for every task, traced or not: a
+/// process becomes a target after its exec in host-wide mode, and a dead thread's tid
+/// can come back in another process.
+#[inline(always)]
+pub fn forget_runtime_g(tid: u32) {
+    if let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) {
+        // SAFETY: points into the INFLIGHT array; the slot's thread, if it is `tid`, is
+        // the current task.
+        unsafe {
+            if (*slot).tid == tid && (*slot).runtime_g != 0 {
+                (*slot).runtime_g = 0;
+            }
+        }
+    }
+}
+
 /// Bumps a per-CPU counter.
 #[inline(always)]
 pub fn bump(counter: u32) {

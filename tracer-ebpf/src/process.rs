@@ -17,8 +17,8 @@ use tracer_common::{
 
 use crate::{
     maps::{
-        evict, is_target, lost_record, read_kernel_u32, read_kernel_u64, set_target, task_ids,
-        EVENTS, FOLLOW, HOSTWIDE, INFLIGHT,
+        evict, forget_runtime_g, is_target, lost_record, read_kernel_u32, read_kernel_u64,
+        set_target, task_ids, EVENTS, FOLLOW, GO_RUNTIMES, HOSTWIDE, INFLIGHT,
     },
     off,
 };
@@ -78,6 +78,9 @@ fn try_fork(ctx: &RawTracePointContext, parent_tgid: u32) -> Option<i32> {
 pub fn sched_process_exec(_ctx: RawTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
+    // A new program: its runtime goroutines are not the old one's. (The thread that
+    // execs has the process's tid by now; exec ended the others.)
+    forget_runtime_g(pid_tgid as u32);
     if !is_target(tgid) {
         // Host-wide mode: the process may run a Go program now; userspace checks.
         if HOSTWIDE.load() != 0 {
@@ -85,19 +88,27 @@ pub fn sched_process_exec(_ctx: RawTracePointContext) -> i32 {
         }
         return 0;
     }
-    // A new program: its runtime goroutines are not the old one's. (The thread that
-    // execs has the process's tid by now; exec ended the others.)
-    let tid = pid_tgid as u32;
-    if let Some(slot) = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS) {
-        // SAFETY: points into the INFLIGHT array; the slot's thread is the current one.
-        unsafe {
-            if (*slot).tid == tid {
-                (*slot).runtime_g = 0;
-            }
+    forget_go_layout(tgid);
+    emit_exec(pid_tgid as u32, tgid);
+    0
+}
+
+/// A target runs a new program: the goroutine layout of the old one no longer applies
+/// (gotrace sets the new one's once it has read it), but for the layout of the program
+/// a launched command is about to exec, which outlives that one exec.
+#[inline(always)]
+fn forget_go_layout(tgid: u32) {
+    let Some(layout) = GO_RUNTIMES.get_ptr_mut(&tgid) else {
+        return;
+    };
+    // SAFETY: a value of the map; only this exec and userspace write it.
+    unsafe {
+        if (*layout).keep_at_exec != 0 {
+            (*layout).keep_at_exec = 0;
+            return;
         }
     }
-    emit_exec(tid, tgid);
-    0
+    let _ = GO_RUNTIMES.remove(&tgid);
 }
 
 /// The EXEC record, with the new program's argv read from its memory.
@@ -185,6 +196,7 @@ fn process_exit(group_dead: impl FnOnce(u64, u32) -> bool) {
     let pid = pid_tgid as u32;
     // SAFETY: bpf_get_current_task has no preconditions.
     let task = unsafe { bpf_get_current_task() };
+    forget_runtime_g(pid);
     let group_dead = group_dead(task, tgid);
     let target = is_target(tgid);
     if !target && !group_dead {

@@ -121,8 +121,7 @@ fn switch_out(pid_tgid: u64, task: u64, preempt: bool, prev_state: u32, now: u64
         if in_syscall(slot) && slot.goid_start_ns != slot.start_ns {
             // The call's first sleep: who made it, for the call in progress and for its
             // return (the thread is current here, so its TLS is readable).
-            let (gkind, goid) =
-                goroutine::identify(task, (pid_tgid >> 32) as u32, &mut slot.runtime_g);
+            let (gkind, goid) = goroutine::identify(task, (pid_tgid >> 32) as u32, tid, slot);
             slot.goid_start_ns = slot.start_ns;
             slot.gkind = gkind;
             slot.goid = goid;

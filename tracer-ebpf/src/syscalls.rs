@@ -162,7 +162,7 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
             let who = known_goroutine.unwrap_or_else(|| {
                 // SAFETY: no preconditions.
                 let task = unsafe { bpf_get_current_task() };
-                goroutine::identify(task, (pid_tgid >> 32) as u32, &mut slot.runtime_g)
+                goroutine::identify(task, (pid_tgid >> 32) as u32, tid, slot)
             });
             let call = Call {
                 pid_tgid,

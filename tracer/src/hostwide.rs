@@ -152,7 +152,7 @@ impl Host {
             self.warn(format!("cannot trace pid {}: {e:#}", f.pid));
             return;
         }
-        session::set_go_layout(probe, f.pid, Some(&f.go_version));
+        session::set_go_layout(probe, f.pid, Some(&f.go_version), false);
         self.code.request(f.pid);
         let pid = f.pid;
         let command = tracee::within(session::CMDLINE_WAIT, move || tracee::read_cmdline(pid))

@@ -235,7 +235,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
         Prepared::Attach { tgid } => {
             let pidfd = PidFd::open(tgid)?;
             probe.add_target(tgid)?;
-            set_go_layout(&mut probe, tgid, info.go_version.as_deref());
+            set_go_layout(&mut probe, tgid, info.go_version.as_deref(), false);
             if cfg.follow {
                 for d in tracee::descendants(tgid) {
                     probe.add_target(d)?;
@@ -282,7 +282,7 @@ async fn trace(cfg: Config) -> Result<ExitCode> {
                 context::watch::SystemWatch::new(pid, cfg.slow_ns),
                 context::mounts::MountTable::read_live(pid).ok(),
             ));
-            set_go_layout(&mut probe, pid, info.go_version.as_deref());
+            set_go_layout(&mut probe, pid, info.go_version.as_deref(), true);
             if let Err(e) = probe
                 .expect_return(pid)
                 .and_then(|()| probe.add_target(pid))
@@ -709,10 +709,23 @@ fn check_pipes(analyzer: &mut Analyzer) {
 
 /// Tells the programs where a Go program of `version` keeps its goroutine ids (the
 /// per-version table's answer, at once; the background load of the process's code then
-/// sets the DWARF's, and says so when neither knows this version).
-pub(crate) fn set_go_layout(probe: &mut Probe, tgid: u32, version: Option<&str>) {
-    let layout = version.map(gotrace_model::goruntime::layout);
-    if let Err(e) = probe.set_go_runtime(tgid, layout.and_then(Result::ok)) {
+/// sets the DWARF's, and says so when neither knows this version). `before_exec`: the
+/// program is the one a launched command is about to exec, so the layout outlives that
+/// exec (any other exec removes it in the kernel).
+pub(crate) fn set_go_layout(
+    probe: &mut Probe,
+    tgid: u32,
+    version: Option<&str>,
+    before_exec: bool,
+) {
+    let layout = version
+        .map(gotrace_model::goruntime::layout)
+        .and_then(Result::ok)
+        .map(|l| tracer_common::GoRuntime {
+            keep_at_exec: before_exec as u32,
+            ..l
+        });
+    if let Err(e) = probe.set_go_runtime(tgid, layout) {
         eprintln!("gotrace: no goroutine ids for pid {tgid}: {e:#}");
     }
 }
@@ -724,7 +737,8 @@ pub(crate) fn apply_layout(probe: &mut Probe, news: &context::gocode::LoadNews) 
         Some(Ok(l)) => (Some(*l), None),
         Some(Err(why)) => (None, Some(why.clone())),
         // A load that could not read the program, or was given up, learnt nothing: the
-        // layout set by its version when it was launched or attached stays.
+        // layout set by its version when it was launched or attached stays. (After any
+        // other exec there is none: the kernel removed it at the exec.)
         None if news.error.is_some() => return None,
         None => (None, None),
     };

@@ -671,7 +671,7 @@ fn the_dwarf_comes_before_the_table() {
         layout_for(&odd, Some("go1.22.10")).unwrap(),
         tracer_common::GoRuntime {
             g_goid: 200,
-            _pad: 0
+            keep_at_exec: 0
         }
     );
     // A version the table does not know, or none, is fine with DWARF...

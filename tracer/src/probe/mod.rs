@@ -490,7 +490,7 @@ impl Probe {
             goid_start_ns: 0,
             goid: 0,
             gkind: 0,
-            _pad1: 0,
+            runtime_g_tid: 0,
             runtime_g: 0,
             _pad: [0; 4],
         };
