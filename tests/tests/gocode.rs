@@ -543,30 +543,17 @@ fn ms(v: &str) -> f64 {
     }
 }
 
-/// A Go server's threads wait in the kernel for the runtime (the netpoller, idle Ms
-/// parked, sysmon): that is the runtime's time, kept out of the program's.
-#[test]
-fn a_go_servers_own_waits_are_runtime_time() {
-    if !require_root("a_go_servers_own_waits_are_runtime_time") {
-        return;
-    }
-    let dir = scratch("gocode-server");
+/// Traces bench_http's server for 4 s (with `extra` options) while a client sends it a
+/// request every 20 ms: its NDJSON lines and gotrace's stdout.
+fn trace_go_server(tag: &str, extra: &[&str]) -> (Vec<Line>, String) {
+    let dir = scratch(tag);
     let json = dir.join("trace.ndjson");
     let json_s = json.display().to_string();
     let bin = workload("bench_http").display().to_string();
-    let mut child = gotrace_cmd(&[
-        "--no-tui",
-        "--json",
-        &json_s,
-        "--duration",
-        "4",
-        "--",
-        &bin,
-        "-mode",
-        "server",
-    ])
-    .spawn()
-    .expect("spawn gotrace");
+    let mut args = vec!["--no-tui", "--json", &json_s, "--duration", "4"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--", &bin, "-mode", "server"]);
+    let mut child = gotrace_cmd(&args).spawn().expect("spawn gotrace");
     let stdout = child.stdout.take().expect("stdout");
     let stderr = child.stderr.take().expect("stderr");
     let err = std::thread::spawn(move || {
@@ -630,7 +617,37 @@ fn a_go_servers_own_waits_are_runtime_time() {
         matches!(status.code(), Some(0 | 124)),
         "{status}\n{stdout}\n{stderr}"
     );
-    let s = summary_of(&read_trace(&json)).clone();
+    (read_trace(&json), stdout)
+}
+
+/// The runtime's waits for work on g0 that were spent asleep: its netpoller's blocking
+/// polls, sysmon's timed sleeps.
+fn runtime_idle_waits(lines: &[Line]) -> Vec<&SyscallLine> {
+    lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Syscall(c)
+                if c.by.as_deref() == Some("runtime")
+                    && matches!(c.name.as_str(), "epoll_pwait" | "epoll_wait" | "futex")
+                    && c.blocked_ns >= c.duration_ns / 2 =>
+            {
+                Some(c)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A Go server's threads wait in the kernel for the runtime (the netpoller, idle Ms
+/// parked, sysmon): that is the runtime's time, kept out of the program's, and counted
+/// but not streamed.
+#[test]
+fn a_go_servers_own_waits_are_runtime_time() {
+    if !require_root("a_go_servers_own_waits_are_runtime_time") {
+        return;
+    }
+    let (lines, stdout) = trace_go_server("gocode-server", &[]);
+    let s = summary_of(&lines).clone();
     let runtime_ns: u64 = s.runtime_attribution.iter().map(|c| c.ns).sum();
     // Three seconds of a lightly loaded server: its netpoller waits for most of them.
     assert!(
@@ -659,5 +676,25 @@ fn a_go_servers_own_waits_are_runtime_time() {
     assert!(
         stdout.contains("the Go runtime's own waits on g0"),
         "{stdout}"
+    );
+    let streamed = runtime_idle_waits(&lines);
+    assert!(
+        streamed.is_empty(),
+        "the runtime's idle waits are counted, not streamed (without --stream-idle): {streamed:#?}"
+    );
+}
+
+/// `--stream-idle` streams them: each request ends a netpoll wait of up to 20 ms.
+#[test]
+fn stream_idle_streams_the_runtimes_idle_waits() {
+    if !require_root("stream_idle_streams_the_runtimes_idle_waits") {
+        return;
+    }
+    let (lines, _) = trace_go_server("gocode-server-idle", &["--stream-idle"]);
+    let streamed = runtime_idle_waits(&lines);
+    assert!(
+        streamed.iter().any(|c| c.name != "futex"),
+        "no netpoll wait of the runtime streamed with --stream-idle: {} idle waits streamed",
+        streamed.len()
     );
 }

@@ -127,8 +127,9 @@ pub mod globals {
     pub const SLOW_NS: &str = "SLOW_NS";
     /// `u32`: non-zero when children of targets become targets.
     pub const FOLLOW: &str = "FOLLOW";
-    /// `u32`: non-zero to stream slow waits of parked threads (futex waits without a
-    /// timeout) too; by default they are only aggregated.
+    /// `u32`: non-zero to stream idle waits too (parked threads' futex waits without a
+    /// timeout, the Go runtime's waits for work on g0); by default they are only
+    /// aggregated.
     pub const STREAM_IDLE: &str = "STREAM_IDLE";
     /// [`crate::KernelOffsets`]: where the programs find kernel struct fields.
     pub const OFFSETS: &str = "OFFSETS";

@@ -152,13 +152,11 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
         } else {
             (class::NONE, 0)
         };
+        let gk = known_goroutine.map_or(gkind::UNKNOWN, |(k, _)| k);
         if split.blocked > 0 {
-            let gk = known_goroutine.map_or(gkind::UNKNOWN, |(k, _)| k);
             account_cause((pid_tgid >> 32) as u32, nr, cls, dev, gk, &split);
         }
-        // A parked thread's long wait (an idle Go M) is aggregated, not news: Go
-        // servers park and unpark threads thousands of times a second.
-        if slow && (cls != class::FUTEX_IDLE || STREAM_IDLE.load() != 0) {
+        if slow && (STREAM_IDLE.load() != 0 || !idle_wait(cls, gk, split.blocked, split.duration)) {
             let who = known_goroutine.unwrap_or_else(|| {
                 // SAFETY: no preconditions.
                 let task = unsafe { bpf_get_current_task() };
@@ -184,6 +182,20 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
         }
     }
     Some(0)
+}
+
+/// A wait that is aggregated but not news (streamed only with `--stream-idle`): a parked
+/// thread's (an idle Go M, a futex wait without a timeout), or the Go runtime's own wait
+/// for work on a thread's g0 (the netpoller's blocking poll in the scheduler, sysmon's
+/// sleep while every P is idle: a futex wait with a timeout) that was mostly spent
+/// asleep. Go servers end hundreds of each a second; one the scheduler made late (most
+/// of it waiting for a CPU) is streamed.
+#[inline(always)]
+fn idle_wait(cls: u32, gk: u32, blocked: u64, duration: u64) -> bool {
+    cls == class::FUTEX_IDLE
+        || (gk == gkind::RUNTIME
+            && (cls == class::NETPOLL || cls == class::FUTEX)
+            && blocked >= duration / 2)
 }
 
 /// Adds a call that blocked to the CAUSES map.

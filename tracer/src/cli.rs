@@ -108,8 +108,10 @@ pub struct Args {
     #[arg(long, value_name = "TIME", default_value = "100ms", value_parser = parse_duration)]
     pub slow_reap: Duration,
 
-    /// Also stream the slow waits of parked threads (futex waits without a timeout: an
-    /// idle Go runtime thread); by default they are only counted.
+    /// Also stream idle waits: parked threads' (futex waits without a timeout: an idle Go
+    /// runtime thread) and the Go runtime's own waits for work on g0 (the netpoller's
+    /// blocking polls, sysmon's sleeps) spent mostly asleep; by default they are only
+    /// counted.
     #[arg(long)]
     pub stream_idle: bool,
 

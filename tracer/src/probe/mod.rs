@@ -44,7 +44,7 @@ pub struct ProbeOptions {
     pub follow: bool,
     /// Ring buffer size in bytes (a power of two, at least one page).
     pub ring_bytes: u32,
-    /// Stream parked threads' slow waits too.
+    /// Stream idle waits too (parked threads', the Go runtime's waits for work on g0).
     pub stream_idle: bool,
     /// Streamed calls at least this long (ns) carry their user stack; `u64::MAX`: none.
     pub stack_min_ns: u64,
