@@ -78,6 +78,22 @@ fn check_exact_counts(stdout: &str, lines: &[Line], workload_output: &str) {
         "text clock_nanosleep row: {r:?}"
     );
 
+    // Each sleep's time is filed once: asleep (its cause), waiting for a CPU or on one,
+    // adding up to its total, with nothing left unclassified.
+    let parts: u64 = sleep.causes.iter().map(|c| c.ns).sum();
+    assert_eq!(
+        parts, sleep.total_ns,
+        "clock_nanosleep's time by cause: {:?}",
+        sleep.causes
+    );
+    let asleep = sleep.causes.iter().find(|c| c.cause == "sleep");
+    assert_eq!(
+        asleep.map(|c| c.ns),
+        Some(sleep.blocked_ns),
+        "clock_nanosleep's blocked time by cause: {:?}",
+        sleep.causes
+    );
+
     if retries > 0 {
         // A sleep split by a signal is two calls, each shorter than the requested time.
         return;

@@ -22,6 +22,12 @@ pub mod maps {
     pub const THREAD_STATS: &str = "THREAD_STATS";
     /// Per-CPU hash of [`crate::CauseKey`] -> [`crate::CauseStats`].
     pub const CAUSES: &str = "CAUSES";
+    /// Per-CPU array of [`crate::CauseFront`], [`crate::CAUSE_FRONT_SLOTS`] entries: when
+    /// not host-wide, a blocked call's cause is added here if its entry
+    /// ([`crate::cause_front_slot`]) holds that cause or none yet (an array access, no
+    /// hash), else to CAUSES. An entry, once taken, is never given to another cause, so
+    /// a reader sums both maps and counts each call once.
+    pub const CAUSE_FRONT: &str = "CAUSE_FRONT";
     /// Hash of [`crate::PollKey`] (tgid, epoll fd) -> [`crate::EpollStats`].
     pub const EPOLL: &str = "EPOLL";
     /// Hash of [`crate::PollKey`] (tgid, eventfd) -> u64 writes (netpoll wakeups in Go).
@@ -829,6 +835,31 @@ pub struct ProcSyscallKey {
     pub cpu: u32,
 }
 
+/// CAUSE_FRONT's entries: a power of two.
+pub const CAUSE_FRONT_SLOTS: u32 = 1 << CAUSE_FRONT_BITS;
+const CAUSE_FRONT_BITS: u32 = 7;
+
+/// CAUSE_FRONT value: the calls that blocked on one cause, on one CPU, in front of CAUSES
+/// (see tracer_common::maps::CAUSE_FRONT). `stats.calls == 0`: not taken yet.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CauseFront {
+    pub key: CauseKey,
+    pub _pad: u32,
+    pub stats: CauseStats,
+}
+
+/// The CAUSE_FRONT entry a cause may take (the process is not part of it: the front is
+/// used only when one program or tree is traced, whose causes are summed).
+#[inline(always)]
+pub fn cause_front_slot(nr: u32, class: u32, dev: u32, gkind: u32) -> u32 {
+    let h = nr.wrapping_mul(0x9E37_79B1)
+        ^ class.wrapping_mul(0x85EB_CA77)
+        ^ gkind.wrapping_mul(0xC2B2_AE3D)
+        ^ dev.wrapping_mul(0x27D4_EB2F);
+    h >> (32 - CAUSE_FRONT_BITS)
+}
+
 /// CAUSES map value: the calls that blocked on one cause.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -986,6 +1017,7 @@ mod pod {
     unsafe impl aya::Pod for super::CauseKey {}
     unsafe impl aya::Pod for super::ProcSyscallKey {}
     unsafe impl aya::Pod for super::CauseStats {}
+    unsafe impl aya::Pod for super::CauseFront {}
     unsafe impl aya::Pod for super::PollKey {}
     unsafe impl aya::Pod for super::EpollStats {}
     unsafe impl aya::Pod for super::UringCtx {}
@@ -1020,6 +1052,43 @@ const _: () = assert!(core::mem::size_of::<WaitRecord>() == 64);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The causes a Go program blocks on most each have a CAUSE_FRONT entry of their own
+    /// (a collision is still counted exactly, in CAUSES, at a hash lookup's cost).
+    #[test]
+    fn a_go_programs_usual_causes_do_not_share_a_front_entry() {
+        use gkind::{GOROUTINE, RUNTIME};
+        let usual = [
+            (nr::FUTEX, class::FUTEX_IDLE, 0, RUNTIME),
+            (nr::FUTEX, class::FUTEX, 0, RUNTIME),
+            (nr::FUTEX, class::FUTEX_IDLE, 0, GOROUTINE),
+            (nr::FUTEX, class::FUTEX, 0, GOROUTINE),
+            (nr::EPOLL_PWAIT, class::NETPOLL, 0, RUNTIME),
+            (nr::NANOSLEEP, class::NANOSLEEP, 0, RUNTIME),
+            (nr::NANOSLEEP, class::NANOSLEEP, 0, GOROUTINE),
+            (nr::READ, class::SOCKET, 0, GOROUTINE),
+            (nr::WRITE, class::SOCKET, 0, GOROUTINE),
+            (nr::READ, class::PIPE, 0, GOROUTINE),
+            (nr::WRITE, class::PIPE, 0, GOROUTINE),
+            (24, class::OTHER, 0, RUNTIME), // sched_yield
+            (nr::WAIT4, class::CHILD_WAIT, 0, GOROUTINE),
+            (nr::READ, class::FS, 8 << 20 | 1, GOROUTINE),
+            (nr::OPENAT, class::FS, 8 << 20 | 1, GOROUTINE),
+            (nr::FSYNC, class::FS, 8 << 20 | 1, GOROUTINE),
+            (nr::PREAD64, class::FS, 8 << 20 | 1, GOROUTINE),
+            (nr::NEWFSTATAT, class::FS, 8 << 20 | 1, GOROUTINE),
+            (nr::EPOLL_WAIT, class::NETPOLL, 0, RUNTIME),
+            (nr::CLOCK_NANOSLEEP, class::NANOSLEEP, 0, GOROUTINE),
+            (7, class::NETPOLL, 0, GOROUTINE), // poll
+        ];
+        let slot = |k: (u32, u32, u32, u32)| cause_front_slot(k.0, k.1, k.2, k.3);
+        for (i, a) in usual.iter().enumerate() {
+            assert!(slot(*a) < CAUSE_FRONT_SLOTS);
+            for b in &usual[..i] {
+                assert_ne!(slot(*a), slot(*b), "{a:?} and {b:?} share an entry");
+            }
+        }
+    }
 
     #[test]
     fn msb_matches_leading_zeros() {

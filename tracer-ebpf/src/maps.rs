@@ -7,9 +7,9 @@ use aya_ebpf::{
     Global,
 };
 use tracer_common::{
-    CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, ProcSyscallKey, SyscallStats,
-    ThreadStats, COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS, INFLIGHT_NR_NEW_TASK,
-    INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
+    CauseFront, CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, ProcSyscallKey,
+    SyscallStats, ThreadStats, CAUSE_FRONT_SLOTS, COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS,
+    INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
 };
 
 /// Per-syscall aggregates (see tracer_common::maps::SYSCALL_STATS).
@@ -47,6 +47,13 @@ pub static THREAD_STATS: HashMap<u32, ThreadStats> = HashMap::with_max_entries(1
 /// Calls that blocked, by (syscall, what they waited on, filesystem device).
 #[map]
 pub static CAUSES: PerCpuHashMap<CauseKey, CauseStats> = PerCpuHashMap::with_max_entries(4096, 0);
+
+/// Causes of blocked calls, per CPU, in front of CAUSES when not host-wide: an entry is
+/// taken by the first cause that lands on it and keeps it (see
+/// tracer_common::maps::CAUSE_FRONT).
+#[map]
+pub static CAUSE_FRONT: PerCpuArray<CauseFront> =
+    PerCpuArray::with_max_entries(CAUSE_FRONT_SLOTS, 0);
 
 /// Targets that are Go programs of a known version: tgid -> where their goroutine is.
 #[map]

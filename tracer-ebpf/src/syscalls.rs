@@ -11,8 +11,8 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    class, gkind, hist_bucket, kind, CauseKey, CauseStats, ProcSyscallKey, SyscallRecord,
-    WaitRecord, COUNTER_PROC_STATS_FULL, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
+    cause_front_slot, class, gkind, hist_bucket, kind, CauseKey, CauseStats, ProcSyscallKey,
+    SyscallRecord, WaitRecord, COUNTER_PROC_STATS_FULL, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
     INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP,
     NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
 };
@@ -22,8 +22,8 @@ use crate::{
     goroutine,
     maps::{
         bump, evict, get_or_insert, is_target, lazy_wakeup, lost_record, store, was_evicted,
-        CAUSES, EVENTS, HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS, STREAM_IDLE,
-        SYSCALL_STATS, ZERO_STATS,
+        CAUSES, CAUSE_FRONT, EVENTS, HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS,
+        STREAM_IDLE, SYSCALL_STATS, ZERO_STATS,
     },
     poller,
     sched::close_stretch,
@@ -198,9 +198,35 @@ fn idle_wait(cls: u32, gk: u32, blocked: u64, duration: u64) -> bool {
             && blocked >= duration / 2)
 }
 
-/// Adds a call that blocked to the CAUSES map.
+/// Adds a call that blocked to its cause: in CAUSE_FRONT if its entry there is its own or
+/// free (not host-wide: one program or tree, whose causes are summed), else in CAUSES.
+/// Measured under H (a net/http server, about three blocked calls per request): the
+/// front saves about 220 ns per request (docs/benchmarks.md).
 #[inline(always)]
 fn account_cause(tgid: u32, nr: u32, cls: u32, dev: u32, gkind: u32, split: &Split) {
+    if HOSTWIDE.load() == 0 {
+        if let Some(f) = CAUSE_FRONT.get_ptr_mut(cause_front_slot(nr, cls, dev, gkind)) {
+            // SAFETY: a per-CPU value; tracepoint programs run with preemption disabled,
+            // so only this program writes this CPU's copy meanwhile.
+            let f = unsafe { &mut *f };
+            if f.stats.calls == 0 {
+                f.key = CauseKey {
+                    tgid: 0,
+                    nr,
+                    class: cls,
+                    dev,
+                    gkind,
+                };
+            }
+            let k = &f.key;
+            if (k.nr, k.class, k.dev, k.gkind) == (nr, cls, dev, gkind) {
+                f.stats.calls += 1;
+                f.stats.wall_ns += split.duration;
+                f.stats.blocked_ns += split.blocked;
+                return;
+            }
+        }
+    }
     let key = CauseKey {
         tgid,
         nr,

@@ -18,11 +18,12 @@ use aya::{
 };
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
-    globals, maps, programs, CauseKey, CauseStats, EpollStats, GoRuntime, Inflight, KernelOffsets,
-    PollKey, ProcSyscallKey, SyscallStats, ThreadStats, UringCtx, UringOffsets, UringOpStats,
-    COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL, COUNTER_SLOT_COLLISIONS,
-    COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK,
-    INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED, THROTTLE_CFS_RQ, THROTTLE_TASK,
+    globals, maps, programs, CauseFront, CauseKey, CauseStats, EpollStats, GoRuntime, Inflight,
+    KernelOffsets, PollKey, ProcSyscallKey, SyscallStats, ThreadStats, UringCtx, UringOffsets,
+    UringOpStats, CAUSE_FRONT_SLOTS, COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL,
+    COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
+    INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED,
+    THROTTLE_CFS_RQ, THROTTLE_TASK,
 };
 
 use crate::analysis::{
@@ -313,6 +314,7 @@ pub struct Probe {
     counters: PerCpuArray<MapData, u64>,
     thread_stats: AyaHashMap<MapData, u32, ThreadStats>,
     causes: PerCpuHashMap<MapData, CauseKey, CauseStats>,
+    cause_front: PerCpuArray<MapData, CauseFront>,
     epoll: AyaHashMap<MapData, PollKey, EpollStats>,
     eventfds: AyaHashMap<MapData, PollKey, u64>,
     uring_ctx: AyaHashMap<MapData, u64, UringCtx>,
@@ -399,6 +401,7 @@ impl Probe {
         let counters = take_map(&mut ebpf, maps::COUNTERS)?;
         let thread_stats = take_map(&mut ebpf, maps::THREAD_STATS)?;
         let causes = take_map(&mut ebpf, maps::CAUSES)?;
+        let cause_front = take_map(&mut ebpf, maps::CAUSE_FRONT)?;
         let epoll = take_map(&mut ebpf, maps::EPOLL)?;
         let eventfds = take_map(&mut ebpf, maps::EVENTFDS)?;
         let uring_ctx = take_map(&mut ebpf, maps::URING_CTX)?;
@@ -415,6 +418,7 @@ impl Probe {
             counters,
             thread_stats,
             causes,
+            cause_front,
             epoll,
             eventfds,
             uring_ctx,
@@ -591,12 +595,17 @@ impl Probe {
         }
     }
 
-    /// Calls that blocked, by (syscall, class, device), summed over CPUs.
+    /// Calls that blocked, by (syscall, class, device), summed over CPUs: CAUSES and, when
+    /// not host-wide, the entries taken in CAUSE_FRONT (a cause is in one map or both, each
+    /// call in one). A traced tree's causes are the tree's: its processes' are summed.
     pub fn read_causes(&self) -> Result<Vec<RawCause>> {
-        let mut out = Vec::new();
-        for item in self.causes.iter() {
-            let (k, per_cpu) = item.context("read the cause map")?;
-            let mut c = RawCause {
+        let mut sums: std::collections::HashMap<CauseKey, RawCause> = Default::default();
+        let mut add = |k: &CauseKey, v: &CauseStats| {
+            let k = CauseKey {
+                tgid: if self.hostwide { k.tgid } else { 0 },
+                ..*k
+            };
+            let c = sums.entry(k).or_insert_with(|| RawCause {
                 tgid: k.tgid,
                 nr: k.nr,
                 class: k.class,
@@ -605,28 +614,27 @@ impl Probe {
                 calls: 0,
                 wall_ns: 0,
                 blocked_ns: 0,
-            };
-            for v in per_cpu.iter() {
-                c.calls += v.calls;
-                c.wall_ns += v.wall_ns;
-                c.blocked_ns += v.blocked_ns;
-            }
-            // A traced tree's causes are the tree's: its processes' entries are summed.
-            if !self.hostwide {
-                c.tgid = 0;
-                let same = |o: &&mut RawCause| {
-                    (o.nr, o.class, o.dev, o.gkind) == (c.nr, c.class, c.dev, c.gkind)
-                };
-                if let Some(o) = out.iter_mut().find(same) {
-                    o.calls += c.calls;
-                    o.wall_ns += c.wall_ns;
-                    o.blocked_ns += c.blocked_ns;
-                    continue;
+            });
+            c.calls += v.calls;
+            c.wall_ns += v.wall_ns;
+            c.blocked_ns += v.blocked_ns;
+        };
+        for item in self.causes.iter() {
+            let (k, per_cpu) = item.context("read the cause map")?;
+            per_cpu.iter().for_each(|v| add(&k, v));
+        }
+        if !self.hostwide {
+            for slot in 0..CAUSE_FRONT_SLOTS {
+                let per_cpu = self
+                    .cause_front
+                    .get(&slot, 0)
+                    .context("read the cause map")?;
+                for f in per_cpu.iter().filter(|f| f.stats.calls > 0) {
+                    add(&f.key, &f.stats);
                 }
             }
-            out.push(c);
         }
-        Ok(out)
+        Ok(sums.into_values().collect())
     }
 
     /// The poller maps: epoll instances, eventfd writes, io_uring rings and opcodes.
