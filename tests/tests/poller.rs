@@ -41,6 +41,15 @@ fn go_http_server_under_load_uses_epoll() {
         .max_by_key(|e| e.waits)
         .expect("an epoll instance");
     assert!(e.waits > 100, "epoll waits: {e:?}");
+    // Every wait counted, once: the instances' waits are the epoll_pwait calls.
+    let waits: u64 = p.epoll.instances.iter().map(|e| e.waits).sum();
+    let calls: u64 = s
+        .syscalls
+        .iter()
+        .filter(|r| r.name.starts_with("epoll_") && r.name.contains("wait"))
+        .map(|r| r.calls)
+        .sum();
+    assert_eq!(waits, calls, "epoll waits against epoll_*wait calls: {p:?}");
     assert!(e.ready > 10 && e.events >= e.ready, "{e:?}");
     assert!(e.p99_ns >= e.p50_ns);
     assert_percentiles_within_the_longest_wait(e);

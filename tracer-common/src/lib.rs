@@ -28,6 +28,10 @@ pub mod maps {
     /// hash), else to CAUSES. An entry, once taken, is never given to another cause, so
     /// a reader sums both maps and counts each call once.
     pub const CAUSE_FRONT: &str = "CAUSE_FRONT";
+    /// Per-CPU array of [`crate::EpollFront`], [`crate::EPOLL_FRONT_SLOTS`] entries, in
+    /// front of EPOLL when not host-wide, as CAUSE_FRONT is in front of CAUSES (entry:
+    /// [`crate::epoll_front_slot`]).
+    pub const EPOLL_FRONT: &str = "EPOLL_FRONT";
     /// Hash of [`crate::PollKey`] (tgid, epoll fd) -> [`crate::EpollStats`].
     pub const EPOLL: &str = "EPOLL";
     /// Hash of [`crate::PollKey`] (tgid, eventfd) -> u64 writes (netpoll wakeups in Go).
@@ -713,6 +717,26 @@ pub struct PollKey {
     pub id: u32,
 }
 
+/// EPOLL_FRONT's entries: a power of two (a Go program has one epoll instance).
+pub const EPOLL_FRONT_SLOTS: u32 = 1 << EPOLL_FRONT_BITS;
+const EPOLL_FRONT_BITS: u32 = 4;
+
+/// EPOLL_FRONT value: the waits on one epoll instance, on one CPU, in front of EPOLL (see
+/// tracer_common::maps::EPOLL_FRONT). `stats.waits == 0`: not taken yet.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct EpollFront {
+    pub key: PollKey,
+    pub stats: EpollStats,
+}
+
+/// The EPOLL_FRONT entry an epoll instance may take.
+#[inline(always)]
+pub fn epoll_front_slot(key: &PollKey) -> u32 {
+    (key.tgid.wrapping_mul(0x9E37_79B1) ^ key.id.wrapping_mul(0x85EB_CA77))
+        >> (32 - EPOLL_FRONT_BITS)
+}
+
 /// Waits on one epoll instance.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -1018,6 +1042,7 @@ mod pod {
     unsafe impl aya::Pod for super::ProcSyscallKey {}
     unsafe impl aya::Pod for super::CauseStats {}
     unsafe impl aya::Pod for super::CauseFront {}
+    unsafe impl aya::Pod for super::EpollFront {}
     unsafe impl aya::Pod for super::PollKey {}
     unsafe impl aya::Pod for super::EpollStats {}
     unsafe impl aya::Pod for super::UringCtx {}

@@ -18,11 +18,11 @@ use aya::{
 };
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
-    globals, maps, programs, CauseFront, CauseKey, CauseStats, EpollStats, GoRuntime, Inflight,
-    KernelOffsets, PollKey, ProcSyscallKey, SyscallStats, ThreadStats, UringCtx, UringOffsets,
-    UringOpStats, CAUSE_FRONT_SLOTS, COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL,
-    COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
-    INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED,
+    globals, maps, programs, CauseFront, CauseKey, CauseStats, EpollFront, EpollStats, GoRuntime,
+    Inflight, KernelOffsets, PollKey, ProcSyscallKey, SyscallStats, ThreadStats, UringCtx,
+    UringOffsets, UringOpStats, CAUSE_FRONT_SLOTS, COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL,
+    COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, EPOLL_FRONT_SLOTS,
+    HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED,
     THROTTLE_CFS_RQ, THROTTLE_TASK,
 };
 
@@ -316,6 +316,7 @@ pub struct Probe {
     causes: PerCpuHashMap<MapData, CauseKey, CauseStats>,
     cause_front: PerCpuArray<MapData, CauseFront>,
     epoll: AyaHashMap<MapData, PollKey, EpollStats>,
+    epoll_front: PerCpuArray<MapData, EpollFront>,
     eventfds: AyaHashMap<MapData, PollKey, u64>,
     uring_ctx: AyaHashMap<MapData, u64, UringCtx>,
     uring_ops: AyaHashMap<MapData, PollKey, UringOpStats>,
@@ -403,6 +404,7 @@ impl Probe {
         let causes = take_map(&mut ebpf, maps::CAUSES)?;
         let cause_front = take_map(&mut ebpf, maps::CAUSE_FRONT)?;
         let epoll = take_map(&mut ebpf, maps::EPOLL)?;
+        let epoll_front = take_map(&mut ebpf, maps::EPOLL_FRONT)?;
         let eventfds = take_map(&mut ebpf, maps::EVENTFDS)?;
         let uring_ctx = take_map(&mut ebpf, maps::URING_CTX)?;
         let uring_ops = take_map(&mut ebpf, maps::URING_OPS)?;
@@ -420,6 +422,7 @@ impl Probe {
             causes,
             cause_front,
             epoll,
+            epoll_front,
             eventfds,
             uring_ctx,
             uring_ops,
@@ -640,22 +643,43 @@ impl Probe {
     /// The poller maps: epoll instances, eventfd writes, io_uring rings and opcodes.
     pub fn read_poller(&self) -> Result<RawPoller> {
         let mut p = RawPoller::default();
-        for item in self.epoll.iter() {
-            let (k, s) = item.context("read the epoll map")?;
-            p.epoll.push(RawEpoll {
+        // An instance's waits are in EPOLL, in EPOLL_FRONT (one CPU's each), or both.
+        let mut epoll: std::collections::HashMap<PollKey, RawEpoll> = Default::default();
+        let mut add = |k: &PollKey, s: &EpollStats| {
+            let e = epoll.entry(*k).or_insert_with(|| RawEpoll {
                 tgid: k.tgid,
                 epfd: k.id,
-                waits: s.waits,
-                polls: s.polls,
-                timeouts: s.timeouts,
-                ready: s.ready,
-                events: s.events,
-                errors: s.errors,
-                blocked_ns: s.blocked_ns,
-                max_ns: s.max_ns,
-                hist: s.hist.to_vec(),
+                hist: vec![0; HIST_BUCKETS],
+                ..Default::default()
             });
+            e.waits += s.waits;
+            e.polls += s.polls;
+            e.timeouts += s.timeouts;
+            e.ready += s.ready;
+            e.events += s.events;
+            e.errors += s.errors;
+            e.blocked_ns += s.blocked_ns;
+            e.max_ns = e.max_ns.max(s.max_ns);
+            for (h, n) in e.hist.iter_mut().zip(s.hist) {
+                *h += n;
+            }
+        };
+        for item in self.epoll.iter() {
+            let (k, s) = item.context("read the epoll map")?;
+            add(&k, &s);
         }
+        if !self.hostwide {
+            for slot in 0..EPOLL_FRONT_SLOTS {
+                let per_cpu = self
+                    .epoll_front
+                    .get(&slot, 0)
+                    .context("read the epoll map")?;
+                for f in per_cpu.iter().filter(|f| f.stats.waits > 0) {
+                    add(&f.key, &f.stats);
+                }
+            }
+        }
+        p.epoll = epoll.into_values().collect();
         for item in self.eventfds.iter() {
             let (k, writes) = item.context("read the eventfd map")?;
             p.eventfds.push((k.tgid, k.id, writes));
