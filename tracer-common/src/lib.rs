@@ -496,11 +496,18 @@ pub struct Inflight {
     /// the thread's creation, at any exec and when the thread exits (traced or not: a
     /// reused tid must not inherit it).
     pub runtime_g: u64,
+    /// The class and device sys_exit found for the returning call, written and read back
+    /// at once: the verifier follows each constant `classify` can return as a path of its
+    /// own through all that follows, and a value read from a map is one unknown value
+    /// (without it, the verifier went through 150,000 instructions of sys_exit, not
+    /// 109,000).
+    pub exit_class: u32,
+    pub exit_dev: u32,
     /// Slots are written on every syscall by the CPU the thread runs on. The map's values
     /// are only 8-byte aligned, so 64 bytes of state could share a cache line with the
     /// next thread's slot and bounce between CPUs on every call (measured: +150 ns per
     /// syscall). 128 bytes keep each slot's line its own.
-    pub _pad: [u64; 4],
+    pub _pad: [u64; 3],
 }
 
 /// Who made a call, in a Go program (`gkind` of records and in-flight slots).

@@ -499,7 +499,9 @@ impl Probe {
             gkind: 0,
             runtime_g_tid: 0,
             runtime_g: 0,
-            _pad: [0; 4],
+            exit_class: 0,
+            exit_dev: 0,
+            _pad: [0; 3],
         };
         self.inflight
             .set(tid % INFLIGHT_SLOTS, slot, 0)
