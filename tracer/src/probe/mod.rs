@@ -629,14 +629,9 @@ impl Probe {
             per_cpu.iter().for_each(|v| add(&k, v));
         }
         if !self.hostwide {
-            for slot in 0..CAUSE_FRONT_SLOTS {
-                let per_cpu = self
-                    .cause_front
-                    .get(&slot, 0)
-                    .context("read the cause map")?;
-                for f in per_cpu.iter().filter(|f| f.stats.calls > 0) {
-                    add(&f.key, &f.stats);
-                }
+            let front = front_entries(&self.cause_front, CAUSE_FRONT_SLOTS, "cause")?;
+            for f in front.iter().filter(|f| f.stats.calls > 0) {
+                add(&f.key, &f.stats);
             }
         }
         Ok(sums.into_values().collect())
@@ -671,14 +666,9 @@ impl Probe {
             add(&k, &s);
         }
         if !self.hostwide {
-            for slot in 0..EPOLL_FRONT_SLOTS {
-                let per_cpu = self
-                    .epoll_front
-                    .get(&slot, 0)
-                    .context("read the epoll map")?;
-                for f in per_cpu.iter().filter(|f| f.stats.waits > 0) {
-                    add(&f.key, &f.stats);
-                }
+            let front = front_entries(&self.epoll_front, EPOLL_FRONT_SLOTS, "epoll")?;
+            for f in front.iter().filter(|f| f.stats.waits > 0) {
+                add(&f.key, &f.stats);
             }
         }
         p.epoll = epoll.into_values().collect();
@@ -728,6 +718,23 @@ impl Probe {
             proc_stats_full: vals[COUNTER_PROC_STATS_FULL as usize],
         })
     }
+}
+
+/// Every CPU's copy of every entry of a front array (CAUSE_FRONT, EPOLL_FRONT), taken or
+/// not.
+fn front_entries<T: aya::Pod>(
+    map: &PerCpuArray<MapData, T>,
+    slots: u32,
+    what: &str,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for slot in 0..slots {
+        let per_cpu = map
+            .get(&slot, 0)
+            .with_context(|| format!("read the {what} map"))?;
+        out.extend(per_cpu.iter().copied());
+    }
+    Ok(out)
 }
 
 /// Removes the entries of a hash map (per-CPU or not) whose key matches `pred`.
