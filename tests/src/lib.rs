@@ -96,6 +96,17 @@ pub fn require_root(test: &str) -> bool {
 }
 
 /// Builds tests/workloads/<name> once per test process; returns the binary.
+/// The exact workload's sleeps a signal cut short (each resumed: one clock_nanosleep call
+/// more), from the "done sleep-retries=N" line it prints; `output` holds it (a launched
+/// command's output comes first in gotrace's stdout).
+pub fn sleep_retries(output: &str) -> u64 {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("done sleep-retries="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no \"done sleep-retries=N\" line in:\n{output}"))
+}
+
 pub fn workload(name: &str) -> PathBuf {
     // In the kernel matrix's guests there is no Go: `cargo xtask test` built every
     // workload beforehand and put it at the same path.

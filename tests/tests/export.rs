@@ -12,8 +12,8 @@ use std::{
 };
 
 use gotrace_tests::{
-    gotrace, gotrace_bin, read_trace, require_root, scratch, signal, summary_of, wait_for_line,
-    workload, Attached, Line, Run,
+    gotrace, gotrace_bin, read_trace, require_root, scratch, signal, sleep_retries, summary_of,
+    wait_for_line, workload, Attached, Line, Run,
 };
 use serde_json::Value;
 
@@ -32,16 +32,6 @@ fn summary_part(stdout: &str) -> &str {
         .map(|(i, _)| i)
         .unwrap_or_else(|| panic!("no summary in:\n{stdout}"));
     &stdout[at..]
-}
-
-/// The sleeps a signal cut short (and the workload resumed), from its "done
-/// sleep-retries=N" line in gotrace's stdout (a launched command's output comes first).
-fn sleep_retries(stdout: &str) -> usize {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("done sleep-retries="))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no \"done sleep-retries=N\" line in:\n{stdout}"))
 }
 
 fn report(args: &[&str]) -> Run {
@@ -407,7 +397,7 @@ fn perfetto_shows_slow_calls_on_their_thread() {
         .collect();
     // A sleep a signal cut short is two calls (the workload says how many were): each
     // part is streamed if it is over the slow threshold.
-    let retries = sleep_retries(&run.stdout);
+    let retries = sleep_retries(&run.stdout) as usize;
     assert!(
         (SLEEPS..=SLEEPS + retries).contains(&streamed.len()),
         "clock_nanosleep lines in the NDJSON: {} ({retries} sleeps cut short)",

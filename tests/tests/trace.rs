@@ -7,8 +7,8 @@ use std::{
 };
 
 use gotrace_tests::{
-    gotrace, read_trace, require_root, row, schema::ProcessEventKind, scratch, signal, summary_of,
-    text_row, wait_for_line, workload, Attached, Line,
+    gotrace, read_trace, require_root, row, schema::ProcessEventKind, scratch, signal,
+    sleep_retries, summary_of, text_row, wait_for_line, workload, Attached, Line,
 };
 
 const GOROUTINES: u64 = 4;
@@ -25,16 +25,6 @@ fn exact_args() -> Vec<String> {
         format!("-sleep-ms={SLEEP_MS}"),
         format!("-enoent={ENOENT}"),
     ]
-}
-
-/// The extra clock_nanosleep calls the workload made because a signal interrupted a
-/// sleep (it prints "done sleep-retries=N").
-fn sleep_retries(output: &str) -> u64 {
-    output
-        .lines()
-        .find_map(|l| l.strip_prefix("done sleep-retries="))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no \"done sleep-retries=N\" line in:\n{output}"))
 }
 
 /// Checks the counts the exact workload makes, in the NDJSON summary and the text.
