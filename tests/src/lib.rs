@@ -95,7 +95,6 @@ pub fn require_root(test: &str) -> bool {
     panic!("ROOT TEST {test} CANNOT RUN: it loads eBPF programs and needs root. Run `sudo cargo xtask test`, or set GOTRACE_SKIP_ROOT_TESTS=1 to skip root tests on purpose.");
 }
 
-/// Builds tests/workloads/<name> once per test process; returns the binary.
 /// The exact workload's sleeps a signal cut short (each resumed: one clock_nanosleep call
 /// more), from the "done sleep-retries=N" line it prints; `output` holds it (a launched
 /// command's output comes first in gotrace's stdout).
@@ -107,6 +106,7 @@ pub fn sleep_retries(output: &str) -> u64 {
         .unwrap_or_else(|| panic!("no \"done sleep-retries=N\" line in:\n{output}"))
 }
 
+/// Builds tests/workloads/<name> once per test process; returns the binary.
 pub fn workload(name: &str) -> PathBuf {
     // In the kernel matrix's guests there is no Go: `cargo xtask test` built every
     // workload beforehand and put it at the same path.

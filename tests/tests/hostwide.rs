@@ -933,10 +933,11 @@ fn all_mode_dashboard_lists_processes_and_opens_one() {
     let t = Tmux::start("gotrace-all-tui");
     t.wait_for(&["PROMPT>"], T);
     t.keys(&[&format!("{} --all", gotrace_bin().display()), "Enter"]);
-    let s = t.wait_for(&["gotrace --all", "Go process", "SYSCALLS"], T);
-    assert!(
-        s.contains("enter open"),
-        "the list's keys in its footer:\n{s}"
+    // The list's keys in its footer. Whatever is asserted on one screen is waited for
+    // together: a capture can land while tmux is still applying a frame.
+    t.wait_for(
+        &["gotrace --all", "Go process", "SYSCALLS", "enter open"],
+        T,
     );
     // The workload's row: its pid and command.
     let row = |s: &str| {
@@ -947,14 +948,12 @@ fn all_mode_dashboard_lists_processes_and_opens_one() {
             })
             .map(str::to_string)
     };
-    let s = t.wait_until(
+    t.wait_until(
         T,
         Tmux::visible,
-        |s| row(s).is_some(),
-        || format!("no row for pid {pid}"),
+        |s| row(s).is_some_and(|line| line.contains("exact")),
+        || format!("no row for pid {pid} naming its command"),
     );
-    let line = row(&s).unwrap_or_default();
-    assert!(line.contains("exact"), "{line}");
     w.go();
     w.done();
     // Other Go processes of the machine may be listed too: Enter opens the selected
@@ -979,13 +978,16 @@ fn all_mode_dashboard_lists_processes_and_opens_one() {
     }
     assert!(!opened.is_empty(), "never opened pid {pid} with Enter");
     // Its own dashboard, with its exact calls once a tick has read them.
-    let s = t.wait_until(
+    t.wait_until(
         T,
         Tmux::visible,
-        |s| s.contains(&format!("pid {pid}")) && s.contains("getppid"),
+        |s| {
+            s.contains(&format!("pid {pid}"))
+                && s.contains("getppid")
+                && s.contains("Where the time went")
+        },
         || format!("pid {pid}'s dashboard never showed its getppid calls"),
     );
-    assert!(s.contains("Where the time went"), "{s}");
     t.keys(&["Escape"]);
     t.wait_gone("back to the process list", T);
     t.wait_for(&["SYSCALLS"], T);

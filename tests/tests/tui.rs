@@ -26,16 +26,17 @@ fn dashboard_shows_the_workload_answers_keys_and_restores_the_terminal() {
     t.keys(&[&format!("{} --pid {pid}", gotrace_bin().display()), "Enter"]);
 
     // Overview: header with the target, the attribution by cause, the syscall table.
-    let s = t.wait_for(
+    t.wait_for(
         &[
             &format!("pid {pid}"),
             "Where the time went",
             "netpoll",
             "epoll_pwait",
+            // The Go version in the header.
+            "go1.",
         ],
         Duration::from_secs(30),
     );
-    assert!(s.contains("go1."), "Go version in the header:\n{s}");
 
     // Views switch with numbers and tab; ? opens and closes the help.
     t.keys(&["2"]);
@@ -103,18 +104,17 @@ fn dashboard_keeps_the_final_numbers_and_sigterm_restores_the_terminal() {
         &format!("{} -- {} -n=1000", gotrace_bin().display(), exact.display()),
         "Enter",
     ]);
-    // The dashboard says the target exited and stays up with the final numbers.
-    let s = t.wait_for(
+    // The dashboard says the target exited and stays up with the final numbers. All in
+    // one wait: a capture can land while tmux is still applying a frame (the header of
+    // the final one above the table of the one before, seen once under load).
+    t.wait_for(
         &[
             "target exited with code 0",
             "these are the final numbers",
             "ENDED",
+            "clock_nanosleep",
         ],
         Duration::from_secs(30),
-    );
-    assert!(
-        s.contains("clock_nanosleep"),
-        "the final numbers are on screen:\n{s}"
     );
     // The workload's own output went to the log, not over the dashboard.
     t.keys(&["5"]);
@@ -170,11 +170,14 @@ fn dashboard_names_the_call_a_stuck_program_is_in() {
         "Enter",
     ]);
     // The overview's alert names the call, what it waits on and the file, past a second.
-    let s = t.wait_for(
-        &["(stuck) in read for", "blocked: pipe"],
+    t.wait_for(
+        &[
+            "(stuck) in read for",
+            "blocked: pipe",
+            &format!("fd 3 {}", fifo.display()),
+        ],
         Duration::from_secs(30),
     );
-    assert!(s.contains(&format!("fd 3 {}", fifo.display())), "{s}");
     // The log says it once, and the threads view lists it.
     t.keys(&["5"]);
     t.wait_for(&["still in progress:", "[pipe]"], Duration::from_secs(10));
