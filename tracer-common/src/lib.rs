@@ -51,6 +51,10 @@ pub mod maps {
     /// the per-process aggregates of host-wide mode (`HOSTWIDE`), one entry per CPU the
     /// process made the call on (each written by its CPU only); readers sum the CPUs.
     pub const PROC_SYSCALLS: &str = "PROC_SYSCALLS";
+    /// Program array of one entry: [`crate::programs::SYS_EXIT_DETAIL`], which sys_exit
+    /// tail-calls. Two programs verify in far fewer steps than one: the verifier follows
+    /// each path through the first part into the second, and a tail call starts afresh.
+    pub const EXIT_DETAIL: &str = "EXIT_DETAIL";
 }
 
 /// Names of the programs, as userspace loads them: each is the name of its function in
@@ -59,8 +63,12 @@ pub mod maps {
 pub mod programs {
     /// raw_tp sys_enter: the start of a target's syscall.
     pub const SYS_ENTER: &str = "sys_enter";
-    /// raw_tp sys_exit: its end, the aggregates, and the records of slow calls.
+    /// raw_tp sys_exit: its end and the aggregates.
     pub const SYS_EXIT: &str = "sys_exit";
+    /// sys_exit's tail call (not attached: loaded into [`crate::maps::EXIT_DETAIL`]) for
+    /// a call that blocked, was slow, or is a wait or poller call: its cause, its record,
+    /// the poller's figures.
+    pub const SYS_EXIT_DETAIL: &str = "sys_exit_detail";
     /// raw_tp sched_switch, reading `prev_state` from its argument (Linux 5.18+).
     pub const SCHED_SWITCH: &str = "sched_switch";
     /// raw_tp sched_switch, reading `prev_state` from the task (older kernels).
@@ -103,9 +111,10 @@ pub mod programs {
     pub const FLOOR_CLOCK_EXIT: &str = "floor_clock_exit";
 
     /// Every program in the object.
-    pub const ALL: [&str; 22] = [
+    pub const ALL: [&str; 23] = [
         SYS_ENTER,
         SYS_EXIT,
+        SYS_EXIT_DETAIL,
         SCHED_SWITCH,
         SCHED_SWITCH_STATE,
         SCHED_WAKEUP,
@@ -496,18 +505,24 @@ pub struct Inflight {
     /// the thread's creation, at any exec and when the thread exits (traced or not: a
     /// reused tid must not inherit it).
     pub runtime_g: u64,
-    /// The class and device sys_exit found for the returning call, written and read back
-    /// at once: the verifier follows each constant `classify` can return as a path of its
-    /// own through all that follows, and a value read from a map is one unknown value
-    /// (without it, the verifier went through 85,000 instructions of sys_exit, not
-    /// 65,000).
+    /// The class and device sys_exit_detail found for the returning call, written and
+    /// read back at once: the verifier follows each constant `classify` can return as a
+    /// path of its own through all that follows, and a value read from a map is one
+    /// unknown value (without it, the verifier went through 21,500 instructions of
+    /// sys_exit_detail, not 17,300).
     pub exit_class: u32,
     pub exit_dev: u32,
+    /// What sys_exit hands to sys_exit_detail, its tail call, for a call that blocked, was
+    /// slow, or is a wait or poller call: the syscall and when it returned (the rest of
+    /// the call is in the fields above, and its result in the tracepoint's arguments).
+    pub exit_ns: u64,
+    pub exit_nr: u32,
+    pub _pad_nr: u32,
     /// Slots are written on every syscall by the CPU the thread runs on. The map's values
     /// are only 8-byte aligned, so 64 bytes of state could share a cache line with the
     /// next thread's slot and bounce between CPUs on every call (measured: +150 ns per
     /// syscall). 128 bytes keep each slot's line its own.
-    pub _pad: [u64; 3],
+    pub _pad: [u64; 1],
 }
 
 /// Who made a call, in a Go program (`gkind` of records and in-flight slots).

@@ -3,7 +3,7 @@ use core::intrinsics::{atomic_and, atomic_or, AtomicOrdering};
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf},
     Global,
 };
 use tracer_common::{
@@ -31,6 +31,11 @@ pub static TARGETS: Array<u64> = Array::with_max_entries(TARGET_WORDS, BPF_F_MMA
 /// In-flight syscall per thread slot (tid % INFLIGHT_SLOTS).
 #[map]
 pub static INFLIGHT: Array<Inflight> = Array::with_max_entries(INFLIGHT_SLOTS, 0);
+
+/// sys_exit's tail call, sys_exit_detail (see tracer_common::maps::EXIT_DETAIL); userspace
+/// puts it here before attaching sys_exit.
+#[map]
+pub static EXIT_DETAIL: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 /// Threads whose slot another thread took (their tids are equal modulo INFLIGHT_SLOTS)
 /// while they were in a syscall, or before a new task's first return: tid -> the slot's

@@ -11,10 +11,10 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    cause_front_slot, class, gkind, hist_bucket, kind, CauseKey, CauseStats, ProcSyscallKey,
-    SyscallRecord, WaitRecord, COUNTER_PROC_STATS_FULL, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
-    INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP,
-    NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
+    cause_front_slot, class, gkind, hist_bucket, kind, CauseKey, CauseStats, Inflight,
+    ProcSyscallKey, SyscallRecord, WaitRecord, COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL,
+    COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS,
+    MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP, NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
 };
 
 use crate::{
@@ -22,8 +22,8 @@ use crate::{
     goroutine,
     maps::{
         bump, evict, get_or_insert, is_target, lazy_wakeup, lost_record, store, was_evicted,
-        CAUSES, CAUSE_FRONT, EVENTS, HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS,
-        STREAM_IDLE, SYSCALL_STATS, ZERO_STATS,
+        CAUSES, CAUSE_FRONT, EVENTS, EXIT_DETAIL, HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS,
+        STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS, ZERO_STATS,
     },
     poller,
     sched::close_stretch,
@@ -98,10 +98,26 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     if !is_target((pid_tgid >> 32) as u32) {
         return 0;
     }
-    try_sys_exit(&ctx, pid_tgid).unwrap_or(0)
+    if try_sys_exit(&ctx, pid_tgid) == Some(Exit::Detail) {
+        // SAFETY: the context is this program's own; index 0 is sys_exit_detail.
+        unsafe { EXIT_DETAIL.tail_call(&ctx, 0) };
+        // Only a missing program returns here (userspace sets it before attaching): the
+        // call's cause and record are lost, and said to be.
+        bump(COUNTER_LOST_RECORDS);
+    }
+    0
 }
 
-fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
+/// What sys_exit has left to do for a call once it is counted.
+#[derive(PartialEq, Eq)]
+enum Exit {
+    Done,
+    /// The call blocked, was slow, or is a wait or poller call: sys_exit_detail has the
+    /// rest.
+    Detail,
+}
+
+fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<Exit> {
     let tid = pid_tgid as u32;
     let slot = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS)?;
     // SAFETY: as in try_sys_enter.
@@ -120,19 +136,10 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     // SAFETY: no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     let nr = slot.nr;
-    let start = slot.start_ns;
-    // Who made the call, if its first sleep found out.
-    let known_goroutine = (slot.goid_start_ns == start).then_some((slot.gkind, slot.goid));
     // The last stretch: on a CPU, as the thread runs (or where it was last seen, if a
     // switch-in was missed).
     close_stretch(slot, now);
-    let split = Split {
-        duration: now.saturating_sub(start),
-        on_cpu: slot.on_cpu_ns,
-        runq: slot.runq_ns,
-        runq_throttled: slot.runq_throttled_ns,
-        blocked: slot.blocked_ns,
-    };
+    let split = split_of(slot, now);
     slot.nr = INFLIGHT_NR_NONE;
     slot.state = THREAD_RUNNING;
 
@@ -142,64 +149,116 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     account((pid_tgid >> 32) as u32, nr, &split, failed as u64);
 
     let slow = split.duration >= SLOW_NS.load();
-    // Which numbers are waits and poller calls is asked where it is needed, not once
-    // up front: each comparison leaves `nr` a known constant on one side, and asked
-    // before the rest, every such constant was a path of its own for the verifier
-    // through classify, the cause and the slow record (109,000 instructions verified
-    // then, 65,000 now).
-    let wait = |nr| nr == NR_WAIT4 || nr == NR_WAITID;
-    if split.blocked > 0 || slow || wait(nr) || poller::wants(nr, ret) {
-        let regs: u64 = ctx.arg(0);
-        let args = syscall_args(regs);
-        let (cls, dev) = if split.blocked > 0 || slow {
-            classify(nr, ret, &args)
-        } else {
-            (class::NONE, 0)
+    if split.blocked > 0 || slow || is_wait(nr) || poller::wants(nr, ret) {
+        slot.exit_nr = nr;
+        slot.exit_ns = now;
+        return Some(Exit::Detail);
+    }
+    Some(Exit::Done)
+}
+
+/// The time split of the call in `slot`, which returned at `now`.
+#[inline(always)]
+fn split_of(slot: &Inflight, now: u64) -> Split {
+    Split {
+        duration: now.saturating_sub(slot.start_ns),
+        on_cpu: slot.on_cpu_ns,
+        runq: slot.runq_ns,
+        runq_throttled: slot.runq_throttled_ns,
+        blocked: slot.blocked_ns,
+    }
+}
+
+#[inline(always)]
+fn is_wait(nr: u32) -> bool {
+    nr == NR_WAIT4 || nr == NR_WAITID
+}
+
+/// The rest of sys_exit, as its tail call (see tracer_common::maps::EXIT_DETAIL): the cause
+/// of a call that blocked, the record of a slow one, waits and the poller. What sys_exit
+/// found is read back from the thread's slot, as unknown values: none of sys_exit's paths
+/// is followed into here. As one program, the verifier went through 65,000 instructions;
+/// as two, 6,900 of sys_exit and 17,300 of this (gotrace's CPU to attach: 116 ms instead
+/// of 201, medians of 10).
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit_detail(ctx: RawTracePointContext) -> i32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    exit_detail(&ctx, pid_tgid).unwrap_or(0)
+}
+
+fn exit_detail(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
+    let tid = pid_tgid as u32;
+    let slot = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS)?;
+    // SAFETY: as in try_sys_enter.
+    let slot = unsafe { &mut *slot };
+    if slot.tid != tid {
+        return None;
+    }
+    let nr = slot.exit_nr;
+    if nr >= MAX_SYSCALLS {
+        return None;
+    }
+    let start = slot.start_ns;
+    let now = slot.exit_ns;
+    let split = split_of(slot, now);
+    // Who made the call, if its first sleep found out.
+    let known_goroutine = (slot.goid_start_ns == start).then_some((slot.gkind, slot.goid));
+    let ret: i64 = ctx.arg(1);
+    let slow = split.duration >= SLOW_NS.load();
+    let regs: u64 = ctx.arg(0);
+    let args = syscall_args(regs);
+    // Which numbers are waits and poller calls is asked where it is needed, not once up
+    // front: each comparison leaves `nr` a known constant on one side, and asked before
+    // the rest, every such constant was a path of its own for the verifier through
+    // classify, the cause and the slow record.
+    let (cls, dev) = if split.blocked > 0 || slow {
+        classify(nr, ret, &args)
+    } else {
+        (class::NONE, 0)
+    };
+    store(&mut slot.exit_class, cls);
+    store(&mut slot.exit_dev, dev);
+    // SAFETY: fields of the thread's slot, just written.
+    let (cls, dev) = unsafe {
+        (
+            core::ptr::read_volatile(&slot.exit_class),
+            core::ptr::read_volatile(&slot.exit_dev),
+        )
+    };
+    let gk = known_goroutine.map_or(gkind::UNKNOWN, |(k, _)| k);
+    if split.blocked > 0 {
+        let key = CauseKey {
+            tgid: (pid_tgid >> 32) as u32,
+            nr,
+            class: cls,
+            dev,
+            gkind: gk,
         };
-        store(&mut slot.exit_class, cls);
-        store(&mut slot.exit_dev, dev);
-        // SAFETY: fields of the thread's slot, just written.
-        let (cls, dev) = unsafe {
-            (
-                core::ptr::read_volatile(&slot.exit_class),
-                core::ptr::read_volatile(&slot.exit_dev),
-            )
+        account_cause(&key, &split);
+    }
+    if slow && (STREAM_IDLE.load() != 0 || !idle_wait(cls, gk, split.blocked, split.duration)) {
+        let who = known_goroutine.unwrap_or_else(|| {
+            // SAFETY: no preconditions.
+            let task = unsafe { bpf_get_current_task() };
+            goroutine::identify(task, (pid_tgid >> 32) as u32, tid, slot)
+        });
+        let call = Call {
+            pid_tgid,
+            nr,
+            start,
+            ret,
+            args,
+            cls,
+            dev,
+            who,
         };
-        let gk = known_goroutine.map_or(gkind::UNKNOWN, |(k, _)| k);
-        if split.blocked > 0 {
-            let key = CauseKey {
-                tgid: (pid_tgid >> 32) as u32,
-                nr,
-                class: cls,
-                dev,
-                gkind: gk,
-            };
-            account_cause(&key, &split);
-        }
-        if slow && (STREAM_IDLE.load() != 0 || !idle_wait(cls, gk, split.blocked, split.duration)) {
-            let who = known_goroutine.unwrap_or_else(|| {
-                // SAFETY: no preconditions.
-                let task = unsafe { bpf_get_current_task() };
-                goroutine::identify(task, (pid_tgid >> 32) as u32, tid, slot)
-            });
-            let call = Call {
-                pid_tgid,
-                nr,
-                start,
-                ret,
-                args,
-                cls,
-                dev,
-                who,
-            };
-            emit_slow(ctx, regs, &call, &split);
-        }
-        if wait(nr) {
-            emit_wait(pid_tgid, nr, now, split.duration, ret, &args);
-        }
-        if poller::wants(nr, ret) {
-            poller::on_exit(pid_tgid, nr, ret, &args, split.duration);
-        }
+        emit_slow(ctx, regs, &call, &split);
+    }
+    if is_wait(nr) {
+        emit_wait(pid_tgid, nr, now, split.duration, ret, &args);
+    }
+    if poller::wants(nr, ret) {
+        poller::on_exit(pid_tgid, nr, ret, &args, split.duration);
     }
     Some(0)
 }
@@ -222,7 +281,7 @@ fn idle_wait(cls: u32, gk: u32, blocked: u64, duration: u64) -> bool {
 /// free (not host-wide: one program or tree, whose causes are summed), else in CAUSES.
 /// Measured under H (a net/http server, about three blocked calls per request): the
 /// front saves about 220 ns per request (docs/benchmarks.md). Out of line: inlined, the
-/// verifier went through 71,000 instructions of sys_exit instead of 65,000.
+/// verifier went through 6,000 more instructions.
 #[inline(never)]
 fn account_cause(key: &CauseKey, split: &Split) {
     if HOSTWIDE.load() == 0 {

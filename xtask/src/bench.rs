@@ -5572,6 +5572,16 @@ Kept, with what it measured (on the machine above, medians):
   them as first written (`verified_insns` of bpf_prog_info); gotrace attached in 205 ms
   (median of eight interleaved runs) against 228 before them.
 
+- **sys_exit split in two by a tail call.** sys_exit now counts the call and stops there
+  unless it blocked, was slow, or is a wait or poller call; those it hands to
+  sys_exit_detail with `bpf_tail_call`, the syscall and its return time left in the
+  thread's slot. The verifier checks each program on its own and follows none of
+  sys_exit's paths into the second: 6,900 instructions verified for sys_exit and 17,300
+  for sys_exit_detail, 24,200 in all against 65,000. gotrace's CPU to attach went from
+  201 ms to 116 ms (medians of ten interleaved runs; 165-223 before, 92-124 after). The
+  tail call is a direct jump on x86-64 (a constant index into a one-entry array); it is
+  paid only by the calls that go on to the second part.
+
 How these were measured: bpf_stats under H (`kernel.bpf_stats_enabled`), each program's
 time per request divided by sys_enter's in the same run. sys_enter's code did not change,
 and this VM's drift from run to run moves every program's time together, by up to 30%;

@@ -12,7 +12,9 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 use aya::{
-    maps::{Array, HashMap as AyaHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{
+        Array, HashMap as AyaHashMap, MapData, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf,
+    },
     programs::RawTracePoint,
     Ebpf, EbpfLoader,
 };
@@ -230,6 +232,33 @@ fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
     Ok(())
 }
 
+/// Loads sys_exit's tail call and puts it where sys_exit finds it, before sys_exit is
+/// attached (tracer_common::maps::EXIT_DETAIL).
+fn load_exit_detail(ebpf: &mut Ebpf) -> Result<()> {
+    let prog = programs::SYS_EXIT_DETAIL;
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(prog)
+        .with_context(|| format!("program {prog} missing from the eBPF object"))?
+        .try_into()
+        .with_context(|| format!("program {prog} is not a raw tracepoint"))?;
+    program
+        .load()
+        .map_err(|e| anyhow::anyhow!("{}", verifier_summary(&e)))
+        .with_context(|| format!("load program {prog}"))?;
+    let fd = program
+        .fd()
+        .and_then(|fd| fd.try_clone().map_err(Into::into))
+        .with_context(|| format!("program {prog}'s descriptor"))?;
+    let map = ebpf
+        .map_mut(maps::EXIT_DETAIL)
+        .with_context(|| format!("map {} missing from the eBPF object", maps::EXIT_DETAIL))?;
+    let mut array = ProgramArray::try_from(map)
+        .with_context(|| format!("map {} is not a program array", maps::EXIT_DETAIL))?;
+    array
+        .set(0, &fd, 0)
+        .with_context(|| format!("put {prog} in {}", maps::EXIT_DETAIL))
+}
+
 /// io_uring offsets, those this kernel has (kernel::plan uses a program only where the
 /// offsets it reads exist).
 fn uring_offsets(btf: &btf::Btf) -> UringOffsets {
@@ -368,6 +397,7 @@ impl Probe {
             .load(EBPF_OBJECT)
             .map_err(|e| anyhow::anyhow!("{}", first_line(&e.to_string())))
             .context("load the eBPF programs")?;
+        load_exit_detail(&mut ebpf)?;
         for a in &plan.core {
             attach_raw_tp(&mut ebpf, a.program, a.tracepoint)?;
         }
@@ -501,7 +531,10 @@ impl Probe {
             runtime_g: 0,
             exit_class: 0,
             exit_dev: 0,
-            _pad: [0; 3],
+            exit_ns: 0,
+            exit_nr: 0,
+            _pad_nr: 0,
+            _pad: [0; 1],
         };
         self.inflight
             .set(tid % INFLIGHT_SLOTS, slot, 0)
