@@ -215,8 +215,8 @@ fn unsafe_geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Loads and attaches one raw tracepoint program.
-fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
+/// Loads one raw tracepoint program (through the verifier).
+fn load_raw_tp<'a>(ebpf: &'a mut Ebpf, prog: &str) -> Result<&'a mut RawTracePoint> {
     let program: &mut RawTracePoint = ebpf
         .program_mut(prog)
         .with_context(|| format!("program {prog} missing from the eBPF object"))?
@@ -226,7 +226,12 @@ fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
         .load()
         .map_err(|e| anyhow::anyhow!("{}", verifier_summary(&e)))
         .with_context(|| format!("load program {prog}"))?;
-    program
+    Ok(program)
+}
+
+/// Loads and attaches one raw tracepoint program.
+fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
+    load_raw_tp(ebpf, prog)?
         .attach(tp)
         .with_context(|| format!("attach to raw tracepoint {tp}"))?;
     Ok(())
@@ -236,16 +241,7 @@ fn attach_raw_tp(ebpf: &mut Ebpf, prog: &str, tp: &str) -> Result<()> {
 /// attached (tracer_common::maps::EXIT_DETAIL).
 fn load_exit_detail(ebpf: &mut Ebpf) -> Result<()> {
     let prog = programs::SYS_EXIT_DETAIL;
-    let program: &mut RawTracePoint = ebpf
-        .program_mut(prog)
-        .with_context(|| format!("program {prog} missing from the eBPF object"))?
-        .try_into()
-        .with_context(|| format!("program {prog} is not a raw tracepoint"))?;
-    program
-        .load()
-        .map_err(|e| anyhow::anyhow!("{}", verifier_summary(&e)))
-        .with_context(|| format!("load program {prog}"))?;
-    let fd = program
+    let fd = load_raw_tp(ebpf, prog)?
         .fd()
         .and_then(|fd| fd.try_clone().map_err(Into::into))
         .with_context(|| format!("program {prog}'s descriptor"))?;
