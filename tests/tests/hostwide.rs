@@ -382,6 +382,87 @@ impl Drop for CpuCgroup {
     }
 }
 
+/// getppid on x86_64.
+const NR_GETPPID: Option<u32> = Some(110);
+
+/// What the running gotrace's kernel maps hold of one process's calls (of syscall `nr`,
+/// or of all): its entries in host-wide mode's per-CPU front (PROC_FRONT) and in the
+/// hash behind it (PROC_SYSCALLS), and the calls they count. Read with bpftool, so
+/// only one gotrace may run (the tests here run one at a time).
+#[derive(Debug, Default)]
+struct KernelEntries {
+    front_entries: u64,
+    front_calls: u64,
+    hash_entries: u64,
+    hash_calls: u64,
+}
+
+impl KernelEntries {
+    fn of(pid: u32, nr: Option<u32>) -> KernelEntries {
+        let mut k = KernelEntries::default();
+        // PROC_FRONT's value: key (nr, tgid as two little-endian u32s), then the stats,
+        // calls first. PROC_SYSCALLS's key: (tgid, nr, cpu); its value: the stats.
+        for (tgid, sc, calls) in map_dump("PROC_FRONT", |_, v| {
+            (le_u32(v, 4), le_u32(v, 0), le_u64(v, 8))
+        }) {
+            if tgid == pid && nr.is_none_or(|n| n == sc) {
+                k.front_entries += 1;
+                k.front_calls += calls;
+            }
+        }
+        for (tgid, sc, calls) in map_dump("PROC_SYSCALLS", |key, v| {
+            (le_u32(key, 0), le_u32(key, 4), le_u64(v, 0))
+        }) {
+            if tgid == pid && nr.is_none_or(|n| n == sc) {
+                k.hash_entries += 1;
+                k.hash_calls += calls;
+            }
+        }
+        k
+    }
+}
+
+/// Every entry of the loaded map `name`, its key and value bytes given to `f`.
+fn map_dump<T>(name: &str, f: impl Fn(&[u8], &[u8]) -> T) -> Vec<T> {
+    let out = Command::new("bpftool")
+        .args(["map", "dump", "name", name, "-j"])
+        .output()
+        .expect("bpftool (installed by `cargo xtask setup` for the tests) must run");
+    assert!(
+        out.status.success(),
+        "bpftool map dump {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
+    let bytes = |e: &serde_json::Value| -> Vec<u8> {
+        e.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|b| b.as_str())
+                    .filter_map(|b| u8::from_str_radix(b.trim_start_matches("0x"), 16).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| f(&bytes(&e["key"]), &bytes(&e["value"])))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .map_or(0, |s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .map_or(0, |s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
+}
+
 fn assert_clean_stop(run: &Run) {
     assert!(
         run.status.success(),
@@ -833,13 +914,14 @@ fn all_mode_forgets_exited_processes() {
     let _serial = serial();
     // Longer than the "~2 s" it could be: the series must be seen between the exit
     // and the forgetting, and a loaded VM can stall a test thread for a second.
-    const FORGET: Duration = Duration::from_secs(5);
+    // Longer still for the reads of the kernel's maps in between.
+    const FORGET: Duration = Duration::from_secs(8);
     let mut w = Exact::start(2, 2000, 2, false);
     let pid = w.pid();
     let g = Gotrace::start(&[
         "--all",
         "--forget-after",
-        "5s",
+        "8s",
         "--no-tui",
         "--prometheus",
         "127.0.0.1:0",
@@ -891,6 +973,23 @@ fn all_mode_forgets_exited_processes() {
         want.iter()
             .all(|&(name, sc, v)| m.syscall(name, pid, sc) == Some(v as f64))
     });
+    // In the kernel, its getppid calls are split between the per-CPU front and the hash
+    // behind it, each call in one of them: together, exactly the calls made.
+    let held = KernelEntries::of(pid, NR_GETPPID);
+    eprintln!("pid {pid}'s getppid in the kernel: {held:?}");
+    assert!(
+        g.scrape().info(pid).is_some(),
+        "pid {pid} was forgotten before its kernel entries were read: the test was too slow"
+    );
+    assert!(
+        held.front_entries >= 1,
+        "no PROC_FRONT entry of pid {pid}'s getppid: {held:?}"
+    );
+    assert_eq!(
+        held.front_calls + held.hash_calls,
+        w.getppid(),
+        "pid {pid}'s getppid calls in PROC_FRONT + PROC_SYSCALLS: {held:?}"
+    );
 
     // Then every series of the pid goes.
     let forget_by = Duration::from_secs(30);
@@ -909,6 +1008,13 @@ fn all_mode_forgets_exited_processes() {
     }
     let gone_after = exited_at.elapsed();
     eprintln!("pid {pid}'s series went {gone_after:?} after it exited");
+    // And its kernel entries went with them: none left in either map, of any syscall.
+    let left = KernelEntries::of(pid, None);
+    assert_eq!(
+        left.front_entries + left.hash_entries,
+        0,
+        "pid {pid} is forgotten, yet the kernel keeps {left:?}"
+    );
     // gotrace saw the exit a little before this test did: a margin for that lag.
     assert!(
         gone_after >= FORGET - Duration::from_secs(2),

@@ -51,6 +51,13 @@ pub mod maps {
     /// the per-process aggregates of host-wide mode (`HOSTWIDE`), one entry per CPU the
     /// process made the call on (each written by its CPU only); readers sum the CPUs.
     pub const PROC_SYSCALLS: &str = "PROC_SYSCALLS";
+    /// Array of [`crate::ProcFront`], `PROC_FRONT_SLOTS` (the global) entries per CPU,
+    /// CPU `c`'s at `c * PROC_FRONT_SLOTS`, mappable: in host-wide mode a call is added
+    /// to its process's entry here ([`crate::proc_front_slot`]) when that entry holds
+    /// its (process, syscall) or none, else to PROC_SYSCALLS. An entry is taken by its
+    /// CPU's programs and released only by userspace, once its process is forgotten; a
+    /// reader sums both maps and counts each call once.
+    pub const PROC_FRONT: &str = "PROC_FRONT";
     /// Program array of one entry: [`crate::programs::SYS_EXIT_DETAIL`], which sys_exit
     /// tail-calls. Two programs verify in far fewer steps than one: the verifier follows
     /// each path through the first part into the second, and a tail call starts afresh.
@@ -166,9 +173,11 @@ pub mod globals {
     /// (EventReader). A wake-up per record cost the traced server's threads and gotrace
     /// tens of µs each.
     pub const WAKE_BYTES: &str = "WAKE_BYTES";
+    /// `u32`: PROC_FRONT's entries per CPU (a power of two; 0 when not host-wide).
+    pub const PROC_FRONT_SLOTS: &str = "PROC_FRONT_SLOTS";
 
     /// Every global userspace sets.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         SLOW_NS,
         FOLLOW,
         STREAM_IDLE,
@@ -177,6 +186,7 @@ pub mod globals {
         STACK_MIN_NS,
         HOSTWIDE,
         WAKE_BYTES,
+        PROC_FRONT_SLOTS,
     ];
 }
 
@@ -881,6 +891,31 @@ pub struct ProcSyscallKey {
     pub cpu: u32,
 }
 
+/// PROC_FRONT value: one process's calls of one syscall on one CPU, in front of
+/// PROC_SYSCALLS (see tracer_common::maps::PROC_FRONT).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ProcFront {
+    /// [`proc_front_key`] of the entry's (process, syscall); 0: free. Written last when
+    /// the entry is taken (with `stats` zeroed and the first call in), and read first.
+    pub key: u64,
+    pub stats: SyscallStats,
+}
+
+/// A (process, syscall)'s PROC_FRONT key: never 0, as a process's tgid is not.
+#[inline(always)]
+pub fn proc_front_key(tgid: u32, nr: u32) -> u64 {
+    (u64::from(tgid) << 32) | u64::from(nr)
+}
+
+/// The PROC_FRONT entry, among a CPU's `slots` (a power of two), that a (process,
+/// syscall) may take.
+#[inline(always)]
+pub fn proc_front_slot(tgid: u32, nr: u32, slots: u32) -> u32 {
+    let h = tgid.wrapping_mul(0x9E37_79B1) ^ nr.wrapping_mul(0x85EB_CA77);
+    (h ^ (h >> 16)) & slots.wrapping_sub(1)
+}
+
 /// CAUSE_FRONT's entries: a power of two.
 pub const CAUSE_FRONT_SLOTS: u32 = 1 << CAUSE_FRONT_BITS;
 const CAUSE_FRONT_BITS: u32 = 7;
@@ -1078,6 +1113,8 @@ mod pod {
 
 // Layout is the wire contract: any change must be deliberate.
 const _: () = assert!(core::mem::size_of::<SyscallStats>() == 64 + 8 * HIST_BUCKETS);
+const _: () =
+    assert!(core::mem::size_of::<ProcFront>() == 8 + core::mem::size_of::<SyscallStats>());
 const _: () = assert!(core::mem::size_of::<Inflight>() == 128);
 const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 160 + 8 * STACK_DEPTH);
 const _: () = assert!(core::mem::size_of::<GoRuntime>() == 8);

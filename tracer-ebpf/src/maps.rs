@@ -7,9 +7,10 @@ use aya_ebpf::{
     Global,
 };
 use tracer_common::{
-    CauseFront, CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, ProcSyscallKey,
-    SyscallStats, ThreadStats, CAUSE_FRONT_SLOTS, COUNTER_LOST_RECORDS, COUNTER_SLOT_COLLISIONS,
-    INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, TARGET_WORDS,
+    CauseFront, CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, ProcFront,
+    ProcSyscallKey, SyscallStats, ThreadStats, CAUSE_FRONT_SLOTS, COUNTER_LOST_RECORDS,
+    COUNTER_SLOT_COLLISIONS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS,
+    TARGET_WORDS,
 };
 
 /// Per-syscall aggregates (see tracer_common::maps::SYSCALL_STATS).
@@ -70,12 +71,19 @@ pub static GO_RUNTIMES: HashMap<u32, GoRuntime> = HashMap::with_max_entries(1638
 /// CPUs wait for the same cache line (measured: atomic adds to one entry shared by the
 /// CPUs made a two-thread process's calls cost 2.3x what a traced tree's do). Unlike a
 /// per-CPU map, only the CPUs a process ran its calls on get an entry: a per-CPU copy of
-/// 1.8 KB for every CPU of a large machine, for every (process, syscall), would cost
+/// 1.3 KB for every CPU of a large machine, for every (process, syscall), would cost
 /// hundreds of MB. Entries are allocated as used (BPF_F_NO_PREALLOC); userspace sizes
 /// the map and removes a process's entries once it is forgotten.
 #[map]
 pub static PROC_SYSCALLS: HashMap<ProcSyscallKey, SyscallStats> =
     HashMap::with_max_entries(1024 * 128, BPF_F_NO_PREALLOC);
+
+/// Host-wide mode's front for PROC_SYSCALLS (see tracer_common::maps::PROC_FRONT):
+/// PROC_FRONT_SLOTS entries per CPU, sized by userspace, which maps it to read the
+/// entries and to release a forgotten process's. A call whose entry here holds its
+/// (process, syscall) costs an array access instead of a hash lookup.
+#[map]
+pub static PROC_FRONT: Array<ProcFront> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 
 /// One zeroed aggregate (never written): what a new PROC_SYSCALLS entry starts from (it is
 /// too large for the BPF stack).
@@ -102,6 +110,8 @@ pub static STREAM_IDLE: Global<u32> = Global::new(0);
 pub static STACK_MIN_NS: Global<u64> = Global::new(u64::MAX);
 #[unsafe(no_mangle)]
 pub static HOSTWIDE: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static PROC_FRONT_SLOTS: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static WAKE_BYTES: Global<u64> = Global::new(0);
 /// Kernel struct offsets from the running kernel's BTF (set by userspace at load).

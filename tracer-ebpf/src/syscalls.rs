@@ -1,5 +1,7 @@
 //! raw_tp sys_enter / sys_exit: per-syscall aggregates for every call of a target, and a
 //! record for each call slower than SLOW_NS.
+use core::intrinsics::{atomic_xchg, AtomicOrdering};
+
 use aya_ebpf::{
     bindings::BPF_F_USER_STACK,
     helpers::{
@@ -11,10 +13,11 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    cause_front_slot, class, gkind, hist_bucket, kind, CauseKey, CauseStats, Inflight,
-    ProcSyscallKey, SyscallRecord, WaitRecord, COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL,
-    COUNTER_UNMATCHED_EXITS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS,
-    MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP, NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
+    cause_front_slot, class, gkind, hist_bucket, kind, proc_front_key, proc_front_slot, CauseKey,
+    CauseStats, Inflight, ProcFront, ProcSyscallKey, SyscallRecord, SyscallStats, WaitRecord,
+    COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
+    INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP,
+    NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
 };
 
 use crate::{
@@ -22,8 +25,8 @@ use crate::{
     goroutine,
     maps::{
         bump, evict, get_or_insert, is_target, lazy_wakeup, lost_record, store, was_evicted,
-        CAUSES, CAUSE_FRONT, EVENTS, EXIT_DETAIL, HOSTWIDE, INFLIGHT, PROC_SYSCALLS, SLOW_NS,
-        STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS, ZERO_STATS,
+        CAUSES, CAUSE_FRONT, EVENTS, EXIT_DETAIL, HOSTWIDE, INFLIGHT, PROC_FRONT, PROC_FRONT_SLOTS,
+        PROC_SYSCALLS, SLOW_NS, STACK_MIN_NS, STREAM_IDLE, SYSCALL_STATS, ZERO_STATS,
     },
     poller,
     sched::close_stretch,
@@ -409,11 +412,35 @@ unsafe fn add(stats: *mut tracer_common::SyscallStats, split: &Split, failed: u6
     }
 }
 
-/// Host-wide mode: adds one call to its process's aggregate of `nr` on this CPU.
+/// Host-wide mode: adds one call to its process's aggregate of `nr` on this CPU: in the
+/// process's PROC_FRONT entry when that holds this (process, syscall) or none yet (an
+/// array access), else in PROC_SYSCALLS (a hash lookup).
 #[inline(always)]
 fn account_process(tgid: u32, nr: u32, split: &Split, failed: u64) {
     // SAFETY: no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
+    let slots = PROC_FRONT_SLOTS.load();
+    let key = proc_front_key(tgid, nr);
+    let i = cpu
+        .wrapping_mul(slots)
+        .wrapping_add(proc_front_slot(tgid, nr, slots));
+    if let Some(f) = PROC_FRONT.get_ptr_mut(i) {
+        // SAFETY: `f` points to an entry of this CPU's. Its stats are written only by this
+        // CPU's programs, which run one at a time (tracepoint programs run with preemption
+        // disabled); userspace reads them, and releases the key once the process is
+        // forgotten (it has exited: it makes no more calls).
+        unsafe {
+            let held = core::ptr::read_volatile(core::ptr::addr_of!((*f).key));
+            if held == key {
+                add(core::ptr::addr_of_mut!((*f).stats), split, failed);
+                return;
+            }
+            if held == 0 {
+                take_proc_front(f, key, split, failed);
+                return;
+            }
+        }
+    }
     let key = ProcSyscallKey { tgid, nr, cpu };
     let Some(zero) = ZERO_STATS.get(0) else {
         return;
@@ -426,6 +453,29 @@ fn account_process(tgid: u32, nr: u32, split: &Split, failed: u64) {
     // SAFETY: the entry's only writer is this CPU, whose programs run one at a time
     // (tracepoint programs run with preemption disabled), as with a per-CPU map.
     unsafe { add(stats, split, failed) };
+}
+
+/// Gives the free PROC_FRONT entry `f` to `key`, with one call in: its stats are zeroed
+/// (a released entry keeps its last owner's) and its key written last, with a full
+/// barrier, so a reader that sees the key sees the stats that go with it. Out of line: a
+/// process takes an entry once per (syscall, CPU).
+#[inline(never)]
+fn take_proc_front(f: *mut ProcFront, key: u64, split: &Split, failed: u64) {
+    let Some(zero) = ZERO_STATS.get_ptr(0) else {
+        return;
+    };
+    // SAFETY: `f` is a free entry of this CPU's (see account_process): no other writer
+    // meanwhile, and no reader uses its stats until its key is set.
+    unsafe {
+        let stats = core::ptr::addr_of_mut!((*f).stats);
+        let size = core::mem::size_of::<SyscallStats>() as u32;
+        if aya_ebpf::helpers::generated::bpf_probe_read_kernel(stats.cast(), size, zero.cast()) != 0
+        {
+            return;
+        }
+        add(stats, split, failed);
+        atomic_xchg::<u64, { AtomicOrdering::SeqCst }>(core::ptr::addr_of_mut!((*f).key), key);
+    }
 }
 
 /// A slow call's identity, as its record states it.

@@ -2,6 +2,8 @@
 //! reader, and reads of the in-kernel aggregation maps.
 pub mod btf;
 pub mod kernel;
+mod mapping;
+mod proc_front;
 mod targets;
 
 use std::{
@@ -335,6 +337,8 @@ pub struct Probe {
     inflight: Array<MapData, Inflight>,
     stats: PerCpuArray<MapData, SyscallStats>,
     proc_stats: AyaHashMap<MapData, ProcSyscallKey, SyscallStats>,
+    /// Host-wide mode's front for `proc_stats`, mapped.
+    proc_front: Option<proc_front::ProcFrontView>,
     hostwide: bool,
     counters: PerCpuArray<MapData, u64>,
     thread_stats: AyaHashMap<MapData, u32, ThreadStats>,
@@ -375,9 +379,15 @@ impl Probe {
                 .saturating_mul(cpus)
                 .clamp(1, PROC_SYSCALLS_MAX)
         });
+        // The front is indexed by CPU number: an entry for each possible CPU's.
+        let possible = aya::util::nr_cpus().map_or(cpus, |n| n as u32);
+        let front_slots = opts.hostwide.map_or(0, |n| proc_front::slots(n, possible));
+        let front_entries = (front_slots * possible).max(1);
         let mut ebpf = EbpfLoader::new()
             .override_global(globals::HOSTWIDE, &hostwide, true)
             .map_max_entries(maps::PROC_SYSCALLS, proc_entries)
+            .map_max_entries(maps::PROC_FRONT, front_entries)
+            .override_global(globals::PROC_FRONT_SLOTS, &front_slots, true)
             .map_max_entries(maps::CAUSES, per_process(opts, 4096, 32))
             .map_max_entries(maps::EPOLL, per_process(opts, 1024, 2))
             .map_max_entries(maps::EVENTFDS, per_process(opts, 1024, 2))
@@ -425,6 +435,16 @@ impl Probe {
         let inflight = take_map(&mut ebpf, maps::INFLIGHT)?;
         let stats = take_map(&mut ebpf, maps::SYSCALL_STATS)?;
         let proc_stats = take_map(&mut ebpf, maps::PROC_SYSCALLS)?;
+        let proc_front = match ebpf.take_map(maps::PROC_FRONT) {
+            Some(aya::maps::Map::Array(data)) if front_slots > 0 => {
+                Some(proc_front::ProcFrontView::map(data, front_entries)?)
+            }
+            Some(aya::maps::Map::Array(_)) => None,
+            _ => bail!(
+                "map {} missing from the eBPF object, or not an array",
+                maps::PROC_FRONT
+            ),
+        };
         let counters = take_map(&mut ebpf, maps::COUNTERS)?;
         let thread_stats = take_map(&mut ebpf, maps::THREAD_STATS)?;
         let causes = take_map(&mut ebpf, maps::CAUSES)?;
@@ -442,6 +462,7 @@ impl Probe {
             inflight,
             stats,
             proc_stats,
+            proc_front,
             hostwide: opts.hostwide.is_some(),
             counters,
             thread_stats,
@@ -482,6 +503,9 @@ impl Probe {
     /// layout. A long host-wide trace would otherwise fill the maps.
     pub fn forget_process(&mut self, tgid: u32) {
         remove_keys!(self.proc_stats, |k: &ProcSyscallKey| k.tgid == tgid);
+        if let Some(front) = &self.proc_front {
+            front.release(tgid);
+        }
         remove_keys!(self.causes, |k: &CauseKey| k.tgid == tgid);
         remove_keys!(self.epoll, |k: &PollKey| k.tgid == tgid);
         remove_keys!(self.eventfds, |k: &PollKey| k.tgid == tgid);
@@ -569,17 +593,23 @@ impl Probe {
             // Each (process, syscall)'s CPUs summed.
             let mut sums: std::collections::BTreeMap<(u32, u32), RawSyscallStats> =
                 Default::default();
+            let mut add = |tgid: u32, nr: u32, s: &SyscallStats| {
+                let raw = sums.entry((tgid, nr)).or_insert_with(|| RawSyscallStats {
+                    tgid,
+                    nr,
+                    hist: vec![0; HIST_BUCKETS],
+                    ..Default::default()
+                });
+                add_stats(raw, s);
+            };
+            // The front first: an entry it gives a call to meanwhile is read next time,
+            // whereas the hash's entries never move.
+            for (tgid, nr, s) in self.proc_front.iter().flat_map(|f| f.read()) {
+                add(tgid, nr, &s);
+            }
             for item in self.proc_stats.iter() {
                 let (k, s) = item.context("read the per-process aggregates")?;
-                let raw = sums
-                    .entry((k.tgid, k.nr))
-                    .or_insert_with(|| RawSyscallStats {
-                        tgid: k.tgid,
-                        nr: k.nr,
-                        hist: vec![0; HIST_BUCKETS],
-                        ..Default::default()
-                    });
-                add_stats(raw, &s);
+                add(k.tgid, k.nr, &s);
             }
             return Ok(sums.into_values().filter(|s| s.calls > 0).collect());
         }
@@ -961,6 +991,7 @@ mod tests {
             (globals::STACK_MIN_NS, size_of::<u64>()),
             (globals::HOSTWIDE, size_of::<u32>()),
             (globals::WAKE_BYTES, size_of::<u64>()),
+            (globals::PROC_FRONT_SLOTS, size_of::<u32>()),
         ];
         assert_eq!(
             sizes.len(),
