@@ -47,16 +47,17 @@ pub mod maps {
     /// Hash of tgid -> [`crate::GoRuntime`]: the targets known to be Go programs of a
     /// version whose `runtime.g` layout gotrace knows.
     pub const GO_RUNTIMES: &str = "GO_RUNTIMES";
-    /// Hash of [`crate::ProcSyscallKey`] (tgid, syscall, CPU) -> [`crate::SyscallStats`]:
+    /// Hash of [`crate::ProcSyscallKey`] (tgid, syscall, CPU) -> [`crate::ProcStats`]:
     /// the per-process aggregates of host-wide mode (`HOSTWIDE`), one entry per CPU the
     /// process made the call on (each written by its CPU only); readers sum the CPUs.
     pub const PROC_SYSCALLS: &str = "PROC_SYSCALLS";
     /// Array of [`crate::ProcFront`], `PROC_FRONT_SLOTS` (the global) entries per CPU,
     /// CPU `c`'s at `c * PROC_FRONT_SLOTS`, mappable: in host-wide mode a call is added
-    /// to its process's entry here ([`crate::proc_front_slot`]) when that entry holds
-    /// its (process, syscall) or none, else to PROC_SYSCALLS. An entry is taken by its
-    /// CPU's programs and released only by userspace, once its process is forgotten; a
-    /// reader sums both maps and counts each call once.
+    /// to its process's entry here when one of its set ([`crate::proc_front_set`]) holds
+    /// its (process, syscall), else to PROC_SYSCALLS; a free entry of the set is taken
+    /// once the (process, syscall) is busy ([`crate::PROC_FRONT_BURST_CALLS`]). An entry
+    /// is taken by its CPU's programs and released only by userspace, once its process
+    /// is forgotten; a reader sums both maps and counts each call once.
     pub const PROC_FRONT: &str = "PROC_FRONT";
     /// Program array of one entry: [`crate::programs::SYS_EXIT_DETAIL`], which sys_exit
     /// tail-calls. Two programs verify in far fewer steps than one: the verifier follows
@@ -908,12 +909,32 @@ pub fn proc_front_key(tgid: u32, nr: u32) -> u64 {
     (u64::from(tgid) << 32) | u64::from(nr)
 }
 
-/// The PROC_FRONT entry, among a CPU's `slots` (a power of two), that a (process,
-/// syscall) may take.
+/// PROC_FRONT is set-associative: a (process, syscall) may take any of the
+/// PROC_FRONT_WAYS entries of its set.
+pub const PROC_FRONT_WAYS: u32 = 4;
+
+/// The first PROC_FRONT entry of the set, among a CPU's `slots` (a power of two, at
+/// least PROC_FRONT_WAYS), where a (process, syscall) may take an entry.
 #[inline(always)]
-pub fn proc_front_slot(tgid: u32, nr: u32, slots: u32) -> u32 {
+pub fn proc_front_set(tgid: u32, nr: u32, slots: u32) -> u32 {
     let h = tgid.wrapping_mul(0x9E37_79B1) ^ nr.wrapping_mul(0x85EB_CA77);
-    (h ^ (h >> 16)) & slots.wrapping_sub(1)
+    (h ^ (h >> 16)) & slots.wrapping_sub(1) & !(PROC_FRONT_WAYS - 1)
+}
+
+/// A (process, syscall) takes a PROC_FRONT entry once it makes this many calls within
+/// PROC_FRONT_BURST_NS on one CPU: an idle process's calls stay in PROC_SYSCALLS, and
+/// the front is kept for the busy ones that pay for its hash lookup.
+pub const PROC_FRONT_BURST_CALLS: u64 = 256;
+pub const PROC_FRONT_BURST_NS: u64 = 1_000_000_000;
+
+/// PROC_SYSCALLS map value: a (process, syscall)'s calls on one CPU, and how many were
+/// made since `burst_start_ns` (the start of the current PROC_FRONT_BURST_NS window).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ProcStats {
+    pub stats: SyscallStats,
+    pub burst_start_ns: u64,
+    pub burst_calls: u64,
 }
 
 /// CAUSE_FRONT's entries: a power of two.
@@ -1088,6 +1109,7 @@ mod pod {
     // SAFETY: all of these are repr(C), made only of integers and integer arrays, with no
     // implicit padding (checked by the size assertions below), so every bit pattern is valid.
     unsafe impl aya::Pod for super::SyscallStats {}
+    unsafe impl aya::Pod for super::ProcStats {}
     unsafe impl aya::Pod for super::Inflight {}
     unsafe impl aya::Pod for super::SyscallRecord {}
     unsafe impl aya::Pod for super::ProcRecord {}
@@ -1115,6 +1137,8 @@ mod pod {
 const _: () = assert!(core::mem::size_of::<SyscallStats>() == 64 + 8 * HIST_BUCKETS);
 const _: () =
     assert!(core::mem::size_of::<ProcFront>() == 8 + core::mem::size_of::<SyscallStats>());
+const _: () =
+    assert!(core::mem::size_of::<ProcStats>() == core::mem::size_of::<SyscallStats>() + 16);
 const _: () = assert!(core::mem::size_of::<Inflight>() == 128);
 const _: () = assert!(core::mem::size_of::<SyscallRecord>() == 160 + 8 * STACK_DEPTH);
 const _: () = assert!(core::mem::size_of::<GoRuntime>() == 8);

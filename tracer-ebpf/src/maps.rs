@@ -7,7 +7,7 @@ use aya_ebpf::{
     Global,
 };
 use tracer_common::{
-    CauseFront, CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, ProcFront,
+    CauseFront, CauseKey, CauseStats, GoRuntime, Inflight, KernelOffsets, ProcFront, ProcStats,
     ProcSyscallKey, SyscallStats, ThreadStats, CAUSE_FRONT_SLOTS, COUNTER_LOST_RECORDS,
     COUNTER_SLOT_COLLISIONS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS,
     TARGET_WORDS,
@@ -75,7 +75,7 @@ pub static GO_RUNTIMES: HashMap<u32, GoRuntime> = HashMap::with_max_entries(1638
 /// hundreds of MB. Entries are allocated as used (BPF_F_NO_PREALLOC); userspace sizes
 /// the map and removes a process's entries once it is forgotten.
 #[map]
-pub static PROC_SYSCALLS: HashMap<ProcSyscallKey, SyscallStats> =
+pub static PROC_SYSCALLS: HashMap<ProcSyscallKey, ProcStats> =
     HashMap::with_max_entries(1024 * 128, BPF_F_NO_PREALLOC);
 
 /// Host-wide mode's front for PROC_SYSCALLS (see tracer_common::maps::PROC_FRONT):
@@ -88,7 +88,7 @@ pub static PROC_FRONT: Array<ProcFront> = Array::with_max_entries(1, BPF_F_MMAPA
 /// One zeroed aggregate (never written): what a new PROC_SYSCALLS entry starts from (it is
 /// too large for the BPF stack).
 #[map]
-pub static ZERO_STATS: Array<SyscallStats> = Array::with_max_entries(1, 0);
+pub static ZERO_STATS: Array<ProcStats> = Array::with_max_entries(1, 0);
 
 const BPF_F_NO_PREALLOC: u32 = 1;
 const BPF_F_MMAPABLE: u32 = 1 << 10;

@@ -13,11 +13,12 @@ use aya_ebpf::{
     EbpfContext,
 };
 use tracer_common::{
-    cause_front_slot, class, gkind, hist_bucket, kind, proc_front_key, proc_front_slot, CauseKey,
+    cause_front_slot, class, gkind, hist_bucket, kind, proc_front_key, proc_front_set, CauseKey,
     CauseStats, Inflight, ProcFront, ProcSyscallKey, SyscallRecord, SyscallStats, WaitRecord,
     COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL, COUNTER_UNMATCHED_EXITS, HIST_BUCKETS,
     INFLIGHT_NR_NEW_TASK, INFLIGHT_NR_NONE, INFLIGHT_SLOTS, MAX_SYSCALLS, NR_EXIT, NR_EXIT_GROUP,
-    NR_WAIT4, NR_WAITID, STACK_DEPTH, THREAD_RUNNING,
+    NR_WAIT4, NR_WAITID, PROC_FRONT_BURST_CALLS, PROC_FRONT_BURST_NS, PROC_FRONT_WAYS, STACK_DEPTH,
+    THREAD_RUNNING,
 };
 
 use crate::{
@@ -58,7 +59,7 @@ fn try_sys_enter(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<i32> {
     let nr = id as u32;
     if nr == NR_EXIT || nr == NR_EXIT_GROUP {
         // These never reach sys_exit: count them now.
-        account((pid_tgid >> 32) as u32, nr, &Split::default(), 0);
+        account((pid_tgid >> 32) as u32, nr, &Split::default(), 0, 0);
         return None;
     }
     let slot = INFLIGHT.get_ptr_mut(tid % INFLIGHT_SLOTS)?;
@@ -149,7 +150,7 @@ fn try_sys_exit(ctx: &RawTracePointContext, pid_tgid: u64) -> Option<Exit> {
     // sys_exit's TP_PROTO is (struct pt_regs *regs, long ret).
     let ret: i64 = ctx.arg(1);
     let failed = (-4095..0).contains(&ret);
-    account((pid_tgid >> 32) as u32, nr, &split, failed as u64);
+    account((pid_tgid >> 32) as u32, nr, &split, failed as u64, now);
 
     let slow = split.duration >= SLOW_NS.load();
     if split.blocked > 0 || slow || is_wait(nr) || poller::wants(nr, ret) {
@@ -374,9 +375,9 @@ fn emit_wait(pid_tgid: u64, nr: u32, now: u64, duration: u64, ret: i64, args: &[
 
 /// Adds one call to the aggregate of `nr`: per CPU, or in host-wide mode per process.
 #[inline(always)]
-fn account(tgid: u32, nr: u32, split: &Split, failed: u64) {
+fn account(tgid: u32, nr: u32, split: &Split, failed: u64, now: u64) {
     if HOSTWIDE.load() != 0 {
-        account_process(tgid, nr, split, failed);
+        account_process(tgid, nr, split, failed, now);
         return;
     }
     let Some(stats) = SYSCALL_STATS.get_ptr_mut(nr) else {
@@ -413,32 +414,35 @@ unsafe fn add(stats: *mut tracer_common::SyscallStats, split: &Split, failed: u6
 }
 
 /// Host-wide mode: adds one call to its process's aggregate of `nr` on this CPU: in the
-/// process's PROC_FRONT entry when that holds this (process, syscall) or none yet (an
-/// array access), else in PROC_SYSCALLS (a hash lookup).
+/// PROC_FRONT entry of its set that holds this (process, syscall), an array access; else
+/// in PROC_SYSCALLS, a hash lookup, until the (process, syscall) is busy and its set has
+/// a free entry to take. `now` 0: a call that never returns (exit), never busy.
 #[inline(always)]
-fn account_process(tgid: u32, nr: u32, split: &Split, failed: u64) {
+fn account_process(tgid: u32, nr: u32, split: &Split, failed: u64, now: u64) {
     // SAFETY: no preconditions.
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let slots = PROC_FRONT_SLOTS.load();
     let key = proc_front_key(tgid, nr);
-    let i = cpu
+    let set = cpu
         .wrapping_mul(slots)
-        .wrapping_add(proc_front_slot(tgid, nr, slots));
-    if let Some(f) = PROC_FRONT.get_ptr_mut(i) {
-        // SAFETY: `f` points to an entry of this CPU's. Its stats are written only by this
-        // CPU's programs, which run one at a time (tracepoint programs run with preemption
-        // disabled); userspace reads them, and releases the key once the process is
-        // forgotten (it has exited: it makes no more calls).
-        unsafe {
-            let held = core::ptr::read_volatile(core::ptr::addr_of!((*f).key));
-            if held == key {
-                add(core::ptr::addr_of_mut!((*f).stats), split, failed);
-                return;
-            }
-            if held == 0 {
-                take_proc_front(f, key, split, failed);
-                return;
-            }
+        .wrapping_add(proc_front_set(tgid, nr, slots));
+    let mut free: Option<*mut ProcFront> = None;
+    for way in 0..PROC_FRONT_WAYS {
+        let Some(f) = PROC_FRONT.get_ptr_mut(set + way) else {
+            break;
+        };
+        // SAFETY: `f` points to an entry of this CPU's. Its stats are written only by
+        // this CPU's programs, which run one at a time (tracepoint programs run with
+        // preemption disabled); userspace reads them, and releases the key once the
+        // process is forgotten (it has exited: it makes no more calls).
+        let held = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*f).key)) };
+        if held == key {
+            // SAFETY: as above.
+            unsafe { add(core::ptr::addr_of_mut!((*f).stats), split, failed) };
+            return;
+        }
+        if held == 0 && free.is_none() {
+            free = Some(f);
         }
     }
     let key = ProcSyscallKey { tgid, nr, cpu };
@@ -446,19 +450,35 @@ fn account_process(tgid: u32, nr: u32, split: &Split, failed: u64) {
         return;
     };
     // Only this CPU writes this key: a new entry replaces no other's.
-    let Some(stats) = get_or_insert(&PROC_SYSCALLS, &key, zero) else {
+    let Some(entry) = get_or_insert(&PROC_SYSCALLS, &key, zero) else {
         bump(COUNTER_PROC_STATS_FULL);
         return;
     };
     // SAFETY: the entry's only writer is this CPU, whose programs run one at a time
     // (tracepoint programs run with preemption disabled), as with a per-CPU map.
-    unsafe { add(stats, split, failed) };
+    let entry = unsafe { &mut *entry };
+    if now != 0 {
+        if now.wrapping_sub(entry.burst_start_ns) > PROC_FRONT_BURST_NS {
+            entry.burst_start_ns = now;
+            entry.burst_calls = 0;
+        }
+        entry.burst_calls += 1;
+        if entry.burst_calls >= PROC_FRONT_BURST_CALLS {
+            if let Some(f) = free {
+                take_proc_front(f, proc_front_key(tgid, nr), split, failed);
+                return;
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe { add(&mut entry.stats, split, failed) };
 }
 
 /// Gives the free PROC_FRONT entry `f` to `key`, with one call in: its stats are zeroed
 /// (a released entry keeps its last owner's) and its key written last, with a full
-/// barrier, so a reader that sees the key sees the stats that go with it. Out of line: a
-/// process takes an entry once per (syscall, CPU).
+/// barrier, so a reader that sees the key sees the stats that go with it. The calls
+/// counted in PROC_SYSCALLS so far stay there (readers sum both). Out of line: a process
+/// takes an entry at most once per (syscall, CPU).
 #[inline(never)]
 fn take_proc_front(f: *mut ProcFront, key: u64, split: &Split, failed: u64) {
     let Some(zero) = ZERO_STATS.get_ptr(0) else {

@@ -23,11 +23,11 @@ use aya::{
 use tokio::io::unix::AsyncFd;
 use tracer_common::{
     globals, maps, programs, CauseFront, CauseKey, CauseStats, EpollFront, EpollStats, GoRuntime,
-    Inflight, KernelOffsets, PollKey, ProcSyscallKey, SyscallStats, ThreadStats, UringCtx,
-    UringOffsets, UringOpStats, CAUSE_FRONT_SLOTS, COUNTER_LOST_RECORDS, COUNTER_PROC_STATS_FULL,
-    COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED, COUNTER_UNMATCHED_EXITS, EPOLL_FRONT_SLOTS,
-    HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS, MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED,
-    THROTTLE_CFS_RQ, THROTTLE_TASK,
+    Inflight, KernelOffsets, PollKey, ProcStats, ProcSyscallKey, SyscallStats, ThreadStats,
+    UringCtx, UringOffsets, UringOpStats, CAUSE_FRONT_SLOTS, COUNTER_LOST_RECORDS,
+    COUNTER_PROC_STATS_FULL, COUNTER_SLOT_COLLISIONS, COUNTER_THREADS_UNTRACKED,
+    COUNTER_UNMATCHED_EXITS, EPOLL_FRONT_SLOTS, HIST_BUCKETS, INFLIGHT_NR_NEW_TASK, INFLIGHT_SLOTS,
+    MAX_SYSCALLS, NUM_COUNTERS, THREAD_BLOCKED, THROTTLE_CFS_RQ, THROTTLE_TASK,
 };
 
 use crate::analysis::{
@@ -336,7 +336,7 @@ pub struct Probe {
     targets: targets::TargetSet,
     inflight: Array<MapData, Inflight>,
     stats: PerCpuArray<MapData, SyscallStats>,
-    proc_stats: AyaHashMap<MapData, ProcSyscallKey, SyscallStats>,
+    proc_stats: AyaHashMap<MapData, ProcSyscallKey, ProcStats>,
     /// Host-wide mode's front for `proc_stats`, mapped.
     proc_front: Option<proc_front::ProcFrontView>,
     hostwide: bool,
@@ -609,7 +609,7 @@ impl Probe {
             }
             for item in self.proc_stats.iter() {
                 let (k, s) = item.context("read the per-process aggregates")?;
-                add(k.tgid, k.nr, &s);
+                add(k.tgid, k.nr, &s.stats);
             }
             return Ok(sums.into_values().filter(|s| s.calls > 0).collect());
         }

@@ -1,8 +1,8 @@
 //! Host-wide mode's PROC_FRONT, mapped: the per-CPU entries in front of PROC_SYSCALLS
 //! (tracer_common::maps::PROC_FRONT).
 //!
-//! A CPU's programs take a free entry for a (process, syscall) and add that process's
-//! calls of it there; userspace reads the entries and releases a process's once the
+//! A CPU's programs take a free entry for a busy (process, syscall) and add that
+//! process's calls of it there; userspace reads the entries and releases a process's once the
 //! process is forgotten. An entry's key is written last when it is taken (with a full
 //! barrier) and read first here, so the stats read go with the key; a released entry's
 //! stats are zeroed by whoever takes it next, so userspace never writes them.
@@ -14,9 +14,11 @@ use tracer_common::{ProcFront, SyscallStats};
 
 use super::mapping::Mapping;
 
-/// Entries per CPU at most, and at least (a power of two each).
+/// Entries per CPU at most, and at least (a power of two each, at least
+/// PROC_FRONT_WAYS).
 const SLOTS_MAX: u32 = 1024;
 const SLOTS_MIN: u32 = 16;
+const _: () = assert!(SLOTS_MIN >= tracer_common::PROC_FRONT_WAYS);
 /// The memory the front may take, all CPUs together.
 const BUDGET_BYTES: usize = 16 << 20;
 
