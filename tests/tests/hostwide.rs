@@ -387,8 +387,9 @@ const NR_GETPPID: Option<u32> = Some(110);
 
 /// What the running gotrace's kernel maps hold of one process's calls (of syscall `nr`,
 /// or of all): its entries in host-wide mode's per-CPU front (PROC_FRONT) and in the
-/// hash behind it (PROC_SYSCALLS), and the calls they count. Read with bpftool, so
-/// only one gotrace may run (the tests here run one at a time).
+/// hash behind it (PROC_SYSCALLS), and the calls they count. The maps are found by
+/// name among those loaded, so only one gotrace may run (the tests here run one at a
+/// time).
 #[derive(Debug, Default)]
 struct KernelEntries {
     front_entries: u64,
@@ -399,68 +400,41 @@ struct KernelEntries {
 
 impl KernelEntries {
     fn of(pid: u32, nr: Option<u32>) -> KernelEntries {
+        use aya::maps::{Array, HashMap, Map};
+        use tracer_common::{maps, ProcFront, ProcStats, ProcSyscallKey};
+        let ours = |tgid: u32, sc: u32| tgid == pid && nr.is_none_or(|n| n == sc);
         let mut k = KernelEntries::default();
-        // PROC_FRONT's value: key (nr, tgid as two little-endian u32s), then the stats,
-        // calls first. PROC_SYSCALLS's key: (tgid, nr, cpu); its value: the stats first.
-        for (tgid, sc, calls) in map_dump("PROC_FRONT", |_, v| {
-            (le_u32(v, 4), le_u32(v, 0), le_u64(v, 8))
-        }) {
-            if tgid == pid && nr.is_none_or(|n| n == sc) {
+        let front: Array<_, ProcFront> =
+            Array::try_from(Map::Array(loaded_map(maps::PROC_FRONT))).expect("PROC_FRONT");
+        for i in 0..front.len() {
+            let e = front.get(&i, 0).expect("read PROC_FRONT");
+            if e.key != 0 && ours((e.key >> 32) as u32, e.key as u32) {
                 k.front_entries += 1;
-                k.front_calls += calls;
+                k.front_calls += e.stats.calls;
             }
         }
-        for (tgid, sc, calls) in map_dump("PROC_SYSCALLS", |key, v| {
-            (le_u32(key, 0), le_u32(key, 4), le_u64(v, 0))
-        }) {
-            if tgid == pid && nr.is_none_or(|n| n == sc) {
+        let hash: HashMap<_, ProcSyscallKey, ProcStats> =
+            HashMap::try_from(Map::HashMap(loaded_map(maps::PROC_SYSCALLS)))
+                .expect("PROC_SYSCALLS");
+        for item in hash.iter() {
+            let (key, v) = item.expect("read PROC_SYSCALLS");
+            if ours(key.tgid, key.nr) {
                 k.hash_entries += 1;
-                k.hash_calls += calls;
+                k.hash_calls += v.stats.calls;
             }
         }
         k
     }
 }
 
-/// Every entry of the loaded map `name`, its key and value bytes given to `f`.
-fn map_dump<T>(name: &str, f: impl Fn(&[u8], &[u8]) -> T) -> Vec<T> {
-    let out = Command::new("bpftool")
-        .args(["map", "dump", "name", name, "-j"])
-        .output()
-        .expect("bpftool (installed by `cargo xtask setup` for the tests) must run");
-    assert!(
-        out.status.success(),
-        "bpftool map dump {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
-    let bytes = |e: &serde_json::Value| -> Vec<u8> {
-        e.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|b| b.as_str())
-                    .filter_map(|b| u8::from_str_radix(b.trim_start_matches("0x"), 16).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| f(&bytes(&e["key"]), &bytes(&e["value"])))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map_or(0, |s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
-}
-
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8)
-        .map_or(0, |s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
+/// The loaded map called `name` (the kernel keeps 15 characters of a name).
+fn loaded_map(name: &str) -> aya::maps::MapData {
+    let info = aya::maps::loaded_maps()
+        .filter_map(Result::ok)
+        .find(|m| m.name_as_str() == Some(name))
+        .unwrap_or_else(|| panic!("no map {name} is loaded: is gotrace running?"));
+    aya::maps::MapData::from_id(info.id())
+        .unwrap_or_else(|e| panic!("open map {name} (id {}): {e}", info.id()))
 }
 
 fn assert_clean_stop(run: &Run) {

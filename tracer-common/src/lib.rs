@@ -1110,6 +1110,7 @@ mod pod {
     // implicit padding (checked by the size assertions below), so every bit pattern is valid.
     unsafe impl aya::Pod for super::SyscallStats {}
     unsafe impl aya::Pod for super::ProcStats {}
+    unsafe impl aya::Pod for super::ProcFront {}
     unsafe impl aya::Pod for super::Inflight {}
     unsafe impl aya::Pod for super::SyscallRecord {}
     unsafe impl aya::Pod for super::ProcRecord {}

@@ -5531,10 +5531,19 @@ Kept, with what it measured (on the machine above, medians):
 - **Host-wide mode's per-process entry per CPU** (`PROC_SYSCALLS` keyed by process,
   syscall and CPU, plain adds): one entry per (process, syscall) updated with atomic
   adds from both CPUs made S's added cost under `--all` 1.98x its cost under `--pid`;
-  the per-CPU entries bring it to about 1.1x (the host-wide table above). What is left
-  is the hash lookup itself: a per-CPU array indexed by process slot and syscall would
-  need a histogram per (slot, syscall, CPU) allocated up front, about 1 GB for 1,024
-  processes.
+  the per-CPU entries bring it to about 1.1x. What was left is the hash lookup itself
+  (a per-CPU array indexed by process slot and syscall would need a histogram per
+  (slot, syscall, CPU) allocated up front, about 1 GB for 1,024 processes), and once
+  sys_exit's tail call made both modes about 45 ns cheaper per call, that lookup was a
+  larger share: `--all` read 1.16x to 1.40x `--pid` in three runs.
+- **A per-CPU front before the per-process hash** (`PROC_FRONT`, up to 1,024 entries
+  per CPU in sets of four, mapped into gotrace). Taken first come, first served, it
+  did not help in the host-wide bench: the 200 idle processes filled it before S
+  started, and S's calls all went to the hash (1.30x, seven runs). Taken only by a busy
+  (process, syscall), 256 calls within a second on a CPU, it holds S's getppid after its
+  first 255 calls. sys_exit per run (bpf_stats, S alone, five interleaved rounds):
+  `--all` 89 to 128 ns with the hash alone, 80 to 117 with the front, `--pid` 78 to 110;
+  in the host-wide part of the bench, `--all` 0.86x `--pid` (seven runs).
 - **Fewer reads at a call's first sleep.** A goroutine is told by its goid alone (g0
   and gsignal are made without one, so reading `g.m.g0` to compare was redundant), and
   each thread's slot remembers the runtime goroutine it was last seen on: a wait on g0

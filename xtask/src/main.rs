@@ -483,10 +483,6 @@ fn guest_payload(envs: &[(String, String)], gotrace: PathBuf) -> Result<kernels:
     }
     // Built with the tests (a [[bin]] of gotrace-tests, run through CARGO_BIN_EXE_*).
     extra.push(root().join("target/debug/uring-workload"));
-    // The host-wide tests read gotrace's maps in the kernel with it.
-    let bpftool = works("sh", &["-c", "command -v bpftool"])
-        .context("bpftool (installed by the setup) is not on PATH")?;
-    extra.push(PathBuf::from(bpftool.trim()));
     let go_version = Command::new(go_bin())
         .args(["env", "GOVERSION"])
         .output()
