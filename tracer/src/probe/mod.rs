@@ -602,8 +602,7 @@ impl Probe {
                 });
                 add_stats(raw, s);
             };
-            // The front first: an entry it gives a call to meanwhile is read next time,
-            // whereas the hash's entries never move.
+            // A call is added to one of the two maps and never moves: each is read once.
             for (tgid, nr, s) in self.proc_front.iter().flat_map(|f| f.read()) {
                 add(tgid, nr, &s);
             }
