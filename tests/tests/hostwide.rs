@@ -387,9 +387,8 @@ const NR_GETPPID: Option<u32> = Some(110);
 
 /// What the running gotrace's kernel maps hold of one process's calls (of syscall `nr`,
 /// or of all): its entries in host-wide mode's per-CPU front (PROC_FRONT) and in the
-/// hash behind it (PROC_SYSCALLS), and the calls they count. The maps are found by
-/// name among those loaded, so only one gotrace may run (the tests here run one at a
-/// time).
+/// hash behind it (PROC_SYSCALLS), and the calls they count, read from the maps the
+/// gotrace of pid `gotrace` holds.
 #[derive(Debug, Default)]
 struct KernelEntries {
     front_entries: u64,
@@ -399,13 +398,13 @@ struct KernelEntries {
 }
 
 impl KernelEntries {
-    fn of(pid: u32, nr: Option<u32>) -> KernelEntries {
+    fn of(gotrace: u32, pid: u32, nr: Option<u32>) -> KernelEntries {
         use aya::maps::{Array, HashMap, Map};
         use tracer_common::{maps, ProcFront, ProcStats, ProcSyscallKey};
         let ours = |tgid: u32, sc: u32| tgid == pid && nr.is_none_or(|n| n == sc);
         let mut k = KernelEntries::default();
         let front: Array<_, ProcFront> =
-            Array::try_from(Map::Array(loaded_map(maps::PROC_FRONT))).expect("PROC_FRONT");
+            Array::try_from(Map::Array(loaded_map(gotrace, maps::PROC_FRONT))).expect("PROC_FRONT");
         for i in 0..front.len() {
             let e = front.get(&i, 0).expect("read PROC_FRONT");
             if e.key != 0 && ours((e.key >> 32) as u32, e.key as u32) {
@@ -414,7 +413,7 @@ impl KernelEntries {
             }
         }
         let hash: HashMap<_, ProcSyscallKey, ProcStats> =
-            HashMap::try_from(Map::HashMap(loaded_map(maps::PROC_SYSCALLS)))
+            HashMap::try_from(Map::HashMap(loaded_map(gotrace, maps::PROC_SYSCALLS)))
                 .expect("PROC_SYSCALLS");
         for item in hash.iter() {
             let (key, v) = item.expect("read PROC_SYSCALLS");
@@ -427,14 +426,31 @@ impl KernelEntries {
     }
 }
 
-/// The loaded map called `name` (the kernel keeps 15 characters of a name).
-fn loaded_map(name: &str) -> aya::maps::MapData {
-    let info = aya::maps::loaded_maps()
+/// The map called `name` that process `owner` (a gotrace) holds open, found through
+/// its fds (/proc/PID/fdinfo names each one's map id): not another gotrace's, such as
+/// one a previous test ran whose maps the kernel has not freed yet.
+fn loaded_map(owner: u32, name: &str) -> aya::maps::MapData {
+    let dir = format!("/proc/{owner}/fdinfo");
+    let ids = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {dir}: {e}"))
         .filter_map(Result::ok)
-        .find(|m| m.name_as_str() == Some(name))
-        .unwrap_or_else(|| panic!("no map {name} is loaded: is gotrace running?"));
-    aya::maps::MapData::from_id(info.id())
-        .unwrap_or_else(|e| panic!("open map {name} (id {}): {e}", info.id()))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("map_id:"))
+                .and_then(|id| id.trim().parse::<u32>().ok())
+        });
+    for id in ids {
+        let Ok(info) = aya::maps::MapInfo::from_id(id) else {
+            continue;
+        };
+        // The kernel keeps 15 characters of a name.
+        if info.name_as_str() == Some(name) {
+            return aya::maps::MapData::from_id(id)
+                .unwrap_or_else(|e| panic!("open map {name} (id {id}): {e}"));
+        }
+    }
+    panic!("gotrace (pid {owner}) holds no map {name}")
 }
 
 fn assert_clean_stop(run: &Run) {
@@ -951,7 +967,7 @@ fn all_mode_forgets_exited_processes() {
     // before it, each call in one of them: a (process, syscall) takes a front entry
     // once it is busy (256 calls within a second on a CPU: it makes 2 x 2,000 in a
     // tight loop), so its first calls are in the hash. Together, exactly the calls made.
-    let held = KernelEntries::of(pid, NR_GETPPID);
+    let held = KernelEntries::of(g.pid(), pid, NR_GETPPID);
     eprintln!("pid {pid}'s getppid in the kernel: {held:?}");
     assert!(
         g.scrape().info(pid).is_some(),
@@ -985,7 +1001,7 @@ fn all_mode_forgets_exited_processes() {
     let gone_after = exited_at.elapsed();
     eprintln!("pid {pid}'s series went {gone_after:?} after it exited");
     // And its kernel entries went with them: none left in either map, of any syscall.
-    let left = KernelEntries::of(pid, None);
+    let left = KernelEntries::of(g.pid(), pid, None);
     assert_eq!(
         left.front_entries + left.hash_entries,
         0,
