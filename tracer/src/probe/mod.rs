@@ -425,25 +425,15 @@ impl Probe {
                 }
             }
         }
-        let targets = match ebpf.take_map(maps::TARGETS) {
-            Some(aya::maps::Map::Array(data)) => targets::TargetSet::map(data)?,
-            _ => bail!(
-                "map {} missing from the eBPF object, or not an array",
-                maps::TARGETS
-            ),
-        };
+        let targets = targets::TargetSet::map(take_array(&mut ebpf, maps::TARGETS)?)?;
         let inflight = take_map(&mut ebpf, maps::INFLIGHT)?;
         let stats = take_map(&mut ebpf, maps::SYSCALL_STATS)?;
         let proc_stats = take_map(&mut ebpf, maps::PROC_SYSCALLS)?;
-        let proc_front = match ebpf.take_map(maps::PROC_FRONT) {
-            Some(aya::maps::Map::Array(data)) if front_slots > 0 => {
-                Some(proc_front::ProcFrontView::map(data, front_entries)?)
-            }
-            Some(aya::maps::Map::Array(_)) => None,
-            _ => bail!(
-                "map {} missing from the eBPF object, or not an array",
-                maps::PROC_FRONT
-            ),
+        let front = take_array(&mut ebpf, maps::PROC_FRONT)?;
+        let proc_front = if front_slots > 0 {
+            Some(proc_front::ProcFrontView::map(front, front_entries)?)
+        } else {
+            None
         };
         let counters = take_map(&mut ebpf, maps::COUNTERS)?;
         let thread_stats = take_map(&mut ebpf, maps::THREAD_STATS)?;
@@ -819,6 +809,14 @@ fn add_stats(sum: &mut RawSyscallStats, s: &SyscallStats) {
     sum.blocked_ns += s.blocked_ns;
     for (acc, v) in sum.hist.iter_mut().zip(s.hist.iter()) {
         *acc += v;
+    }
+}
+
+/// An array map's own data, for a mapping of its values.
+fn take_array(ebpf: &mut Ebpf, name: &str) -> Result<MapData> {
+    match ebpf.take_map(name) {
+        Some(aya::maps::Map::Array(data)) => Ok(data),
+        _ => bail!("map {name} missing from the eBPF object, or not an array"),
     }
 }
 

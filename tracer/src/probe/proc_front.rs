@@ -25,11 +25,10 @@ const BUDGET_BYTES: usize = 16 << 20;
 /// PROC_FRONT's entries per CPU for a trace of up to `processes` processes on a machine
 /// of `cpus` possible CPUs: room for each process's usual syscalls, within the budget.
 pub fn slots(processes: u32, cpus: u32) -> u32 {
-    let wanted = processes
+    let mut slots = processes
         .saturating_mul(super::SYSCALLS_PER_PROCESS)
         .clamp(SLOTS_MIN, SLOTS_MAX)
         .next_power_of_two();
-    let mut slots = wanted;
     while slots > SLOTS_MIN
         && slots as usize * cpus as usize * size_of::<ProcFront>() > BUDGET_BYTES
     {
@@ -38,25 +37,27 @@ pub fn slots(processes: u32, cpus: u32) -> u32 {
     slots
 }
 
-/// The mapped PROC_FRONT: `entries` values of `ProcFront`.
+/// The mapped PROC_FRONT.
 pub struct ProcFrontView {
     mem: Mapping,
-    entries: usize,
 }
 
 impl ProcFrontView {
     /// Maps `map`, a BPF_F_MMAPABLE array of `entries` ProcFront values.
     pub fn map(map: MapData, entries: u32) -> Result<ProcFrontView> {
-        let entries = entries as usize;
-        let bytes = entries * size_of::<ProcFront>();
+        let bytes = entries as usize * size_of::<ProcFront>();
         Ok(ProcFrontView {
             mem: Mapping::new(map, bytes, "the per-process syscall front")?,
-            entries,
         })
     }
 
+    /// The entries mapped.
+    fn entries(&self) -> usize {
+        self.mem.len() / size_of::<ProcFront>()
+    }
+
     fn entry(&self, i: usize) -> *mut ProcFront {
-        debug_assert!(i < self.entries && (i + 1) * size_of::<ProcFront>() <= self.mem.len());
+        debug_assert!(i < self.entries());
         // SAFETY: entry `i` is within the mapping (array values are laid out back to back,
         // each 8-byte aligned as ProcFront's size is a multiple of 8).
         unsafe { self.mem.as_ptr().cast::<ProcFront>().add(i) }
@@ -71,7 +72,7 @@ impl ProcFrontView {
     /// Every taken entry: (tgid, syscall, the calls of it on one CPU).
     pub fn read(&self) -> Vec<(u32, u32, SyscallStats)> {
         let mut out = Vec::new();
-        for i in 0..self.entries {
+        for i in 0..self.entries() {
             let key = self.key(i).load(Ordering::Acquire);
             if key == 0 {
                 continue;
@@ -88,7 +89,7 @@ impl ProcFrontView {
 
     /// Frees `tgid`'s entries: its calls there are no longer counted.
     pub fn release(&self, tgid: u32) {
-        for i in 0..self.entries {
+        for i in 0..self.entries() {
             let key = self.key(i);
             let k = key.load(Ordering::Relaxed);
             if k != 0 && (k >> 32) as u32 == tgid {
